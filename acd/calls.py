@@ -1,0 +1,226 @@
+"""The live call model: calls keyed by linkedid, with their channels and bridges.
+
+Pure: `LiveCalls.apply(fact)` changes the model and returns the effects to carry out. Only the
+engine task calls it, so there are no locks. A call ends (and its record is produced, exactly
+once) when the last of its channels is gone.
+
+Resynchronisation after an AMI outage: the engine feeds `AmiLinkUp`, then the
+`ChannelsSnapshot` Asterisk lists. Channels known before the link came up but missing from the
+snapshot hung up while we were blind; channels created after the link came up are kept even if
+the snapshot (taken a moment earlier) missed them; channels that hung up after the snapshot was
+taken are not brought back.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from acd import events as ev
+from acd.commands import CallEnded, Effect, WriteCallRecord
+from acd.records import CallRecord, Disposition
+from acd.states import CallState, next_call_state
+
+STATE_UP = 6
+CAUSE_NORMAL_CLEARING = 16
+UNSEEN_HANGUP_TEXT = "hung up while the controller was disconnected"
+RECENT_HANGUPS_KEPT = 4096
+
+
+@dataclass(slots=True)
+class Channel:
+    uniqueid: str
+    linkedid: str
+    name: str
+    state: int
+    created_seq: int
+    bridge_id: str = ""
+
+
+@dataclass(slots=True)
+class Call:
+    linkedid: str
+    arrived_at: datetime
+    caller_number: str = ""
+    caller_name: str = ""
+    dialed_number: str = ""
+    state: CallState = CallState.ARRIVING
+    answered_at: datetime | None = None
+    hangup_cause: int | None = None
+    hangup_cause_text: str = ""
+    channels: dict[str, Channel] = field(default_factory=dict)
+    first_uniqueid: str = ""
+
+    def answer(self, at: datetime) -> None:
+        self.state = next_call_state(self.state, "answer")
+        if self.answered_at is None:
+            self.answered_at = at
+
+    def record(self, ended_at: datetime) -> CallRecord:
+        if self.answered_at is not None:
+            disposition = Disposition.ANSWERED
+        elif self.hangup_cause is None:
+            disposition = Disposition.UNKNOWN
+        elif self.hangup_cause in (CAUSE_NORMAL_CLEARING, 0, 19, 127):
+            disposition = Disposition.ABANDONED  # caller gave up before anything answered
+        else:
+            disposition = Disposition.FAILED
+        return CallRecord(
+            linkedid=self.linkedid, caller_number=self.caller_number, caller_name=self.caller_name,
+            dialed_number=self.dialed_number, arrived_at=self.arrived_at,
+            answered_at=self.answered_at, ended_at=ended_at, disposition=disposition,
+            hangup_cause=self.hangup_cause, hangup_cause_text=self.hangup_cause_text)
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    """What readers (API, tests) see of a live call: a copy, never the engine's object."""
+
+    linkedid: str
+    state: str
+    caller_number: str
+    caller_name: str
+    dialed_number: str
+    arrived_at: datetime
+    answered_at: datetime | None
+    channels: tuple[str, ...]  # channel names
+    bridges: tuple[str, ...]
+
+
+class LiveCalls:
+    def __init__(self) -> None:
+        self.calls: dict[str, Call] = {}
+        self.channels: dict[str, Channel] = {}
+        self._seq = 0
+        self._link_up_seq = 0
+        self._recent_hangups: OrderedDict[str, None] = OrderedDict()
+
+    # ---- reading ----
+    def views(self) -> tuple[CallView, ...]:
+        return tuple(
+            CallView(
+                linkedid=c.linkedid, state=c.state.value, caller_number=c.caller_number,
+                caller_name=c.caller_name, dialed_number=c.dialed_number,
+                arrived_at=c.arrived_at, answered_at=c.answered_at,
+                channels=tuple(sorted(ch.name for ch in c.channels.values())),
+                bridges=tuple(sorted({ch.bridge_id for ch in c.channels.values() if ch.bridge_id})))
+            for c in self.calls.values())
+
+    # ---- writing ----
+    def apply(self, fact: ev.EngineEvent) -> list[Effect]:
+        self._seq += 1
+        match fact:
+            case ev.ChannelCreated():
+                self._add_channel(fact.uniqueid, fact.linkedid, fact.channel, fact.state,
+                                  fact.caller_number, fact.caller_name, fact.exten, fact.at)
+            case ev.ChannelStateChanged():
+                self._set_state(fact.uniqueid, fact.state, fact.at)
+            case ev.CallerIdChanged():
+                call = self._call_of(fact.uniqueid)
+                if call is not None and call.first_uniqueid == fact.uniqueid:
+                    call.caller_number = fact.caller_number or call.caller_number
+                    call.caller_name = fact.caller_name or call.caller_name
+            case ev.ChannelHungUp():
+                return self._hang_up(fact.uniqueid, fact.cause, fact.cause_text, fact.at)
+            case ev.BridgeEntered():
+                channel = self.channels.get(fact.uniqueid)
+                if channel is not None:
+                    channel.bridge_id = fact.bridge_id
+            case ev.BridgeLeft():
+                channel = self.channels.get(fact.uniqueid)
+                if channel is not None and channel.bridge_id == fact.bridge_id:
+                    channel.bridge_id = ""
+            case ev.BridgeDestroyed():
+                for channel in self.channels.values():
+                    if channel.bridge_id == fact.bridge_id:
+                        channel.bridge_id = ""
+            case ev.AmiLinkUp():
+                self._link_up_seq = self._seq
+            case ev.ChannelsSnapshot():
+                return self._resync(fact)
+            case ev.AgiSessionStarted():
+                call = self._call_of(fact.uniqueid)
+                if call is not None and not call.dialed_number:
+                    call.dialed_number = fact.dialed_number
+            case ev.AmiLinkDown() | ev.AgiSessionEnded():
+                pass
+        return []
+
+    def _call_of(self, uniqueid: str) -> Call | None:
+        channel = self.channels.get(uniqueid)
+        return None if channel is None else self.calls.get(channel.linkedid)
+
+    def _add_channel(self, uniqueid: str, linkedid: str, name: str, state: int, number: str,
+                     caller_name: str, exten: str, at: datetime) -> None:
+        if uniqueid in self.channels or uniqueid in self._recent_hangups:
+            return
+        channel = Channel(uniqueid, linkedid or uniqueid, name, state, self._seq)
+        self.channels[uniqueid] = channel
+        call = self.calls.get(channel.linkedid)
+        if call is None:
+            # the linkedid is the uniqueid of the call's oldest channel: the caller's
+            call = Call(channel.linkedid, arrived_at=at, first_uniqueid=channel.linkedid)
+            self.calls[channel.linkedid] = call
+        if uniqueid == call.first_uniqueid or not call.channels:
+            call.caller_number, call.caller_name = number, caller_name
+            call.dialed_number = _dialed(exten) or call.dialed_number
+            call.arrived_at = min(call.arrived_at, at)
+        call.channels[uniqueid] = channel
+        if state == STATE_UP and uniqueid == call.first_uniqueid:
+            call.answer(at)
+
+    def _set_state(self, uniqueid: str, state: int, at: datetime) -> None:
+        channel = self.channels.get(uniqueid)
+        if channel is None:
+            return
+        channel.state = state
+        call = self.calls.get(channel.linkedid)
+        if call is not None and state == STATE_UP and uniqueid == call.first_uniqueid:
+            call.answer(at)
+
+    def _hang_up(self, uniqueid: str, cause: int | None, cause_text: str, at: datetime) -> list[Effect]:
+        channel = self.channels.pop(uniqueid, None)
+        self._recent_hangups[uniqueid] = None
+        if len(self._recent_hangups) > RECENT_HANGUPS_KEPT:
+            self._recent_hangups.popitem(last=False)
+        if channel is None:
+            return []
+        call = self.calls.get(channel.linkedid)
+        if call is None:
+            return []
+        call.channels.pop(uniqueid, None)
+        if uniqueid == call.first_uniqueid:
+            call.hangup_cause, call.hangup_cause_text = cause, cause_text
+        if call.channels:
+            return []
+        del self.calls[call.linkedid]
+        call.state = next_call_state(call.state, "end")
+        record = call.record(at)
+        return [WriteCallRecord(record), CallEnded(call.linkedid, record.disposition.value)]
+
+    def _resync(self, snap: ev.ChannelsSnapshot) -> list[Effect]:
+        listed = {c.uniqueid: c for c in snap.channels}
+        effects: list[Effect] = []
+        for uniqueid, channel in list(self.channels.items()):
+            if uniqueid not in listed and channel.created_seq <= self._link_up_seq:
+                effects += self._hang_up(uniqueid, None, UNSEEN_HANGUP_TEXT, snap.at)
+        for c in snap.channels:
+            if c.uniqueid in self.channels:
+                self._set_state(c.uniqueid, c.state, snap.at)
+                self.channels[c.uniqueid].bridge_id = c.bridge_id
+                continue
+            born = snap.at - timedelta(seconds=c.seconds_up)
+            self._add_channel(c.uniqueid, c.linkedid, c.channel, c.state, c.caller_number,
+                              c.caller_name, c.exten, born)
+            if c.uniqueid in self.channels:
+                self.channels[c.uniqueid].bridge_id = c.bridge_id
+                call = self.calls[self.channels[c.uniqueid].linkedid]
+                if c.state == STATE_UP and call.answered_at is None:
+                    call.answer(snap.at)  # answered while we were blind: the time is a bound
+        return effects
+
+
+def _dialed(exten: str) -> str:
+    """Asterisk's placeholder extensions are not numbers anyone dialed."""
+    return "" if exten in ("", "s", "h", "i", "t") else exten

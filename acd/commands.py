@@ -1,0 +1,26 @@
+"""Effects the engine asks its edges to carry out (store writes, AMI actions, notifications).
+
+The engine decides; `hotline_pbx.py` hands it one handler per effect type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from acd.records import CallRecord
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCallRecord:
+    record: CallRecord
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    """Notification: a call left the live model (for supervisors' views and metrics)."""
+
+    linkedid: str
+    disposition: str
+
+
+Effect = WriteCallRecord | CallEnded

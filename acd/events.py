@@ -1,0 +1,131 @@
+"""Facts the engine consumes: what Asterisk and the call flows say happened.
+
+`pbx/` translates AMI frames and AGI sessions into these; raw AMI dicts never get here.
+Every fact carries `at`, Asterisk's own event time when it sent one (timestampevents=yes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCreated:
+    at: datetime
+    uniqueid: str
+    linkedid: str
+    channel: str  # e.g. PJSIP/carrier-00000001
+    state: int  # Asterisk channel state number (0 down, 4 ring, 6 up …)
+    caller_number: str
+    caller_name: str
+    exten: str
+    context: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStateChanged:
+    at: datetime
+    uniqueid: str
+    linkedid: str
+    state: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallerIdChanged:
+    at: datetime
+    uniqueid: str
+    linkedid: str
+    caller_number: str
+    caller_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHungUp:
+    at: datetime
+    uniqueid: str
+    linkedid: str
+    cause: int | None
+    cause_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeEntered:
+    at: datetime
+    bridge_id: str
+    uniqueid: str
+    linkedid: str
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeLeft:
+    at: datetime
+    bridge_id: str
+    uniqueid: str
+    linkedid: str
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeDestroyed:
+    at: datetime
+    bridge_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AmiLinkUp:
+    """The AMI connection is (re)established; a resync follows."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AmiLinkDown:
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSnapshot:
+    """One live channel as CoreShowChannel reports it."""
+
+    uniqueid: str
+    linkedid: str
+    channel: str
+    state: int
+    caller_number: str
+    caller_name: str
+    exten: str
+    context: str
+    bridge_id: str  # "" when not bridged
+    seconds_up: int  # Duration: how long the channel has existed
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelsSnapshot:
+    """Everything live in Asterisk right after a reconnect (CoreShowChannels)."""
+
+    at: datetime
+    channels: tuple[ChannelSnapshot, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AgiSessionStarted:
+    at: datetime
+    uniqueid: str
+    script: str
+    dialed_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgiSessionEnded:
+    at: datetime
+    uniqueid: str
+    script: str
+    outcome: str  # completed | hangup | error | timeout
+
+
+EngineEvent = (
+    ChannelCreated | ChannelStateChanged | CallerIdChanged | ChannelHungUp | BridgeEntered
+    | BridgeLeft | BridgeDestroyed | AmiLinkUp | AmiLinkDown | ChannelsSnapshot
+    | AgiSessionStarted | AgiSessionEnded
+)

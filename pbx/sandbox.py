@@ -1,0 +1,341 @@
+"""A real Asterisk 22 for development, tests, CI and the demo.
+
+Debian ships Asterisk 22 only in unstable, so the sandbox is a debootstrap root of sid, cached
+outside the repo and reused. The project's `asterisk-conf/` is installed into it as-is, plus two
+generated files the repo never holds: `manager_secret.conf` (the AMI secret) and
+`pjsip_local.conf` (the sandbox's carrier trunk and test agents). Asterisk runs inside the root as
+its own `asterisk` user and listens on 127.0.0.1 only; the root shares the host's network, so the
+controller and the baresip phones reach it on loopback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("pbx.sandbox")
+
+REPO = Path(__file__).resolve().parent.parent
+CONF_SOURCE = REPO / "asterisk-conf"
+SANDBOX_PACKAGES = ("asterisk", "asterisk-core-sounds-en-gsm", "asterisk-moh-opsound-gsm")
+SUITE = "sid"
+AGENT_COUNT = 12  # test agents agent1001 … agent1012 in the sandbox
+
+
+class SandboxError(RuntimeError):
+    """A one-line, user-facing reason why the sandbox could not do what was asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxPaths:
+    cache: Path = Path(os.environ.get("HOTLINE_SANDBOX_CACHE", "/var/cache/hotline-pbx"))
+
+    @property
+    def root(self) -> Path:
+        return self.cache / "sid-root"
+
+    @property
+    def state(self) -> Path:
+        """Host-side state: the AMI secret, the agents' SIP password, phone configs."""
+        return self.cache / "sandbox"
+
+    @property
+    def ami_secret_file(self) -> Path:
+        return self.state / "ami.secret"
+
+    @property
+    def sip_secret_file(self) -> Path:
+        return self.state / "sip.secret"
+
+    @property
+    def etc(self) -> Path:
+        return self.root / "etc/asterisk"
+
+    @property
+    def messages_log(self) -> Path:
+        return self.root / "var/log/asterisk/messages.log"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.root / "run/asterisk/asterisk.pid"  # /var/run links to /run
+
+
+# ---- the mirror ------------------------------------------------------------------------------
+
+def apt_mirror(etc_apt: Path = Path("/etc/apt")) -> str:
+    """The machine's own Debian mirror, read from its apt sources (never hard-coded)."""
+    candidates: list[str] = []
+    for sources in sorted((etc_apt / "sources.list.d").glob("*.sources")):
+        for stanza in sources.read_text().split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in stanza.splitlines():
+                if line.startswith("#") or ":" not in line:
+                    continue
+                key, _, value = line.partition(":")
+                fields[key.strip().lower()] = value.strip()
+            if "deb" not in fields.get("types", "").split():
+                continue
+            if fields.get("enabled", "yes").lower() == "no":
+                continue
+            if any(s.endswith("-security") for s in fields.get("suites", "").split()):
+                continue
+            candidates.extend(fields.get("uris", "").split())
+    legacy = etc_apt / "sources.list"
+    if legacy.exists():
+        for line in legacy.read_text().splitlines():
+            parts = line.split("#", 1)[0].split()
+            if len(parts) >= 3 and parts[0] == "deb":
+                uri = next((p for p in parts[1:] if not p.startswith("[")), "")
+                suite = parts[parts.index(uri) + 1] if uri in parts[:-1] else ""
+                if uri and not suite.endswith("-security"):
+                    candidates.append(uri)
+    debian = [uri for uri in candidates if "debian" in uri and "security" not in uri]
+    if not (debian or candidates):
+        raise SandboxError("no Debian mirror found in /etc/apt/sources.list(.d); cannot debootstrap")
+    return (debian or candidates)[0]
+
+
+# ---- building and configuring the root -------------------------------------------------------
+
+def root_ready(paths: SandboxPaths) -> bool:
+    return (paths.root / "usr/sbin/asterisk").exists()
+
+
+def build_root(paths: SandboxPaths, *, echo: bool = True) -> None:
+    """debootstrap a sid root with Asterisk into the cache, once; reuse it afterwards."""
+    if root_ready(paths):
+        return
+    if os.geteuid() != 0:
+        raise SandboxError("building the sandbox root needs root (debootstrap, chroot)")
+    if shutil.which("debootstrap") is None:
+        raise SandboxError("debootstrap is not installed (apt-get install debootstrap)")
+    mirror = apt_mirror()
+    paths.cache.mkdir(parents=True, exist_ok=True)
+    tmp = paths.cache / f"sid-root.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(SANDBOX_PACKAGES)}",
+           SUITE, str(tmp), mirror]
+    _say(f"building the Asterisk 22 root (debootstrap {SUITE}, about a minute) into {paths.root}", echo)
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    tail: list[str] = []
+    for line in proc.stdout:
+        tail = (tail + [line.rstrip()])[-20:]
+        if echo and line.startswith("I: ") and any(w in line for w in ("Retrieving", "Configuring asterisk", "Base system")):
+            if "Retrieving" not in line or "asterisk" in line:
+                _say("  " + line[3:].rstrip(), echo)
+    if proc.wait() != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SandboxError("debootstrap failed:\n  " + "\n  ".join(tail))
+    tmp.rename(paths.root)
+    _say(f"root ready in {time.monotonic() - started:.0f}s", echo)
+
+
+def _asterisk_ids(root: Path) -> tuple[int, int]:
+    for line in (root / "etc/passwd").read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == "asterisk":
+            return int(fields[2]), int(fields[3])
+    raise SandboxError(f"no asterisk user in {root}/etc/passwd")
+
+
+def _secret(path: Path) -> str:
+    """A random secret kept host-side, created once, readable by root only."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(16)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+def ami_secret(paths: SandboxPaths) -> str:
+    return _secret(paths.ami_secret_file)
+
+
+def sip_secret(paths: SandboxPaths) -> str:
+    return _secret(paths.sip_secret_file)
+
+
+def agent_names(count: int = AGENT_COUNT) -> list[str]:
+    return [f"agent{1001 + i}" for i in range(count)]
+
+
+def sandbox_pjsip(sip_password: str) -> str:
+    """The sandbox's carrier trunk (the loopback address plays the carrier) and test agents."""
+    lines = [
+        "; generated by hotline_pbx.py sandbox up: sandbox trunk and test agents",
+        "[carrier](trunk-endpoint)",
+        "aors = carrier",
+        "",
+        "[carrier]",
+        "type = aor",
+        "contact = sip:127.0.0.1:5090",
+        "",
+        "[carrier]",
+        "type = identify",
+        "endpoint = carrier",
+        "match = 127.0.0.1",
+        "",
+    ]
+    for name in agent_names():
+        lines += [
+            f"[{name}](agent-endpoint)",
+            f"auth = {name}",
+            f"aors = {name}",
+            f"callerid = \"{name}\" <{name[5:]}>",
+            "",
+            f"[{name}](agent-auth)",
+            f"username = {name}",
+            f"password = {sip_password}",
+            "",
+            f"[{name}](agent-aor)",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def install_conf(paths: SandboxPaths, conf_source: Path = CONF_SOURCE) -> None:
+    """Replace the root's /etc/asterisk with the project's asterisk-conf/ plus generated files."""
+    uid, gid = _asterisk_ids(paths.root)
+    etc = paths.etc
+    for entry in etc.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    generated = {
+        "manager_secret.conf": f"secret = {ami_secret(paths)}\n",
+        "pjsip_local.conf": sandbox_pjsip(sip_secret(paths)),
+    }
+    for source in sorted(conf_source.glob("*.conf")):
+        shutil.copyfile(source, etc / source.name)
+    for name, text in generated.items():
+        (etc / name).write_text(text)
+    for entry in [etc, *etc.iterdir()]:
+        os.chown(entry, uid, gid)
+        entry.chmod(0o750 if entry.is_dir() else 0o640)
+    for sub in ("run/asterisk", "var/log/asterisk", "var/lib/asterisk", "var/spool/asterisk",
+                "var/cache/asterisk"):
+        d = paths.root / sub
+        d.mkdir(parents=True, exist_ok=True)
+        os.chown(d, uid, gid)
+
+
+# ---- running Asterisk ------------------------------------------------------------------------
+
+def cli(paths: SandboxPaths, command: str, timeout: float = 15.0) -> str:
+    """Run one Asterisk CLI command in the sandbox (asterisk -rx) and return its output."""
+    proc = subprocess.run(["chroot", str(paths.root), "/usr/sbin/asterisk", "-rx", command],
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise SandboxError(f"asterisk -rx {command!r} failed: {(proc.stderr or proc.stdout).strip()}")
+    return proc.stdout
+
+
+def asterisk_pid(paths: SandboxPaths) -> int | None:
+    try:
+        pid = int(paths.pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+    return pid if exe.endswith("/asterisk") else None
+
+
+def start(paths: SandboxPaths, *, echo: bool = True, boot_timeout: float = 60.0) -> None:
+    """Install the config and start Asterisk as its own user; return once fully booted."""
+    if asterisk_pid(paths):
+        _say(f"asterisk already running (pid {asterisk_pid(paths)})", echo)
+        return
+    install_conf(paths)
+    if paths.messages_log.exists():
+        paths.messages_log.write_text("")
+    uid, gid = _asterisk_ids(paths.root)
+    os.chown(paths.messages_log if paths.messages_log.exists() else paths.root / "var/log/asterisk", uid, gid)
+    proc = subprocess.run(["chroot", str(paths.root), "/usr/sbin/asterisk", "-U", "asterisk",
+                           "-G", "asterisk"], capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        raise SandboxError(f"asterisk did not start: {(proc.stderr or proc.stdout).strip()}")
+    deadline = time.monotonic() + boot_timeout
+    while time.monotonic() < deadline:
+        try:
+            out = cli(paths, "core waitfullybooted", timeout=max(1.0, deadline - time.monotonic()))
+        except (SandboxError, subprocess.TimeoutExpired):
+            time.sleep(0.2)
+            continue
+        if "fully booted" in out.lower():
+            _say(f"asterisk {version(paths)} fully booted (pid {asterisk_pid(paths)}); "
+                 "AMI 127.0.0.1:5038, SIP 127.0.0.1:5060", echo)
+            return
+        time.sleep(0.2)
+    raise SandboxError(f"asterisk did not report fully booted within {boot_timeout:.0f}s; "
+                       f"see {paths.messages_log}")
+
+
+def stop(paths: SandboxPaths, *, echo: bool = True, timeout: float = 20.0) -> None:
+    """Stop Asterisk: hang up what is left and exit; kill it only if it will not go."""
+    pid = asterisk_pid(paths)
+    if pid is None:
+        _say("asterisk is not running", echo)
+        return
+    try:
+        cli(paths, "core stop now", timeout=10)
+    except (SandboxError, subprocess.TimeoutExpired):
+        pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and asterisk_pid(paths) == pid:
+        time.sleep(0.1)
+    if asterisk_pid(paths) == pid:
+        os.kill(pid, 9)
+        _say(f"asterisk (pid {pid}) did not stop in {timeout:.0f}s; killed", echo)
+    else:
+        _say(f"asterisk (pid {pid}) stopped", echo)
+
+
+def version(paths: SandboxPaths) -> str:
+    out = cli(paths, "core show version").strip()
+    parts = out.split()
+    return parts[1] if len(parts) > 1 else out
+
+
+def status(paths: SandboxPaths) -> str:
+    """What runs: the root, Asterisk, its uptime, channels and registered phones."""
+    lines = [f"root: {paths.root} ({'ready' if root_ready(paths) else 'not built'})"]
+    pid = asterisk_pid(paths)
+    if pid is None:
+        lines.append("asterisk: not running")
+        return "\n".join(lines)
+    lines.append(f"asterisk: running, pid {pid}, version {version(paths)}")
+    uptime = cli(paths, "core show uptime").strip().splitlines()
+    lines += [f"  {line}" for line in uptime[:1]]
+    channels = cli(paths, "core show channels count").strip().splitlines()
+    lines += [f"  {line}" for line in channels if line]
+    contacts = [ln for ln in cli(paths, "pjsip show contacts").splitlines() if "Contact:" in ln and "<" not in ln]
+    lines.append(f"  registered phones: {len(contacts)}")
+    return "\n".join(lines)
+
+
+def config_problems(paths: SandboxPaths) -> list[str]:
+    """WARNING/ERROR lines Asterisk logged since start (a clean config logs none)."""
+    if not paths.messages_log.exists():
+        return []
+    return [line for line in paths.messages_log.read_text(errors="replace").splitlines()
+            if " WARNING[" in line or " ERROR[" in line]
+
+
+def _say(message: str, echo: bool) -> None:
+    log.info(message)
+    if echo:
+        print(message, file=sys.stderr, flush=True)
