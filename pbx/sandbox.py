@@ -322,7 +322,8 @@ def status(paths: SandboxPaths) -> str:
     lines += [f"  {line}" for line in uptime[:1]]
     channels = cli(paths, "core show channels count").strip().splitlines()
     lines += [f"  {line}" for line in channels if line]
-    contacts = [ln for ln in cli(paths, "pjsip show contacts").splitlines() if "Contact:" in ln and "<" not in ln]
+    contacts = [ln for ln in cli(paths, "pjsip show contacts").splitlines()
+                if ln.strip().startswith("Contact:") and "<" not in ln and "Avail" in ln]
     lines.append(f"  registered phones: {len(contacts)}")
     return "\n".join(lines)
 

@@ -1,0 +1,126 @@
+"""Configuration: defaults, then one TOML file, then environment; loaded once into frozen objects.
+
+Environment overrides are `HOTLINE_<SECTION>_<KEY>` (e.g. HOTLINE_ASTERISK_AMI_PORT=5039).
+Secrets are never in the TOML file itself: the AMI secret comes from `HOTLINE_AMI_SECRET` or the
+file named by `ami_secret_file`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_ERROR = "config-error"
+
+
+class ConfigError(ValueError):
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{CONFIG_ERROR}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class AsteriskConfig:
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "hotline"
+    ami_secret_file: str = "/etc/hotline-pbx/ami.secret"
+    ping_interval: float = 5.0
+    action_timeout: float = 10.0
+    reconnect_max: float = 10.0
+
+    def ami_secret(self) -> str:
+        secret = os.environ.get("HOTLINE_AMI_SECRET")
+        if secret:
+            return secret
+        try:
+            return Path(self.ami_secret_file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the AMI secret from {self.ami_secret_file}: "
+                              f"{exc.strerror}; set HOTLINE_AMI_SECRET or ami_secret_file") from None
+
+
+@dataclass(frozen=True, slots=True)
+class AgiConfig:
+    bind: str = "127.0.0.1"
+    port: int = 4573
+    command_timeout: float = 10.0
+    header_timeout: float = 5.0
+    max_header_bytes: int = 16384
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    url: str = "sqlite+aiosqlite:////var/lib/hotline-pbx/hotline.db"
+    batch_size: int = 200
+    max_delay: float = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    asterisk: AsteriskConfig = field(default_factory=AsteriskConfig)
+    agi: AgiConfig = field(default_factory=AgiConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    source: str = "<defaults>"
+
+
+_SECTIONS: dict[str, type[Any]] = {"asterisk": AsteriskConfig, "agi": AgiConfig,
+                                   "store": StoreConfig, "log": LogConfig}
+
+
+def _coerce(section: str, key: str, value: Any, kind: Any, where: str) -> Any:
+    expected = {"int": int, "float": float, "str": str, "bool": bool}.get(str(kind), str)
+    if isinstance(value, str) and expected is not str:
+        try:
+            value = expected(value) if expected is not bool else value.lower() in ("1", "true", "yes")
+        except ValueError:
+            raise ConfigError(f"{where}: [{section}] {key} must be {expected.__name__}, "
+                              f"got {value!r}") from None
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: [{section}] {key} must be {expected.__name__}, got {value!r}")
+    return value
+
+
+def _build(data: Mapping[str, Any], env: Mapping[str, str], where: str) -> Config:
+    unknown = set(data) - set(_SECTIONS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}")
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        given = dict(data.get(name, {}))
+        fields = {f.name: f.type for f in dataclasses.fields(cls)}
+        for key in set(given) - set(fields):
+            raise ConfigError(f"{where}: unknown key [{name}] {key}")
+        for key in fields:
+            env_key = f"HOTLINE_{name.upper()}_{key.upper()}"
+            if env_key in env:
+                given[key] = env[env_key]
+        sections[name] = cls(**{k: _coerce(name, k, v, fields[k], where) for k, v in given.items()})
+    return Config(**sections, source=where)
+
+
+def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read the TOML file (if any) once and return the frozen configuration."""
+    env = os.environ if env is None else env
+    if path is None:
+        return _build({}, env, "<defaults>")
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return _build(data, env, str(path))

@@ -1,0 +1,135 @@
+"""AMI events → the engine's typed facts. The only place that knows AMI header names.
+
+Events the controller does not consume translate to None (the manager.conf event filter should
+already keep most of them away); a frame missing a header it needs is reported, not guessed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+from acd import events as ev
+
+log = logging.getLogger("pbx.translate")
+
+MISSING_HEADER = "ami-missing-header"
+
+
+class AmiEventLike(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def get(self, key: str, default: str = "") -> str: ...
+
+
+class TranslationError(ValueError):
+    pass
+
+
+def event_time(event: AmiEventLike, now: Callable[[], datetime]) -> datetime:
+    """Asterisk's own clock (Timestamp: epoch.micro, from timestampevents=yes) when present."""
+    stamp = event.get("Timestamp")
+    if stamp:
+        try:
+            return datetime.fromtimestamp(float(stamp), tz=timezone.utc)
+        except ValueError:
+            pass
+    return now()
+
+
+def _need(event: AmiEventLike, key: str) -> str:
+    value = event.get(key)
+    if not value:
+        raise TranslationError(f"{MISSING_HEADER}: {event.name} without {key}")
+    return value
+
+
+def _int(value: str, default: int | None = None) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return default
+
+
+def _cid(value: str) -> str:
+    """Asterisk writes '<unknown>' for an absent caller id."""
+    return "" if value in ("<unknown>", "unknown") else value
+
+
+def translate(event: AmiEventLike, now: Callable[[], datetime]) -> ev.EngineEvent | None:
+    name = event.name
+    handler = _TRANSLATORS.get(name)
+    if handler is None:
+        return None
+    return handler(event, event_time(event, now))
+
+
+def _newchannel(e: AmiEventLike, at: datetime) -> ev.EngineEvent:
+    return ev.ChannelCreated(
+        at=at, uniqueid=_need(e, "Uniqueid"), linkedid=e.get("Linkedid"), channel=e.get("Channel"),
+        state=_int(e.get("ChannelState"), 0) or 0, caller_number=_cid(e.get("CallerIDNum")),
+        caller_name=_cid(e.get("CallerIDName")), exten=e.get("Exten"), context=e.get("Context"))
+
+
+def _newstate(e: AmiEventLike, at: datetime) -> ev.EngineEvent:
+    return ev.ChannelStateChanged(at=at, uniqueid=_need(e, "Uniqueid"), linkedid=e.get("Linkedid"),
+                                  state=_int(e.get("ChannelState"), 0) or 0)
+
+
+def _newcallerid(e: AmiEventLike, at: datetime) -> ev.EngineEvent:
+    return ev.CallerIdChanged(at=at, uniqueid=_need(e, "Uniqueid"), linkedid=e.get("Linkedid"),
+                              caller_number=_cid(e.get("CallerIDNum")),
+                              caller_name=_cid(e.get("CallerIDName")))
+
+
+def _hangup(e: AmiEventLike, at: datetime) -> ev.EngineEvent:
+    return ev.ChannelHungUp(at=at, uniqueid=_need(e, "Uniqueid"), linkedid=e.get("Linkedid"),
+                            cause=_int(e.get("Cause")), cause_text=e.get("Cause-txt"))
+
+
+def _bridge_enter(e: AmiEventLike, at: datetime) -> ev.EngineEvent:
+    return ev.BridgeEntered(at=at, bridge_id=_need(e, "BridgeUniqueid"),
+                            uniqueid=_need(e, "Uniqueid"), linkedid=e.get("Linkedid"))
+
+
+def _bridge_leave(e: AmiEventLike, at: datetime) -> ev.EngineEvent:
+    return ev.BridgeLeft(at=at, bridge_id=_need(e, "BridgeUniqueid"),
+                         uniqueid=_need(e, "Uniqueid"), linkedid=e.get("Linkedid"))
+
+
+def _bridge_destroy(e: AmiEventLike, at: datetime) -> ev.EngineEvent:
+    return ev.BridgeDestroyed(at=at, bridge_id=_need(e, "BridgeUniqueid"))
+
+
+_TRANSLATORS: dict[str, Callable[[AmiEventLike, datetime], ev.EngineEvent]] = {
+    "Newchannel": _newchannel,
+    "Newstate": _newstate,
+    "NewCallerid": _newcallerid,
+    "Hangup": _hangup,
+    "BridgeEnter": _bridge_enter,
+    "BridgeLeave": _bridge_leave,
+    "BridgeDestroy": _bridge_destroy,
+}
+
+CONSUMED_EVENTS = frozenset(_TRANSLATORS)
+
+
+def _duration(text: str) -> int:
+    """CoreShowChannel's Duration is HH:MM:SS."""
+    try:
+        h, m, s = (int(x) for x in text.split(":"))
+    except ValueError:
+        return 0
+    return int(timedelta(hours=h, minutes=m, seconds=s).total_seconds())
+
+
+def channel_snapshot(e: AmiEventLike) -> ev.ChannelSnapshot:
+    """One CoreShowChannel list entry."""
+    return ev.ChannelSnapshot(
+        uniqueid=_need(e, "Uniqueid"), linkedid=e.get("Linkedid"), channel=e.get("Channel"),
+        state=_int(e.get("ChannelState"), 0) or 0, caller_number=_cid(e.get("CallerIDNum")),
+        caller_name=_cid(e.get("CallerIDName")), exten=e.get("Exten"), context=e.get("Context"),
+        bridge_id=e.get("BridgeId"), seconds_up=_duration(e.get("Duration")))
