@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from acd import events as ev
-from acd.commands import CallEnded, Effect, WriteCallRecord
+from acd.commands import CallArrived, CallEnded, Effect, WriteCallRecord
 from acd.records import CallRecord, Disposition
 from acd.states import CallState, next_call_state
 
@@ -112,8 +112,8 @@ class LiveCalls:
         self._seq += 1
         match fact:
             case ev.ChannelCreated():
-                self._add_channel(fact.uniqueid, fact.linkedid, fact.channel, fact.state,
-                                  fact.caller_number, fact.caller_name, fact.exten, fact.at)
+                return self._add_channel(fact.uniqueid, fact.linkedid, fact.channel, fact.state,
+                                         fact.caller_number, fact.caller_name, fact.exten, fact.at)
             case ev.ChannelStateChanged():
                 self._set_state(fact.uniqueid, fact.state, fact.at)
             case ev.CallerIdChanged():
@@ -152,12 +152,13 @@ class LiveCalls:
         return None if channel is None else self.calls.get(channel.linkedid)
 
     def _add_channel(self, uniqueid: str, linkedid: str, name: str, state: int, number: str,
-                     caller_name: str, exten: str, at: datetime) -> None:
+                     caller_name: str, exten: str, at: datetime) -> list[Effect]:
         if uniqueid in self.channels or uniqueid in self._recent_hangups:
-            return
+            return []
         channel = Channel(uniqueid, linkedid or uniqueid, name, state, self._seq)
         self.channels[uniqueid] = channel
         call = self.calls.get(channel.linkedid)
+        is_new = call is None
         if call is None:
             # the linkedid is the uniqueid of the call's oldest channel: the caller's
             call = Call(channel.linkedid, arrived_at=at, first_uniqueid=channel.linkedid)
@@ -169,6 +170,9 @@ class LiveCalls:
         call.channels[uniqueid] = channel
         if state == STATE_UP and uniqueid == call.first_uniqueid:
             call.answer(at)
+        if not is_new:
+            return []
+        return [CallArrived(call.linkedid, call.caller_number, call.caller_name, call.dialed_number)]
 
     def _set_state(self, uniqueid: str, state: int, at: datetime) -> None:
         channel = self.channels.get(uniqueid)
@@ -211,8 +215,8 @@ class LiveCalls:
                 self.channels[c.uniqueid].bridge_id = c.bridge_id
                 continue
             born = snap.at - timedelta(seconds=c.seconds_up)
-            self._add_channel(c.uniqueid, c.linkedid, c.channel, c.state, c.caller_number,
-                              c.caller_name, c.exten, born)
+            effects += self._add_channel(c.uniqueid, c.linkedid, c.channel, c.state,
+                                         c.caller_number, c.caller_name, c.exten, born)
             if c.uniqueid in self.channels:
                 self.channels[c.uniqueid].bridge_id = c.bridge_id
                 call = self.calls[self.channels[c.uniqueid].linkedid]

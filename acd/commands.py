@@ -16,6 +16,16 @@ class WriteCallRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CallArrived:
+    """Notification: a new call entered the live model."""
+
+    linkedid: str
+    caller_number: str
+    caller_name: str
+    dialed_number: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallEnded:
     """Notification: a call left the live model (for supervisors' views and metrics)."""
 
@@ -23,4 +33,4 @@ class CallEnded:
     disposition: str
 
 
-Effect = WriteCallRecord | CallEnded
+Effect = WriteCallRecord | CallArrived | CallEnded

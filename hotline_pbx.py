@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""hotline_pbx — the 12345 hotline controller: composition root and command line.
+
+Loads the configuration, builds the edges (AMI client, FastAGI server, call-record store) and the
+engine, wires them together and runs. No call logic lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import hotline_config
+from hotline_config import Config, ConfigError
+
+REPO = Path(__file__).resolve().parent
+SANDBOX_CONFIG = REPO / "sandbox.toml"
+
+log = logging.getLogger("hotline")
+
+
+# ---- wiring ----------------------------------------------------------------------------------
+
+class Controller:
+    """The running controller: engine + AMI link + FastAGI server + record writer."""
+
+    def __init__(self, config: Config, notify: Callable[[object], None] | None = None) -> None:
+        from acd.commands import CallArrived, CallEnded, WriteCallRecord
+        from acd.engine import Engine
+        from ivr.intake import intake
+        from pbx.fastagi import FastAgiServer
+        from pbx.link import AgiLink, AmiLink
+        from tickets.store import CallRecordStore
+        from tickets.writer import CallRecordWriter
+
+        self.config = config
+        self.store = CallRecordStore(config.store.url)
+        self.writer = CallRecordWriter(self.store, batch_size=config.store.batch_size,
+                                       max_delay=config.store.max_delay)
+        notify = notify or _log_notification
+        self.engine = Engine({WriteCallRecord: lambda effect: self.writer.submit(effect.record),
+                              CallArrived: notify, CallEnded: notify})
+        self.ami = AmiLink(config.asterisk, self.engine)
+        self.agi_link = AgiLink(self.engine)
+        self.agi = FastAgiServer(
+            host=config.agi.bind, port=config.agi.port,
+            command_timeout=config.agi.command_timeout,
+            header_timeout=config.agi.header_timeout,
+            max_header_bytes=config.agi.max_header_bytes,
+            on_session_start=self.agi_link.session_started,
+            on_session_end=self.agi_link.session_ended)
+        self.agi.route("intake", intake)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coro: object, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.writer.start()
+        self._spawn(self.engine.run(), "engine")
+        await self.agi.start()
+        self._spawn(self.ami.run(), "ami")
+        log.info("controller running: FastAGI %s:%d, AMI %s:%d, store %s", self.config.agi.bind,
+                 self.config.agi.port, self.config.asterisk.ami_host, self.config.asterisk.ami_port,
+                 self.config.store.url.split("://")[0])
+
+    async def stop(self) -> None:
+        await self.agi.close()
+        await self.ami.close()
+        await self.engine.drained()
+        self.engine.stop()
+        await self.writer.close()
+        await self.store.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _log_notification(effect: object) -> None:
+    from acd.commands import CallArrived, CallEnded
+    from acd.privacy import mask_number
+
+    if isinstance(effect, CallArrived):
+        log.info("call %s arrived: %s -> %s", effect.linkedid, mask_number(effect.caller_number),
+                 effect.dialed_number)
+    elif isinstance(effect, CallEnded):
+        log.info("call %s ended: %s", effect.linkedid, effect.disposition)
+
+
+async def _serve(config: Config) -> None:
+    controller = Controller(config)
+    await controller.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    await controller.stop()
+
+
+# ---- commands --------------------------------------------------------------------------------
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = hotline_config.load(args.config)
+    _logging(config.log.level)
+    config.asterisk.ami_secret()  # fail now, with one line, if the secret is unreadable
+    asyncio.run(_serve(config))
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from pbx import sandbox
+
+    paths = sandbox.SandboxPaths()
+    if args.action == "up":
+        sandbox.build_root(paths)
+        sandbox.start(paths)
+        problems = sandbox.config_problems(paths)
+        for line in problems:
+            print(f"asterisk: {line}", file=sys.stderr)
+        return 1 if problems else 0
+    if args.action == "down":
+        sandbox.stop(paths)
+        return 0
+    if args.action == "status":
+        print(sandbox.status(paths))
+        return 0
+    if args.action == "cli":
+        print(sandbox.cli(paths, " ".join(args.words)), end="")
+        return 0
+    if args.action == "record-ami":
+        from pbx.scenarios import record_ami
+
+        _logging("INFO")
+        out = Path(args.out)
+        asyncio.run(record_ami(Controller, hotline_config.load(SANDBOX_CONFIG), out))
+        print(f"recorded {out} ({out.stat().st_size} bytes)")
+        return 0
+    raise AssertionError(args.action)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pbx import sandbox
+    from pbx.scenarios import demo
+
+    config = hotline_config.load(args.config)
+    _logging(config.log.level)
+    paths = sandbox.SandboxPaths()
+    sandbox.build_root(paths)
+    sandbox.start(paths)
+    asyncio.run(demo(Controller, config, calls=args.calls, citizens=args.citizens))
+    if not args.keep_running:
+        sandbox.stop(paths)
+    return 0
+
+
+def cmd_records(args: argparse.Namespace) -> int:
+    from acd.privacy import mask_number
+    from tickets.store import CallRecordStore
+
+    config = hotline_config.load(args.config)
+
+    async def show() -> None:
+        store = CallRecordStore(config.store.url)
+        await store.open()
+        try:
+            for record in await store.recent(args.limit):
+                answered = record.answered_at.strftime("%H:%M:%S") if record.answered_at else "-"
+                print(f"{record.arrived_at:%Y-%m-%d %H:%M:%S}  {record.linkedid:32}  "
+                      f"{mask_number(record.caller_number):>14}  → {record.dialed_number:6}  "
+                      f"answered {answered:8}  {record.disposition.value:9}  "
+                      f"cause {record.hangup_cause} {record.hangup_cause_text}")
+        finally:
+            await store.close()
+
+    asyncio.run(show())
+    return 0
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hotline_pbx.py",
+        description="Controller for a 12345 government service hotline on Asterisk 22.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the controller against an Asterisk (production)")
+    serve.add_argument("--config", required=True, help="TOML file (see hotline.example.toml)")
+    serve.set_defaults(func=cmd_serve)
+
+    box = sub.add_parser("sandbox", help="the real Asterisk 22 sandbox: up | down | status | cli | record-ami")
+    box_sub = box.add_subparsers(dest="action", required=True, metavar="ACTION")
+    box_sub.add_parser("up", help="build the root once (debootstrap sid), install asterisk-conf/, start Asterisk")
+    box_sub.add_parser("down", help="stop the sandbox Asterisk")
+    box_sub.add_parser("status", help="say what runs")
+    cli = box_sub.add_parser("cli", help="run one Asterisk CLI command in the sandbox")
+    cli.add_argument("words", nargs="+")
+    rec = box_sub.add_parser("record-ami", help="record the raw AMI stream of a scripted call scenario")
+    rec.add_argument("--out", required=True, help="file to write (e.g. tests/fixtures/ami/calls.raw)")
+    box.set_defaults(func=cmd_sandbox)
+
+    demo = sub.add_parser("demo", help="sandbox + controller + simulated citizens calling 12345")
+    demo.add_argument("--config", default=str(SANDBOX_CONFIG))
+    demo.add_argument("--calls", type=int, default=12, help="how many citizen calls to place")
+    demo.add_argument("--citizens", type=int, default=3, help="how many citizen phones")
+    demo.add_argument("--keep-running", action="store_true", help="leave the sandbox up afterwards")
+    demo.set_defaults(func=cmd_demo)
+
+    records = sub.add_parser("records", help="list the newest call records in the store")
+    records.add_argument("--config", default=str(SANDBOX_CONFIG))
+    records.add_argument("--limit", type=int, default=20)
+    records.set_defaults(func=cmd_records)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"hotline_pbx: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one clear line for operators; the traceback only with -v logs
+        from pbx.sandbox import SandboxError
+
+        if isinstance(exc, SandboxError):
+            print(f"hotline_pbx: sandbox: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())

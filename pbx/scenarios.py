@@ -1,0 +1,140 @@
+"""Scripted call scenarios on the sandbox: the demo, and the AMI recordings the tests replay.
+
+Both drive real baresip phones against the sandbox Asterisk with a real controller running;
+the controller is handed in (built by the composition root), so this module never imports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from acd.commands import CallArrived, CallEnded
+from acd.privacy import mask_number
+from hotline_config import Config
+from pbx import sandbox
+from pbx.phones import BaresipPhone, PhoneBank, PhoneSpec
+from pbx.recorder import AmiRecorder
+
+# (number, name): simulated citizens; names are Chinese as on real lines
+CITIZENS = [
+    ("13800138001", "张三"), ("13900139002", "李四"), ("15000150003", "王五"),
+    ("18600186004", "赵六"), ("13700137005", "孙七"), ("15800158006", "周八"),
+    ("13600136007", "吴九"), ("18900189008", "郑十"),
+]
+
+ControllerFactory = Callable[..., Any]
+
+
+def _with_store(config: Config, url: str) -> Config:
+    return dataclasses.replace(config, store=dataclasses.replace(config.store, url=url))
+
+
+async def citizen_call(phone: BaresipPhone, hang_up_after: float | None = None,
+                       timeout: float = 30.0) -> str:
+    """Dial 12345; optionally hang up after some seconds. Returns how the call closed."""
+    await phone.dial("12345")
+    if hang_up_after is not None:
+        await phone.wait_event("CALL_ESTABLISHED", "CALL_CLOSED", timeout=timeout)
+        await asyncio.sleep(hang_up_after)
+        await phone.hangup()
+    closed = await phone.wait_event("CALL_CLOSED", timeout=timeout)
+    return str(closed.get("param", ""))
+
+
+async def record_ami(controller_factory: ControllerFactory, config: Config, out: Path) -> None:
+    """Record what the controller receives for: a greeting heard to the end, a caller hanging
+    up during the greeting, and a bridged call between two seats."""
+    paths = sandbox.SandboxPaths()
+    with tempfile.TemporaryDirectory(prefix="hotline-rec-") as tmp:
+        controller = controller_factory(_with_store(config, f"sqlite+aiosqlite:///{tmp}/rec.db"))
+        await controller.start()
+        recorder = AmiRecorder(config.asterisk.ami_host, config.asterisk.ami_port,
+                               config.asterisk.ami_user, config.asterisk.ami_secret(), out)
+        bank = PhoneBank(Path(tmp) / "phones")
+        try:
+            password = sandbox.sip_secret(paths)
+            seat_a = await bank.add(PhoneSpec("agent1001", "agent1001", password=password))
+            await bank.add(PhoneSpec("agent1002", "agent1002", password=password, auto_answer=True))
+            citizen = await bank.add(PhoneSpec("citizen-1", CITIZENS[0][0], CITIZENS[0][1]))
+            anonymous = await bank.add(PhoneSpec("citizen-2", CITIZENS[1][0], CITIZENS[1][1]))
+            await recorder.start()
+            await citizen_call(citizen)  # hears the whole greeting; the controller hangs up
+            await citizen_call(anonymous, hang_up_after=0.5)  # gives up during the greeting
+            await seat_a.dial("1002")
+            await seat_a.wait_event("CALL_ESTABLISHED", timeout=10)
+            await asyncio.sleep(1.5)
+            await seat_a.hangup()
+            await seat_a.wait_event("CALL_CLOSED", timeout=10)
+            await asyncio.sleep(0.5)
+        finally:
+            await recorder.stop()
+            await bank.close()
+            await controller.stop()
+
+
+async def demo(controller_factory: ControllerFactory, config: Config, *, calls: int,
+               citizens: int) -> None:
+    """Citizens call 12345 one after another and overlapping; the controller greets them and
+    writes a record of each call; the records are listed at the end."""
+
+    def show(effect: object) -> None:
+        if isinstance(effect, CallArrived):
+            _say(f"controller: call {effect.linkedid} arrived from "
+                 f"{mask_number(effect.caller_number)} for {effect.dialed_number}")
+        elif isinstance(effect, CallEnded):
+            _say(f"controller: call {effect.linkedid} ended ({effect.disposition}); record queued")
+
+    controller = controller_factory(config, notify=show)
+    await controller.start()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="hotline-demo-") as tmp:
+        bank = PhoneBank(Path(tmp) / "phones")
+        try:
+            phones = [await bank.add(PhoneSpec(f"citizen-{i + 1}", number, name))
+                      for i, (number, name) in enumerate(CITIZENS[:max(1, citizens)])]
+            _say(f"demo: {len(phones)} citizen phones (baresip) ready; placing {calls} calls to 12345")
+            rng = random.Random(12345)
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for n in range(calls):
+                queue.put_nowait(n)
+
+            async def citizen_loop(phone: BaresipPhone) -> None:
+                while not queue.empty():
+                    n = queue.get_nowait()
+                    gives_up = rng.random() < 0.25
+                    _say(f"citizen {phone.spec.display_name} ({mask_number(phone.spec.user)}) "
+                         f"dials 12345 (call {n + 1}/{calls}{', will hang up early' if gives_up else ''})")
+                    try:
+                        how = await citizen_call(phone, hang_up_after=0.7 if gives_up else None)
+                        _say(f"citizen {phone.spec.display_name}: call closed ({how or 'hung up'})")
+                    except (asyncio.TimeoutError, Exception) as exc:
+                        _say(f"citizen {phone.spec.display_name}: {type(exc).__name__} {exc}")
+                    await asyncio.sleep(rng.uniform(0.2, 1.0))
+
+            await asyncio.gather(*(citizen_loop(p) for p in phones))
+            await asyncio.sleep(1.0)
+        finally:
+            await bank.close()
+            await controller.engine.drained()
+            await controller.writer.flush()
+            records = await controller.store.recent(calls + 5)
+            await controller.stop()
+    _say(f"demo: {calls} calls in {time.monotonic() - started:.1f}s; newest call records in "
+         f"{config.store.url}:")
+    for r in records[:calls]:
+        answered = r.answered_at.strftime("%H:%M:%S") if r.answered_at else "--:--:--"
+        _say(f"  {r.linkedid:28} {mask_number(r.caller_number):>12} → {r.dialed_number:6} "
+             f"arrived {r.arrived_at:%H:%M:%S} answered {answered} ended {r.ended_at:%H:%M:%S} "
+             f"{r.disposition.value:9} cause {r.hangup_cause} {r.hangup_cause_text}")
+
+
+def _say(text: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stdout, flush=True)
