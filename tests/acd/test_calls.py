@@ -1,0 +1,130 @@
+"""The live call model, fed facts directly (the AMI replays are in tests/pbx/test_replay.py)."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from acd import events as ev
+from acd.calls import UNSEEN_HANGUP_TEXT, LiveCalls
+from acd.commands import CallArrived, CallEnded, WriteCallRecord
+from acd.records import Disposition
+from acd.states import CallState, IllegalTransition, next_call_state
+
+T0 = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
+LINK = "pbx-1.1"
+
+
+def t(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def created(uid: str, at: float, *, linkedid: str = LINK, state: int = 4, exten: str = "12345",
+            number: str = "13800138000", name: str = "张三") -> ev.ChannelCreated:
+    return ev.ChannelCreated(t(at), uid, linkedid, f"PJSIP/x-{uid}", state, number, name, exten, "from-trunk")
+
+
+def hung_up(uid: str, at: float, cause: int | None = 16, linkedid: str = LINK) -> ev.ChannelHungUp:
+    return ev.ChannelHungUp(t(at), uid, linkedid, cause, "Normal Clearing")
+
+
+def records(effects: list) -> list:
+    return [e.record for e in effects if isinstance(e, WriteCallRecord)]
+
+
+def test_given_an_answered_call_when_its_channel_hangs_up_then_one_record_with_times() -> None:
+    calls = LiveCalls()
+    arrived = calls.apply(created(LINK, 0))
+    assert arrived == [CallArrived(LINK, "13800138000", "张三", "12345")]
+    calls.apply(ev.ChannelStateChanged(t(0.2), LINK, LINK, 6))
+    out = calls.apply(hung_up(LINK, 5))
+    [record] = records(out)
+    assert (record.linkedid, record.caller_number, record.caller_name, record.dialed_number) == (
+        LINK, "13800138000", "张三", "12345")
+    assert (record.arrived_at, record.answered_at, record.ended_at) == (t(0), t(0.2), t(5))
+    assert record.disposition is Disposition.ANSWERED
+    assert record.hangup_cause == 16
+    assert CallEnded(LINK, "answered") in out
+    assert calls.calls == {} and calls.channels == {}
+
+
+def test_given_an_unanswered_call_when_the_caller_hangs_up_then_it_is_abandoned() -> None:
+    calls = LiveCalls()
+    calls.apply(created(LINK, 0))
+    [record] = records(calls.apply(hung_up(LINK, 3)))
+    assert record.disposition is Disposition.ABANDONED and record.answered_at is None
+
+
+def test_given_a_failed_call_then_its_cause_says_failed() -> None:
+    calls = LiveCalls()
+    calls.apply(created(LINK, 0))
+    [record] = records(calls.apply(hung_up(LINK, 1, cause=34)))
+    assert record.disposition is Disposition.FAILED
+
+
+def test_given_two_legs_when_one_hangs_up_then_the_call_lives_on_until_the_last() -> None:
+    calls = LiveCalls()
+    calls.apply(created(LINK, 0))
+    calls.apply(created("pbx-1.2", 1, exten="s", number="1002", name="agent1002"))
+    calls.apply(ev.BridgeEntered(t(2), "br-1", LINK, LINK))
+    calls.apply(ev.BridgeEntered(t(2), "br-1", "pbx-1.2", LINK))
+    [view] = calls.views()
+    assert view.bridges == ("br-1",) and len(view.channels) == 2
+    assert records(calls.apply(hung_up("pbx-1.2", 9))) == []
+    [record] = records(calls.apply(hung_up(LINK, 9.1)))
+    # the record speaks of the caller's leg, not the agent's
+    assert record.caller_number == "13800138000" and record.dialed_number == "12345"
+    assert record.ended_at == t(9.1)
+
+
+def test_given_a_duplicate_hangup_then_still_exactly_one_record() -> None:
+    calls = LiveCalls()
+    calls.apply(created(LINK, 0))
+    first = records(calls.apply(hung_up(LINK, 1)))
+    again = records(calls.apply(hung_up(LINK, 1)))
+    late_newchannel = calls.apply(created(LINK, 1.5))  # a stale duplicate must not resurrect it
+    assert len(first) == 1 and again == [] and late_newchannel == [] and calls.calls == {}
+
+
+def test_given_a_reconnect_when_the_snapshot_lacks_a_known_channel_then_it_ended_unseen() -> None:
+    calls = LiveCalls()
+    calls.apply(created(LINK, 0))
+    calls.apply(ev.ChannelStateChanged(t(0.1), LINK, LINK, 6))
+    calls.apply(ev.AmiLinkDown(t(5), "cut"))
+    calls.apply(ev.AmiLinkUp(t(8)))
+    out = calls.apply(ev.ChannelsSnapshot(t(8.1), ()))
+    [record] = records(out)
+    assert record.disposition is Disposition.ANSWERED
+    assert record.hangup_cause is None and record.hangup_cause_text == UNSEEN_HANGUP_TEXT
+    assert record.ended_at == t(8.1)
+
+
+def test_given_a_reconnect_then_channels_born_while_blind_are_adopted_with_their_age() -> None:
+    calls = LiveCalls()
+    calls.apply(ev.AmiLinkUp(t(100)))
+    snap = ev.ChannelSnapshot("pbx-9.1", "pbx-9.1", "PJSIP/carrier-9", 6, "13900139000", "李四",
+                              "12345", "from-trunk", "br-7", 42)
+    out = calls.apply(ev.ChannelsSnapshot(t(100.5), (snap,)))
+    assert out == [CallArrived("pbx-9.1", "13900139000", "李四", "12345")]
+    [view] = calls.views()
+    assert view.arrived_at == t(100.5 - 42) and view.state == "answered" and view.bridges == ("br-7",)
+
+
+def test_given_events_racing_the_snapshot_then_no_ghost_and_no_lost_channel() -> None:
+    calls = LiveCalls()
+    calls.apply(created("old.1", 0, linkedid="old.1"))
+    calls.apply(ev.AmiLinkUp(t(10)))
+    # after login, while CoreShowChannels is being collected: a new call arrives and the old
+    # one hangs up; the list (generated a moment earlier) still shows old.1, not new.1
+    calls.apply(created("new.1", 10.1, linkedid="new.1"))
+    calls.apply(hung_up("old.1", 10.2, linkedid="old.1"))
+    listed_old = ev.ChannelSnapshot("old.1", "old.1", "PJSIP/x", 6, "1", "", "12345", "c", "", 10)
+    out = calls.apply(ev.ChannelsSnapshot(t(10.3), (listed_old,)))
+    assert out == []
+    assert set(calls.calls) == {"new.1"}
+
+
+def test_call_state_table_rejects_what_it_does_not_list() -> None:
+    assert next_call_state(CallState.ARRIVING, "answer") is CallState.ANSWERED
+    with pytest.raises(IllegalTransition) as err:
+        next_call_state(CallState.ENDED, "answer")
+    assert str(err.value).startswith("illegal-transition: call cannot answer from ended")
