@@ -1,0 +1,103 @@
+"""Fixtures for tests against the real sandbox Asterisk 22 with real baresip phones.
+
+They skip only where the sandbox cannot exist (not root, no debootstrap), and say so loudly;
+under CI a skip for those reasons is a failure, because CI must run them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+import hotline_config
+from hotline_config import Config
+from hotline_pbx import SANDBOX_CONFIG, Controller
+from pbx import sandbox
+from pbx.phones import PhoneBank, PhoneSpec
+
+pytestmark = pytest.mark.integration
+
+
+def _why_no_sandbox() -> str | None:
+    if os.geteuid() != 0:
+        return "not root: the sandbox needs debootstrap and chroot"
+    if shutil.which("debootstrap") is None and not sandbox.root_ready(sandbox.SandboxPaths()):
+        return "debootstrap is not installed"
+    if shutil.which("baresip") is None:
+        return "baresip is not installed"
+    return None
+
+
+@pytest.fixture(scope="session")
+def sandbox_paths() -> sandbox.SandboxPaths:
+    reason = _why_no_sandbox()
+    if reason is not None:
+        message = f"INTEGRATION TESTS NOT RUN: {reason}"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI must run them)")
+        pytest.skip(message)
+    paths = sandbox.SandboxPaths()
+    sandbox.build_root(paths)
+    sandbox.start(paths)
+    return paths
+
+
+@pytest.fixture
+def config(tmp_path: Path, sandbox_paths: sandbox.SandboxPaths) -> Config:
+    base = hotline_config.load(SANDBOX_CONFIG, env={})
+    return dataclasses.replace(
+        base,
+        asterisk=dataclasses.replace(base.asterisk, ami_secret_file=str(sandbox_paths.ami_secret_file),
+                                     ping_interval=1.0, reconnect_max=0.5),
+        store=dataclasses.replace(base.store, url=f"sqlite+aiosqlite:///{tmp_path}/calls.db"))
+
+
+@pytest.fixture
+async def controller(config: Config) -> AsyncIterator[Controller]:
+    ctl = Controller(config)
+    await ctl.start()
+    await wait_until(lambda: ctl.ami.resyncs >= 1, what="the controller's first AMI resync")
+    try:
+        yield ctl
+    finally:
+        await ctl.stop()
+
+
+@pytest.fixture
+async def phones(tmp_path: Path, sandbox_paths: sandbox.SandboxPaths) -> AsyncIterator[PhoneBank]:
+    bank = PhoneBank(tmp_path / "phones")
+    try:
+        yield bank
+    finally:
+        await bank.close()
+
+
+@pytest.fixture
+def sip_password(sandbox_paths: sandbox.SandboxPaths) -> str:
+    return sandbox.sip_secret(sandbox_paths)
+
+
+async def agent(bank: PhoneBank, number: int, password: str, auto_answer: bool = True):  # type: ignore[no-untyped-def]
+    name = f"agent{number}"
+    return await bank.add(PhoneSpec(name, name, password=password, auto_answer=auto_answer))
+
+
+async def wait_until(predicate: Callable[[], bool], *, timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def asterisk_channels(paths: sandbox.SandboxPaths) -> set[str]:
+    """Channel names as `core show channels concise` lists them (fields separated by '!')."""
+    out = sandbox.cli(paths, "core show channels concise")
+    return {line.split("!")[0] for line in out.splitlines() if "!" in line}
