@@ -32,6 +32,7 @@ class AsteriskConfig:
     ping_interval: float = 5.0
     action_timeout: float = 10.0
     reconnect_max: float = 10.0
+    journal_sweep: float = 30.0  # seconds between reads of Asterisk's call journal
 
     def ami_secret(self) -> str:
         secret = os.environ.get("HOTLINE_AMI_SECRET")

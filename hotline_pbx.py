@@ -46,7 +46,8 @@ class Controller:
         notify = notify or _log_notification
         self.engine = Engine({WriteCallRecord: lambda effect: self.writer.submit(effect.record),
                               CallArrived: notify, CallEnded: notify})
-        self.ami = AmiLink(config.asterisk, self.engine)
+        self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
+                           live=lambda: {call.linkedid for call in self.engine.snapshot()})
         self.agi_link = AgiLink(self.engine)
         self.agi = FastAgiServer(
             host=config.agi.bind, port=config.agi.port,
@@ -57,6 +58,18 @@ class Controller:
             on_session_end=self.agi_link.session_ended)
         self.agi.route("intake", intake)
         self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _settled(self) -> None:
+        await self.engine.drained()
+        await self.writer.flush()
+
+    async def _sweep_journal_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.asterisk.journal_sweep)
+            try:
+                await self.ami.sweep_journal()
+            except Exception as exc:  # the next sweep tries again; nothing is deleted unwritten
+                log.warning("call journal sweep failed: %s", exc)
 
     def _spawn(self, coro: object, name: str) -> None:
         task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
@@ -69,6 +82,7 @@ class Controller:
         self._spawn(self.engine.run(), "engine")
         await self.agi.start()
         self._spawn(self.ami.run(), "ami")
+        self._spawn(self._sweep_journal_forever(), "journal-sweep")
         log.info("controller running: FastAGI %s:%d, AMI %s:%d, store %s", self.config.agi.bind,
                  self.config.agi.port, self.config.asterisk.ami_host, self.config.asterisk.ami_port,
                  self.config.store.url.split("://")[0])

@@ -25,6 +25,7 @@ from acd.states import CallState, next_call_state
 STATE_UP = 6
 CAUSE_NORMAL_CLEARING = 16
 UNSEEN_HANGUP_TEXT = "hung up while the controller was disconnected"
+JOURNAL_TEXT = "ended while the controller was away (from Asterisk's call journal)"
 RECENT_HANGUPS_KEPT = 4096
 
 
@@ -58,7 +59,7 @@ class Call:
             self.answered_at = at
 
     def record(self, ended_at: datetime) -> CallRecord:
-        if self.answered_at is not None:
+        if self.state is CallState.ANSWERED or self.answered_at is not None:
             disposition = Disposition.ANSWERED
         elif self.hangup_cause is None:
             disposition = Disposition.UNKNOWN
@@ -95,6 +96,7 @@ class LiveCalls:
         self._seq = 0
         self._link_up_seq = 0
         self._recent_hangups: OrderedDict[str, None] = OrderedDict()
+        self._recent_ended: OrderedDict[str, None] = OrderedDict()
 
     # ---- reading ----
     def views(self) -> tuple[CallView, ...]:
@@ -139,6 +141,8 @@ class LiveCalls:
                 self._link_up_seq = self._seq
             case ev.ChannelsSnapshot():
                 return self._resync(fact)
+            case ev.CallJournal():
+                return self._from_journal(fact.entries)
             case ev.AgiSessionStarted():
                 call = self._call_of(fact.uniqueid)
                 if call is not None and not call.dialed_number:
@@ -199,16 +203,22 @@ class LiveCalls:
         if call.channels:
             return []
         del self.calls[call.linkedid]
+        self._remember_ended(call.linkedid)
         call.state = next_call_state(call.state, "end")
         record = call.record(at)
         return [WriteCallRecord(record), CallEnded(call.linkedid, record.disposition.value)]
 
     def _resync(self, snap: ev.ChannelsSnapshot) -> list[Effect]:
         listed = {c.uniqueid: c for c in snap.channels}
+        journal = {j.linkedid: j for j in snap.journal}
         effects: list[Effect] = []
         for uniqueid, channel in list(self.channels.items()):
             if uniqueid not in listed and channel.created_seq <= self._link_up_seq:
-                effects += self._hang_up(uniqueid, None, UNSEEN_HANGUP_TEXT, snap.at)
+                entry = journal.get(channel.linkedid)
+                if entry is None:
+                    effects += self._hang_up(uniqueid, None, UNSEEN_HANGUP_TEXT, snap.at)
+                else:  # Asterisk wrote down when and why the caller left
+                    effects += self._hang_up(uniqueid, entry.cause, JOURNAL_TEXT, entry.ended_at)
         for c in snap.channels:
             if c.uniqueid in self.channels:
                 self._set_state(c.uniqueid, c.state, snap.at)
@@ -222,7 +232,30 @@ class LiveCalls:
                 call = self.calls[self.channels[c.uniqueid].linkedid]
                 if c.state == STATE_UP and call.answered_at is None:
                     call.answer(snap.at)  # answered while we were blind: the time is a bound
+        return effects + self._from_journal(snap.journal)
+
+    def _from_journal(self, entries: tuple[ev.JournalEntry, ...]) -> list[Effect]:
+        """Records for calls that began and ended while the controller could not see them.
+        Calls still live end normally; calls already recorded are not written again."""
+        effects: list[Effect] = []
+        for entry in entries:
+            if entry.linkedid in self.calls or entry.linkedid in self._recent_ended:
+                continue
+            self._remember_ended(entry.linkedid)
+            call = Call(entry.linkedid, arrived_at=entry.arrived_at, caller_number=entry.caller_number,
+                        caller_name=entry.caller_name, dialed_number=entry.dialed_number,
+                        hangup_cause=entry.cause, hangup_cause_text=JOURNAL_TEXT)
+            if entry.answered:
+                call.answer(entry.arrived_at)
+                call.answered_at = None  # answered, but Asterisk did not say when
+            record = call.record(entry.ended_at)
+            effects += [WriteCallRecord(record), CallEnded(call.linkedid, record.disposition.value)]
         return effects
+
+    def _remember_ended(self, linkedid: str) -> None:
+        self._recent_ended[linkedid] = None
+        if len(self._recent_ended) > RECENT_HANGUPS_KEPT:
+            self._recent_ended.popitem(last=False)
 
 
 def _dialed(exten: str) -> str:

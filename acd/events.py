@@ -101,11 +101,37 @@ class ChannelSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """What Asterisk's dialplan wrote into its own database when a caller's channel hung up
+    (asterisk-conf/extensions.conf, [hotline-journal]): the call's record survives even when
+    the controller was away for the whole call."""
+
+    linkedid: str
+    arrived_at: datetime
+    ended_at: datetime
+    answered: bool
+    cause: int | None
+    dialed_number: str
+    caller_number: str
+    caller_name: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelsSnapshot:
-    """Everything live in Asterisk right after a reconnect (CoreShowChannels)."""
+    """Everything live in Asterisk right after a reconnect (CoreShowChannels), with the call
+    journal Asterisk kept meanwhile."""
 
     at: datetime
     channels: tuple[ChannelSnapshot, ...]
+    journal: tuple[JournalEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CallJournal:
+    """A periodic read of Asterisk's call journal (between reconnects)."""
+
+    at: datetime
+    entries: tuple[JournalEntry, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +152,6 @@ class AgiSessionEnded:
 
 EngineEvent = (
     ChannelCreated | ChannelStateChanged | CallerIdChanged | ChannelHungUp | BridgeEntered
-    | BridgeLeft | BridgeDestroyed | AmiLinkUp | AmiLinkDown | ChannelsSnapshot
+    | BridgeLeft | BridgeDestroyed | AmiLinkUp | AmiLinkDown | ChannelsSnapshot | CallJournal
     | AgiSessionStarted | AgiSessionEnded
 )

@@ -8,13 +8,15 @@ matches Asterisk again. `AgiLink`: FastAGI session starts and ends become facts 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from acd import events as ev
 from hotline_config import AsteriskConfig
 from pbx.ami_client import AmiClient
+from pbx.journal import clear_journal, read_journal
 from pbx.translate import TranslationError, channel_snapshot, translate
 
 log = logging.getLogger("pbx.link")
@@ -29,10 +31,14 @@ class Inbox(Protocol):
 
 
 class AmiLink:
-    def __init__(self, config: AsteriskConfig, inbox: Inbox,
+    def __init__(self, config: AsteriskConfig, inbox: Inbox, *,
+                 settled: Callable[[], Awaitable[None]], live: Callable[[], set[str]],
                  now: Callable[[], datetime] = utcnow) -> None:
         self._inbox = inbox
         self._now = now
+        self._settled = settled  # every submitted fact applied and every record stored
+        self._live = live  # linkedids of the calls live in the model
+        self.journal_cleared = 0
         self.resyncs = 0
         self.dropped = 0
         self.client = AmiClient(
@@ -60,9 +66,23 @@ class AmiLink:
                 channels.append(channel_snapshot(entry))
             except TranslationError as exc:
                 log.warning("resync: skipped a channel: %s", exc)
-        self._inbox.submit(ev.ChannelsSnapshot(self._now(), tuple(channels)))
+        journal = await read_journal(client)
+        self._inbox.submit(ev.ChannelsSnapshot(self._now(), tuple(channels), journal))
         self.resyncs += 1
-        log.info("resynchronised with Asterisk: %d live channel(s)", len(channels))
+        log.info("resynchronised with Asterisk: %d live channel(s), %d journal line(s)",
+                 len(channels), len(journal))
+        self.journal_cleared += await clear_journal(client, journal, self._live, self._settled)
+
+    async def sweep_journal(self) -> int:
+        """Between reconnects: record what the journal holds and clear what is recorded."""
+        if not self.client.connected:
+            return 0
+        journal = await read_journal(self.client)
+        if journal:
+            self._inbox.submit(ev.CallJournal(self._now(), journal))
+        cleared = await clear_journal(self.client, journal, self._live, self._settled)
+        self.journal_cleared += cleared
+        return cleared
 
     async def run(self) -> None:
         await self.client.run()
@@ -75,6 +95,7 @@ class AgiLink:
     def __init__(self, inbox: Inbox, now: Callable[[], datetime] = utcnow) -> None:
         self._inbox = inbox
         self._now = now
+        self.recent: deque[tuple[str, str]] = deque(maxlen=100)  # (script, outcome), for status
 
     def session_started(self, env: Any) -> None:
         dialed = env.params.get("dialed") or env.extension
@@ -82,4 +103,5 @@ class AgiLink:
 
     def session_ended(self, env: Any, outcome: Any) -> None:
         text = getattr(outcome, "kind", None) or str(outcome)
+        self.recent.append((env.script, text))
         self._inbox.submit(ev.AgiSessionEnded(self._now(), env.uniqueid, env.script, text))

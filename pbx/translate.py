@@ -133,3 +133,25 @@ def channel_snapshot(e: AmiEventLike) -> ev.ChannelSnapshot:
         state=_int(e.get("ChannelState"), 0) or 0, caller_number=_cid(e.get("CallerIDNum")),
         caller_name=_cid(e.get("CallerIDName")), exten=e.get("Exten"), context=e.get("Context"),
         bridge_id=e.get("BridgeId"), seconds_up=_duration(e.get("Duration")))
+
+
+JOURNAL_FAMILY = "hotline-journal"
+BAD_JOURNAL = "bad-journal-entry"
+
+
+def journal_entry(key: str, value: str) -> ev.JournalEntry:
+    """One line of Asterisk's call journal (see [hotline-journal] in extensions.conf):
+    key /hotline-journal/<linkedid>, value arrived,ended,state,cause,dialed,number,name."""
+    linkedid = key.rsplit("/", 1)[-1]
+    fields = value.split(",", 6)
+    if not linkedid or len(fields) != 7:
+        raise TranslationError(f"{BAD_JOURNAL}: {key}")
+    arrived, ended, state, cause, dialed, number, name = fields
+    try:
+        ended_at = datetime.fromtimestamp(float(ended), tz=timezone.utc)
+        arrived_at = datetime.fromtimestamp(float(arrived), tz=timezone.utc) if arrived else ended_at
+    except ValueError:
+        raise TranslationError(f"{BAD_JOURNAL}: {key} has no valid times") from None
+    return ev.JournalEntry(linkedid=linkedid, arrived_at=arrived_at, ended_at=ended_at,
+                           answered=state == "Up", cause=_int(cause), dialed_number=dialed,
+                           caller_number=_cid(number), caller_name=_cid(name))

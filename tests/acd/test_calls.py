@@ -128,3 +128,36 @@ def test_call_state_table_rejects_what_it_does_not_list() -> None:
     with pytest.raises(IllegalTransition) as err:
         next_call_state(CallState.ENDED, "answer")
     assert str(err.value).startswith("illegal-transition: call cannot answer from ended")
+
+
+def journal(linkedid: str, arrived: float, ended: float, answered: bool = True, cause: int | None = 16) -> ev.JournalEntry:
+    return ev.JournalEntry(linkedid, t(arrived), t(ended), answered, cause, "12345", "13700000000", "王五")
+
+
+def test_given_a_call_the_controller_never_saw_when_the_journal_is_read_then_one_record() -> None:
+    calls = LiveCalls()
+    out = calls.apply(ev.CallJournal(t(60), (journal("away.1", 10, 40),)))
+    [record] = records(out)
+    assert (record.linkedid, record.arrived_at, record.ended_at) == ("away.1", t(10), t(40))
+    assert record.disposition is Disposition.ANSWERED and record.answered_at is None
+    assert record.caller_name == "王五" and record.hangup_cause == 16
+    # read again (the line was not cleared yet): not written twice
+    assert records(calls.apply(ev.CallJournal(t(90), (journal("away.1", 10, 40),)))) == []
+
+
+def test_given_the_journal_then_live_and_already_recorded_calls_are_not_written_from_it() -> None:
+    calls = LiveCalls()
+    calls.apply(created("live.1", 0, linkedid="live.1"))
+    calls.apply(created("done.1", 0, linkedid="done.1"))
+    calls.apply(hung_up("done.1", 5, linkedid="done.1"))
+    out = calls.apply(ev.CallJournal(t(9), (journal("live.1", 0, 8), journal("done.1", 0, 5))))
+    assert records(out) == []
+
+
+def test_given_a_reconnect_then_a_vanished_call_takes_its_end_from_the_journal() -> None:
+    calls = LiveCalls()
+    calls.apply(created(LINK, 0))
+    calls.apply(ev.AmiLinkUp(t(30)))
+    [record] = records(calls.apply(ev.ChannelsSnapshot(t(30.2), (), (journal(LINK, 0, 21, cause=17),))))
+    assert record.ended_at == t(21) and record.hangup_cause == 17
+    assert record.disposition is Disposition.FAILED  # unanswered, user busy
