@@ -80,3 +80,26 @@ async def test_given_the_controller_restarts_during_a_call_then_the_call_still_g
         assert await second.store.count() == 1
     finally:
         await second.stop()
+
+
+async def test_given_no_controller_when_a_citizen_calls_then_the_journal_gives_the_call_its_record(
+        config, phones, sandbox_paths) -> None:
+    """The controller is down for the whole call (Asterisk's FastAGI attempt fails and the call
+    is dropped); when the controller starts, the call is recorded from Asterisk's journal."""
+    from hotline_pbx import Controller
+    from pbx import sandbox
+
+    citizen = await phones.add(PhoneSpec("citizen", "13700009999", "王五"))
+    await citizen_call(citizen)
+    assert "13700009999" in sandbox.cli(sandbox_paths, "database show hotline-journal")
+    controller = Controller(config)
+    await controller.start()
+    try:
+        await wait_until(lambda: controller.ami.journal_cleared >= 1, what="the journal to be read and cleared")
+        [record] = await controller.store.by_caller("13700009999")
+        assert record.dialed_number == "12345" and record.caller_name == "王五"
+        assert record.disposition is Disposition.ABANDONED or record.disposition is Disposition.FAILED
+        assert record.arrived_at <= record.ended_at
+        assert "13700009999" not in sandbox.cli(sandbox_paths, "database show hotline-journal")
+    finally:
+        await controller.stop()
