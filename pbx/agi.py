@@ -137,6 +137,7 @@ class CommandReply:
     data: str  # the parenthesised part, e.g. "timeout", "dtmf"
     extra: dict[str, str]  # key=value pairs after the result, e.g. endpos
     line: str
+    raw_result: str = ""  # the result as sent: GET DATA's "007" keeps its zeros
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,4 +312,4 @@ class AgiConnection:
             extra = dict(part.split("=", 1) for part in match.group(4).split() if "=" in part)
             self._go("reply")
             self._events.append(CommandReply(int(match.group(1)), int(match.group(2)),
-                                             match.group(3) or "", extra, line))
+                                             match.group(3) or "", extra, line, match.group(2)))

@@ -107,21 +107,31 @@ class AgiChannel:
     async def answer(self) -> CommandReply:
         return await self.command("ANSWER")
 
-    async def hangup(self) -> None:
+    async def hangup(self, cause: int = 16) -> None:
+        """End the call with a Q.850 cause (AGI's own HANGUP leaves the cause 0, 'Unknown')."""
         with contextlib.suppress(AgiHangup):
-            await self.command("HANGUP")
+            await self.command(f"EXEC Hangup {cause}")
         self.hung_up = True
 
+    async def _media(self, text: str, timeout: float) -> CommandReply:
+        """Playback and DTMF commands answer result=-1 when the caller hangs up mid-way
+        (the HANGUP line may come after): that ends the flow as a hangup."""
+        reply = await self.command(text, timeout)
+        if reply.result == -1:
+            self.hung_up = True
+            raise AgiHangup(f"caller hung up during {text.split()[0]} {text.split()[1]}")
+        return reply
+
     async def stream_file(self, name: str, escape_digits: str = "", timeout: float = 300.0) -> CommandReply:
-        return await self.command(f"STREAM FILE {quote(name)} {quote(escape_digits)}", timeout)
+        return await self._media(f"STREAM FILE {quote(name)} {quote(escape_digits)}", timeout)
 
     async def get_data(self, prompt: str, timeout_ms: int = 5000, max_digits: int = 1) -> str:
-        reply = await self.command(f"GET DATA {quote(prompt)} {timeout_ms} {max_digits}",
-                                   timeout_ms / 1000 + 300.0)
-        return "" if reply.result in (None, -1) else str(reply.result)
+        reply = await self._media(f"GET DATA {quote(prompt)} {timeout_ms} {max_digits}",
+                                  timeout_ms / 1000 + 300.0)
+        return "" if reply.result is None else reply.raw_result
 
     async def wait_for_digit(self, timeout_ms: int) -> str:
-        reply = await self.command(f"WAIT FOR DIGIT {timeout_ms}", timeout_ms / 1000 + 5.0)
+        reply = await self._media(f"WAIT FOR DIGIT {timeout_ms}", timeout_ms / 1000 + 5.0)
         return chr(reply.result) if reply.result and reply.result > 0 else ""
 
     async def set_variable(self, name: str, value: str) -> None:

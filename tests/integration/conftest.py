@@ -51,6 +51,8 @@ def sandbox_paths() -> sandbox.SandboxPaths:
 
 @pytest.fixture
 def config(tmp_path: Path, sandbox_paths: sandbox.SandboxPaths) -> Config:
+    # each test starts with an empty call journal (earlier tests' calls are not its business)
+    sandbox.cli(sandbox_paths, "database deltree hotline-journal")
     base = hotline_config.load(SANDBOX_CONFIG, env={})
     return dataclasses.replace(
         base,

@@ -17,10 +17,9 @@ async def test_given_a_citizen_dials_12345_then_greeted_and_exactly_one_record(c
     before = datetime.now(timezone.utc) - timedelta(seconds=1)
     citizen = await phones.add(PhoneSpec("citizen", "13812345678", "张三丰"))
     started = time.monotonic()
-    closed = await citizen_call(citizen)
+    await citizen_call(citizen)
     heard = time.monotonic() - started
     assert heard > 1.0, "the greeting (hello-world, about 1.5 s) was not played"
-    assert "BYE" in closed.upper() or closed == "" or "bye" in closed
     await controller.engine.drained()
     await wait_until(lambda: controller.writer.pending == 0 and controller.engine.snapshot() == (),
                      what="the call to leave the live model")
