@@ -168,7 +168,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pbx.scenarios import demo
 
     config = hotline_config.load(args.config)
-    _logging(config.log.level)
+    # the demo narrates itself; the controller's own log shows warnings only (or all, -v)
+    _logging("INFO" if args.verbose else "WARNING")
     paths = sandbox.SandboxPaths()
     sandbox.build_root(paths)
     sandbox.start(paths)
@@ -232,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--calls", type=int, default=12, help="how many citizen calls to place")
     demo.add_argument("--citizens", type=int, default=3, help="how many citizen phones")
     demo.add_argument("--keep-running", action="store_true", help="leave the sandbox up afterwards")
+    demo.add_argument("-v", "--verbose", action="store_true", help="show the controller's own log too")
     demo.set_defaults(func=cmd_demo)
 
     records = sub.add_parser("records", help="list the newest call records in the store")
