@@ -39,3 +39,56 @@ def next_call_state(state: CallState, trigger: str) -> CallState:
         return CALL_TRANSITIONS[(state, trigger)]
     except KeyError:
         raise IllegalTransition("call", state, trigger) from None
+
+
+class AgentState(str, enum.Enum):
+    LOGGED_OUT = "logged_out"
+    READY = "ready"  # idle and present: may be offered a call
+    OFFERED = "offered"  # a call is ringing on the agent's phone
+    ON_CALL = "on_call"  # on any call, inbound or outbound: never offered another
+    WRAP_UP = "wrap_up"  # after-call work; ready again when the desk's wrap-up time ends
+    PAUSED = "paused"  # with a reason: break, meal, training, meeting, after-call work, auto
+
+
+class PauseReason(str, enum.Enum):
+    BREAK = "break"
+    MEAL = "meal"
+    TRAINING = "training"
+    MEETING = "meeting"
+    AFTER_CALL_WORK = "after_call_work"
+    AUTO_NO_ANSWER = "auto_no_answer"  # paused by the ACD after N unanswered offers
+    LOGIN = "login"  # logged in, not yet ready
+
+
+# Rules: only a READY agent is offered a call; an agent on any call (an outbound one included)
+# is never offered another; logging out is refused while a call rings or is up; a ring-no-answer
+# returns the agent to READY or pauses them (the engine decides by the miss count).
+AGENT_TRANSITIONS: dict[tuple[AgentState, str], AgentState] = {
+    (AgentState.LOGGED_OUT, "login"): AgentState.PAUSED,
+    (AgentState.PAUSED, "ready"): AgentState.READY,
+    (AgentState.WRAP_UP, "ready"): AgentState.READY,
+    (AgentState.READY, "ready"): AgentState.READY,
+    (AgentState.READY, "pause"): AgentState.PAUSED,
+    (AgentState.PAUSED, "pause"): AgentState.PAUSED,
+    (AgentState.WRAP_UP, "pause"): AgentState.PAUSED,
+    (AgentState.READY, "offer"): AgentState.OFFERED,
+    (AgentState.OFFERED, "answer"): AgentState.ON_CALL,
+    (AgentState.OFFERED, "no_answer"): AgentState.READY,
+    (AgentState.OFFERED, "no_answer_pause"): AgentState.PAUSED,
+    (AgentState.OFFERED, "caller_gone"): AgentState.READY,
+    (AgentState.ON_CALL, "hangup"): AgentState.WRAP_UP,
+    (AgentState.WRAP_UP, "wrap_up_done"): AgentState.READY,
+    (AgentState.READY, "outbound"): AgentState.ON_CALL,
+    (AgentState.PAUSED, "outbound"): AgentState.ON_CALL,
+    (AgentState.WRAP_UP, "outbound"): AgentState.ON_CALL,
+    (AgentState.READY, "logout"): AgentState.LOGGED_OUT,
+    (AgentState.PAUSED, "logout"): AgentState.LOGGED_OUT,
+    (AgentState.WRAP_UP, "logout"): AgentState.LOGGED_OUT,
+}
+
+
+def next_agent_state(state: AgentState, trigger: str) -> AgentState:
+    try:
+        return AGENT_TRANSITIONS[(state, trigger)]
+    except KeyError:
+        raise IllegalTransition("agent", state, trigger) from None

@@ -161,3 +161,16 @@ def test_given_a_reconnect_then_a_vanished_call_takes_its_end_from_the_journal()
     [record] = records(calls.apply(ev.ChannelsSnapshot(t(30.2), (), (journal(LINK, 0, 21, cause=17),))))
     assert record.ended_at == t(21) and record.hangup_cause == 17
     assert record.disposition is Disposition.FAILED  # unanswered, user busy
+
+
+def test_agent_state_table_never_offers_an_agent_on_a_call() -> None:
+    from acd.states import AGENT_TRANSITIONS, AgentState, next_agent_state
+
+    for busy in (AgentState.OFFERED, AgentState.ON_CALL, AgentState.LOGGED_OUT, AgentState.PAUSED, AgentState.WRAP_UP):
+        with pytest.raises(IllegalTransition):
+            next_agent_state(busy, "offer")
+    assert next_agent_state(AgentState.READY, "outbound") is AgentState.ON_CALL
+    with pytest.raises(IllegalTransition, match="agent cannot logout from on_call"):
+        next_agent_state(AgentState.ON_CALL, "logout")
+    # every state can be left somehow: no dead ends
+    assert {s for s, _ in AGENT_TRANSITIONS} == set(AgentState)
