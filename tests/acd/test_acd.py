@@ -1,0 +1,168 @@
+"""The ACD state: offers, ring-no-answer, wrap-up, auto-pause; and random operation sequences
+that must never leave a ghost state."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from acd.acd import (QUEUE_FULL, UNKNOWN_AGENT, Acd, AcdError, CallAbandoned,
+                     CallAnswered, OfferCall, SetTimer)
+from acd.desks import AcdConfig, AgentConfig, Desk
+from acd.routing import OverflowStep, Priority
+from acd.states import AgentState, IllegalTransition, PauseReason
+
+CONFIG = AcdConfig(
+    desks=(Desk("general", "综合", "general", wrap_up=5, max_queue=3),
+           Desk("market", "市场监管", "market", wrap_up=8, steps=(OverflowStep(0, 3), OverflowStep(20, 1, True)))),
+    agents=(AgentConfig("a1", "甲", "PJSIP/agent1001", "1001", "1", {"general": 3}),
+            AgentConfig("a2", "乙", "PJSIP/agent1002", "1002", "1", {"general": 2, "market": 5}),
+            AgentConfig("a3", "丙", "PJSIP/agent1003", "1003", "1", {"market": 1})),
+    max_misses=2)
+
+
+def offers(effects) -> list[tuple[str, str]]:
+    return [(e.call_id, e.agent_id) for e in effects if isinstance(e, OfferCall)]
+
+
+def ready_all(acd: Acd, now: float = 0.0) -> None:
+    for agent_id in acd.agents:
+        acd.login(agent_id, now)
+        acd.ready(agent_id, now)
+
+
+def test_given_a_waiting_call_when_an_agent_becomes_ready_then_offered_in_the_same_step() -> None:
+    acd = Acd(CONFIG)
+    acd.login("a1", 0)
+    assert offers(acd.enqueue("c1", "PJSIP/carrier-1", "general", Priority.NORMAL, 1)) == []
+    effects = acd.ready("a1", 2)
+    assert offers(effects) == [("c1", "a1")]
+    assert acd.agents["a1"].state is AgentState.OFFERED
+    [answered] = [e for e in acd.offer_answered("c1", 4) if isinstance(e, CallAnswered)]
+    assert answered.waited == 3 and acd.agents["a1"].state is AgentState.ON_CALL
+
+
+def test_given_ring_no_answer_then_the_call_keeps_its_place_and_the_agent_is_auto_paused_after_misses() -> None:
+    acd = Acd(CONFIG)
+    acd.login("a1", 0)
+    acd.enqueue("first", "ch1", "general", Priority.NORMAL, 1)
+    acd.enqueue("second", "ch2", "general", Priority.NORMAL, 2)
+    assert offers(acd.ready("a1", 3)) == [("first", "a1")]
+    acd.offer_failed("first", 18)  # a miss: back to READY, and 'first' is offered again first
+    assert acd.agents["a1"].misses == 1
+    assert acd.queue["first"].offered_to == "a1"
+    acd.offer_failed("first", 33)  # second miss in a row: auto-paused
+    agent = acd.agents["a1"]
+    assert agent.state is AgentState.PAUSED and agent.reason == PauseReason.AUTO_NO_ANSWER.value
+    assert acd.position("first", 33) == 1 and acd.position("second", 33) == 2
+    acd.login("a2", 34)
+    assert offers(acd.ready("a2", 34)) == [("first", "a2")]
+
+
+def test_given_a_call_ends_then_wrap_up_of_the_calls_desk_before_the_next_offer() -> None:
+    acd = Acd(CONFIG)
+    acd.login("a2", 0)
+    acd.ready("a2", 0)
+    acd.enqueue("m1", "ch", "market", Priority.NORMAL, 1)
+    acd.offer_answered("m1", 2)
+    acd.enqueue("g1", "ch2", "general", Priority.NORMAL, 3)
+    effects = acd.agent_call_ended("a2", 10)
+    assert SetTimer(18, ("wrap_up", "a2")) in effects  # the market desk's 8 s
+    assert offers(effects) == [] and acd.agents["a2"].state is AgentState.WRAP_UP
+    assert offers(acd.timer(("wrap_up", "a2"), 18)) == [("g1", "a2")]
+
+
+def test_given_the_caller_leaves_while_ringing_then_the_agent_is_free_and_it_counts_as_abandoned() -> None:
+    acd = Acd(CONFIG)
+    acd.login("a1", 0)
+    acd.ready("a1", 0)
+    acd.enqueue("c", "ch", "general", Priority.NORMAL, 1)
+    effects = acd.call_left("c", 5)
+    assert CallAbandoned("c", "general", 4, True) in effects
+    assert acd.agents["a1"].state is AgentState.READY and acd.queue == {}
+
+
+def test_illegal_requests_raise_stable_errors_and_change_nothing() -> None:
+    acd = Acd(CONFIG)
+    with pytest.raises(IllegalTransition, match="^illegal-transition: agent cannot pause from logged_out"):
+        acd.pause("a1", PauseReason.BREAK, 1)
+    assert acd.agents["a1"].state is AgentState.LOGGED_OUT and acd.agents["a1"].history == []
+    with pytest.raises(AcdError, match=f"^{UNKNOWN_AGENT}: nobody"):
+        acd.ready("nobody", 1)
+    for n in range(3):
+        acd.enqueue(f"c{n}", "ch", "general", Priority.NORMAL, 1)
+    with pytest.raises(AcdError, match=f"^{QUEUE_FULL}: general"):
+        acd.enqueue("c9", "ch", "general", Priority.NORMAL, 1)
+
+
+def test_overflow_timer_widens_the_call_to_the_general_pool() -> None:
+    acd = Acd(CONFIG)
+    acd.login("a1", 0)
+    acd.ready("a1", 0)  # general only: may take a market call only from 20 s on
+    effects = acd.enqueue("m", "ch", "market", Priority.NORMAL, 0)
+    assert SetTimer(20, ("overflow", "m")) in effects and offers(effects) == []
+    assert offers(acd.timer(("overflow", "m"), 20)) == [("m", "a1")]
+
+
+OPS = st.lists(st.tuples(
+    st.sampled_from(["login", "ready", "pause", "logout", "enqueue", "answer", "fail", "left", "end"]),
+    st.sampled_from(["a1", "a2", "a3"]),
+    st.sampled_from(["c1", "c2", "c3", "c4"]),
+    st.sampled_from(["general", "market"]),
+    st.floats(0.1, 12)), max_size=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(OPS)
+def test_no_ghost_states_whatever_the_order_of_events(ops) -> None:
+    """Random events, timers firing when due: after every step no agent holds two calls, no call
+    rings two agents, OFFERED agents and offered calls match one to one, and no agent sits
+    READY while a call they may take waits un-offered."""
+    from acd.routing import ReadyAgent, agent_level
+
+    acd = Acd(CONFIG)
+    now = 0.0
+    timers: list[SetTimer] = []
+
+    def run(effects) -> None:
+        timers.extend(e for e in effects if isinstance(e, SetTimer))
+
+    for op, agent_id, call_id, desk, step in ops:
+        now += step
+        for timer in sorted((t for t in timers if t.at <= now), key=lambda t: t.at):
+            timers.remove(timer)
+            run(acd.timer(timer.key, now))
+        try:
+            if op == "login":
+                run(acd.login(agent_id, now))
+            elif op == "ready":
+                run(acd.ready(agent_id, now))
+            elif op == "pause":
+                run(acd.pause(agent_id, PauseReason.BREAK, now))
+            elif op == "logout":
+                run(acd.logout(agent_id, now))
+            elif op == "enqueue" and call_id not in acd.queue:
+                run(acd.enqueue(call_id, "ch", desk, Priority.NORMAL, now))
+            elif op == "answer":
+                run(acd.offer_answered(call_id, now))
+            elif op == "fail":
+                run(acd.offer_failed(call_id, now))
+            elif op == "left":
+                run(acd.call_left(call_id, now))
+            elif op == "end":
+                run(acd.agent_call_ended(agent_id, now))
+        except (IllegalTransition, AcdError):
+            pass
+        offered = {q.offered_to: cid for cid, q in acd.queue.items() if q.offered_to}
+        assert len(offered) == sum(1 for q in acd.queue.values() if q.offered_to)
+        waiting = [q.call for q in acd.queue.values() if q.offered_to is None]
+        for aid, agent in acd.agents.items():
+            if agent.state is AgentState.OFFERED:
+                assert offered.get(aid) == agent.call_id
+            else:
+                assert aid not in offered
+            if agent.state is AgentState.READY:
+                me = ReadyAgent(aid, agent.config.skills, agent.idle_since)
+                assert all(agent_level(me, c, acd.policies[c.desk], now) is None for c in waiting)
+            assert agent.history == sorted(agent.history, key=lambda h: h[0])
