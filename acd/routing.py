@@ -90,13 +90,18 @@ def agent_order(agent: ReadyAgent, level: int) -> tuple[int, float, str]:
 
 def best_agent(call: WaitingCall, agents: Iterable[ReadyAgent], policy: DeskPolicy,
                now: float) -> ReadyAgent | None:
+    # the call's overflow step is the same for every agent: work it out once
+    step = policy.step_at(now - call.queued_at)
+    skill, min_level, pool = policy.skill, step.min_level, step.general_pool
     best: ReadyAgent | None = None
     best_key: tuple[int, float, str] | None = None
     for agent in agents:
-        level = agent_level(agent, call, policy, now)
-        if level is None:
-            continue
-        key = agent_order(agent, level)
+        level = agent.skills.get(skill)
+        if level is None or level < min_level:
+            if not (pool and GENERAL_POOL in agent.skills):
+                continue
+            level = 0
+        key = (-level, agent.idle_since, agent.agent_id)
         if best_key is None or key < best_key:
             best, best_key = agent, key
     return best
@@ -105,6 +110,9 @@ def best_agent(call: WaitingCall, agents: Iterable[ReadyAgent], policy: DeskPoli
 def assign(calls: Sequence[WaitingCall], agents: Sequence[ReadyAgent],
            policies: Mapping[str, DeskPolicy], now: float) -> list[tuple[WaitingCall, ReadyAgent]]:
     """Greedy matching in call order: each call takes its best still-free eligible agent."""
+    if len(agents) == 1:  # the common event: one agent became ready
+        call = next_call_for(agents[0], calls, policies, now)
+        return [] if call is None else [(call, agents[0])]
     free: dict[str, ReadyAgent] = {a.agent_id: a for a in agents}
     matches: list[tuple[WaitingCall, ReadyAgent]] = []
     for call in sorted(calls, key=lambda c: call_order(c, policies, now)):
@@ -122,10 +130,18 @@ def next_call_for(agent: ReadyAgent, calls: Sequence[WaitingCall],
     """The call a newly ready agent should take: the first in call order they may take."""
     best: WaitingCall | None = None
     best_key: tuple[int, float, int] | None = None
+    skills = agent.skills
+    in_pool = GENERAL_POOL in skills
     for call in calls:
-        if agent_level(agent, call, policies[call.desk], now) is None:
+        policy = policies[call.desk]
+        waited = now - call.queued_at
+        level = skills.get(policy.skill)
+        if level is None and not in_pool:
+            continue  # the cheap test first: most calls are for desks this agent does not serve
+        step = policy.step_at(waited)
+        if (level is None or level < step.min_level) and not (step.general_pool and in_pool):
             continue
-        key = call_order(call, policies, now)
+        key = (int(call.priority), -waited * policy.weight, call.seq)
         if best_key is None or key < best_key:
             best, best_key = call, key
     return best
