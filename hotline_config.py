@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from acd.desks import AcdConfig, AcdConfigError, parse_acd
+
 CONFIG_ERROR = "config-error"
 
 
@@ -72,6 +74,7 @@ class Config:
     agi: AgiConfig = field(default_factory=AgiConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    acd: AcdConfig = field(default_factory=AcdConfig)
     source: str = "<defaults>"
 
 
@@ -94,8 +97,8 @@ def _coerce(section: str, key: str, value: Any, kind: Any, where: str) -> Any:
     return value
 
 
-def _build(data: Mapping[str, Any], env: Mapping[str, str], where: str) -> Config:
-    unknown = set(data) - set(_SECTIONS)
+def _build(data: Mapping[str, Any], env: Mapping[str, str], where: str, text: str = "") -> Config:
+    unknown = set(data) - set(_SECTIONS) - {"acd"}
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}")
     sections: dict[str, Any] = {}
@@ -109,7 +112,11 @@ def _build(data: Mapping[str, Any], env: Mapping[str, str], where: str) -> Confi
             if env_key in env:
                 given[key] = env[env_key]
         sections[name] = cls(**{k: _coerce(name, k, v, fields[k], where) for k, v in given.items()})
-    return Config(**sections, source=where)
+    try:
+        acd = parse_acd(data.get("acd", {}), text=text, where=where)
+    except AcdConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    return Config(**sections, acd=acd, source=where)
 
 
 def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -119,9 +126,10 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
         return _build({}, env, "<defaults>")
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    return _build(data, env, str(path))
+    return _build(data, env, str(path), text)

@@ -33,7 +33,8 @@ class Controller:
     def __init__(self, config: Config, notify: Callable[[object], None] | None = None) -> None:
         from acd.commands import CallArrived, CallEnded, WriteCallRecord
         from acd.engine import Engine
-        from ivr.intake import intake
+        from acd.acd import OfferCall
+        from ivr.intake import make_intake
         from pbx.fastagi import FastAgiServer
         from pbx.link import AgiLink, AmiLink
         from tickets.store import CallRecordStore
@@ -45,7 +46,9 @@ class Controller:
                                        max_delay=config.store.max_delay)
         notify = notify or _log_notification
         self.engine = Engine({WriteCallRecord: lambda effect: self.writer.submit(effect.record),
-                              CallArrived: notify, CallEnded: notify})
+                              CallArrived: notify, CallEnded: notify,
+                              OfferCall: lambda effect: self.ami.offer(effect)},
+                             acd=config.acd)
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
                            live=lambda: {call.linkedid for call in self.engine.snapshot()})
         self.agi_link = AgiLink(self.engine)
@@ -56,7 +59,7 @@ class Controller:
             max_header_bytes=config.agi.max_header_bytes,
             on_session_start=self.agi_link.session_started,
             on_session_end=self.agi_link.session_ended)
-        self.agi.route("intake", intake)
+        self.agi.route("intake", make_intake(self.engine.submit, config.acd))
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _settled(self) -> None:
@@ -83,6 +86,7 @@ class Controller:
         await self.agi.start()
         self._spawn(self.ami.run(), "ami")
         self._spawn(self._sweep_journal_forever(), "journal-sweep")
+        self._spawn(self.ami.heartbeat(), "heartbeat")
         log.info("controller running: FastAGI %s:%d, AMI %s:%d, store %s", self.config.agi.bind,
                  self.config.agi.port, self.config.asterisk.ami_host, self.config.asterisk.ami_port,
                  self.config.store.url.split("://")[0])

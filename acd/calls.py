@@ -97,6 +97,7 @@ class LiveCalls:
         self._link_up_seq = 0
         self._recent_hangups: OrderedDict[str, None] = OrderedDict()
         self._recent_ended: OrderedDict[str, None] = OrderedDict()
+        self.last_hung_up_name: OrderedDict[str, str] = OrderedDict()  # uniqueid -> channel name
 
     # ---- reading ----
     def views(self) -> tuple[CallView, ...]:
@@ -147,8 +148,8 @@ class LiveCalls:
                 call = self._call_of(fact.uniqueid)
                 if call is not None and not call.dialed_number:
                     call.dialed_number = fact.dialed_number
-            case ev.AmiLinkDown() | ev.AgiSessionEnded():
-                pass
+            case _:
+                pass  # facts for the ACD, not the call model
         return []
 
     def _call_of(self, uniqueid: str) -> Call | None:
@@ -194,6 +195,9 @@ class LiveCalls:
             self._recent_hangups.popitem(last=False)
         if channel is None:
             return []
+        self.last_hung_up_name[uniqueid] = channel.name
+        if len(self.last_hung_up_name) > RECENT_HANGUPS_KEPT:
+            self.last_hung_up_name.popitem(last=False)
         call = self.calls.get(channel.linkedid)
         if call is None:
             return []

@@ -61,6 +61,13 @@ class AcdConfig:
     agents: tuple[AgentConfig, ...] = ()
     ring_timeout: float = 15.0  # seconds an offered call rings before it returns to its place
     max_misses: int = 2  # unanswered offers in a row before the agent is auto-paused
+    numbers: Mapping[str, str] = field(default_factory=dict)  # dialed number -> desk
+
+    def desk_for(self, dialed: str) -> str | None:
+        """The desk a dialed number lands on; None when no desk is configured at all."""
+        if not self.desks:
+            return None
+        return self.numbers.get(dialed, self.desks[0].name)
 
     def desk(self, name: str) -> Desk:
         for desk in self.desks:
@@ -152,9 +159,13 @@ def parse_acd(data: Mapping[str, Any], *, text: str = "", where: str = "<config>
                                   skills=skills))
     if len({a.agent_id for a in agents}) != len(agents):
         raise _fail(where, text, "two agents share an id", "[[acd.agents]]")
+    numbers = {str(k): str(v) for k, v in dict(data.get("numbers", {})).items()}
+    for number, desk_name in numbers.items():
+        if desk_name not in {d.name for d in desks}:
+            raise _fail(where, text, f"number {number} goes to unknown desk {desk_name!r}", number)
     return AcdConfig(desks=tuple(desks), agents=tuple(agents),
                      ring_timeout=float(data.get("ring_timeout", 15)),
-                     max_misses=int(data.get("max_misses", 2)))
+                     max_misses=int(data.get("max_misses", 2)), numbers=numbers)
 
 
 def desk_names(desks: Sequence[Desk]) -> list[str]:

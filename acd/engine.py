@@ -1,56 +1,117 @@
 """The engine: ONE task, ONE inbox, the single writer of live state.
 
-AMI events, AGI outcomes, resync snapshots and (later) HTTP commands all arrive as messages in
-the inbox; the engine applies each to the model in arrival order and hands the resulting effects
-to the handlers it was given. Nothing else changes live state, so there are no locks.
+AMI events, AGI outcomes, resync snapshots, timers and agent requests (HTTP, feature codes) all
+arrive as messages in the inbox; the engine applies each to the call model and the ACD in
+arrival order and hands the resulting effects to the handlers it was given. Nothing else
+changes live state, so there are no locks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from acd import events as ev
+from acd.acd import Acd, AcdEffect, AgentChanged, CallAbandoned, CallAnswered, OfferCall, SetTimer
 from acd.calls import CallView, LiveCalls
 from acd.commands import Effect
-from acd.events import EngineEvent
+from acd.desks import AcdConfig
+from acd.figures import DeskFigures
+from acd.routing import Priority
+from acd.states import AgentState, PauseReason
 
 log = logging.getLogger("acd.engine")
 
 EffectHandler = Callable[[Any], None]
 
 
+@dataclass(frozen=True, slots=True)
+class AgentRequest:
+    """login | ready | pause | logout for one agent; the answer comes back on `reply`."""
+
+    op: str
+    agent_id: str
+    reply: asyncio.Future[Any]
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    agent_id: str
+    name: str
+    state: str
+    reason: str
+    since: float
+    call_id: str | None
+
+
+Message = ev.EngineEvent | AgentRequest
+
+
 class Engine:
-    def __init__(self, handlers: Mapping[type, EffectHandler]) -> None:
+    def __init__(self, handlers: Mapping[type, EffectHandler], acd: AcdConfig | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.calls = LiveCalls()
+        self.acd = Acd(acd or AcdConfig())
+        self.figures = DeskFigures([d.name for d in self.acd.config.desks],
+                                   {d.name: d.service_level for d in self.acd.config.desks})
+        self._devices = {a.agent_id: f"{a.device}-" for a in self.acd.config.agents}
         self._handlers = dict(handlers)
-        self._inbox: asyncio.Queue[EngineEvent | None] = asyncio.Queue()
+        self._clock = clock
+        self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._caller_channel: dict[str, str] = {}  # queued linkedid -> the caller's uniqueid
+        self._timers: set[asyncio.TimerHandle] = set()
         self.processed = 0
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def submit(self, fact: EngineEvent) -> None:
+    # ---- the inbox ----
+    def submit(self, fact: Message) -> None:
         """Called from any task or callback: never blocks, never touches state."""
         self._idle.clear()
         self._inbox.put_nowait(fact)
 
+    async def request(self, op: str, agent_id: str, reason: str = "") -> Any:
+        """An agent request answered by the engine task (raises its stable errors)."""
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.submit(AgentRequest(op, agent_id, reply, reason))
+        return await reply
+
+    async def drained(self) -> None:
+        """Wait until every message submitted so far is applied (tests, shutdown)."""
+        await self._idle.wait()
+
+    def stop(self) -> None:
+        self._inbox.put_nowait(None)
+        for handle in self._timers:
+            handle.cancel()
+
+    # ---- reading (copies, never the engine's objects) ----
     def snapshot(self) -> tuple[CallView, ...]:
         return self.calls.views()
 
-    async def drained(self) -> None:
-        """Wait until every fact submitted so far is applied (tests, shutdown)."""
-        await self._idle.wait()
+    def agents(self) -> tuple[AgentView, ...]:
+        return tuple(AgentView(a.config.agent_id, a.config.name, a.state.value, a.reason, a.since,
+                               a.call_id) for a in self.acd.agents.values())
 
+    def desk_figures(self) -> dict[str, dict[str, Any]]:
+        now = self._clock()
+        return self.figures.snapshot(now, self.acd)
+
+    # ---- the task ----
     async def run(self) -> None:
         while True:
-            fact = await self._inbox.get()
-            if fact is None:
+            message = await self._inbox.get()
+            if message is None:
                 return
             try:
-                effects = self.calls.apply(fact)
+                effects = self._apply(message)
             except Exception:  # a bug must not stop the hotline: log the fact, keep going
-                log.exception("engine could not apply %s", type(fact).__name__)
+                log.exception("engine could not apply %s", type(message).__name__)
                 effects = []
             self.processed += 1
             for effect in effects:
@@ -58,10 +119,76 @@ class Engine:
             if self._inbox.empty():
                 self._idle.set()
 
-    def stop(self) -> None:
-        self._inbox.put_nowait(None)
+    def _apply(self, message: Message) -> list[Any]:
+        now = self._clock()
+        if isinstance(message, AgentRequest):
+            return self._agent_request(message, now)
+        effects: list[Any] = list(self.calls.apply(message))
+        effects += self._acd_apply(message, now)
+        return effects
 
-    def _carry_out(self, effect: Effect) -> None:
+    def _agent_request(self, req: AgentRequest, now: float) -> list[Any]:
+        try:
+            if req.op == "pause":
+                effects: list[AcdEffect] = self.acd.pause(req.agent_id, PauseReason(req.reason or "break"), now)
+            elif req.op in ("login", "ready", "logout"):
+                effects = getattr(self.acd, req.op)(req.agent_id, now)
+            else:
+                raise ValueError(f"unknown-request: {req.op}")
+        except Exception as exc:
+            if not req.reply.done():
+                req.reply.set_exception(exc)
+            return []
+        if not req.reply.done():
+            req.reply.set_result(self.acd.agents[req.agent_id].state.value)
+        return list(effects)
+
+    def _agent_of_channel(self, channel: str) -> str | None:
+        for agent_id, prefix in self._devices.items():
+            if channel.startswith(prefix):
+                return agent_id
+        return None
+
+    def _acd_apply(self, fact: ev.EngineEvent, now: float) -> list[AcdEffect]:
+        acd = self.acd
+        match fact:
+            case ev.CallQueued():
+                self._caller_channel[fact.linkedid] = fact.uniqueid
+                try:
+                    return acd.enqueue(fact.linkedid, fact.channel, fact.desk, Priority(fact.priority), now)
+                except Exception as exc:
+                    log.warning("could not queue call %s for desk %s: %s", fact.linkedid, fact.desk, exc)
+                    return []
+            case ev.DialEnded():
+                if self._caller_channel.get(fact.linkedid) != fact.uniqueid:
+                    return []
+                if fact.status == "ANSWER":
+                    return acd.offer_answered(fact.linkedid, now)
+                return acd.offer_failed(fact.linkedid, now)
+            case ev.ChannelCreated():
+                agent_id = self._agent_of_channel(fact.channel)
+                if agent_id is not None and acd.agents[agent_id].state is not AgentState.OFFERED:
+                    return acd.agent_outbound(agent_id, now)
+            case ev.ChannelHungUp():
+                if self._caller_channel.get(fact.linkedid) == fact.uniqueid:
+                    del self._caller_channel[fact.linkedid]
+                    return acd.call_left(fact.linkedid, now)
+                agent_id = self._agent_of_channel(self._channel_name(fact))
+                if agent_id is not None:
+                    return acd.agent_call_ended(agent_id, now)
+            case ev.TimerFired():
+                return acd.timer(fact.key, now)
+        return []
+
+    def _channel_name(self, fact: ev.ChannelHungUp) -> str:
+        return self.calls.last_hung_up_name.get(fact.uniqueid, "")
+
+    def _carry_out(self, effect: Effect | AcdEffect) -> None:
+        if isinstance(effect, SetTimer):
+            self._schedule(effect)
+            return
+        if isinstance(effect, (CallAnswered, CallAbandoned, AgentChanged)):
+            self.figures.record(effect)
         handler = self._handlers.get(type(effect))
         if handler is None:
             return
@@ -69,3 +196,17 @@ class Engine:
             handler(effect)
         except Exception:
             log.exception("effect handler failed for %s", type(effect).__name__)
+
+    def _schedule(self, timer: SetTimer) -> None:
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, timer.at - self._clock())
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            self.submit(ev.TimerFired(timer.key))
+
+        handle = loop.call_later(delay, fire)
+        self._timers.add(handle)
+
+
+__all__ = ["Engine", "AgentRequest", "AgentView", "OfferCall"]

@@ -150,8 +150,36 @@ class AgiSessionEnded:
     outcome: str  # completed | hangup | error | timeout
 
 
+@dataclass(frozen=True, slots=True)
+class CallQueued:
+    """The intake flow put the caller in a desk's queue (the channel now waits in Asterisk)."""
+
+    at: datetime
+    uniqueid: str  # the caller's channel
+    linkedid: str
+    channel: str
+    desk: str
+    priority: int = 2  # acd.routing.Priority: 0 emergency, 1 key enterprise, 2 normal
+
+
+@dataclass(frozen=True, slots=True)
+class DialEnded:
+    """AMI DialEnd: how an offer to an agent ended (ANSWER, NOANSWER, BUSY, CHANUNAVAIL …)."""
+
+    at: datetime
+    uniqueid: str  # the dialing (caller's) channel
+    linkedid: str
+    dest_channel: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    key: tuple[str, str]
+
+
 EngineEvent = (
     ChannelCreated | ChannelStateChanged | CallerIdChanged | ChannelHungUp | BridgeEntered
     | BridgeLeft | BridgeDestroyed | AmiLinkUp | AmiLinkDown | ChannelsSnapshot | CallJournal
-    | AgiSessionStarted | AgiSessionEnded
+    | AgiSessionStarted | AgiSessionEnded | CallQueued | DialEnded | TimerFired
 )

@@ -1,22 +1,39 @@
 """The intake flow every citizen call starts in (FastAGI script `intake`).
 
-Foundation version: answer, play the greeting, and end. The ACD and IVR issues grow this into
-greeting → desk by dialed number → queue; the shape (a handler that gets an AGI channel and
-reports what happened) stays.
+Answer, greet, and — when desks are configured — name the caller's desk and hand the call to
+the ACD: the channel then waits in Asterisk ([hotline-wait]) until the engine connects it.
+Without desks (the bare foundation) the call ends after the greeting.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any
+
+from acd.desks import AcdConfig
+from acd.events import CallQueued, EngineEvent
 
 log = logging.getLogger("ivr.intake")
 
 GREETING = "hello-world"
 
 
-async def intake(agi: Any, greeting: str = GREETING) -> None:
-    """Answer and greet. A caller who hangs up mid-prompt ends the session (AgiHangup)."""
-    await agi.answer()
-    await agi.stream_file(greeting)
-    await agi.hangup()
+def make_intake(submit: Callable[[EngineEvent], None], acd: AcdConfig,
+                greeting: str = GREETING) -> Callable[[Any], Awaitable[None]]:
+    async def intake(agi: Any) -> None:
+        """A caller who hangs up mid-prompt ends the session (AgiHangup)."""
+        await agi.answer()
+        dialed = agi.env.params.get("dialed") or agi.env.extension
+        desk = acd.desk_for(dialed)
+        await agi.stream_file(greeting)
+        if desk is None:
+            await agi.hangup()
+            return
+        linkedid = (await agi.command("GET FULL VARIABLE ${CHANNEL(linkedid)}")).data
+        await agi.set_variable("HOTLINE_DESK", desk)
+        submit(CallQueued(datetime.now(timezone.utc), agi.env.uniqueid, linkedid or agi.env.uniqueid,
+                          agi.env.channel, desk))
+
+    return intake

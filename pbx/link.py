@@ -7,9 +7,11 @@ matches Asterisk again. `AgiLink`: FastAGI session starts and ends become facts 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -39,6 +41,7 @@ class AmiLink:
         self._settled = settled  # every submitted fact applied and every record stored
         self._live = live  # linkedids of the calls live in the model
         self.journal_cleared = 0
+        self._tasks: set[asyncio.Task[None]] = set()
         self.resyncs = 0
         self.dropped = 0
         self.client = AmiClient(
@@ -83,6 +86,33 @@ class AmiLink:
         cleared = await clear_journal(self.client, journal, self._live, self._settled)
         self.journal_cleared += cleared
         return cleared
+
+    def offer(self, offer: Any) -> None:
+        """Connect a waiting caller to the chosen agent: redirect into [hotline-connect]."""
+        self._spawn(self._redirect(offer.channel, offer.agent_id, offer.call_id))
+
+    async def _redirect(self, channel: str, agent_id: str, call_id: str) -> None:
+        try:
+            await self.client.send_action("Redirect", {"Channel": channel, "Context": "hotline-connect",
+                                                      "Exten": agent_id, "Priority": "1"})
+        except Exception as exc:  # the caller left meanwhile, or the link is down
+            log.warning("could not connect call %s to %s: %s", call_id, agent_id, exc)
+
+    async def heartbeat(self, interval: float = 1.0) -> None:
+        """Keep [hotline-wait]'s HOTLINE_HEARTBEAT fresh; when it goes stale, callers fall back."""
+        while True:
+            if self.client.connected:
+                try:
+                    await self.client.send_action("Setvar", {"Variable": "HOTLINE_HEARTBEAT",
+                                                             "Value": str(int(time.time()))})
+                except Exception as exc:
+                    log.warning("heartbeat not delivered: %s", exc)
+            await asyncio.sleep(interval)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def run(self) -> None:
         await self.client.run()
