@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import hotline_config
+from acd.desks import AcdConfig
 from hotline_config import Config
 from hotline_pbx import SANDBOX_CONFIG, Controller
 from pbx import sandbox
@@ -56,9 +57,16 @@ def config(tmp_path: Path, sandbox_paths: sandbox.SandboxPaths) -> Config:
     base = hotline_config.load(SANDBOX_CONFIG, env={})
     return dataclasses.replace(
         base,
+        acd=AcdConfig(),  # the foundation's behaviour: greet and end; ACD tests use acd_config
         asterisk=dataclasses.replace(base.asterisk, ami_secret_file=str(sandbox_paths.ami_secret_file),
                                      ping_interval=1.0, reconnect_max=0.5),
         store=dataclasses.replace(base.store, url=f"sqlite+aiosqlite:///{tmp_path}/calls.db"))
+
+
+@pytest.fixture
+def acd_config(config: Config) -> Config:
+    """The sandbox's desks and agents (sandbox.toml), with this test's store."""
+    return dataclasses.replace(config, acd=hotline_config.load(SANDBOX_CONFIG, env={}).acd)
 
 
 @pytest.fixture

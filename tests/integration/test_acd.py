@@ -1,0 +1,90 @@
+"""The ACD on the real sandbox: baresip citizens call, baresip agents answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from acd.records import Disposition
+from hotline_pbx import Controller
+from pbx.phones import PhoneSpec
+
+from .conftest import agent, wait_until
+
+
+@pytest.fixture
+async def acd_controller(acd_config) -> AsyncIterator[Controller]:
+    ctl = Controller(acd_config)
+    await ctl.start()
+    await wait_until(lambda: ctl.ami.resyncs >= 1, what="the first resync")
+    try:
+        yield ctl
+    finally:
+        await ctl.stop()
+
+
+def state(ctl: Controller, agent_id: str) -> str:
+    return next(a.state for a in ctl.engine.agents() if a.agent_id == agent_id)
+
+
+async def ready(ctl: Controller, *agent_ids: str) -> None:
+    for agent_id in agent_ids:
+        await ctl.engine.request("login", agent_id)
+        assert await ctl.engine.request("ready", agent_id) in ("ready", "offered")
+
+
+async def test_given_ready_agents_then_a_12345_call_goes_to_the_best_skilled_and_wrap_up_follows(
+        acd_controller, phones, sip_password) -> None:
+    ctl = acd_controller
+    a1 = await agent(phones, 1001, sip_password)  # general 3
+    await agent(phones, 1002, sip_password)  # general 2, market 5
+    await ready(ctl, "agent1001", "agent1002")
+    citizen = await phones.add(PhoneSpec("citizen", "13811112222", "赵敏"))
+    await citizen.dial("12345")
+    await a1.wait_event("CALL_ESTABLISHED", timeout=15)
+    await wait_until(lambda: state(ctl, "agent1001") == "on_call", what="agent1001 on the call")
+    assert state(ctl, "agent1002") == "ready"
+    await asyncio.sleep(0.5)
+    await citizen.hangup()
+    await wait_until(lambda: state(ctl, "agent1001") == "wrap_up", what="wrap-up")
+    await wait_until(lambda: state(ctl, "agent1001") == "ready", timeout=5, what="ready after the desk's 2 s wrap-up")
+    figures = ctl.engine.desk_figures()["general"]
+    assert figures["answered"] == 1 and figures["abandoned"] == 0
+    assert figures["answered_in_target_pct"] == 100.0
+    await ctl.writer.flush()
+    await wait_until(lambda: ctl.engine.snapshot() == (), what="the call to end")
+    await ctl.writer.flush()
+    [record] = await ctl.store.by_caller("13811112222")
+    assert record.disposition is Disposition.ANSWERED
+
+
+async def test_given_12315_then_the_market_desk_expert_takes_it(acd_controller, phones, sip_password) -> None:
+    ctl = acd_controller
+    await agent(phones, 1001, sip_password)
+    a2 = await agent(phones, 1002, sip_password)
+    await ready(ctl, "agent1001", "agent1002")
+    citizen = await phones.add(PhoneSpec("citizen", "13833334444", "钱七"))
+    await citizen.dial("12315")
+    await a2.wait_event("CALL_ESTABLISHED", timeout=15)
+    assert state(ctl, "agent1002") in ("offered", "on_call") and state(ctl, "agent1001") == "ready"
+    await citizen.hangup()
+
+
+async def test_given_ring_no_answer_then_the_call_returns_and_the_agent_is_auto_paused_after_two_misses(
+        acd_controller, phones, sip_password) -> None:
+    ctl = acd_controller
+    await agent(phones, 1003, sip_password, auto_answer=False)  # market 3, does not pick up
+    await ready(ctl, "agent1003")
+    citizen = await phones.add(PhoneSpec("citizen", "13855556666", "孙八"))
+    await citizen.dial("12315")
+    await wait_until(lambda: state(ctl, "agent1003") == "offered", what="the first offer")
+    await wait_until(lambda: state(ctl, "agent1003") == "paused", timeout=30, what="auto-pause after 2 misses")
+    agent3 = next(a for a in ctl.engine.agents() if a.agent_id == "agent1003")
+    assert agent3.reason == "auto_no_answer"
+    assert len(ctl.engine.acd.queue) == 1  # the caller still waits, at the head of the queue
+    a2 = await agent(phones, 1002, sip_password)
+    await ready(ctl, "agent1002")
+    await a2.wait_event("CALL_ESTABLISHED", timeout=15)
+    await citizen.hangup()
