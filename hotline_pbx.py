@@ -33,7 +33,7 @@ class Controller:
     def __init__(self, config: Config, notify: Callable[[object], None] | None = None) -> None:
         from acd.commands import CallArrived, CallEnded, WriteCallRecord
         from acd.engine import Engine
-        from acd.acd import OfferCall
+        from acd.acd import AgentChanged, CallAnswered, OfferCall
         from ivr.intake import make_intake
         from pbx.fastagi import FastAgiServer
         from pbx.link import AgiLink, AmiLink
@@ -46,7 +46,8 @@ class Controller:
                                        max_delay=config.store.max_delay)
         notify = notify or _log_notification
         self.engine = Engine({WriteCallRecord: lambda effect: self.writer.submit(effect.record),
-                              CallArrived: notify, CallEnded: notify,
+                              CallArrived: notify, CallEnded: notify, CallAnswered: notify,
+                              AgentChanged: notify,
                               OfferCall: lambda effect: self.ami.offer(effect)},
                              acd=config.acd)
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,

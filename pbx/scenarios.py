@@ -82,15 +82,25 @@ async def record_ami(controller_factory: ControllerFactory, config: Config, out:
 
 async def demo(controller_factory: ControllerFactory, config: Config, *, calls: int,
                citizens: int) -> None:
-    """Citizens call 12345 one after another and overlapping; the controller greets them and
-    writes a record of each call; the records are listed at the end."""
+    """Auto-answering agents of several desks log in; citizens call 12345, 12315 and the
+    enterprise line, overlapping; the ACD routes each call to a skilled agent, and every call
+    ends as a record, listed at the end with the desks' live figures."""
+    desks = {d.name: d.label for d in config.acd.desks}
+    numbers = sorted(config.acd.numbers) or ["12345"]
 
     def show(effect: object) -> None:
+        from acd.acd import AgentChanged, CallAnswered
+
         if isinstance(effect, CallArrived):
-            _say(f"controller: call {effect.linkedid} arrived from "
-                 f"{mask_number(effect.caller_number)} for {effect.dialed_number}")
+            _say(f"controller: call {effect.linkedid} from {mask_number(effect.caller_number)} "
+                 f"to {effect.dialed_number}")
         elif isinstance(effect, CallEnded):
             _say(f"controller: call {effect.linkedid} ended ({effect.disposition}); record queued")
+        elif isinstance(effect, CallAnswered):
+            _say(f"ACD: {effect.agent_id} answered a {desks.get(effect.desk, effect.desk)} call "
+                 f"after {effect.waited:.1f}s in queue")
+        elif isinstance(effect, AgentChanged) and effect.state.value in ("offered", "wrap_up", "paused"):
+            _say(f"ACD: {effect.agent_id} {effect.state.value} {effect.reason}".rstrip())
 
     controller = controller_factory(config, notify=show)
     await controller.start()
@@ -98,9 +108,16 @@ async def demo(controller_factory: ControllerFactory, config: Config, *, calls: 
     with tempfile.TemporaryDirectory(prefix="hotline-demo-") as tmp:
         bank = PhoneBank(Path(tmp) / "phones")
         try:
+            password = sandbox.sip_secret(sandbox.SandboxPaths())
+            for agent in config.acd.agents:
+                await bank.add(PhoneSpec(agent.agent_id, agent.agent_id, password=password, auto_answer=True))
+                await controller.engine.request("login", agent.agent_id)
+                await controller.engine.request("ready", agent.agent_id)
+                skills = ", ".join(f"{k} {v}" for k, v in agent.skills.items())
+                _say(f"agent {agent.name} ({agent.agent_id}: {skills}) logged in, auto-answering")
             phones = [await bank.add(PhoneSpec(f"citizen-{i + 1}", number, name))
                       for i, (number, name) in enumerate(CITIZENS[:max(1, citizens)])]
-            _say(f"demo: {len(phones)} citizen phones (baresip) ready; placing {calls} calls to 12345")
+            _say(f"demo: {len(phones)} citizen phones (baresip) ready; placing {calls} calls")
             rng = random.Random(12345)
             queue: asyncio.Queue[int] = asyncio.Queue()
             for n in range(calls):
@@ -109,12 +126,17 @@ async def demo(controller_factory: ControllerFactory, config: Config, *, calls: 
             async def citizen_loop(phone: BaresipPhone) -> None:
                 while not queue.empty():
                     n = queue.get_nowait()
-                    gives_up = rng.random() < 0.25
-                    _say(f"citizen {phone.spec.display_name} ({mask_number(phone.spec.user)}) "
-                         f"dials 12345 (call {n + 1}/{calls}{', will hang up early' if gives_up else ''})")
+                    number = numbers[n % len(numbers)]
+                    gives_up = rng.random() < 0.15
+                    talk = rng.uniform(1.5, 4.0)
+                    _say(f"citizen {phone.spec.display_name} ({mask_number(phone.spec.user)}) dials "
+                         f"{number} (call {n + 1}/{calls}{', will give up early' if gives_up else ''})")
                     try:
-                        how = await citizen_call(phone, hang_up_after=0.7 if gives_up else None)
-                        _say(f"citizen {phone.spec.display_name}: call closed ({how or 'hung up'})")
+                        await phone.dial(number)
+                        await phone.wait_event("CALL_ESTABLISHED", timeout=20)
+                        await asyncio.sleep(0.8 if gives_up else talk + 1.5)  # greeting, then talk
+                        await phone.hangup()
+                        await phone.wait_event("CALL_CLOSED", timeout=10)
                     except (asyncio.TimeoutError, Exception) as exc:
                         _say(f"citizen {phone.spec.display_name}: {type(exc).__name__} {exc}")
                     await asyncio.sleep(rng.uniform(0.2, 1.0))
@@ -125,6 +147,7 @@ async def demo(controller_factory: ControllerFactory, config: Config, *, calls: 
             await bank.close()
             await controller.engine.drained()
             await controller.writer.flush()
+            figures = controller.engine.desk_figures()
             records = await controller.store.recent(calls + 5)
             await controller.stop()
     _say(f"demo: {calls} calls in {time.monotonic() - started:.1f}s; newest call records in "
@@ -134,6 +157,11 @@ async def demo(controller_factory: ControllerFactory, config: Config, *, calls: 
         _say(f"  {r.linkedid:28} {mask_number(r.caller_number):>12} → {r.dialed_number:6} "
              f"arrived {r.arrived_at:%H:%M:%S} answered {answered} ended {r.ended_at:%H:%M:%S} "
              f"{r.disposition.value:9} cause {r.hangup_cause} {r.hangup_cause_text}")
+    _say("desk figures:")
+    for desk, f in figures.items():
+        _say(f"  {desks.get(desk, desk)}: answered {f['answered']}, abandoned {f['abandoned']}, "
+             f"within 15 s {f['answered_in_target_pct']}%, average speed of answer "
+             f"{f['average_speed_of_answer']}s")
 
 
 def _say(text: str) -> None:
