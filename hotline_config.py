@@ -64,6 +64,12 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpConfig:
+    bind: str = "127.0.0.1"
+    port: int = 8345  # 0: do not serve the API
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "INFO"
 
@@ -73,13 +79,14 @@ class Config:
     asterisk: AsteriskConfig = field(default_factory=AsteriskConfig)
     agi: AgiConfig = field(default_factory=AgiConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
     log: LogConfig = field(default_factory=LogConfig)
     acd: AcdConfig = field(default_factory=AcdConfig)
     source: str = "<defaults>"
 
 
 _SECTIONS: dict[str, type[Any]] = {"asterisk": AsteriskConfig, "agi": AgiConfig,
-                                   "store": StoreConfig, "log": LogConfig}
+                                   "store": StoreConfig, "http": HttpConfig, "log": LogConfig}
 
 
 def _coerce(section: str, key: str, value: Any, kind: Any, where: str) -> Any:

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from aiohttp import web
+
 import hotline_config
 from hotline_config import Config, ConfigError
 
@@ -61,6 +63,7 @@ class Controller:
             on_session_start=self.agi_link.session_started,
             on_session_end=self.agi_link.session_ended)
         self.agi.route("intake", make_intake(self.engine.submit, config.acd))
+        self._http: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _settled(self) -> None:
@@ -88,11 +91,19 @@ class Controller:
         self._spawn(self.ami.run(), "ami")
         self._spawn(self._sweep_journal_forever(), "journal-sweep")
         self._spawn(self.ami.heartbeat(), "heartbeat")
+        if self.config.http.port:
+            from web.api import make_app
+
+            self._http = web.AppRunner(make_app(self.engine), access_log=None)
+            await self._http.setup()
+            await web.TCPSite(self._http, self.config.http.bind, self.config.http.port).start()
         log.info("controller running: FastAGI %s:%d, AMI %s:%d, store %s", self.config.agi.bind,
                  self.config.agi.port, self.config.asterisk.ami_host, self.config.asterisk.ami_port,
                  self.config.store.url.split("://")[0])
 
     async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.cleanup()
         await self.agi.close()
         await self.ami.close()
         await self.engine.drained()

@@ -1,0 +1,84 @@
+"""HTTP API (aiohttp): reads engine snapshots, submits agent requests to the inbox; it never
+changes live state itself. Errors answer with a stable code string and change nothing.
+
+    GET  /api/agents                      agents and their states
+    POST /api/agents/{id}/login|ready|logout
+    POST /api/agents/{id}/pause           {"reason": "break|meal|training|meeting|after_call_work"}
+    GET  /api/desks                       live figures per desk
+    GET  /api/calls                       live calls (caller numbers masked)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+
+from acd.acd import UNKNOWN_AGENT, AcdError
+from acd.engine import Engine
+from acd.privacy import mask_number
+from acd.states import IllegalTransition, PauseReason
+
+log = logging.getLogger("web.api")
+
+ENGINE = web.AppKey("engine", Engine)
+BAD_REQUEST = "bad-request"
+UNKNOWN_OPERATION = "unknown-operation"
+AGENT_OPS = ("login", "ready", "pause", "logout")
+
+
+def _error(status: int, code: str, detail: str) -> web.Response:
+    return web.json_response({"error": code, "detail": detail}, status=status)
+
+
+async def list_agents(request: web.Request) -> web.Response:
+    return web.json_response([asdict(a) for a in request.app[ENGINE].agents()])
+
+
+async def agent_op(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    agent_id, op = request.match_info["agent_id"], request.match_info["op"]
+    if op not in AGENT_OPS:
+        return _error(404, UNKNOWN_OPERATION, op)
+    reason = ""
+    if op == "pause":
+        try:
+            body: Any = await request.json() if request.can_read_body else {}
+        except json.JSONDecodeError:
+            return _error(400, BAD_REQUEST, "body is not JSON")
+        reason = str(body.get("reason", "break")) if isinstance(body, dict) else ""
+        allowed = {r.value for r in PauseReason} - {PauseReason.AUTO_NO_ANSWER.value, PauseReason.LOGIN.value}
+        if reason not in allowed:
+            return _error(400, BAD_REQUEST, f"reason must be one of {sorted(allowed)}")
+    try:
+        state = await engine.request(op, agent_id, reason)
+    except AcdError as exc:
+        return _error(404 if exc.code == UNKNOWN_AGENT else 409, exc.code, str(exc))
+    except IllegalTransition as exc:
+        return _error(409, "illegal-transition", str(exc))
+    return web.json_response({"agent": agent_id, "state": state})
+
+
+async def desks(request: web.Request) -> web.Response:
+    return web.json_response(request.app[ENGINE].desk_figures())
+
+
+async def calls(request: web.Request) -> web.Response:
+    views = request.app[ENGINE].snapshot()
+    return web.json_response([
+        {"linkedid": v.linkedid, "state": v.state, "caller": mask_number(v.caller_number),
+         "dialed": v.dialed_number, "arrived_at": v.arrived_at.isoformat(),
+         "channels": list(v.channels), "bridges": list(v.bridges)} for v in views])
+
+
+def make_app(engine: Engine) -> web.Application:
+    app = web.Application()
+    app[ENGINE] = engine
+    app.router.add_get("/api/agents", list_agents)
+    app.router.add_post("/api/agents/{agent_id}/{op}", agent_op)
+    app.router.add_get("/api/desks", desks)
+    app.router.add_get("/api/calls", calls)
+    return app
