@@ -54,7 +54,8 @@ Message = ev.EngineEvent | AgentRequest
 
 class Engine:
     def __init__(self, handlers: Mapping[type, EffectHandler], acd: AcdConfig | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.calls = LiveCalls()
         self.acd = Acd(acd or AcdConfig())
         self.figures = DeskFigures([d.name for d in self.acd.config.desks],
@@ -62,6 +63,7 @@ class Engine:
         self._devices = {a.agent_id: f"{a.device}-" for a in self.acd.config.agents}
         self._handlers = dict(handlers)
         self._clock = clock
+        self._wall = wall
         self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
         self._caller_channel: dict[str, str] = {}  # queued linkedid -> the caller's uniqueid
         self._timers: set[asyncio.TimerHandle] = set()
@@ -153,9 +155,15 @@ class Engine:
         acd = self.acd
         match fact:
             case ev.CallQueued():
+                if fact.linkedid in acd.queue:
+                    return []
                 self._caller_channel[fact.linkedid] = fact.uniqueid
+                queued_at = None
+                if fact.queued_epoch is not None:  # keep the place it had before a restart
+                    queued_at = now - max(0.0, self._wall() - fact.queued_epoch)
                 try:
-                    return acd.enqueue(fact.linkedid, fact.channel, fact.desk, Priority(fact.priority), now)
+                    return acd.enqueue(fact.linkedid, fact.channel, fact.desk, Priority(fact.priority),
+                                       now, queued_at=queued_at)
                 except Exception as exc:
                     log.warning("could not queue call %s for desk %s: %s", fact.linkedid, fact.desk, exc)
                     return []
@@ -178,7 +186,32 @@ class Engine:
                     return acd.agent_call_ended(agent_id, now)
             case ev.TimerFired():
                 return acd.timer(fact.key, now)
+            case ev.ChannelsSnapshot():
+                return self._acd_resync(fact, now)
         return []
+
+    def _acd_resync(self, snap: ev.ChannelsSnapshot, now: float) -> list[AcdEffect]:
+        """After an AMI outage: settle what the ACD missed, so no agent or call is left in a
+        ghost state (a caller who left, an offer answered or refused, a call that ended)."""
+        live = {c.uniqueid: c for c in snap.channels}
+        effects: list[AcdEffect] = []
+        for linkedid, uniqueid in list(self._caller_channel.items()):
+            channel = live.get(uniqueid)
+            queued = self.acd.queue.get(linkedid)
+            if channel is None:
+                del self._caller_channel[linkedid]
+                effects += self.acd.call_left(linkedid, now)
+            elif queued is not None and queued.offered_to is not None:
+                if channel.bridge_id:
+                    effects += self.acd.offer_answered(linkedid, now)
+                elif channel.context != "hotline-connect":
+                    effects += self.acd.offer_failed(linkedid, now)
+        names = [c.channel for c in snap.channels]
+        for agent_id, prefix in self._devices.items():
+            agent = self.acd.agents[agent_id]
+            if agent.state is AgentState.ON_CALL and not any(n.startswith(prefix) for n in names):
+                effects += self.acd.agent_call_ended(agent_id, now)
+        return effects
 
     def _channel_name(self, fact: ev.ChannelHungUp) -> str:
         return self.calls.last_hung_up_name.get(fact.uniqueid, "")

@@ -160,6 +160,7 @@ class CallQueued:
     channel: str
     desk: str
     priority: int = 2  # acd.routing.Priority: 0 emergency, 1 key enterprise, 2 normal
+    queued_epoch: float | None = None  # when re-adopted after a restart: the original time
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,8 +32,11 @@ def make_intake(submit: Callable[[EngineEvent], None], acd: AcdConfig,
             await agi.hangup()
             return
         linkedid = (await agi.command("GET FULL VARIABLE ${CHANNEL(linkedid)}")).data
+        queued = datetime.now(timezone.utc)
         await agi.set_variable("HOTLINE_DESK", desk)
-        submit(CallQueued(datetime.now(timezone.utc), agi.env.uniqueid, linkedid or agi.env.uniqueid,
+        # kept on the channel so a restarted controller can re-adopt the caller in place
+        await agi.set_variable("HOTLINE_QUEUED_AT", f"{queued.timestamp():.3f}")
+        submit(CallQueued(queued, agi.env.uniqueid, linkedid or agi.env.uniqueid,
                           agi.env.channel, desk))
 
     return intake

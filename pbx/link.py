@@ -23,6 +23,8 @@ from pbx.translate import TranslationError, channel_snapshot, translate
 
 log = logging.getLogger("pbx.link")
 
+WAITING_CONTEXTS = ("hotline-wait", "hotline-fallback")
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -71,10 +73,40 @@ class AmiLink:
                 log.warning("resync: skipped a channel: %s", exc)
         journal = await read_journal(client)
         self._inbox.submit(ev.ChannelsSnapshot(self._now(), tuple(channels), journal))
+        await self._adopt_waiting(client, channels)
         self.resyncs += 1
         log.info("resynchronised with Asterisk: %d live channel(s), %d journal line(s)",
                  len(channels), len(journal))
         self.journal_cleared += await clear_journal(client, journal, self._live, self._settled)
+
+    async def _adopt_waiting(self, client: AmiClient, channels: list[ev.ChannelSnapshot]) -> None:
+        """Callers who waited while the controller was away: those still in [hotline-wait]
+        go back into the ACD at their original place; those that fell back to app_queue and
+        are not yet with an agent are taken back into [hotline-wait] first."""
+        for channel in channels:
+            if channel.context not in WAITING_CONTEXTS or channel.bridge_id:
+                continue
+            try:
+                desk = (await client.send_action("Getvar", {"Channel": channel.channel,
+                                                            "Variable": "HOTLINE_DESK"})).get("Value")
+                since = (await client.send_action("Getvar", {"Channel": channel.channel,
+                                                             "Variable": "HOTLINE_QUEUED_AT"})).get("Value")
+                if not desk:
+                    continue
+                if channel.context == "hotline-fallback":
+                    await client.send_action("Redirect", {"Channel": channel.channel,
+                                                          "Context": "hotline-wait", "Exten": "s",
+                                                          "Priority": "1"})
+            except Exception as exc:  # the caller left meanwhile
+                log.info("resync: could not adopt %s: %s", channel.channel, exc)
+                continue
+            try:
+                epoch = float(since) if since else None
+            except ValueError:
+                epoch = None
+            self._inbox.submit(ev.CallQueued(self._now(), channel.uniqueid, channel.linkedid,
+                                             channel.channel, desk, queued_epoch=epoch))
+            log.info("resync: re-adopted a waiting caller for desk %s", desk)
 
     async def sweep_journal(self) -> int:
         """Between reconnects: record what the journal holds and clear what is recorded."""

@@ -34,3 +34,35 @@ async def test_given_a_failing_handler_then_the_engine_keeps_running() -> None:
     assert len(seen) == 2 and engine.processed == 4
     engine.stop()
     await runner
+
+
+async def test_given_an_ami_outage_then_the_acd_settles_what_it_missed() -> None:
+    from acd.acd import CallAbandoned, OfferCall
+    from acd.desks import AcdConfig, AgentConfig, Desk
+
+    cfg = AcdConfig(desks=(Desk("general", "综合", "general", wrap_up=60),),
+                    agents=(AgentConfig("agent1001", "甲", "PJSIP/agent1001", "1001", "1", {"general": 3}),
+                            AgentConfig("agent1002", "乙", "PJSIP/agent1002", "1002", "1", {"general": 3})))
+    seen: list[object] = []
+    engine = Engine({CallAbandoned: seen.append, OfferCall: seen.append}, acd=cfg)
+    runner = asyncio.create_task(engine.run())
+    for agent_id in ("agent1001", "agent1002"):
+        await engine.request("login", agent_id)
+    await engine.request("ready", "agent1001")
+    # caller A reaches agent1001; caller B waits
+    for uid in ("A", "B"):
+        engine.submit(ev.ChannelCreated(NOW, uid, uid, f"PJSIP/carrier-{uid}", 6, "1", "", "12345", "from-trunk"))
+        engine.submit(ev.CallQueued(NOW, uid, uid, f"PJSIP/carrier-{uid}", "general"))
+    engine.submit(ev.ChannelCreated(NOW, "A2", "A", "PJSIP/agent1001-01", 6, "1001", "", "s", "from-agents"))
+    engine.submit(ev.DialEnded(NOW, "A", "A", "PJSIP/agent1001-01", "ANSWER"))
+    await engine.drained()
+    assert {a.agent_id: a.state for a in engine.agents()} == {"agent1001": "on_call", "agent1002": "paused"}
+    # blind: A's call ended and B hung up; after the reconnect Asterisk lists nothing
+    engine.submit(ev.AmiLinkUp(NOW))
+    engine.submit(ev.ChannelsSnapshot(NOW, ()))
+    await engine.drained()
+    assert {a.agent_id: a.state for a in engine.agents()}["agent1001"] == "wrap_up"
+    assert [type(x).__name__ for x in seen].count("CallAbandoned") == 1
+    assert engine.acd.queue == {}
+    engine.stop()
+    await runner
