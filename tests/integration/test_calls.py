@@ -3,6 +3,7 @@ greeting, hangs up, and exactly one call record lands in the store."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -83,13 +84,17 @@ async def test_given_the_controller_restarts_during_a_call_then_the_call_still_g
 
 async def test_given_no_controller_when_a_citizen_calls_then_the_journal_gives_the_call_its_record(
         config, phones, sandbox_paths) -> None:
-    """The controller is down for the whole call (Asterisk's FastAGI attempt fails and the call
-    is dropped); when the controller starts, the call is recorded from Asterisk's journal."""
+    """The controller is down for the whole call (Asterisk's FastAGI attempt fails, the caller
+    waits in the fallback queue with nobody there, and gives up); when the controller starts,
+    the call is recorded from Asterisk's journal."""
     from hotline_pbx import Controller
     from pbx import sandbox
 
     citizen = await phones.add(PhoneSpec("citizen", "13700009999", "王五"))
-    await citizen_call(citizen)
+    await citizen.dial("12345")
+    await asyncio.sleep(3.0)
+    await citizen.hangup()
+    await citizen.wait_event("CALL_CLOSED", timeout=10)
     assert "13700009999" in sandbox.cli(sandbox_paths, "database show hotline-journal")
     controller = Controller(config)
     await controller.start()

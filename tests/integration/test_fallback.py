@@ -1,0 +1,91 @@
+"""The controller dies (SIGKILL) while a caller waits: Asterisk's wait loop sees the heartbeat
+go stale and hands the caller to the desk's static app_queue, where an agent answers. The
+controller comes back, resynchronises, and routes the next call itself again."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from hotline_pbx import REPO
+from pbx import sandbox
+from pbx.phones import PhoneSpec
+
+from .conftest import agent, wait_until
+
+HTTP_PORT = 18345
+
+
+def serve_config(tmp_path: Path, paths: sandbox.SandboxPaths) -> Path:
+    text = (REPO / "sandbox.toml").read_text()
+    text = text.replace('ami_secret_file = "/var/cache/hotline-pbx/sandbox/ami.secret"',
+                        f'ami_secret_file = "{paths.ami_secret_file}"')
+    text = text.replace('url = "sqlite+aiosqlite:////var/lib/hotline-pbx/sandbox.db"',
+                        f'url = "sqlite+aiosqlite:///{tmp_path}/calls.db"')
+    text = text.replace("port = 8345", f"port = {HTTP_PORT}")
+    path = tmp_path / "serve.toml"
+    path.write_text(text)
+    return path
+
+
+async def start_controller(config: Path) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(REPO / "hotline_pbx.py"), "serve", "--config", str(config),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):
+            try:
+                async with http.get(f"http://127.0.0.1:{HTTP_PORT}/api/agents") as resp:
+                    if resp.status == 200:
+                        return proc
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    proc.kill()
+    raise AssertionError("controller did not come up")
+
+
+async def api(method: str, path: str) -> dict:
+    async with aiohttp.ClientSession() as http:
+        async with http.request(method, f"http://127.0.0.1:{HTTP_PORT}{path}") as resp:
+            return json.loads(await resp.text())
+
+
+async def test_given_the_controller_is_killed_then_waiting_callers_reach_the_fallback_queue_and_it_takes_over_again(
+        tmp_path, phones, sandbox_paths, sip_password) -> None:
+    config = serve_config(tmp_path, sandbox_paths)
+    a1 = await agent(phones, 1001, sip_password)  # a static member of hotline-general
+    controller = await start_controller(config)
+    try:
+        citizen = await phones.add(PhoneSpec("citizen", "13866667777", "周九"))
+        await citizen.dial("12345")  # nobody is ready in the controller: the caller waits
+        await wait_until(lambda: "hotline-wait" in sandbox.cli(sandbox_paths, "core show channels"),
+                         timeout=10, what="the caller waiting in [hotline-wait]")
+        os.kill(controller.pid, signal.SIGKILL)
+        await controller.wait()
+        # heartbeat stale after 3 s: the caller falls back to app_queue and agent1001 answers
+        await a1.wait_event("CALL_ESTABLISHED", timeout=20)
+        assert "Queue" in sandbox.cli(sandbox_paths, "core show channels")
+
+        controller = await start_controller(config)  # back: resync, then route again
+        await citizen.hangup()
+        await a1.wait_event("CALL_CLOSED", timeout=10)
+        await api("POST", "/api/agents/agent1001/login")
+        await asyncio.sleep(2.5)  # the fallback queue's wrap-up on agent1001
+        await api("POST", "/api/agents/agent1001/ready")
+        second = await phones.add(PhoneSpec("citizen2", "13877778888", "吴十"))
+        await second.dial("12345")
+        await a1.wait_event("CALL_ESTABLISHED", timeout=20)
+        figures = await api("GET", "/api/desks")
+        assert figures["general"]["answered"] == 1  # routed by the controller, not the queue
+        await second.hangup()
+    finally:
+        if controller.returncode is None:
+            controller.terminate()
+            await controller.wait()
