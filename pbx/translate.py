@@ -104,12 +104,14 @@ def _bridge_destroy(e: AmiEventLike, at: datetime) -> ev.EngineEvent:
     return ev.BridgeDestroyed(at=at, bridge_id=_need(e, "BridgeUniqueid"))
 
 
-def _dial_end(e: AmiEventLike, at: datetime) -> ev.EngineEvent:
+def _dial_end(e: AmiEventLike, at: datetime) -> ev.EngineEvent | None:
+    if not e.get("Uniqueid"):
+        return None  # a dial with no calling channel (Originate): no caller to route
     return ev.DialEnded(at=at, uniqueid=_need(e, "Uniqueid"), linkedid=e.get("Linkedid"),
                         dest_channel=e.get("DestChannel"), status=e.get("DialStatus"))
 
 
-_TRANSLATORS: dict[str, Callable[[AmiEventLike, datetime], ev.EngineEvent]] = {
+_TRANSLATORS: dict[str, Callable[[AmiEventLike, datetime], ev.EngineEvent | None]] = {
     "DialEnd": _dial_end,
     "Newchannel": _newchannel,
     "Newstate": _newstate,
