@@ -36,6 +36,7 @@ class Controller:
         from acd.commands import CallArrived, CallEnded, WriteCallRecord
         from acd.engine import Engine
         from acd.acd import AgentChanged, CallAnswered, OfferCall
+        from ivr.announce import make_announce
         from ivr.intake import make_intake
         from pbx.fastagi import FastAgiServer
         from pbx.link import AgiLink, AmiLink
@@ -63,6 +64,7 @@ class Controller:
             on_session_start=self.agi_link.session_started,
             on_session_end=self.agi_link.session_ended)
         self.agi.route("intake", make_intake(self.engine.submit, config.acd))
+        self.agi.route("announce", make_announce(self.engine.queue_position))
         self._http: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 

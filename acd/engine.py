@@ -100,6 +100,18 @@ class Engine:
         return tuple(AgentView(a.config.agent_id, a.config.name, a.state.value, a.reason, a.since,
                                a.call_id) for a in self.acd.agents.values())
 
+    def queue_position(self, linkedid: str) -> tuple[int, float] | None:
+        """(callers ahead, estimated seconds to an agent) for a waiting call, or None."""
+        now = self._clock()
+        queued = self.acd.queue.get(linkedid)
+        position = self.acd.position(linkedid, now)
+        if queued is None or position is None:
+            return None
+        desk = self.acd.config.desk(queued.call.desk)
+        serving = sum(1 for a in self.acd.agents.values() if desk.skill in a.config.skills
+                      and a.state not in (AgentState.LOGGED_OUT, AgentState.PAUSED))
+        return position - 1, self.figures.estimated_wait(desk.name, position - 1, serving)
+
     def desk_figures(self) -> dict[str, dict[str, Any]]:
         now = self._clock()
         return self.figures.snapshot(now, self.acd)

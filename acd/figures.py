@@ -26,13 +26,35 @@ class _Counts:
     total_wait: float = 0.0
 
 
+DEFAULT_HANDLE_TIME = 180.0  # seconds, until the desk has answered calls of its own
+HANDLE_TIME_WEIGHT = 0.2  # exponential moving average over recent calls
+
+
 class DeskFigures:
     def __init__(self, desks: Iterable[str], targets: Mapping[str, float]) -> None:
         self._counts = {d: _Counts() for d in desks}
         self._targets = dict(targets)
+        self._talk_started: dict[str, tuple[str, float]] = {}  # agent -> (desk, when)
+        self.handle_time: dict[str, float] = {}
+
+    def estimated_wait(self, desk: str, ahead: int, serving: int) -> float:
+        """Seconds until a caller with `ahead` callers before them reaches an agent: live
+        average handle time of the desk, shared among the agents serving it."""
+        handle = self.handle_time.get(desk, DEFAULT_HANDLE_TIME)
+        return (ahead + 1) * handle / max(1, serving)
 
     def record(self, effect: AcdEffect) -> None:
-        from acd.acd import CallAbandoned, CallAnswered
+        from acd.acd import AgentChanged, CallAbandoned, CallAnswered
+
+        if isinstance(effect, AgentChanged):
+            if effect.state is AgentState.ON_CALL and effect.reason:
+                self._talk_started[effect.agent_id] = (effect.reason, effect.at)
+            elif effect.state is AgentState.WRAP_UP and effect.agent_id in self._talk_started:
+                desk, started = self._talk_started.pop(effect.agent_id)
+                talk = effect.at - started
+                old = self.handle_time.get(desk)
+                self.handle_time[desk] = talk if old is None else old + HANDLE_TIME_WEIGHT * (talk - old)
+            return
 
         if isinstance(effect, CallAnswered):
             c = self._counts.setdefault(effect.desk, _Counts())

@@ -166,3 +166,15 @@ def test_no_ghost_states_whatever_the_order_of_events(ops) -> None:
                 me = ReadyAgent(aid, agent.config.skills, agent.idle_since)
                 assert all(agent_level(me, c, acd.policies[c.desk], now) is None for c in waiting)
             assert agent.history == sorted(agent.history, key=lambda h: h[0])
+
+
+def test_estimated_wait_follows_the_desks_live_handle_time() -> None:
+    from acd.figures import DeskFigures
+    from acd.acd import AgentChanged
+
+    figures = DeskFigures(["general"], {"general": 15})
+    assert figures.estimated_wait("general", 2, 1) == 3 * 180.0
+    figures.record(AgentChanged("a1", AgentState.ON_CALL, "general", 100.0))
+    figures.record(AgentChanged("a1", AgentState.WRAP_UP, "general", 160.0))
+    assert figures.handle_time["general"] == 60.0
+    assert figures.estimated_wait("general", 3, 2) == 4 * 60.0 / 2

@@ -88,3 +88,24 @@ async def test_given_ring_no_answer_then_the_call_returns_and_the_agent_is_auto_
     await ready(ctl, "agent1002")
     await a2.wait_event("CALL_ESTABLISHED", timeout=15)
     await citizen.hangup()
+
+
+async def test_given_a_caller_waits_then_position_and_estimated_wait_are_announced(
+        acd_controller, phones, sandbox_paths) -> None:
+    from pbx import sandbox
+
+    ctl = acd_controller
+    sandbox.cli(sandbox_paths, "dialplan set global HOTLINE_ANNOUNCE_EVERY 2")
+    try:
+        citizen = await phones.add(PhoneSpec("citizen", "13899990000", "郑十一"))
+        await citizen.dial("12345")  # nobody ready: the caller waits
+        await wait_until(lambda: len(ctl.engine.acd.queue) == 1, what="the caller in the queue")
+        [linkedid] = ctl.engine.acd.queue
+        assert ctl.engine.queue_position(linkedid) == (0, 180.0)  # first in line, default handle time
+        await wait_until(lambda: ("announce", "completed") in ctl.agi_link.recent, timeout=15,
+                         what="an announcement played to the end")
+        await citizen.hangup()
+        await wait_until(lambda: not ctl.engine.acd.queue, what="the caller to leave")
+        assert ctl.engine.desk_figures()["general"]["abandoned"] == 1
+    finally:
+        sandbox.cli(sandbox_paths, "dialplan set global HOTLINE_ANNOUNCE_EVERY 30")
