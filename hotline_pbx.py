@@ -13,8 +13,9 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -142,11 +143,21 @@ async def _serve(config: Config) -> None:
 
 # ---- commands --------------------------------------------------------------------------------
 
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """uvloop when installed (bench/fastagi_sessions.py: ~2x asyncio's loop), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     config = hotline_config.load(args.config)
     _logging(config.log.level)
     config.asterisk.ami_secret()  # fail now, with one line, if the secret is unreadable
-    asyncio.run(_serve(config))
+    _run(_serve(config))
     return 0
 
 
@@ -191,7 +202,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     paths = sandbox.SandboxPaths()
     sandbox.build_root(paths)
     sandbox.start(paths)
-    asyncio.run(demo(Controller, config, calls=args.calls, citizens=args.citizens))
+    _run(demo(Controller, config, calls=args.calls, citizens=args.citizens))
     if not args.keep_running:
         sandbox.stop(paths)
     return 0

@@ -219,7 +219,9 @@ class AgiConnection:
             self._eof()
             return
         self._buf += data
-        while self.state not in (AgiState.CLOSED, AgiState.ERROR):
+        if self.state is AgiState.AWAIT_ENV:
+            self._read_env()
+        while self.state not in (AgiState.CLOSED, AgiState.ERROR, AgiState.AWAIT_ENV):
             eol = self._buf.find(b"\n")
             if eol < 0:
                 if self.state is AgiState.AWAIT_ENV and self._header_bytes + len(self._buf) > self._max_header:
@@ -229,15 +231,33 @@ class AgiConnection:
                 return
             raw = bytes(self._buf[:eol])
             del self._buf[:eol + 1]
-            line = raw.decode("utf-8", errors="replace").rstrip("\r")
-            if self.state is AgiState.AWAIT_ENV:
-                self._header_bytes += eol + 1
-                if self._header_bytes > self._max_header:
+            self._reply_line(raw.decode("utf-8", errors="replace").rstrip("\r"))
+
+    def _read_env(self) -> None:
+        """The whole environment at once, when its blank line is in: one decode, one split."""
+        end = self._buf.find(b"\n\n")
+        if end < 0 and self._buf.startswith(b"\n"):
+            end = -1  # an empty environment
+        elif end < 0:
+            crlf = self._buf.find(b"\r\n\r\n")
+            if crlf < 0:
+                if len(self._buf) > self._max_header:
                     self._fail(HEADER_TOO_LARGE)
+                return
+            end = crlf + 1
+        if end + 2 > self._max_header:
+            self._fail(HEADER_TOO_LARGE)
+            return
+        header = bytes(self._buf[:max(end, 0)])
+        del self._buf[:end + 2]
+        if self._buf.startswith(b"\n"):
+            del self._buf[:1]  # the CRLF form's last byte
+        for line in header.decode("utf-8", errors="replace").split("\n"):
+            if line:
+                self._env_line(line.rstrip("\r"))
+                if self.state is AgiState.ERROR:
                     return
-                self._env_line(line)
-            else:
-                self._reply_line(line)
+        self._env_line("")
 
     def next_event(self) -> AgiEvent | None:
         return self._events.popleft() if self._events else None
@@ -303,6 +323,13 @@ class AgiConnection:
         elif code == "100":
             self._go("trying")
             self._events.append(Trying(line))
+        elif line.startswith("200 result=") and " " not in line[11:]:
+            self._go("reply")  # the common reply, without the regex
+            try:
+                value: int | None = int(line[11:])
+            except ValueError:
+                value = None
+            self._events.append(CommandReply(200, value, "", {}, line, line[11:]))
         else:
             match = _RESULT.match(line)
             if match is None:

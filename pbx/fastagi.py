@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
 
 from acd.privacy import mask_number
 from pbx.agi import (AgiConnection, AgiEnvironment, AgiEvent, Closed, CommandReply, DeadChannel,
@@ -51,38 +52,110 @@ class SessionOutcome:
 Handler = Callable[["AgiChannel"], Awaitable[None]]
 
 
+class _Session(asyncio.Protocol):
+    """One connection: feeds bytes to the sans-IO AgiConnection and hands each reply to the
+    command waiting for it (one future per command; no stream reader in between)."""
+
+    def __init__(self, server: FastAgiServer) -> None:
+        self.server = server
+        self.conn = AgiConnection(max_header_bytes=server.max_header_bytes)
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[AgiEvent] | None = None
+        self.hung_up = False
+        self.closed = False
+        self.task: asyncio.Task[None] | None = None
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.server.sessions_total += 1
+        self.server._live.add(self)
+        self._header_timer = asyncio.get_running_loop().call_later(
+            self.server.header_timeout, self._header_too_slow)
+
+    def _header_too_slow(self) -> None:
+        self.server.sessions_failed += 1
+        log.warning("FastAGI peer %s sent no complete environment within %.1fs; dropped",
+                    self._peer(), self.server.header_timeout)
+        self.close()
+
+    def _peer(self) -> object:
+        return self.transport.get_extra_info("peername") if self.transport else None
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.receive_data(data)
+        self._pump()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server._live.discard(self)
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+        self.conn.receive_data(b"")
+        self._pump()
+
+    def _pump(self) -> None:
+        while (event := self.conn.next_event()) is not None:
+            if isinstance(event, EnvironmentReceived):
+                if self._header_timer is not None:
+                    self._header_timer.cancel()
+                self.task = asyncio.get_running_loop().create_task(self.server._run(self, event.env))
+                self.server._tasks.add(self.task)
+                self.task.add_done_callback(self.server._tasks.discard)
+            elif isinstance(event, ProtocolError) and self.task is None:
+                self.server.sessions_failed += 1
+                log.warning("FastAGI peer %s dropped before the session began: %s", self._peer(), event.reason)
+                self.close()
+                return
+            elif isinstance(event, Trying):
+                continue
+            else:
+                if isinstance(event, (HangupReceived, Closed)):
+                    self.hung_up = True
+                if self.waiter is not None and not self.waiter.done():
+                    self.waiter.set_result(event)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+
 class AgiChannel:
     """What a call flow sees: the environment and commands that raise on hangup."""
 
-    def __init__(self, env: AgiEnvironment, conn: AgiConnection, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, command_timeout: float) -> None:
+    def __init__(self, env: AgiEnvironment, session: _Session, command_timeout: float) -> None:
         self.env = env
-        self._conn = conn
-        self._reader = reader
-        self._writer = writer
+        self._session = session
         self._timeout = command_timeout
         self.hung_up = False
 
     async def command(self, text: str, timeout: float | None = None) -> CommandReply:
-        if self.hung_up:
+        session = self._session
+        if self.hung_up or session.closed:
+            self.hung_up = True
             raise AgiHangup(f"{text.split()[0]} after hangup")
-        self._writer.write(self._conn.send_command(text))
-        await self._writer.drain()
+        data = session.conn.send_command(text)
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[AgiEvent] = loop.create_future()
+        session.waiter = waiter
+        assert session.transport is not None
+        session.transport.write(data)
+        limit = timeout or self._timeout
+        timer = loop.call_later(limit, _expire, session)  # one timer, not a task, per command
         try:
-            return await asyncio.wait_for(self._reply(text), timeout or self._timeout)
-        except asyncio.TimeoutError:
-            raise AgiCommandTimeout(f"{text.split()[0]} unanswered after {timeout or self._timeout:.1f}s") from None
-
-    async def _reply(self, text: str) -> CommandReply:
-        while True:
-            event = self._conn.next_event()
-            if event is None:
-                data = await self._reader.read(65536)
-                self._conn.receive_data(data)
-                continue
-            result = self._interpret(event, text)
-            if result is not None:
-                return result
+            while True:
+                try:
+                    event = await waiter
+                except _Expired:
+                    raise AgiCommandTimeout(f"{text.split()[0]} unanswered after {limit:.1f}s") from None
+                result = self._interpret(event, text)
+                if result is not None:
+                    return result
+                waiter = loop.create_future()  # after 100 Trying: wait for the real reply
+                session.waiter = waiter
+        finally:
+            timer.cancel()
+            session.waiter = None
 
     def _interpret(self, event: AgiEvent, text: str) -> CommandReply | None:
         if isinstance(event, CommandReply):
@@ -148,6 +221,15 @@ class AgiChannel:
         await self.command(f"VERBOSE {quote(message)} {level}")
 
 
+class _Expired(Exception):
+    """Set on a command's waiter when its timer runs out."""
+
+
+def _expire(session: _Session) -> None:
+    if session.waiter is not None and not session.waiter.done():
+        session.waiter.set_exception(_Expired())
+
+
 class FastAgiServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 4573, *, command_timeout: float = 10.0,
                  header_timeout: float = 5.0, max_header_bytes: int = 16384,
@@ -161,7 +243,8 @@ class FastAgiServer:
         self._on_end = on_session_end
         self._routes: dict[str, Handler] = {}
         self._server: asyncio.Server | None = None
-        self._sessions: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._live: set[_Session] = set()
         self.sessions_total = 0
         self.sessions_failed = 0
 
@@ -174,72 +257,55 @@ class FastAgiServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.host, self.port,
-                                                  reuse_address=True, backlog=512)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Session(self), self.host, self.port,
+                                                reuse_address=True, backlog=512)
 
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in list(self._sessions):
+        for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._sessions, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for session in list(self._live):
+            session.close()
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._sessions.add(task)
-        task.add_done_callback(self._sessions.discard)
-        self.sessions_total += 1
-        try:
-            await self._session(reader, writer)
-        finally:
-            writer.close()
-
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        conn = AgiConnection(max_header_bytes=self.max_header_bytes)
-        try:
-            env = await asyncio.wait_for(self._read_env(conn, reader), self.header_timeout)
-        except asyncio.TimeoutError:
-            self.sessions_failed += 1
-            log.warning("FastAGI peer %s sent no complete environment within %.1fs; dropped",
-                        peer, self.header_timeout)
-            return
-        except (ConnectionError, AgiError) as exc:
-            self.sessions_failed += 1
-            log.warning("FastAGI peer %s dropped before the session began: %s", peer, exc)
-            return
-        where = f"{env.script} on {env.channel} from {mask_number(env.callerid)}"
+    async def _run(self, session: _Session, env: AgiEnvironment) -> None:
         handler = self._routes.get(env.script)
         if handler is None:
             self.sessions_failed += 1
-            log.warning("%s: %s (request %r)", UNKNOWN_SCRIPT, where, env.script)
+            log.warning("%s: %r on %s from %s", UNKNOWN_SCRIPT, env.script, env.channel,
+                        mask_number(env.callerid))
             self._end(env, SessionOutcome("error", UNKNOWN_SCRIPT))
+            session.close()
             return
         if self._on_start is not None:
             self._on_start(env)
-        channel = AgiChannel(env, conn, reader, writer, self.command_timeout)
+        channel = AgiChannel(env, session, self.command_timeout)
         try:
             await handler(channel)
             outcome = SessionOutcome("completed")
         except AgiHangup as exc:
             outcome = SessionOutcome("hangup", str(exc))
-            log.info("FastAGI %s: caller hung up", where)
+            log.info("FastAGI %s on %s: caller hung up", env.script, env.channel)
         except AgiCommandTimeout as exc:
             outcome = SessionOutcome("timeout", str(exc))
-            log.warning("FastAGI %s: %s", where, exc)
+            log.warning("FastAGI %s on %s: %s", env.script, env.channel, exc)
         except (AgiError, ConnectionError) as exc:
             outcome = SessionOutcome("error", str(exc))
-            log.warning("FastAGI %s: %s", where, exc)
+            log.warning("FastAGI %s on %s: %s", env.script, env.channel, exc)
         except asyncio.CancelledError:
             self._end(env, SessionOutcome("error", "server shutting down"))
+            session.close()
             raise
         except Exception as exc:  # a bug in one call flow ends that call's session only
             outcome = SessionOutcome("error", f"{type(exc).__name__}: {exc}")
-            log.exception("FastAGI %s: handler failed", where)
+            log.exception("FastAGI %s on %s from %s: handler failed", env.script, env.channel,
+                          mask_number(env.callerid))
         self._end(env, outcome)
+        session.close()
 
     def _end(self, env: AgiEnvironment, outcome: SessionOutcome) -> None:
         if self._on_end is not None:
@@ -247,14 +313,3 @@ class FastAgiServer:
                 self._on_end(env, outcome)
             except Exception:
                 log.exception("FastAGI on_session_end hook failed")
-
-    @staticmethod
-    async def _read_env(conn: AgiConnection, reader: asyncio.StreamReader) -> AgiEnvironment:
-        while True:
-            event = conn.next_event()
-            if isinstance(event, EnvironmentReceived):
-                return event.env
-            if isinstance(event, ProtocolError):
-                raise AgiError(event.reason)
-            if event is None:
-                conn.receive_data(await reader.read(65536))
