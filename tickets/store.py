@@ -48,7 +48,7 @@ def _record(row: Any) -> CallRecord:
 
 
 class CallRecordStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, busy_timeout_ms: int = 5000) -> None:
         self.url = url
         parsed = make_url(url)
         self._dialect = parsed.get_backend_name()
@@ -56,7 +56,10 @@ class CallRecordStore:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(url)
         if self._dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            def pragmas(dbapi_connection: Any, _record: Any) -> None:
+                _sqlite_pragmas(dbapi_connection, busy_timeout_ms)
+
+            event.listen(self.engine.sync_engine, "connect", pragmas)
 
     async def open(self) -> None:
         async with self.engine.begin() as conn:
@@ -102,9 +105,9 @@ class CallRecordStore:
             return int((await conn.execute(select(func.count()).select_from(call_records))).scalar_one())
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

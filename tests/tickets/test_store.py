@@ -1,0 +1,73 @@
+"""The call-record store on a real SQLite file: one row per linkedid, whatever happens."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from acd.records import CallRecord, Disposition
+from tickets.store import CallRecordStore
+from tickets.writer import CallRecordWriter
+
+T0 = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
+
+
+def record(n: int, name: str = "张三丰") -> CallRecord:
+    return CallRecord(f"hotline-pbx-1.{n}", f"1380013{n:04d}", name, "12345", T0 + timedelta(seconds=n),
+                      T0 + timedelta(seconds=n + 1), T0 + timedelta(seconds=n + 60), Disposition.ANSWERED,
+                      16, "Normal Clearing")
+
+
+async def test_records_round_trip_with_chinese_names_and_utc_times(tmp_path: Path) -> None:
+    store = CallRecordStore(f"sqlite+aiosqlite:///{tmp_path}/sub/dir/calls.db")
+    await store.open()
+    assert await store.write_many([record(1)]) == 1
+    got = await store.get("hotline-pbx-1.1")
+    assert got == record(1)
+    assert got.arrived_at.tzinfo is not None
+    assert await store.by_caller("13800130001") == [record(1)]
+    await store.close()
+
+
+async def test_the_same_linkedid_is_stored_once_in_a_batch_across_batches_and_after_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/calls.db"
+    store = CallRecordStore(url)
+    await store.open()
+    assert await store.write_many([record(1), record(1), record(2)]) == 2
+    assert await store.write_many([record(2), record(3)]) == 1
+    await store.close()
+    again = CallRecordStore(url)  # a controller restart: open (migrate) twice, write again
+    await again.open()
+    await again.open()
+    assert await again.write_many([record(1), record(3)]) == 0
+    assert await again.count() == 3
+    await again.close()
+
+
+async def test_the_writer_batches_and_keeps_every_record_through_a_locked_database(tmp_path: Path) -> None:
+    path = tmp_path / "calls.db"
+    store = CallRecordStore(f"sqlite+aiosqlite:///{path}", busy_timeout_ms=100)
+    await store.open()
+    writer = CallRecordWriter(store, batch_size=50, max_delay=0.01, backoff_initial=0.05, backoff_max=0.2)
+    await writer.start()
+    for n in range(120):
+        writer.submit(record(n))
+    await writer.flush()
+    assert await store.count() == 120 and writer.written == 120
+    # another process holds the database: writes fail for real and are retried, in order
+    blocker = sqlite3.connect(path, timeout=0.1)
+    blocker.execute("BEGIN EXCLUSIVE")
+    for n in range(120, 180):
+        writer.submit(record(n))
+    writer.submit(record(5))  # a duplicate among them
+    await asyncio.sleep(1.0)
+    assert writer.errors > 0 and writer.pending > 0
+    blocker.rollback()
+    blocker.close()
+    await asyncio.wait_for(writer.flush(), 30)
+    assert await store.count() == 180
+    assert writer.duplicates == 1 and writer.pending == 0
+    await writer.close()
+    await store.close()
