@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+echo "test: mypy --strict on the pure modules and protocol edges" >&2
+.venv/bin/mypy
 .venv/bin/python hotline_pbx.py sandbox up
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
