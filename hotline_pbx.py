@@ -37,6 +37,7 @@ class Controller:
         from acd.commands import CallArrived, CallEnded, WriteCallRecord
         from acd.engine import Engine
         from acd.acd import AgentChanged, CallAnswered, OfferCall
+        from ivr.agent_codes import make_agent_codes
         from ivr.announce import make_announce
         from ivr.intake import make_intake
         from pbx.fastagi import FastAgiServer
@@ -66,6 +67,7 @@ class Controller:
             on_session_end=self.agi_link.session_ended)
         self.agi.route("intake", make_intake(self.engine.submit, config.acd))
         self.agi.route("announce", make_announce(self.engine.queue_position))
+        self.agi.route("agent", make_agent_codes(self.engine.request, config.acd))
         self._http: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 

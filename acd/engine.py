@@ -187,6 +187,8 @@ class Engine:
                 return acd.offer_failed(fact.linkedid, now)
             case ev.ChannelCreated():
                 agent_id = self._agent_of_channel(fact.channel)
+                if fact.exten.startswith("*"):
+                    return []  # a feature code, not a call with anybody
                 if agent_id is not None and acd.agents[agent_id].state is not AgentState.OFFERED:
                     return acd.agent_outbound(agent_id, now)
             case ev.ChannelHungUp():
