@@ -62,6 +62,7 @@ class Engine:
                                    {d.name: d.service_level for d in self.acd.config.desks})
         self._devices = {a.agent_id: f"{a.device}-" for a in self.acd.config.agents}
         self._handlers = dict(handlers)
+        self._observers: dict[type, list[EffectHandler]] = {}
         self._clock = clock
         self._wall = wall
         self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
@@ -70,6 +71,10 @@ class Engine:
         self.processed = 0
         self._idle = asyncio.Event()
         self._idle.set()
+
+    def observe(self, effect_type: type, observer: EffectHandler) -> None:
+        """Also hand effects of this type to `observer` (tests, dashboards), after the handler."""
+        self._observers.setdefault(effect_type, []).append(observer)
 
     # ---- the inbox ----
     def submit(self, fact: Message) -> None:
@@ -236,13 +241,13 @@ class Engine:
             return
         if isinstance(effect, (CallAnswered, CallAbandoned, AgentChanged)):
             self.figures.record(effect)
-        handler = self._handlers.get(type(effect))
-        if handler is None:
-            return
-        try:
-            handler(effect)
-        except Exception:
-            log.exception("effect handler failed for %s", type(effect).__name__)
+        for handler in (self._handlers.get(type(effect)), *self._observers.get(type(effect), ())):
+            if handler is None:
+                continue
+            try:
+                handler(effect)
+            except Exception:
+                log.exception("effect handler failed for %s", type(effect).__name__)
 
     def _schedule(self, timer: SetTimer) -> None:
         loop = asyncio.get_running_loop()

@@ -109,3 +109,60 @@ async def test_given_a_caller_waits_then_position_and_estimated_wait_are_announc
         assert ctl.engine.desk_figures()["general"]["abandoned"] == 1
     finally:
         sandbox.cli(sandbox_paths, "dialplan set global HOTLINE_ANNOUNCE_EVERY 30")
+
+
+async def test_given_20_calls_for_3_desks_and_6_agents_then_each_reaches_a_skilled_agent_in_queue_order(
+        acd_controller, phones, sip_password) -> None:
+    """Callers queue while every agent is paused; then all six become ready. Every call must be
+    answered by an agent allowed to take it (skill, or the general pool after overflow), and
+    within a desk the offers must follow the order the callers queued in."""
+    ctl = acd_controller
+    client = ctl.ami.client
+    for n in range(1001, 1007):
+        await agent(phones, n, sip_password)
+        await ctl.engine.request("login", f"agent{n}")
+    offers: list[tuple[str, str, str, str]] = []  # (call, desk, agent, channel)
+    from acd.acd import CallAnswered, OfferCall
+    ctl.engine.observe(OfferCall, lambda o: offers.append((o.call_id, o.desk, o.agent_id, o.channel)))
+    numbers = ["12345", "12315", "12366", "12345", "12315"] * 4
+    for i, number in enumerate(numbers):
+        await client.send_action("Originate", {
+            "Channel": f"Local/{number}@from-trunk/n", "Application": "Wait", "Data": "120",
+            "CallerID": f'"市民{i}" <1390000{i:04d}>', "Async": "true"})
+        await asyncio.sleep(0.15)
+    await wait_until(lambda: len(ctl.engine.acd.queue) == 20, timeout=30, what="20 callers queued")
+    queued_seq = {cid: q.call.seq for cid, q in ctl.engine.acd.queue.items()}
+    queued_desk = {cid: q.call.desk for cid, q in ctl.engine.acd.queue.items()}
+
+    hangups: set[asyncio.Task[None]] = set()
+
+    async def end_after_talk(channel: str) -> None:
+        await asyncio.sleep(1.0)
+        await client.send_action("Hangup", {"Channel": channel})
+
+    def on_answer(effect) -> None:  # type: ignore[no-untyped-def]
+        channel = next(o[3] for o in offers if o[0] == effect.call_id)
+        task = asyncio.create_task(end_after_talk(channel))
+        hangups.add(task)
+        task.add_done_callback(hangups.discard)
+
+    ctl.engine.observe(CallAnswered, on_answer)
+    for n in range(1001, 1007):
+        await ctl.engine.request("ready", f"agent{n}")
+    await wait_until(lambda: ctl.engine.desk_figures()["general"]["answered"]
+                     + ctl.engine.desk_figures()["market"]["answered"]
+                     + ctl.engine.desk_figures()["enterprise"]["answered"] == 20,
+                     timeout=120, what="all 20 calls answered")
+    figures = ctl.engine.desk_figures()
+    assert sum(f["abandoned"] for f in figures.values()) == 0
+    acd_cfg = ctl.engine.acd.config
+    skills = {a.agent_id: a.skills for a in acd_cfg.agents}
+    for call_id, desk_name, agent_id, _ in offers:
+        desk = acd_cfg.desk(desk_name)
+        pool_ok = any(step.general_pool for step in desk.steps) and "general" in skills[agent_id]
+        assert desk.skill in skills[agent_id] or pool_ok, (call_id, desk_name, agent_id)
+    answered = offers  # no ring-no-answer here: one offer per call
+    for desk_name in ("general", "market", "enterprise"):
+        seqs = [queued_seq[c] for c, d, _, _ in answered if d == desk_name]
+        assert seqs == sorted(seqs), (desk_name, seqs)
+        assert len(seqs) == sum(1 for d in queued_desk.values() if d == desk_name)
