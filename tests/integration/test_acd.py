@@ -166,3 +166,21 @@ async def test_given_20_calls_for_3_desks_and_6_agents_then_each_reaches_a_skill
         seqs = [queued_seq[c] for c, d, _, _ in answered if d == desk_name]
         assert seqs == sorted(seqs), (desk_name, seqs)
         assert len(seqs) == sum(1 for d in queued_desk.values() if d == desk_name)
+
+
+async def test_given_an_agent_dials_the_login_code_and_keys_the_pin_then_logged_in(
+        acd_controller, phones, sip_password) -> None:
+    ctl = acd_controller
+    phone = await agent(phones, 1002, sip_password, auto_answer=False)
+    for code, expected in (("*211002", "paused"), ("*221002", "ready")):
+        await phone.dial(code)
+        await phone.wait_event("CALL_ESTABLISHED", timeout=10)
+        await asyncio.sleep(1.5)  # "agent-pass" plays
+        await phone.send_dtmf("1002#")  # RFC 2833
+        await phone.wait_event("CALL_CLOSED", timeout=15)
+        assert state(ctl, "agent1002") == expected
+    # the feature-code calls were not taken for outbound calls: the agent is offered work
+    citizen = await phones.add(PhoneSpec("citizen", "13812120000", "冯十二"))
+    await citizen.dial("12315")
+    await wait_until(lambda: state(ctl, "agent1002") == "offered", what="an offer after logging in by phone")
+    await citizen.hangup()
