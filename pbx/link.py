@@ -121,10 +121,13 @@ class AmiLink:
 
     def offer(self, offer: Any) -> None:
         """Connect a waiting caller to the chosen agent: redirect into [hotline-connect]."""
-        self._spawn(self._redirect(offer.channel, offer.agent_id, offer.call_id))
+        self._spawn(self._redirect(offer.channel, offer.agent_id, offer.call_id, offer.device))
 
-    async def _redirect(self, channel: str, agent_id: str, call_id: str) -> None:
+    async def _redirect(self, channel: str, agent_id: str, call_id: str, device: str) -> None:
         try:
+            if device != f"PJSIP/{agent_id}":  # e.g. a Local channel or another technology
+                await self.client.send_action("Setvar", {"Channel": channel, "Variable": "HOTLINE_DEVICE",
+                                                        "Value": device})
             await self.client.send_action("Redirect", {"Channel": channel, "Context": "hotline-connect",
                                                       "Exten": agent_id, "Priority": "1"})
         except Exception as exc:  # the caller left meanwhile, or the link is down

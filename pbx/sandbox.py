@@ -229,6 +229,12 @@ exten => queue,1,Answer()
 exten => hold,1,Answer()
  same => n,Wait(600)
  same => n,Hangup()
+
+; bench/call_storm.py: an agent that answers at once and talks 2 to 4 seconds
+[hotline-bench-agent]
+exten => _[a-z].,1,Answer()
+ same => n,Wait(${RAND(2,4)})
+ same => n,Hangup(16)
 """
 
 
