@@ -52,6 +52,8 @@ class Call:
     hangup_cause_text: str = ""
     channels: dict[str, Channel] = field(default_factory=dict)
     first_uniqueid: str = ""
+    recording: str = ""
+    reached_agent: bool = False
 
     def answer(self, at: datetime) -> None:
         self.state = next_call_state(self.state, "answer")
@@ -71,7 +73,8 @@ class Call:
             linkedid=self.linkedid, caller_number=self.caller_number, caller_name=self.caller_name,
             dialed_number=self.dialed_number, arrived_at=self.arrived_at,
             answered_at=self.answered_at, ended_at=ended_at, disposition=disposition,
-            hangup_cause=self.hangup_cause, hangup_cause_text=self.hangup_cause_text)
+            hangup_cause=self.hangup_cause, hangup_cause_text=self.hangup_cause_text,
+            recording=self.recording if self.reached_agent else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,14 @@ class LiveCalls:
                 return self._resync(fact)
             case ev.CallJournal():
                 return self._from_journal(fact.entries)
+            case ev.CallQueued():
+                queued = self.calls.get(fact.linkedid)
+                if queued is not None and fact.recording:
+                    queued.recording = fact.recording
+            case ev.DialEnded():
+                dialing = self.calls.get(fact.linkedid)
+                if dialing is not None and fact.status == "ANSWER":
+                    dialing.reached_agent = True
             case ev.AgiSessionStarted():
                 call = self._call_of(fact.uniqueid)
                 if call is not None and not call.dialed_number:

@@ -63,11 +63,16 @@ class AcdConfig:
     max_misses: int = 2  # unanswered offers in a row before the agent is auto-paused
     numbers: Mapping[str, str] = field(default_factory=dict)  # dialed number -> desk
 
-    def desk_for(self, dialed: str) -> str | None:
-        """The desk a dialed number lands on; None when no desk is configured at all."""
+    def desk_for(self, dialed: str, month_day: str = "") -> str | None:
+        """The desk a dialed number lands on today (MM-DD); a desk out of its season (the
+        heating desk in summer) hands its calls to the first desk, the general one. None when
+        no desk is configured at all."""
         if not self.desks:
             return None
-        return self.numbers.get(dialed, self.desks[0].name)
+        name = self.numbers.get(dialed, self.desks[0].name)
+        if month_day and not self.desk(name).open_on(month_day):
+            return self.desks[0].name
+        return name
 
     def desk(self, name: str) -> Desk:
         for desk in self.desks:

@@ -161,6 +161,7 @@ class CallQueued:
     desk: str
     priority: int = 2  # acd.routing.Priority: 0 emergency, 1 key enterprise, 2 normal
     queued_epoch: float | None = None  # when re-adopted after a restart: the original time
+    recording: str = ""  # the MixMonitor file [hotline-record] will write when an agent answers
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,3 +32,4 @@ class CallRecord:
     disposition: Disposition
     hangup_cause: int | None  # Q.850 cause code from the first channel's Hangup event
     hangup_cause_text: str = ""
+    recording: str = ""  # MixMonitor file (relative to Asterisk's monitor dir) once an agent answered

@@ -26,17 +26,20 @@ def make_intake(submit: Callable[[EngineEvent], None], acd: AcdConfig,
         """A caller who hangs up mid-prompt ends the session (AgiHangup)."""
         await agi.answer()
         dialed = agi.env.params.get("dialed") or agi.env.extension
-        desk = acd.desk_for(dialed)
+        desk = acd.desk_for(dialed, datetime.now().strftime("%m-%d"))
         await agi.stream_file(greeting)
         if desk is None:
             await agi.hangup()
             return
         linkedid = (await agi.command("GET FULL VARIABLE ${CHANNEL(linkedid)}")).data
         queued = datetime.now(timezone.utc)
+        linkedid = linkedid or agi.env.uniqueid
+        recording = f"{queued:%Y%m%d}/{linkedid}.wav"  # MixMonitor writes it once an agent answers
         await agi.set_variable("HOTLINE_DESK", desk)
         # kept on the channel so a restarted controller can re-adopt the caller in place
         await agi.set_variable("HOTLINE_QUEUED_AT", f"{queued.timestamp():.3f}")
-        submit(CallQueued(queued, agi.env.uniqueid, linkedid or agi.env.uniqueid,
-                          agi.env.channel, desk))
+        await agi.set_variable("HOTLINE_RECORDING", recording)
+        submit(CallQueued(queued, agi.env.uniqueid, linkedid, agi.env.channel, desk,
+                          recording=recording))
 
     return intake

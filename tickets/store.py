@@ -34,6 +34,7 @@ def _row(record: CallRecord) -> dict[str, Any]:
         "arrived_at": record.arrived_at, "answered_at": record.answered_at,
         "ended_at": record.ended_at, "disposition": record.disposition.value,
         "hangup_cause": record.hangup_cause, "hangup_cause_text": record.hangup_cause_text,
+        "recording": record.recording or None,
     }
 
 
@@ -44,7 +45,7 @@ def _record(row: Any) -> CallRecord:
         linkedid=row.linkedid, caller_number=row.caller_number, caller_name=row.caller_name,
         dialed_number=row.dialed_number, arrived_at=arrived, answered_at=_aware(row.answered_at),
         ended_at=ended, disposition=Disposition(row.disposition), hangup_cause=row.hangup_cause,
-        hangup_cause_text=row.hangup_cause_text)
+        hangup_cause_text=row.hangup_cause_text, recording=row.recording or "")
 
 
 class CallRecordStore:

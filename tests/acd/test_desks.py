@@ -54,3 +54,11 @@ def test_overlapping_seat_numbers_are_refused() -> None:
     text = GOOD + '\n[[acd.agents]]\nid = "agent1002"\ndevice = "PJSIP/agent1002"\nseat = "100"\n'
     with pytest.raises(AcdConfigError, match="seat 100 overlaps agent agent1001's seat 1001"):
         parse(text)
+
+
+def test_a_desk_out_of_season_hands_its_number_to_the_general_desk() -> None:
+    text = GOOD + '\n[acd.numbers]\n"12319" = "heating"\n'
+    cfg = parse(text.replace("[acd]\nring_timeout = 12\n", "[acd]\nring_timeout = 12\n"))
+    assert cfg.desk_for("12319", "01-10") == "heating"
+    assert cfg.desk_for("12319", "07-01") == "general"
+    assert cfg.desk_for("99999", "07-01") == "general"

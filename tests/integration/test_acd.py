@@ -36,7 +36,7 @@ async def ready(ctl: Controller, *agent_ids: str) -> None:
 
 
 async def test_given_ready_agents_then_a_12345_call_goes_to_the_best_skilled_and_wrap_up_follows(
-        acd_controller, phones, sip_password) -> None:
+        acd_controller, phones, sip_password, sandbox_paths) -> None:
     ctl = acd_controller
     a1 = await agent(phones, 1001, sip_password)  # general 3
     await agent(phones, 1002, sip_password)  # general 2, market 5
@@ -58,6 +58,10 @@ async def test_given_ready_agents_then_a_12345_call_goes_to_the_best_skilled_and
     await ctl.writer.flush()
     [record] = await ctl.store.by_caller("13811112222")
     assert record.disposition is Disposition.ANSWERED
+    # the recording hook: MixMonitor wrote the file the record names
+    assert record.recording.endswith(f"/{record.linkedid}.wav")
+    spool = sandbox_paths.root / "var/spool/asterisk/monitor" / record.recording
+    await wait_until(lambda: spool.exists() and spool.stat().st_size > 44, what=f"{spool} written")
 
 
 async def test_given_12315_then_the_market_desk_expert_takes_it(acd_controller, phones, sip_password) -> None:
