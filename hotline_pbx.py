@@ -36,7 +36,7 @@ class Controller:
     def __init__(self, config: Config, notify: Callable[[object], None] | None = None) -> None:
         from acd.commands import CallArrived, CallEnded, WriteCallRecord
         from acd.engine import Engine
-        from acd.acd import AgentChanged, CallAnswered, OfferCall
+        from acd.acd import AgentChanged, CallAnswered, OfferCall, QueueRefused
         from ivr.agent_codes import make_agent_codes
         from ivr.announce import make_announce
         from ivr.intake import make_intake
@@ -53,7 +53,8 @@ class Controller:
         self.engine = Engine({WriteCallRecord: lambda effect: self.writer.submit(effect.record),
                               CallArrived: notify, CallEnded: notify, CallAnswered: notify,
                               AgentChanged: notify,
-                              OfferCall: lambda effect: self.ami.offer(effect)},
+                              OfferCall: lambda effect: self.ami.offer(effect),
+                              QueueRefused: lambda effect: self.ami.refuse(effect)},
                              acd=config.acd)
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
                            live=lambda: {call.linkedid for call in self.engine.snapshot()})

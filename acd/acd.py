@@ -69,7 +69,18 @@ class CallAbandoned:
     while_ringing: bool
 
 
-AcdEffect = OfferCall | SetTimer | AgentChanged | CallAnswered | CallAbandoned
+@dataclass(frozen=True, slots=True)
+class QueueRefused:
+    """The desk's queue is full (or the desk unknown): the caller is not left waiting for
+    nothing; the edge sends them to the desk's static queue and the callback issue calls back."""
+
+    call_id: str
+    channel: str
+    desk: str
+    reason: str
+
+
+AcdEffect = OfferCall | SetTimer | AgentChanged | CallAnswered | CallAbandoned | QueueRefused
 
 
 @dataclass(slots=True)

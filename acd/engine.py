@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from acd import events as ev
-from acd.acd import Acd, AcdEffect, AgentChanged, CallAbandoned, CallAnswered, OfferCall, SetTimer
+from acd.acd import (Acd, AcdEffect, AcdError, AgentChanged, CallAbandoned, CallAnswered, OfferCall,
+                     QueueRefused, SetTimer)
 from acd.calls import CallView, LiveCalls
 from acd.commands import Effect
 from acd.desks import AcdConfig
@@ -181,9 +182,10 @@ class Engine:
                 try:
                     return acd.enqueue(fact.linkedid, fact.channel, fact.desk, Priority(fact.priority),
                                        now, queued_at=queued_at)
-                except Exception as exc:
+                except AcdError as exc:
                     log.warning("could not queue call %s for desk %s: %s", fact.linkedid, fact.desk, exc)
-                    return []
+                    del self._caller_channel[fact.linkedid]
+                    return [QueueRefused(fact.linkedid, fact.channel, fact.desk, exc.code)]
             case ev.DialEnded():
                 if self._caller_channel.get(fact.linkedid) != fact.uniqueid:
                     return []

@@ -133,6 +133,17 @@ class AmiLink:
         except Exception as exc:  # the caller left meanwhile, or the link is down
             log.warning("could not connect call %s to %s: %s", call_id, agent_id, exc)
 
+    def refuse(self, refused: Any) -> None:
+        """A full desk queue: the caller goes to the desk's static queue, not nowhere."""
+        self._spawn(self._to_fallback(refused.channel, refused.call_id))
+
+    async def _to_fallback(self, channel: str, call_id: str) -> None:
+        try:
+            await self.client.send_action("Redirect", {"Channel": channel, "Context": "hotline-fallback",
+                                                      "Exten": "s", "Priority": "1"})
+        except Exception as exc:
+            log.warning("could not send call %s to the fallback queue: %s", call_id, exc)
+
     async def heartbeat(self, interval: float = 1.0) -> None:
         """Keep [hotline-wait]'s HOTLINE_HEARTBEAT fresh; when it goes stale, callers fall back."""
         while True:

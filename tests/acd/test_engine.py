@@ -66,3 +66,21 @@ async def test_given_an_ami_outage_then_the_acd_settles_what_it_missed() -> None
     assert engine.acd.queue == {}
     engine.stop()
     await runner
+
+
+async def test_given_a_full_queue_then_the_caller_is_refused_not_forgotten() -> None:
+    from acd.acd import QueueRefused
+    from acd.desks import AcdConfig, Desk
+
+    seen: list[object] = []
+    engine = Engine({QueueRefused: seen.append}, acd=AcdConfig(desks=(Desk("general", "综合", "general", max_queue=1),)))
+    runner = asyncio.create_task(engine.run())
+    for uid in ("A", "B"):
+        engine.submit(ev.CallQueued(NOW, uid, uid, f"PJSIP/carrier-{uid}", "general"))
+    engine.submit(ev.CallQueued(NOW, "C", "C", "PJSIP/carrier-C", "nowhere"))
+    await engine.drained()
+    assert seen == [QueueRefused("B", "PJSIP/carrier-B", "general", "queue-full"),
+                    QueueRefused("C", "PJSIP/carrier-C", "nowhere", "unknown-desk")]
+    assert list(engine.acd.queue) == ["A"]
+    engine.stop()
+    await runner
