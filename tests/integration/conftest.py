@@ -7,6 +7,7 @@ under CI a skip for those reasons is a failure, because CI must run them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -70,15 +71,29 @@ def acd_config(config: Config) -> Config:
     return dataclasses.replace(config, acd=hotline_config.load(SANDBOX_CONFIG, env={}).acd)
 
 
-@pytest.fixture
-async def controller(config: Config) -> AsyncIterator[Controller]:
+@contextlib.asynccontextmanager
+async def running(config: Config) -> AsyncIterator[Controller]:
+    """A controller in this process, past its first AMI resync."""
     ctl = Controller(config)
     await ctl.start()
-    await wait_until(lambda: ctl.ami.resyncs >= 1, what="the controller's first AMI resync")
     try:
+        await wait_until(lambda: ctl.ami.resyncs >= 1, what="the controller's first AMI resync")
         yield ctl
     finally:
         await ctl.stop()
+
+
+@pytest.fixture
+async def controller(config: Config) -> AsyncIterator[Controller]:
+    async with running(config) as ctl:
+        yield ctl
+
+
+@pytest.fixture
+async def acd_controller(acd_config: Config) -> AsyncIterator[Controller]:
+    """The controller with the sandbox's desks and agents."""
+    async with running(acd_config) as ctl:
+        yield ctl
 
 
 @pytest.fixture

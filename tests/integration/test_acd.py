@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from acd.records import Disposition
 from hotline_pbx import Controller
 from pbx.phones import PhoneSpec
 
 from .conftest import agent, wait_until
-
-
-@pytest.fixture
-async def acd_controller(acd_config) -> AsyncIterator[Controller]:
-    ctl = Controller(acd_config)
-    await ctl.start()
-    await wait_until(lambda: ctl.ami.resyncs >= 1, what="the first resync")
-    try:
-        yield ctl
-    finally:
-        await ctl.stop()
 
 
 def state(ctl: Controller, agent_id: str) -> str:
@@ -187,4 +173,23 @@ async def test_given_an_agent_dials_the_login_code_and_keys_the_pin_then_logged_
     citizen = await phones.add(PhoneSpec("citizen", "13812120000", "冯十二"))
     await citizen.dial("12315")
     await wait_until(lambda: state(ctl, "agent1002") == "offered", what="an offer after logging in by phone")
+    await citizen.hangup()
+
+
+async def test_given_an_agent_on_an_outbound_call_then_no_call_is_offered_to_them(
+        acd_controller, phones, sip_password) -> None:
+    ctl = acd_controller
+    a1 = await agent(phones, 1001, sip_password, auto_answer=False)  # general 3: the best for 12345
+    await agent(phones, 1006, sip_password)  # general 4 — paused, then the one left to offer to
+    await ready(ctl, "agent1001")
+    await ctl.engine.request("login", "agent1006")
+    await a1.dial("1006")  # agent1001 calls a colleague: an outbound call
+    await wait_until(lambda: state(ctl, "agent1001") == "on_call", what="agent1001 busy on an outbound call")
+    citizen = await phones.add(PhoneSpec("citizen", "13813130000", "褚十三"))
+    await citizen.dial("12345")
+    await wait_until(lambda: len(ctl.engine.acd.queue) == 1, what="the caller queued")
+    await asyncio.sleep(1.0)
+    assert state(ctl, "agent1001") == "on_call"  # never rung while on a call
+    await a1.hangup()
+    await wait_until(lambda: state(ctl, "agent1001") in ("wrap_up", "ready", "offered"), what="agent1001 free")
     await citizen.hangup()
