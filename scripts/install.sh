@@ -11,6 +11,7 @@ APT_PACKAGES=(
   baresip-core                       # real SIP phones for tests and the demo
   sox                                # the phones' microphone WAV; prompt checks
   espeak-ng                          # Mandarin prompts (ivr)
+  postgresql                         # the store's production database (tests start a cluster)
   procps psmisc iproute2 ca-certificates
 )
 

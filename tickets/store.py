@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from acd.records import CallRecord, Disposition
-from tickets.schema import call_records, metadata
+from tickets.schema import call_records
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -63,8 +63,9 @@ class CallRecordStore:
             event.listen(self.engine.sync_engine, "connect", pragmas)
 
     async def open(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent)."""
         async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_upgrade)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -104,6 +105,23 @@ class CallRecordStore:
     async def count(self) -> int:
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(call_records))).scalar_one())
+
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def _upgrade(connection: Any) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import inspect
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    tables = set(inspect(connection).get_table_names())
+    if "call_records" in tables and "alembic_version" not in tables:
+        command.stamp(config, "0001")  # a store made before migrations: its table is revision 1
+    command.upgrade(config, "head")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:

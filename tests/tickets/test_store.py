@@ -20,8 +20,15 @@ def record(n: int, name: str = "张三丰") -> CallRecord:
                       16, "Normal Clearing")
 
 
-async def test_records_round_trip_with_chinese_names_and_utc_times(tmp_path: Path) -> None:
+async def test_a_sqlite_file_gets_its_folders(tmp_path: Path) -> None:
     store = CallRecordStore(f"sqlite+aiosqlite:///{tmp_path}/sub/dir/calls.db")
+    await store.open()
+    assert (tmp_path / "sub/dir/calls.db").exists()
+    await store.close()
+
+
+async def test_records_round_trip_with_chinese_names_and_utc_times(store_url: str) -> None:
+    store = CallRecordStore(store_url)
     await store.open()
     assert await store.write_many([record(1)]) == 1
     got = await store.get("hotline-pbx-1.1")
@@ -31,8 +38,8 @@ async def test_records_round_trip_with_chinese_names_and_utc_times(tmp_path: Pat
     await store.close()
 
 
-async def test_the_same_linkedid_is_stored_once_in_a_batch_across_batches_and_after_a_restart(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path}/calls.db"
+async def test_the_same_linkedid_is_stored_once_in_a_batch_across_batches_and_after_a_restart(store_url: str) -> None:
+    url = store_url
     store = CallRecordStore(url)
     await store.open()
     assert await store.write_many([record(1), record(1), record(2)]) == 2
@@ -70,4 +77,22 @@ async def test_the_writer_batches_and_keeps_every_record_through_a_locked_databa
     assert await store.count() == 180
     assert writer.duplicates == 1 and writer.pending == 0
     await writer.close()
+    await store.close()
+
+
+async def test_migrations_run_to_head_once_and_adopt_a_store_made_before_them(store_url: str) -> None:
+    from sqlalchemy import text
+
+    from tickets.schema import metadata
+
+    store = CallRecordStore(store_url)
+    async with store.engine.begin() as conn:  # a store created before Alembic (create_all)
+        await conn.run_sync(metadata.create_all)
+    await store.write_many([record(7)])
+    await store.open()
+    await store.open()
+    async with store.engine.connect() as conn:
+        version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
+    assert version == "0001"
+    assert await store.get("hotline-pbx-1.7") == record(7)
     await store.close()
