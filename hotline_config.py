@@ -59,6 +59,7 @@ class AgiConfig:
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     url: str = "sqlite+aiosqlite:////var/lib/hotline-pbx/hotline.db"
+    journal: str = "/var/lib/hotline-pbx/call-records.journal"  # records wait here while the DB is down
     batch_size: int = 200
     max_delay: float = 0.05
 

@@ -48,7 +48,8 @@ class Controller:
         self.config = config
         self.store = CallRecordStore(config.store.url)
         self.writer = CallRecordWriter(self.store, batch_size=config.store.batch_size,
-                                       max_delay=config.store.max_delay)
+                                       max_delay=config.store.max_delay,
+                                       journal=Path(config.store.journal) if config.store.journal else None)
         notify = notify or _log_notification
         self.engine = Engine({WriteCallRecord: lambda effect: self.writer.submit(effect.record),
                               CallArrived: notify, CallEnded: notify, CallAnswered: notify,
@@ -114,7 +115,7 @@ class Controller:
         await self.ami.close()
         await self.engine.drained()
         self.engine.stop()
-        await self.writer.close()
+        await self.writer.close(timeout=5.0)  # what the database did not take stays in the journal
         await self.store.close()
         for task in list(self._tasks):
             task.cancel()

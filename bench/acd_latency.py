@@ -80,7 +80,8 @@ async def run(rounds: int) -> None:
         config = dataclasses.replace(
             base, acd=acd, http=dataclasses.replace(base.http, port=0),
             asterisk=dataclasses.replace(base.asterisk, ami_secret_file=str(paths.ami_secret_file)),
-            store=dataclasses.replace(base.store, url=f"sqlite+aiosqlite:///{tmp}/bench.db"))
+            store=dataclasses.replace(base.store, url=f"sqlite+aiosqlite:///{tmp}/bench.db",
+                                      journal=f"{tmp}/journal.jsonl"))
         controller = Controller(config)
         await controller.start()
         observer = Observer(sandbox.ami_secret(paths))

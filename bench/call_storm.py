@@ -44,7 +44,8 @@ async def run(calls: int, seconds: float, agents: int) -> None:
         config = dataclasses.replace(
             base, acd=acd, http=dataclasses.replace(base.http, port=0),
             asterisk=dataclasses.replace(base.asterisk, ami_secret_file=str(paths.ami_secret_file)),
-            store=dataclasses.replace(base.store, url=f"sqlite+aiosqlite:///{tmp}/storm.db"))
+            store=dataclasses.replace(base.store, url=f"sqlite+aiosqlite:///{tmp}/storm.db",
+                                      journal=f"{tmp}/journal.jsonl"))
         sandbox.cli(paths, "database deltree hotline-journal")
         controller = Controller(config)
         await controller.start()

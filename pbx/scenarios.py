@@ -34,7 +34,8 @@ ControllerFactory = Callable[..., Any]
 
 
 def _with_store(config: Config, url: str) -> Config:
-    return dataclasses.replace(config, store=dataclasses.replace(config.store, url=url))
+    journal = url.rsplit("/", 1)[0].split(":///", 1)[-1] + "/journal.jsonl"
+    return dataclasses.replace(config, store=dataclasses.replace(config.store, url=url, journal=journal))
 
 
 async def citizen_call(phone: BaresipPhone, hang_up_after: float | None = None,

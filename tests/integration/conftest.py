@@ -61,7 +61,8 @@ def config(tmp_path: Path, sandbox_paths: sandbox.SandboxPaths) -> Config:
         acd=AcdConfig(),  # the foundation's behaviour: greet and end; ACD tests use acd_config
         asterisk=dataclasses.replace(base.asterisk, ami_secret_file=str(sandbox_paths.ami_secret_file),
                                      ping_interval=1.0, reconnect_max=0.5),
-        store=dataclasses.replace(base.store, url=f"sqlite+aiosqlite:///{tmp_path}/calls.db"),
+        store=dataclasses.replace(base.store, url=f"sqlite+aiosqlite:///{tmp_path}/calls.db",
+                                  journal=str(tmp_path / "journal.jsonl")),
         http=dataclasses.replace(base.http, port=0))
 
 

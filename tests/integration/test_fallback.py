@@ -28,6 +28,8 @@ def serve_config(tmp_path: Path, paths: sandbox.SandboxPaths) -> Path:
                         f'ami_secret_file = "{paths.ami_secret_file}"')
     text = text.replace('url = "sqlite+aiosqlite:////var/lib/hotline-pbx/sandbox.db"',
                         f'url = "sqlite+aiosqlite:///{tmp_path}/calls.db"')
+    text = text.replace('journal = "/var/lib/hotline-pbx/sandbox-call-records.journal"',
+                        f'journal = "{tmp_path}/journal.jsonl"')
     text = text.replace("port = 8345", f"port = {HTTP_PORT}")
     path = tmp_path / "serve.toml"
     path.write_text(text)

@@ -24,8 +24,35 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PgCluster:
+    """A throwaway PostgreSQL cluster on 127.0.0.1, run as the postgres user."""
+
+    def __init__(self, bin_dir: Path, data: Path, port: int) -> None:
+        self.bin_dir, self.data, self.port = bin_dir, data, port
+
+    def _run(self, *args: str, check: bool = True) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=check, capture_output=True)
+
+    def init(self) -> None:
+        self._run(str(self.bin_dir / "initdb"), "-D", str(self.data / "db"), "-U", "postgres",
+                  "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
+
+    def start(self) -> None:
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data / "db"), "-w", "-l", str(self.data / "log"),
+                  "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data}", "start")
+
+    def stop(self) -> None:
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data / "db"), "-m", "fast", "-w", "stop",
+                  check=False)
+
+    def database(self) -> str:
+        name = f"t{next(_databases)}"  # a fresh database per test
+        self._run(str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), name)
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{name}"
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres() -> Iterator[PgCluster]:
     bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
     reason = None
     if not bins:
@@ -36,23 +63,15 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"POSTGRESQL TESTS NOT RUN: {reason} (CI must run them)")
         pytest.skip(f"POSTGRESQL TESTS NOT RUN: {reason}")
-    bin_dir = bins[-1]
     data = Path(tempfile.mkdtemp(prefix="hotline-pg-", dir="/tmp"))
     shutil.chown(data, "postgres", "postgres")
-    port = _free_port()
-
-    def as_postgres(*args: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True)
-
-    as_postgres(str(bin_dir / "initdb"), "-D", str(data / "db"), "-U", "postgres", "--auth=trust",
-                "-E", "UTF8", "--locale=C.UTF-8")
-    as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-w", "-l", str(data / "log"),
-                "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {data}", "start")
+    cluster = PgCluster(bins[-1], data, _free_port())
+    cluster.init()
+    cluster.start()
     try:
-        yield f"{bin_dir}|{port}"
+        yield cluster
     finally:
-        subprocess.run(["runuser", "-u", "postgres", "--", str(bin_dir / "pg_ctl"), "-D", str(data / "db"),
-                        "-m", "fast", "stop"], capture_output=True)
+        cluster.stop()
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -60,8 +79,5 @@ def postgres_url() -> Iterator[str]:
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/calls.db"
-    bin_dir, port = str(request.getfixturevalue("postgres_url")).split("|")
-    name = f"t{next(_databases)}"  # a fresh database per test
-    subprocess.run(["runuser", "-u", "postgres", "--", f"{bin_dir}/createdb", "-h", "127.0.0.1",
-                    "-p", port, name], check=True, capture_output=True)
-    return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{name}"
+    cluster: PgCluster = request.getfixturevalue("postgres")
+    return cluster.database()

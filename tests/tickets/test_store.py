@@ -96,3 +96,47 @@ async def test_migrations_run_to_head_once_and_adopt_a_store_made_before_them(st
     assert version == "0001"
     assert await store.get("hotline-pbx-1.7") == record(7)
     await store.close()
+
+
+async def test_given_postgresql_stopped_mid_traffic_then_the_journal_keeps_every_record_once(
+        postgres, tmp_path: Path) -> None:
+    """PostgreSQL is stopped for real while records keep coming; they go to the on-disk journal,
+    a controller restart happens meanwhile, and when PostgreSQL is back every record is in the
+    store exactly once, in order of submission."""
+    url = postgres.database()
+    journal = tmp_path / "journal.jsonl"
+    store = CallRecordStore(url)
+    await store.open()
+    writer = CallRecordWriter(store, batch_size=20, max_delay=0.01, backoff_initial=0.05,
+                              backoff_max=0.3, journal=journal)
+    await writer.start()
+    for n in range(50):
+        writer.submit(record(n))
+    await writer.flush()
+    postgres.stop()
+    try:
+        for n in range(50, 120):
+            writer.submit(record(n))
+            await asyncio.sleep(0.005)
+        writer.submit(record(10))  # a duplicate while down
+        await asyncio.sleep(1.0)
+        assert journal.exists() and len(journal.read_text().splitlines()) >= 70
+        await writer.close(timeout=0.5)  # the controller stops while the database is down
+        await store.close()
+        store = CallRecordStore(url)
+        writer = CallRecordWriter(store, batch_size=20, max_delay=0.01, backoff_initial=0.05,
+                                  backoff_max=0.3, journal=journal)
+        await writer.start()  # a new controller: the journal waits for the database
+    finally:
+        postgres.start()
+    for _ in range(100):
+        if not journal.exists():
+            break
+        await asyncio.sleep(0.1)
+    assert not journal.exists()
+    assert await store.count() == 120
+    assert writer.replayed >= 70
+    rows = list(reversed(await store.recent(200)))  # in the order they were written
+    assert [r.linkedid for r in rows] == [record(n).linkedid for n in range(120)]
+    await writer.close()
+    await store.close()
