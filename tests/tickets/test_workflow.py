@@ -1,0 +1,69 @@
+"""Work-order workflow and deadlines (pure)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from tickets.deadlines import (DeadlinePolicy, DeadlineRule, WorkCalendar, due_soon, order_number,
+                               overdue, parse_days)
+from tickets.workflow import (FollowUpResult, OrderProgress, OrderState, OrderTransitionError, apply)
+
+CST = timezone(timedelta(hours=8))
+T = datetime(2026, 9, 29, 10, 0, tzinfo=CST)
+
+
+def test_a_dispatched_order_with_rework_reaches_closed_and_keeps_its_whole_history() -> None:
+    p = OrderProgress()
+    steps = [("dispatch", "agent1001"), ("accept", "水务集团"), ("reply", "水务集团"),
+             ("return", "agent1001"), ("reply", "水务集团"), ("follow_up", "agent1002"), ("close", "agent1002")]
+    for i, (action, who) in enumerate(steps):
+        p = apply(p, action, by=who, at=T + timedelta(hours=i), note=f"第{i + 1}步",
+                  follow_up_result=FollowUpResult.SATISFIED if action == "follow_up" else None)
+    assert p.state is OrderState.CLOSED
+    assert [h.action for h in p.history] == [a for a, _ in steps]
+    assert p.history[3].from_state is OrderState.REPLIED and p.history[3].to_state is OrderState.RETURNED
+    assert p.follow_up_result is FollowUpResult.SATISFIED
+
+
+def test_illegal_transitions_raise_stable_errors_and_change_nothing() -> None:
+    p = apply(OrderProgress(), "answer_directly", by="a", at=T)
+    with pytest.raises(OrderTransitionError) as err:
+        apply(p, "dispatch", by="a", at=T)
+    assert err.value.code == "illegal-order-transition"
+    assert p.state is OrderState.ANSWERED_DIRECTLY and len(p.history) == 1
+    replied = apply(apply(apply(OrderProgress(), "dispatch", by="a", at=T), "accept", by="d", at=T),
+                    "reply", by="d", at=T)
+    with pytest.raises(OrderTransitionError, match="^follow-up-result-required"):
+        apply(replied, "follow_up", by="a", at=T)
+    closed = apply(p, "close", by="a", at=T)
+    with pytest.raises(OrderTransitionError):
+        apply(closed, "close", by="a", at=T)
+
+
+# National Day 2026: Oct 1–7 off; Sunday Sep 27 and Saturday Oct 10 are make-up working days
+CAL = WorkCalendar(holidays=parse_days([f"2026-10-0{d}" for d in range(1, 8)]),
+                   makeup_workdays=parse_days(["2026-09-27", "2026-10-10"]))
+POLICY = DeadlinePolicy(rules=(
+    DeadlineRule("help_request", ("emergency",), hours=2),
+    DeadlineRule("*", ("water", "power", "gas", "heating"), hours=24),
+    DeadlineRule("complaint", (), working_days=5),
+    DeadlineRule("*", (), working_days=3),
+), calendar=CAL)
+
+
+def test_deadlines_skip_the_holiday_and_count_the_make_up_working_day() -> None:
+    # received Tue Sep 29: working days Sep 30, Oct 8 (Thu), Oct 9 (Fri), Oct 10 (Sat, make-up), Oct 12
+    assert POLICY.due("complaint", "noise", T) == datetime(2026, 10, 12, 18, 0, tzinfo=CST)
+    assert POLICY.due("consultation", "school", T) == datetime(2026, 10, 9, 18, 0, tzinfo=CST)
+    assert POLICY.due("help_request", "emergency", T) == T + timedelta(hours=2)
+    assert POLICY.due("report", "heating", T) == T + timedelta(hours=24)
+    assert CAL.is_working_day(date(2026, 9, 27)) and not CAL.is_working_day(date(2026, 10, 5))
+
+
+def test_overdue_and_due_soon_and_numbers() -> None:
+    orders = [("A", T - timedelta(minutes=1)), ("B", T + timedelta(hours=1)), ("C", T + timedelta(days=3))]
+    assert overdue(orders, T) == ["A"]
+    assert due_soon(orders, T, timedelta(hours=2)) == ["B"]
+    assert order_number("3301", date(2026, 11, 22), 42) == "3301-20261122-000042"

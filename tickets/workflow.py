@@ -1,0 +1,87 @@
+"""The work order (工单) workflow as a table, and the append-only history of its transitions.
+
+    new → answered_directly (直办) → closed
+    new → dispatched (转办) → accepted → replied ⇄ returned (rework) → follow_up (回访) → closed
+
+Rules first: a dispatched order is closed only after a reply and a follow-up; a returned order
+goes back to the department and must be replied again; closed is final. An illegal transition
+raises with a stable string and leaves the order unchanged.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+ILLEGAL_ORDER_TRANSITION = "illegal-order-transition"
+FOLLOW_UP_RESULT_REQUIRED = "follow-up-result-required"
+
+
+class OrderState(str, enum.Enum):
+    NEW = "new"
+    ANSWERED_DIRECTLY = "answered_directly"
+    DISPATCHED = "dispatched"
+    ACCEPTED = "accepted"
+    REPLIED = "replied"
+    RETURNED = "returned"
+    FOLLOW_UP = "follow_up"
+    CLOSED = "closed"
+
+
+class FollowUpResult(str, enum.Enum):
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
+    DISSATISFIED = "dissatisfied"  # 不满意
+
+
+ORDER_TRANSITIONS: dict[tuple[OrderState, str], OrderState] = {
+    (OrderState.NEW, "answer_directly"): OrderState.ANSWERED_DIRECTLY,
+    (OrderState.ANSWERED_DIRECTLY, "close"): OrderState.CLOSED,
+    (OrderState.NEW, "dispatch"): OrderState.DISPATCHED,
+    (OrderState.DISPATCHED, "accept"): OrderState.ACCEPTED,
+    (OrderState.ACCEPTED, "reply"): OrderState.REPLIED,
+    (OrderState.REPLIED, "return"): OrderState.RETURNED,
+    (OrderState.RETURNED, "reply"): OrderState.REPLIED,
+    (OrderState.REPLIED, "follow_up"): OrderState.FOLLOW_UP,
+    (OrderState.FOLLOW_UP, "close"): OrderState.CLOSED,
+}
+
+
+class OrderTransitionError(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One line of an order's history: who did what, when, with a note. Never edited."""
+
+    at: datetime
+    by: str
+    action: str
+    from_state: OrderState
+    to_state: OrderState
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderProgress:
+    state: OrderState = OrderState.NEW
+    history: tuple[Transition, ...] = ()
+    follow_up_result: FollowUpResult | None = None
+
+
+def apply(progress: OrderProgress, action: str, *, by: str, at: datetime, note: str = "",
+          follow_up_result: FollowUpResult | None = None) -> OrderProgress:
+    """The order after `action`, or OrderTransitionError with nothing changed."""
+    target = ORDER_TRANSITIONS.get((progress.state, action))
+    if target is None:
+        raise OrderTransitionError(ILLEGAL_ORDER_TRANSITION,
+                                   f"cannot {action} an order that is {progress.state.value}")
+    if action == "follow_up" and follow_up_result is None:
+        raise OrderTransitionError(FOLLOW_UP_RESULT_REQUIRED, "a follow-up records the citizen's verdict")
+    line = Transition(at, by, action, progress.state, target, note)
+    return replace(progress, state=target, history=progress.history + (line,),
+                   follow_up_result=follow_up_result or progress.follow_up_result)
