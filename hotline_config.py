@@ -60,6 +60,7 @@ class AgiConfig:
 class StoreConfig:
     url: str = "sqlite+aiosqlite:////var/lib/hotline-pbx/hotline.db"
     journal: str = "/var/lib/hotline-pbx/call-records.journal"  # records wait here while the DB is down
+    city_code: str = "0000"  # the first part of every work-order number
     batch_size: int = 200
     max_delay: float = 0.05
 

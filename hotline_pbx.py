@@ -99,9 +99,15 @@ class Controller:
         self._spawn(self._sweep_journal_forever(), "journal-sweep")
         self._spawn(self.ami.heartbeat(), "heartbeat")
         if self.config.http.port:
+            from tickets.deadlines import DeadlinePolicy
+            from tickets.orders import DEFAULT_RULES, WorkOrderStore
             from web.api import make_app
+            from web.orders import add_routes
 
-            self._http = web.AppRunner(make_app(self.engine), access_log=None)
+            app = make_app(self.engine)
+            add_routes(app, WorkOrderStore(self.store.engine, self.config.store.city_code,
+                                           DeadlinePolicy(DEFAULT_RULES)))
+            self._http = web.AppRunner(app, access_log=None)
             await self._http.setup()
             await web.TCPSite(self._http, self.config.http.bind, self.config.http.port).start()
         log.info("controller running: FastAGI %s:%d, AMI %s:%d, store %s", self.config.agi.bind,

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tickets.deadlines import DeadlinePolicy, order_number
+from tickets.deadlines import DeadlinePolicy, DeadlineRule, order_number
 from tickets.schema import order_sequences, work_order_history, work_orders
 from tickets.workflow import (FollowUpResult, OrderProgress, OrderState, OrderTransitionError,
                               Transition, apply)
@@ -140,3 +140,44 @@ class WorkOrderStore:
         ).order_by(work_orders.c.id)
         async with self.engine.connect() as conn:
             return [r.number for r in await conn.execute(query)]
+
+
+SORTABLE = {"created_at": work_orders.c.created_at, "due_at": work_orders.c.due_at,
+            "number": work_orders.c.number}
+
+# Default deadline rules until the city's own come from config: emergencies 2 h, utilities 24 h,
+# complaints 5 working days, everything else 3 working days (GB/T 33358 practice).
+DEFAULT_RULES = (
+    DeadlineRule("help_request", ("emergency",), hours=2),
+    DeadlineRule("*", ("water", "power", "gas", "heating"), hours=24),
+    DeadlineRule("complaint", (), working_days=5),
+    DeadlineRule("*", (), working_days=3),
+)
+
+
+async def search(engine: AsyncEngine, *, state: str | None = None, category: str | None = None,
+                 caller: str | None = None, due_before: datetime | None = None, sort: str = "created_at",
+                 descending: bool = True, limit: int = 50, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+    """Orders matching every filter given, one page of them, and how many match in all."""
+    from sqlalchemy import func
+
+    conditions = []
+    if state:
+        conditions.append(work_orders.c.state == state)
+    if category:
+        conditions.append(work_orders.c.category == category)
+    if caller:
+        conditions.append(work_orders.c.caller_number == caller)
+    if due_before:
+        conditions.append(work_orders.c.due_at < _utc(due_before))
+    column = SORTABLE[sort]
+    query = select(work_orders).where(*conditions).order_by(
+        column.desc() if descending else column.asc(), work_orders.c.id).limit(limit).offset(offset)
+    async with engine.connect() as conn:
+        total = (await conn.execute(select(func.count()).select_from(work_orders).where(*conditions))).scalar_one()
+        rows = [dict(r._mapping) for r in await conn.execute(query)]
+    for row in rows:
+        for key in ("created_at", "due_at"):
+            row[key] = _aware(row[key]).isoformat()
+        row.pop("id", None)
+    return int(total), rows
