@@ -193,3 +193,39 @@ async def test_given_an_agent_on_an_outbound_call_then_no_call_is_offered_to_the
     await a1.hangup()
     await wait_until(lambda: state(ctl, "agent1001") in ("wrap_up", "ready", "offered"), what="agent1001 free")
     await citizen.hangup()
+
+
+async def test_given_a_call_answered_by_an_agent_then_an_order_created_through_the_api_is_linked_to_its_record(
+        acd_config, phones, sip_password) -> None:
+    import dataclasses
+    import socket
+
+    import aiohttp
+
+    from .conftest import running
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = dataclasses.replace(acd_config, http=dataclasses.replace(acd_config.http, port=port))
+    async with running(config) as ctl:
+        a1 = await agent(phones, 1001, sip_password)
+        await ready(ctl, "agent1001")
+        citizen = await phones.add(PhoneSpec("citizen", "13814140000", "卫十四"))
+        await citizen.dial("12345")
+        await a1.wait_event("CALL_ESTABLISHED", timeout=15)
+        [call] = [c for c in ctl.engine.snapshot() if c.dialed_number == "12345"]
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+            resp = await http.post("/api/orders", json={
+                "caller_number": "13814140000", "category": "help_request", "topic": "water",
+                "area": "上城区", "content": "小区停水两天了", "linkedid": call.linkedid, "by": "agent1001"})
+            assert resp.status == 201
+            number = (await resp.json())["number"]
+            await citizen.hangup()
+            await wait_until(lambda: not ctl.engine.snapshot(), what="the call to end")
+            await ctl.writer.flush()
+            order = await (await http.get(f"/api/orders/{number}")).json()
+        record = await ctl.store.get(order["linkedid"])
+        assert record is not None and record.caller_number == "13814140000"
+        assert record.recording.endswith(f"{record.linkedid}.wav")
+        assert order["content"] == "小区停水两天了" and order["state"] == "new"
