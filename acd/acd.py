@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from acd.desks import AcdConfig, AgentConfig
+from acd.errors import StableError
 from acd.routing import Priority, ReadyAgent, WaitingCall, assign, call_order, next_overflow_at
 from acd.states import AgentState, PauseReason, next_agent_state
 
@@ -20,10 +21,8 @@ QUEUE_FULL = "queue-full"
 DESK_CLOSED = "desk-closed"
 
 
-class AcdError(Exception):
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
+class AcdError(StableError):
+    pass
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ import enum
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from acd.errors import StableError
+
 ILLEGAL_ORDER_TRANSITION = "illegal-order-transition"
 FOLLOW_UP_RESULT_REQUIRED = "follow-up-result-required"
 
@@ -48,10 +50,8 @@ ORDER_TRANSITIONS: dict[tuple[OrderState, str], OrderState] = {
 }
 
 
-class OrderTransitionError(Exception):
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
+class OrderTransitionError(StableError):
+    pass
 
 
 @dataclass(frozen=True, slots=True)
