@@ -1,103 +1,155 @@
-"""The call-record store: SQLAlchemy 2 (async), SQLite file by default, PostgreSQL in production.
+"""The call-record store: SQLAlchemy 2 Core (async), SQLite file by default, PostgreSQL in
+production.
 
-One row per linkedid, enforced by a unique key and insert-or-ignore, so a record submitted twice
-(a retry, a journal replay, a controller restart) is stored once.
+One row per linkedid, enforced by a unique key and insert-or-ignore (ON CONFLICT DO NOTHING on
+both dialects), so a record submitted twice — in one batch, a retry, a journal replay, after a
+controller restart — is stored once. The first one stored wins.
+
+Times are stored in UTC. SQLite keeps no zone (it would store an aware +08:00 time as its wall
+clock), so every time is converted to UTC before it is written and read back as UTC-aware.
+Text is stored as given (Chinese names included), except what no database can hold: NUL
+characters and lone surrogates are replaced, and the free-text fields are cut to their column
+length, so one odd caller name cannot stop every later record on PostgreSQL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import Column, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from acd.records import CallRecord, Disposition
+from tickets.migrations import ensure_folder, upgrade
 from tickets.schema import call_records
+
+DEFAULT_URL = "sqlite+aiosqlite:///var/lib/hotline-pbx/hotline.db"
+
+
+def _utc(value: datetime) -> datetime:
+    """Aware → UTC; naive is taken as UTC already (what CallRecord promises)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
 
 
 def _aware(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything here is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
+    if value is None:
+        return None
+    return _utc(value)
+
+
+def _text(value: str | None, column: Column[Any] | None = None) -> str:
+    """Storable everywhere: no NUL (PostgreSQL refuses it), no lone surrogate (no encoding
+    takes it), and no longer than the column (PostgreSQL refuses that too)."""
+    text = (value or "").replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    length = getattr(column.type, "length", None) if column is not None else None
+    return text[:length] if length else text
 
 
 def _row(record: CallRecord) -> dict[str, Any]:
+    c = call_records.c
     return {
-        "linkedid": record.linkedid, "caller_number": record.caller_number,
-        "caller_name": record.caller_name, "dialed_number": record.dialed_number,
-        "arrived_at": record.arrived_at, "answered_at": record.answered_at,
-        "ended_at": record.ended_at, "disposition": record.disposition.value,
-        "hangup_cause": record.hangup_cause, "hangup_cause_text": record.hangup_cause_text,
-        "recording": record.recording or None,
+        "linkedid": record.linkedid,
+        "caller_number": _text(record.caller_number, c.caller_number),
+        "caller_name": _text(record.caller_name, c.caller_name),
+        "dialed_number": _text(record.dialed_number, c.dialed_number),
+        "arrived_at": _utc(record.arrived_at),
+        "answered_at": None if record.answered_at is None else _utc(record.answered_at),
+        "ended_at": _utc(record.ended_at),
+        "disposition": Disposition(record.disposition).value,
+        "hangup_cause": record.hangup_cause,
+        "hangup_cause_text": _text(record.hangup_cause_text, c.hangup_cause_text),
+        "recording": _text(record.recording, c.recording) or None,
     }
 
 
 def _record(row: Any) -> CallRecord:
-    arrived, ended = _aware(row.arrived_at), _aware(row.ended_at)
-    assert arrived is not None and ended is not None
     return CallRecord(
         linkedid=row.linkedid, caller_number=row.caller_number, caller_name=row.caller_name,
-        dialed_number=row.dialed_number, arrived_at=arrived, answered_at=_aware(row.answered_at),
-        ended_at=ended, disposition=Disposition(row.disposition), hangup_cause=row.hangup_cause,
-        hangup_cause_text=row.hangup_cause_text, recording=row.recording or "")
+        dialed_number=row.dialed_number, arrived_at=_utc(row.arrived_at),
+        answered_at=_aware(row.answered_at), ended_at=_utc(row.ended_at),
+        disposition=Disposition(row.disposition), hangup_cause=row.hangup_cause,
+        hangup_cause_text=row.hangup_cause_text or "", recording=row.recording or "")
+
+
+def _first_of_each(records: Sequence[CallRecord]) -> list[CallRecord]:
+    """Within a batch as across batches, the first record of a linkedid wins; order is kept."""
+    seen: dict[str, CallRecord] = {}
+    for record in records:
+        seen.setdefault(record.linkedid, record)
+    return list(seen.values())
 
 
 class CallRecordStore:
-    def __init__(self, url: str, *, busy_timeout_ms: int = 5000) -> None:
+    """Call records in a database. `open()` migrates; the engine is shared with other stores
+    of the same database (work orders) through `.engine`."""
+
+    def __init__(self, url: str = DEFAULT_URL, *, busy_timeout_ms: int = 5000,
+                 **engine_options: Any) -> None:
         self.url = url
         parsed = make_url(url)
         self._dialect = parsed.get_backend_name()
-        if self._dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(url)
+        if self._dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {self._dialect!r}: sqlite or postgresql")
+        ensure_folder(url)
+        if self._dialect == "postgresql":
+            engine_options.setdefault("pool_pre_ping", True)  # survive a database restart
+        self.engine: AsyncEngine = create_async_engine(url, **engine_options)
         if self._dialect == "sqlite":
+            timeout = int(busy_timeout_ms)
+
             def pragmas(dbapi_connection: Any, _record: Any) -> None:
-                _sqlite_pragmas(dbapi_connection, busy_timeout_ms)
+                _sqlite_pragmas(dbapi_connection, timeout)
 
             event.listen(self.engine.sync_engine, "connect", pragmas)
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        self._insert_new = (insert(call_records).on_conflict_do_nothing(index_elements=["linkedid"])
+                            .returning(call_records.c.linkedid))
 
     async def open(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent)."""
         async with self.engine.begin() as conn:
-            await conn.run_sync(_upgrade)
+            await conn.run_sync(upgrade)
 
     async def close(self) -> None:
         await self.engine.dispose()
 
-    def _insert_ignore(self) -> Any:
-        if self._dialect == "postgresql":
-            return postgresql.insert(call_records).on_conflict_do_nothing(index_elements=["linkedid"])
-        return sqlite.insert(call_records).on_conflict_do_nothing(index_elements=["linkedid"])
-
     async def write_many(self, records: Sequence[CallRecord]) -> int:
-        """One transaction; returns how many rows were new."""
-        if not records:
+        """Insert in one transaction, ignoring linkedids already stored (or repeated in
+        `records`); returns how many rows were new. Raises when the database fails: then
+        nothing of the batch is stored."""
+        unique = _first_of_each(records)
+        if not unique:
             return 0
-        unique = list({r.linkedid: r for r in records}.values())
         async with self.engine.begin() as conn:
-            before = (await conn.execute(select(func.count()).select_from(call_records))).scalar_one()
-            await conn.execute(self._insert_ignore(), [_row(r) for r in unique])
-            after = (await conn.execute(select(func.count()).select_from(call_records))).scalar_one()
-        return int(after - before)
+            result = await conn.execute(self._insert_new, [_row(r) for r in unique])
+            return len(result.all())
 
     async def get(self, linkedid: str) -> CallRecord | None:
+        query = select(call_records).where(call_records.c.linkedid == linkedid)
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(call_records).where(call_records.c.linkedid == linkedid))).first()
+            row = (await conn.execute(query)).first()
         return None if row is None else _record(row)
 
     async def by_caller(self, number: str, limit: int = 50) -> list[CallRecord]:
+        """A caller's calls, newest first."""
         query = (select(call_records).where(call_records.c.caller_number == number)
-                 .order_by(call_records.c.arrived_at.desc()).limit(limit))
+                 .order_by(call_records.c.arrived_at.desc(), call_records.c.id.desc()).limit(limit))
         async with self.engine.connect() as conn:
             return [_record(row) for row in await conn.execute(query)]
 
     async def recent(self, limit: int = 20) -> list[CallRecord]:
+        """The last records written, newest first."""
         query = select(call_records).order_by(call_records.c.id.desc()).limit(limit)
         async with self.engine.connect() as conn:
             return [_record(row) for row in await conn.execute(query)]
@@ -107,24 +159,8 @@ class CallRecordStore:
             return int((await conn.execute(select(func.count()).select_from(call_records))).scalar_one())
 
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-
-def _upgrade(connection: Any) -> None:
-    from alembic import command
-    from alembic.config import Config as AlembicConfig
-    from sqlalchemy import inspect
-
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    tables = set(inspect(connection).get_table_names())
-    if "call_records" in tables and "alembic_version" not in tables:
-        command.stamp(config, "0001")  # a store made before migrations: its table is revision 1
-    command.upgrade(config, "head")
-
-
 def _sqlite_pragmas(dbapi_connection: Any, busy_timeout_ms: int) -> None:
+    # PRAGMAs take no bound parameters; the only value is an int checked by the constructor
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")

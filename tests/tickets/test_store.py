@@ -1,29 +1,43 @@
-"""The call-record store on a real SQLite file: one row per linkedid, whatever happens."""
+"""The call-record store on a real SQLite file (and a real PostgreSQL where `store_url` is
+used): one row per linkedid, whatever happens; text and times come back as they went in."""
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from sqlalchemy import select, text
+
 from acd.records import CallRecord, Disposition
-from tickets.store import CallRecordStore
-from tickets.writer import CallRecordWriter
+from tickets.migrations import current, migrate
+from tickets.schema import call_records
+from tickets.store import DEFAULT_URL, CallRecordStore
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
+CST = timezone(timedelta(hours=8))
+HEAD = "0002"
 
 
-def record(n: int, name: str = "张三丰") -> CallRecord:
-    return CallRecord(f"hotline-pbx-1.{n}", f"1380013{n:04d}", name, "12345", T0 + timedelta(seconds=n),
-                      T0 + timedelta(seconds=n + 1), T0 + timedelta(seconds=n + 60), Disposition.ANSWERED,
-                      16, "Normal Clearing")
+def record(n: int, name: str = "张三丰", **changes: object) -> CallRecord:
+    fields: dict[str, object] = dict(
+        linkedid=f"hotline-pbx-1.{n}", caller_number=f"1380013{n:04d}", caller_name=name,
+        dialed_number="12345", arrived_at=T0 + timedelta(seconds=n),
+        answered_at=T0 + timedelta(seconds=n + 1), ended_at=T0 + timedelta(seconds=n + 60),
+        disposition=Disposition.ANSWERED, hangup_cause=16, hangup_cause_text="Normal Clearing")
+    fields.update(changes)
+    return CallRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_the_default_store_is_a_sqlite_file_under_var_lib() -> None:
+    assert DEFAULT_URL == "sqlite+aiosqlite:///var/lib/hotline-pbx/hotline.db"
 
 
 async def test_a_sqlite_file_gets_its_folders(tmp_path: Path) -> None:
     store = CallRecordStore(f"sqlite+aiosqlite:///{tmp_path}/sub/dir/calls.db")
     await store.open()
     assert (tmp_path / "sub/dir/calls.db").exists()
+    async with store.engine.connect() as conn:  # the connect event set WAL
+        assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one() == "wal"
     await store.close()
 
 
@@ -33,58 +47,100 @@ async def test_records_round_trip_with_chinese_names_and_utc_times(store_url: st
     assert await store.write_many([record(1)]) == 1
     got = await store.get("hotline-pbx-1.1")
     assert got == record(1)
-    assert got.arrived_at.tzinfo is not None
+    assert got is not None and got.caller_name == "张三丰"
+    assert got.arrived_at.utcoffset() == timedelta(0) and got.ended_at.utcoffset() == timedelta(0)
+    assert got.disposition is Disposition.ANSWERED
     assert await store.by_caller("13800130001") == [record(1)]
+    assert await store.get("no-such-call") is None
     await store.close()
 
 
-async def test_the_same_linkedid_is_stored_once_in_a_batch_across_batches_and_after_a_restart(store_url: str) -> None:
-    url = store_url
-    store = CallRecordStore(url)
+async def test_unanswered_calls_keep_their_empty_fields(store_url: str) -> None:
+    store = CallRecordStore(store_url)
     await store.open()
-    assert await store.write_many([record(1), record(1), record(2)]) == 2
-    assert await store.write_many([record(2), record(3)]) == 1
+    lost = record(2, name="", answered_at=None, disposition=Disposition.ABANDONED, hangup_cause=None,
+                  hangup_cause_text="")
+    await store.write_many([lost])
+    assert await store.get(lost.linkedid) == lost
+    async with store.engine.connect() as conn:
+        row = (await conn.execute(select(call_records).where(call_records.c.linkedid == lost.linkedid))).one()
+    assert row.recording is None and row.written_at is not None  # reserved; set by the server
     await store.close()
-    again = CallRecordStore(url)  # a controller restart: open (migrate) twice, write again
+
+
+async def test_a_time_given_in_beijing_time_is_stored_as_the_same_instant_in_utc(store_url: str) -> None:
+    store = CallRecordStore(store_url)
+    await store.open()
+    local = record(3, arrived_at=datetime(2026, 11, 22, 17, 0, tzinfo=CST),
+                   answered_at=datetime(2026, 11, 22, 17, 0, 5, tzinfo=CST),
+                   ended_at=datetime(2026, 11, 22, 17, 3, tzinfo=CST))
+    await store.write_many([local])
+    got = await store.get(local.linkedid)
+    assert got is not None
+    assert got.arrived_at == datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
+    assert got.arrived_at.tzinfo == timezone.utc and got == local  # same instants
+    await store.close()
+
+
+async def test_text_no_database_can_hold_does_not_stop_the_records_behind_it(store_url: str) -> None:
+    store = CallRecordStore(store_url)
+    await store.open()
+    odd = record(4, name="王\x00五" + "长" * 300, caller_number="\udcff138")
+    assert await store.write_many([odd, record(5)]) == 2
+    got = await store.get(odd.linkedid)
+    assert got is not None and got.caller_name.startswith("王\ufffd五长") and len(got.caller_name) == 128
+    assert "\x00" not in got.caller_name and got.caller_number.endswith("138")
+    assert await store.get(record(5).linkedid) == record(5)
+    await store.close()
+
+
+async def test_the_same_linkedid_is_stored_once_in_a_batch_across_batches_and_after_a_restart(
+        store_url: str) -> None:
+    store = CallRecordStore(store_url)
+    await store.open()
+    assert await store.write_many([record(1), record(1, name="李四"), record(2)]) == 2
+    assert (await store.get(record(1).linkedid)) == record(1)  # the first one wins
+    assert await store.write_many([record(2), record(3)]) == 1
+    assert await store.write_many([]) == 0
+    await store.close()
+    again = CallRecordStore(store_url)  # a controller restart: open (migrate) twice, write again
     await again.open()
     await again.open()
-    assert await again.write_many([record(1), record(3)]) == 0
+    assert await again.write_many([record(1), record(3, name="王五")]) == 0
     assert await again.count() == 3
+    assert (await again.get(record(3).linkedid)) == record(3)
     await again.close()
 
 
-async def test_the_writer_batches_and_keeps_every_record_through_a_locked_database(tmp_path: Path) -> None:
-    path = tmp_path / "calls.db"
-    store = CallRecordStore(f"sqlite+aiosqlite:///{path}", busy_timeout_ms=100)
+async def test_by_caller_lists_newest_first_up_to_the_limit(tmp_path: Path) -> None:
+    store = CallRecordStore(f"sqlite+aiosqlite:///{tmp_path}/calls.db")
     await store.open()
-    writer = CallRecordWriter(store, batch_size=50, max_delay=0.01, backoff_initial=0.05, backoff_max=0.2)
-    await writer.start()
-    for n in range(120):
-        writer.submit(record(n))
-    await writer.flush()
-    assert await store.count() == 120 and writer.written == 120
-    # another process holds the database: writes fail for real and are retried, in order
-    blocker = sqlite3.connect(path, timeout=0.1)
-    blocker.execute("BEGIN EXCLUSIVE")
-    for n in range(120, 180):
-        writer.submit(record(n))
-    writer.submit(record(5))  # a duplicate among them
-    await asyncio.sleep(1.0)
-    assert writer.errors > 0 and writer.pending > 0
-    blocker.rollback()
-    blocker.close()
-    await asyncio.wait_for(writer.flush(), 30)
-    assert await store.count() == 180
-    assert writer.duplicates == 1 and writer.pending == 0
-    await writer.close()
+    same = [record(n, caller_number="13900000000") for n in range(5)]
+    await store.write_many(same)
+    got = await store.by_caller("13900000000", limit=3)
+    assert [r.linkedid for r in got] == [r.linkedid for r in reversed(same)][:3]
+    assert await store.by_caller("10086") == []
     await store.close()
 
 
+async def test_migrate_by_url_is_idempotent_and_leaves_the_store_at_head(store_url: str) -> None:
+    await migrate(store_url)
+    await migrate(store_url)
+    store = CallRecordStore(store_url)
+    await store.open()
+    async with store.engine.connect() as conn:
+        assert await conn.run_sync(current) == HEAD
+        assert (await conn.execute(text("SELECT count(*) FROM alembic_version"))).scalar_one() == 1
+    assert await store.write_many([record(6)]) == 1
+    await store.close()
+
+
+async def test_migrate_makes_the_sqlite_folder(tmp_path: Path) -> None:
+    await migrate(f"sqlite+aiosqlite:///{tmp_path}/a/b/calls.db")
+    assert (tmp_path / "a/b/calls.db").exists()
+
+
 async def test_migrations_run_to_head_once_and_adopt_a_store_made_before_them(store_url: str) -> None:
-    from sqlalchemy import text
-
-    from tickets.schema import call_records
-
     store = CallRecordStore(store_url)
     async with store.engine.begin() as conn:  # a store created before Alembic: one table
         await conn.run_sync(call_records.create)
@@ -93,50 +149,6 @@ async def test_migrations_run_to_head_once_and_adopt_a_store_made_before_them(st
     await store.open()
     async with store.engine.connect() as conn:
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0002"
+    assert version == HEAD
     assert await store.get("hotline-pbx-1.7") == record(7)
-    await store.close()
-
-
-async def test_given_postgresql_stopped_mid_traffic_then_the_journal_keeps_every_record_once(
-        postgres, tmp_path: Path) -> None:
-    """PostgreSQL is stopped for real while records keep coming; they go to the on-disk journal,
-    a controller restart happens meanwhile, and when PostgreSQL is back every record is in the
-    store exactly once, in order of submission."""
-    url = postgres.database()
-    journal = tmp_path / "journal.jsonl"
-    store = CallRecordStore(url)
-    await store.open()
-    writer = CallRecordWriter(store, batch_size=20, max_delay=0.01, backoff_initial=0.05,
-                              backoff_max=0.3, journal=journal)
-    await writer.start()
-    for n in range(50):
-        writer.submit(record(n))
-    await writer.flush()
-    postgres.stop()
-    try:
-        for n in range(50, 120):
-            writer.submit(record(n))
-            await asyncio.sleep(0.005)
-        writer.submit(record(10))  # a duplicate while down
-        await asyncio.sleep(1.0)
-        assert journal.exists() and len(journal.read_text().splitlines()) >= 70
-        await writer.close(timeout=0.5)  # the controller stops while the database is down
-        await store.close()
-        store = CallRecordStore(url)
-        writer = CallRecordWriter(store, batch_size=20, max_delay=0.01, backoff_initial=0.05,
-                                  backoff_max=0.3, journal=journal)
-        await writer.start()  # a new controller: the journal waits for the database
-    finally:
-        postgres.start()
-    for _ in range(100):
-        if not journal.exists():
-            break
-        await asyncio.sleep(0.1)
-    assert not journal.exists()
-    assert await store.count() == 120
-    assert writer.replayed >= 70
-    rows = list(reversed(await store.recent(200)))  # in the order they were written
-    assert [r.linkedid for r in rows] == [record(n).linkedid for n in range(120)]
-    await writer.close()
     await store.close()
