@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from acd.desks import AcdConfig, AcdConfigError, parse_acd
+from tickets.catalog import DEFAULT_CATALOG, Catalog, CatalogError, parse_orders
 
 CONFIG_ERROR = "config-error"
 
@@ -84,6 +85,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     log: LogConfig = field(default_factory=LogConfig)
     acd: AcdConfig = field(default_factory=AcdConfig)
+    orders: Catalog = DEFAULT_CATALOG
     source: str = "<defaults>"
 
 
@@ -107,7 +109,7 @@ def _coerce(section: str, key: str, value: Any, kind: Any, where: str) -> Any:
 
 
 def _build(data: Mapping[str, Any], env: Mapping[str, str], where: str, text: str = "") -> Config:
-    unknown = set(data) - set(_SECTIONS) - {"acd"}
+    unknown = set(data) - set(_SECTIONS) - {"acd", "orders"}
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}")
     sections: dict[str, Any] = {}
@@ -125,7 +127,11 @@ def _build(data: Mapping[str, Any], env: Mapping[str, str], where: str, text: st
         acd = parse_acd(data.get("acd", {}), text=text, where=where)
     except AcdConfigError as exc:
         raise ConfigError(str(exc)) from None
-    return Config(**sections, acd=acd, source=where)
+    try:
+        orders = parse_orders(data.get("orders", {}), where)
+    except CatalogError as exc:
+        raise ConfigError(str(exc)) from None
+    return Config(**sections, acd=acd, orders=orders, source=where)
 
 
 def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:

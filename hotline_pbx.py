@@ -42,11 +42,13 @@ class Controller:
         from ivr.intake import make_intake
         from pbx.fastagi import FastAgiServer
         from pbx.link import AgiLink, AmiLink
+        from tickets.orders import WorkOrderStore
         from tickets.store import CallRecordStore
         from tickets.writer import CallRecordWriter
 
         self.config = config
         self.store = CallRecordStore(config.store.url)
+        self.orders = WorkOrderStore(self.store.engine, config.store.city_code, config.orders.deadlines)
         self.writer = CallRecordWriter(self.store, batch_size=config.store.batch_size,
                                        max_delay=config.store.max_delay,
                                        journal=Path(config.store.journal) if config.store.journal else None)
@@ -67,11 +69,18 @@ class Controller:
             max_header_bytes=config.agi.max_header_bytes,
             on_session_start=self.agi_link.session_started,
             on_session_end=self.agi_link.session_ended)
-        self.agi.route("intake", make_intake(self.engine.submit, config.acd))
+        self.agi.route("intake", make_intake(self.engine.submit, config.acd,
+                                             open_orders=self.orders.open_for_caller,
+                                             link_repeat=self._link_repeat))
         self.agi.route("announce", make_announce(self.engine.queue_position))
         self.agi.route("agent", make_agent_codes(self.engine.request, config.acd))
         self._http: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _link_repeat(self, order: str, linkedid: str) -> None:
+        from datetime import datetime, timezone
+
+        await self.orders.link_call(order, linkedid, at=datetime.now(timezone.utc), reason="repeat")
 
     async def _settled(self) -> None:
         await self.engine.drained()
@@ -99,14 +108,11 @@ class Controller:
         self._spawn(self._sweep_journal_forever(), "journal-sweep")
         self._spawn(self.ami.heartbeat(), "heartbeat")
         if self.config.http.port:
-            from tickets.deadlines import DeadlinePolicy
-            from tickets.orders import DEFAULT_RULES, WorkOrderStore
             from web.api import make_app
             from web.orders import add_routes
 
-            app = make_app(self.engine)
-            add_routes(app, WorkOrderStore(self.store.engine, self.config.store.city_code,
-                                           DeadlinePolicy(DEFAULT_RULES)))
+            app = make_app(self.engine, self.orders)
+            add_routes(app, self.orders, self.config.orders, self.store)
             self._http = web.AppRunner(app, access_log=None)
             await self._http.setup()
             await web.TCPSite(self._http, self.config.http.bind, self.config.http.port).start()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from acd import events as ev
+from acd.acd import CallAbandoned, CallAnswered, QueueRefused
 from acd.commands import CallArrived, CallEnded, Effect, WriteCallRecord
 from acd.records import CallRecord, Disposition
 from acd.states import CallState, next_call_state
@@ -54,27 +55,58 @@ class Call:
     first_uniqueid: str = ""
     recording: str = ""
     reached_agent: bool = False
+    # what the intake and the ACD made of it (the call record's columns)
+    desk: str = ""
+    queued: bool = False
+    agent: str = ""
+    agent_answered_at: datetime | None = None
+    queue_wait: float | None = None
+    lost_while_ringing: bool = False
+    fell_back: bool = False  # sent to app_queue (controller silent, or the desk's queue full)
+    bridged: bool = False
+    internal: bool = False  # placed by an agent's own phone
+    survey_score: int | None = None
+    open_order: str = ""
+    transferred_to: str = ""
 
     def answer(self, at: datetime) -> None:
         self.state = next_call_state(self.state, "answer")
         if self.answered_at is None:
             self.answered_at = at
 
+    def disposition(self) -> Disposition:
+        """Where the call ended up; a lost call by the stage the caller left in."""
+        if self.transferred_to:
+            return Disposition.TRANSFERRED
+        if self.agent and not (self.fell_back and self.agent_answered_at is None):
+            return Disposition.ANSWERED  # by the controller's offer (a fallback member: below)
+        if self.internal:
+            return Disposition.INTERNAL
+        if self.fell_back:
+            return Disposition.FALLBACK_QUEUE if self.bridged or self.agent else Disposition.ABANDONED_QUEUE
+        if self.lost_while_ringing:
+            return Disposition.ABANDONED_RINGING
+        if self.queued:
+            return Disposition.ABANDONED_QUEUE
+        if self.hangup_cause is None:
+            return Disposition.UNKNOWN
+        if self.answered_at is not None or self.hangup_cause in (CAUSE_NORMAL_CLEARING, 0, 19, 127):
+            return Disposition.ABANDONED_IVR  # greeted (or ringing) and gone before the queue
+        return Disposition.FAILED
+
     def record(self, ended_at: datetime) -> CallRecord:
-        if self.state is CallState.ANSWERED or self.answered_at is not None:
-            disposition = Disposition.ANSWERED
-        elif self.hangup_cause is None:
-            disposition = Disposition.UNKNOWN
-        elif self.hangup_cause in (CAUSE_NORMAL_CLEARING, 0, 19, 127):
-            disposition = Disposition.ABANDONED  # caller gave up before anything answered
-        else:
-            disposition = Disposition.FAILED
+        talk = None
+        if self.agent_answered_at is not None:
+            talk = round(max(0.0, (ended_at - self.agent_answered_at).total_seconds()), 3)
         return CallRecord(
             linkedid=self.linkedid, caller_number=self.caller_number, caller_name=self.caller_name,
             dialed_number=self.dialed_number, arrived_at=self.arrived_at,
-            answered_at=self.answered_at, ended_at=ended_at, disposition=disposition,
+            answered_at=self.answered_at, ended_at=ended_at, disposition=self.disposition(),
             hangup_cause=self.hangup_cause, hangup_cause_text=self.hangup_cause_text,
-            recording=self.recording if self.reached_agent else "")
+            recording=self.recording if self.reached_agent else "", desk=self.desk, agent=self.agent,
+            queue_wait=None if self.queue_wait is None else round(self.queue_wait, 3), talk_time=talk,
+            survey_score=self.survey_score, repeat_caller=bool(self.open_order),
+            order_number=self.open_order, transferred_to=self.transferred_to)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +122,8 @@ class CallView:
     answered_at: datetime | None
     channels: tuple[str, ...]  # channel names
     bridges: tuple[str, ...]
+    desk: str = ""
+    open_order: str = ""  # the caller's open work order, found on arrival
 
 
 class LiveCalls:
@@ -110,7 +144,8 @@ class LiveCalls:
                 caller_name=c.caller_name, dialed_number=c.dialed_number,
                 arrived_at=c.arrived_at, answered_at=c.answered_at,
                 channels=tuple(sorted(ch.name for ch in c.channels.values())),
-                bridges=tuple(sorted({ch.bridge_id for ch in c.channels.values() if ch.bridge_id})))
+                bridges=tuple(sorted({ch.bridge_id for ch in c.channels.values() if ch.bridge_id})),
+                desk=c.desk, open_order=c.open_order)
             for c in self.calls.values())
 
     # ---- writing ----
@@ -133,6 +168,9 @@ class LiveCalls:
                 channel = self.channels.get(fact.uniqueid)
                 if channel is not None:
                     channel.bridge_id = fact.bridge_id
+                    call = self.calls.get(channel.linkedid)
+                    if call is not None:
+                        call.bridged = True
             case ev.BridgeLeft():
                 channel = self.channels.get(fact.uniqueid)
                 if channel is not None and channel.bridge_id == fact.bridge_id:
@@ -149,8 +187,14 @@ class LiveCalls:
                 return self._from_journal(fact.entries)
             case ev.CallQueued():
                 queued = self.calls.get(fact.linkedid)
-                if queued is not None and fact.recording:
-                    queued.recording = fact.recording
+                if queued is not None:
+                    queued.queued, queued.desk = True, fact.desk
+                    queued.recording = fact.recording or queued.recording
+                    queued.open_order = fact.open_order or queued.open_order
+            case ev.CallFellBack():
+                fallen = self.calls.get(fact.linkedid)
+                if fallen is not None:
+                    fallen.fell_back, fallen.desk = True, fact.desk or fallen.desk
             case ev.DialEnded():
                 dialing = self.calls.get(fact.linkedid)
                 if dialing is not None and fact.status == "ANSWER":
@@ -162,6 +206,25 @@ class LiveCalls:
             case _:
                 pass  # facts for the ACD, not the call model
         return []
+
+    def note(self, outcome: CallAnswered | CallAbandoned | QueueRefused, at: datetime) -> None:
+        """What the ACD decided about a call (answered by whom, abandoned where, refused)."""
+        call = self.calls.get(outcome.call_id)
+        if call is None:
+            return
+        match outcome:
+            case CallAnswered():
+                call.agent, call.desk, call.queue_wait = outcome.agent_id, outcome.desk, outcome.waited
+                call.agent_answered_at = at
+            case CallAbandoned():
+                call.queue_wait, call.lost_while_ringing = outcome.waited, outcome.while_ringing
+            case QueueRefused():
+                call.fell_back = True
+
+    def mark_internal(self, linkedid: str) -> None:
+        call = self.calls.get(linkedid)
+        if call is not None:
+            call.internal = True
 
     def _call_of(self, uniqueid: str) -> Call | None:
         channel = self.channels.get(uniqueid)
@@ -263,6 +326,8 @@ class LiveCalls:
             if entry.answered:
                 call.answer(entry.arrived_at)
                 call.answered_at = None  # answered, but Asterisk did not say when
+            call.desk, call.agent, call.fell_back = entry.desk, entry.agent, entry.fell_back
+            call.queued, call.bridged = bool(entry.desk), bool(entry.agent)
             record = call.record(entry.ended_at)
             effects += [WriteCallRecord(record), CallEnded(call.linkedid, record.disposition.value)]
         return effects

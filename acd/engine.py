@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime, timezone
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -143,9 +144,20 @@ class Engine:
         now = self._clock()
         if isinstance(message, AgentRequest):
             return self._agent_request(message, now)
-        effects: list[Any] = list(self.calls.apply(message))
-        effects += self._acd_apply(message, now)
-        return effects
+        # The ACD first, so that a call ending in this very step is recorded with what the ACD
+        # made of it (abandoned in the queue, while ringing …).
+        acd_effects = self._acd_apply(message, now)
+        at = getattr(message, "at", None) or datetime.now(timezone.utc)
+        for effect in acd_effects:
+            if isinstance(effect, (CallAnswered, CallAbandoned, QueueRefused)):
+                self.calls.note(effect, at)
+        if isinstance(message, ev.ChannelCreated) and message.uniqueid == message.linkedid \
+                and self._agent_of_channel(message.channel) is not None:
+            effects: list[Any] = list(self.calls.apply(message))
+            self.calls.mark_internal(message.linkedid)
+        else:
+            effects = list(self.calls.apply(message))
+        return effects + acd_effects
 
     def _agent_request(self, req: AgentRequest, now: float) -> list[Any]:
         try:
@@ -235,7 +247,8 @@ class Engine:
         return effects
 
     def _channel_name(self, fact: ev.ChannelHungUp) -> str:
-        return self.calls.last_hung_up_name.get(fact.uniqueid, "")
+        channel = self.calls.channels.get(fact.uniqueid)  # still there: the model applies after
+        return channel.name if channel is not None else self.calls.last_hung_up_name.get(fact.uniqueid, "")
 
     def _carry_out(self, effect: Effect | AcdEffect) -> None:
         if isinstance(effect, SetTimer):

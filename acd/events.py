@@ -114,6 +114,9 @@ class JournalEntry:
     dialed_number: str
     caller_number: str
     caller_name: str
+    desk: str = ""  # HOTLINE_DESK: the caller had been queued for this desk
+    agent: str = ""  # who answered (the controller's offer, or an app_queue member)
+    fell_back: bool = False  # reached [hotline-fallback]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +165,17 @@ class CallQueued:
     priority: int = 2  # acd.routing.Priority: 0 emergency, 1 key enterprise, 2 normal
     queued_epoch: float | None = None  # when re-adopted after a restart: the original time
     recording: str = ""  # the MixMonitor file [hotline-record] will write when an agent answers
+    open_order: str = ""  # the caller's open work order (first-contact responsibility)
+
+
+@dataclass(frozen=True, slots=True)
+class CallFellBack:
+    """The dialplan sent the caller to app_queue ([hotline-fallback]'s UserEvent)."""
+
+    at: datetime
+    uniqueid: str
+    linkedid: str
+    desk: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,5 +197,5 @@ class TimerFired:
 EngineEvent = (
     ChannelCreated | ChannelStateChanged | CallerIdChanged | ChannelHungUp | BridgeEntered
     | BridgeLeft | BridgeDestroyed | AmiLinkUp | AmiLinkDown | ChannelsSnapshot | CallJournal
-    | AgiSessionStarted | AgiSessionEnded | CallQueued | DialEnded | TimerFired
+    | AgiSessionStarted | AgiSessionEnded | CallQueued | CallFellBack | DialEnded | TimerFired
 )

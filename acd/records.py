@@ -12,12 +12,21 @@ from datetime import datetime
 
 
 class Disposition(str, enum.Enum):
-    """How a call ended, as far as the foundation can tell (the ACD issue refines it)."""
+    """How a call ended: the centers' own categories (lost calls by where they were lost)."""
 
-    ANSWERED = "answered"
-    ABANDONED = "abandoned"  # caller hung up before anything answered
+    ANSWERED = "answered"  # an agent of the controller's ACD took it
+    ABANDONED_IVR = "abandoned_ivr"  # caller hung up before being queued (greeting, menu)
+    ABANDONED_QUEUE = "abandoned_queue"  # hung up while waiting for an agent
+    ABANDONED_RINGING = "abandoned_ringing"  # hung up while an agent's phone rang
+    CALLED_BACK = "called_back"  # an outbound callback that reached the citizen
+    TRANSFERRED = "transferred"  # handed to 110/119/120/122 (see `transferred_to`)
+    FALLBACK_QUEUE = "fallback_queue"  # answered by app_queue while the controller was silent
+    INTERNAL = "internal"  # an agent's own call (feature codes, seat to seat): not a citizen's
     FAILED = "failed"  # never reached a state where it could be answered
     UNKNOWN = "unknown"  # ended while the controller could not see it (resync)
+
+
+LOST = frozenset({Disposition.ABANDONED_IVR, Disposition.ABANDONED_QUEUE, Disposition.ABANDONED_RINGING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +36,17 @@ class CallRecord:
     caller_name: str
     dialed_number: str
     arrived_at: datetime  # timezone-aware UTC
-    answered_at: datetime | None
+    answered_at: datetime | None  # when Asterisk answered (the greeting), not the agent
     ended_at: datetime
     disposition: Disposition
     hangup_cause: int | None  # Q.850 cause code from the first channel's Hangup event
     hangup_cause_text: str = ""
     recording: str = ""  # MixMonitor file (relative to Asterisk's monitor dir) once an agent answered
+    desk: str = ""
+    agent: str = ""  # the agent who talked to the caller
+    queue_wait: float | None = None  # seconds from queued to answered by an agent / abandoned
+    talk_time: float | None = None  # seconds from the agent's answer to the end
+    survey_score: int | None = None  # 1 satisfied, 2 basically satisfied, 3 dissatisfied
+    repeat_caller: bool = False  # the number had an open work order when it called
+    order_number: str = ""  # the open order the call was linked to on arrival
+    transferred_to: str = ""  # 110, 119, 120 or 122

@@ -111,8 +111,17 @@ def _dial_end(e: AmiEventLike, at: datetime) -> ev.EngineEvent | None:
                         dest_channel=e.get("DestChannel"), status=e.get("DialStatus"))
 
 
+def _user_event(e: AmiEventLike, at: datetime) -> ev.EngineEvent | None:
+    """The dialplan's own events; only [hotline-fallback]'s matters to the model."""
+    if e.get("UserEvent") != "HotlineFallback" or not e.get("Uniqueid"):
+        return None
+    return ev.CallFellBack(at=at, uniqueid=_need(e, "Uniqueid"), linkedid=e.get("Linkedid"),
+                           desk=e.get("Desk"))
+
+
 _TRANSLATORS: dict[str, Callable[[AmiEventLike, datetime], ev.EngineEvent | None]] = {
     "DialEnd": _dial_end,
+    "UserEvent": _user_event,
     "Newchannel": _newchannel,
     "Newstate": _newstate,
     "NewCallerid": _newcallerid,
@@ -149,12 +158,21 @@ BAD_JOURNAL = "bad-journal-entry"
 
 def journal_entry(key: str, value: str) -> ev.JournalEntry:
     """One line of Asterisk's call journal (see [hotline-journal] in extensions.conf):
-    key /hotline-journal/<linkedid>, value arrived,ended,state,cause,dialed,number,name."""
+    key /hotline-journal/<linkedid>, value `v2,arrived,ended,state,cause,dialed,desk,agent,
+    fallback,number,name` (the name last: it may hold commas). Lines written by an older
+    dialplan (`arrived,ended,state,cause,dialed,number,name`) are still read."""
     linkedid = key.rsplit("/", 1)[-1]
-    fields = value.split(",", 6)
-    if not linkedid or len(fields) != 7:
-        raise TranslationError(f"{BAD_JOURNAL}: {key}")
-    arrived, ended, state, cause, dialed, number, name = fields
+    desk = agent = fallback = ""
+    if value.startswith("v2,"):
+        fields = value[3:].split(",", 9)
+        if not linkedid or len(fields) != 10:
+            raise TranslationError(f"{BAD_JOURNAL}: {key}")
+        arrived, ended, state, cause, dialed, desk, agent, fallback, number, name = fields
+    else:
+        fields = value.split(",", 6)
+        if not linkedid or len(fields) != 7:
+            raise TranslationError(f"{BAD_JOURNAL}: {key}")
+        arrived, ended, state, cause, dialed, number, name = fields
     try:
         ended_at = datetime.fromtimestamp(float(ended), tz=timezone.utc)
         arrived_at = datetime.fromtimestamp(float(arrived), tz=timezone.utc) if arrived else ended_at
@@ -162,4 +180,10 @@ def journal_entry(key: str, value: str) -> ev.JournalEntry:
         raise TranslationError(f"{BAD_JOURNAL}: {key} has no valid times") from None
     return ev.JournalEntry(linkedid=linkedid, arrived_at=arrived_at, ended_at=ended_at,
                            answered=state == "Up", cause=_int(cause), dialed_number=dialed,
-                           caller_number=_cid(number), caller_name=_cid(name))
+                           caller_number=_cid(number), caller_name=_cid(name), desk=desk,
+                           agent=_agent_of(agent), fell_back=fallback == "1")
+
+
+def _agent_of(member: str) -> str:
+    """HOTLINE_AGENT is the agent id; an app_queue MEMBERNAME may be a device (PJSIP/agent1001)."""
+    return member.rsplit("/", 1)[-1]

@@ -9,7 +9,7 @@ two clerks acting on one order at once cannot both win.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select, update
@@ -17,12 +17,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tickets.deadlines import DeadlinePolicy, DeadlineRule, order_number
-from tickets.schema import order_sequences, work_order_history, work_orders
+from tickets.schema import call_records, order_calls, order_sequences, work_order_history, work_orders
 from tickets.workflow import (FollowUpResult, OrderProgress, OrderState, OrderTransitionError,
                               Transition, apply)
 
 UNKNOWN_ORDER = "unknown-order"
 CONCURRENT_CHANGE = "concurrent-change"
+ORDER_CLOSED = "order-closed"
+EDITABLE = ("contact_number", "category", "topic", "area", "content")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,29 @@ class NewOrder:
     area: str
     content: str
     linkedid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedCall:
+    """A call about the order: the one it was opened from, a repeat call, or linked by hand."""
+
+    linkedid: str
+    linked_at: datetime
+    reason: str  # opened | repeat | linked
+    recording: str = ""  # from the call's record, once it is written
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """What an agent sees of a caller's open order when the caller rings again (首接负责)."""
+
+    number: str
+    category: str
+    topic: str
+    state: str
+    taken_by: str
+    created_at: datetime
+    due_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +77,9 @@ class WorkOrder:
     due_at: datetime
     linkedid: str | None
     history: tuple[Transition, ...]
+    handling: str | None = None  # direct (直办) | dispatched (转办)
+    taken_by: str = ""
+    calls: tuple[LinkedCall, ...] = ()
 
 
 def _aware(value: datetime) -> datetime:
@@ -88,11 +116,53 @@ class WorkOrderStore:
                 number=number, created_at=_utc(at), caller_number=order.caller_number,
                 contact_number=order.contact_number or order.caller_number, category=order.category,
                 topic=order.topic, area=order.area, content=order.content, department=None,
-                state=OrderState.NEW.value, follow_up_result=None, due_at=_utc(due), linkedid=order.linkedid))
+                state=OrderState.NEW.value, follow_up_result=None, due_at=_utc(due), linkedid=order.linkedid,
+                taken_by=by, updated_at=_utc(at)))
             await conn.execute(work_order_history.insert().values(
                 number=number, at=_utc(at), by=by, action="create", from_state=OrderState.NEW.value,
                 to_state=OrderState.NEW.value, note=""))
+            if order.linkedid:
+                await conn.execute(order_calls.insert().values(
+                    number=number, linkedid=order.linkedid, linked_at=_utc(at), reason="opened"))
         return number
+
+    async def link_call(self, number: str, linkedid: str, *, at: datetime, reason: str = "linked") -> bool:
+        """Link a call to an order (idempotent); False when it was linked already."""
+        insert: Any = (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(order_calls)
+        async with self.engine.begin() as conn:
+            exists = (await conn.execute(select(work_orders.c.id).where(work_orders.c.number == number))).first()
+            if exists is None:
+                raise OrderTransitionError(UNKNOWN_ORDER, number)
+            result = await conn.execute(insert.values(number=number, linkedid=linkedid, linked_at=_utc(at),
+                                                      reason=reason).on_conflict_do_nothing())
+        return bool(result.rowcount)
+
+    async def update(self, number: str, changes: dict[str, str], *, by: str, at: datetime) -> WorkOrder:
+        """Correct what the agent wrote (contact, category, topic, area, content); the deadline
+        follows a new category or topic, counted from when the order was created. One history
+        line names the fields changed; a closed order is not edited."""
+        unknown = set(changes) - set(EDITABLE)
+        if unknown:
+            raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+        order = await self.get(number)
+        if order.state is OrderState.CLOSED:
+            raise OrderTransitionError(ORDER_CLOSED, f"{number} is closed")
+        changed = {k: v for k, v in changes.items() if getattr(order, k) != v}
+        if not changed:
+            return order
+        values: dict[str, Any] = dict(changed, updated_at=_utc(at))
+        if "category" in changed or "topic" in changed:
+            values["due_at"] = _utc(self.deadlines.due(changed.get("category", order.category),
+                                                       changed.get("topic", order.topic), order.created_at))
+        async with self.engine.begin() as conn:
+            result = await conn.execute(update(work_orders).where(
+                work_orders.c.number == number, work_orders.c.state == order.state.value).values(**values))
+            if result.rowcount != 1:
+                raise OrderTransitionError(CONCURRENT_CHANGE, f"{number} changed meanwhile; reload it")
+            await conn.execute(work_order_history.insert().values(
+                number=number, at=_utc(at), by=by, action="edit", from_state=order.state.value,
+                to_state=order.state.value, note="changed: " + ", ".join(sorted(changed))))
+        return await self.get(number)
 
     async def get(self, number: str) -> WorkOrder:
         async with self.engine.connect() as conn:
@@ -101,14 +171,21 @@ class WorkOrderStore:
                 raise OrderTransitionError(UNKNOWN_ORDER, number)
             lines = (await conn.execute(select(work_order_history).where(
                 work_order_history.c.number == number).order_by(work_order_history.c.id))).all()
+            linked = (await conn.execute(
+                select(order_calls.c.linkedid, order_calls.c.linked_at, order_calls.c.reason,
+                       call_records.c.recording)
+                .select_from(order_calls.outerjoin(call_records, call_records.c.linkedid == order_calls.c.linkedid))
+                .where(order_calls.c.number == number).order_by(order_calls.c.id))).all()
         history = tuple(Transition(_aware(h.at), h.by, h.action, OrderState(h.from_state),
                                    OrderState(h.to_state), h.note) for h in lines if h.action != "create")
+        calls = tuple(LinkedCall(c.linkedid, _aware(c.linked_at), c.reason, c.recording or "") for c in linked)
         return WorkOrder(
             number=row.number, created_at=_aware(row.created_at), caller_number=row.caller_number,
             contact_number=row.contact_number, category=row.category, topic=row.topic, area=row.area,
             content=row.content, department=row.department, state=OrderState(row.state),
             follow_up_result=FollowUpResult(row.follow_up_result) if row.follow_up_result else None,
-            due_at=_aware(row.due_at), linkedid=row.linkedid, history=history)
+            due_at=_aware(row.due_at), linkedid=row.linkedid, history=history, handling=row.handling,
+            taken_by=row.taken_by, calls=calls)
 
     async def transition(self, number: str, action: str, *, by: str, at: datetime, note: str = "",
                          department: str | None = None,
@@ -118,11 +195,13 @@ class WorkOrderStore:
         progress = apply(OrderProgress(order.state, order.history, order.follow_up_result), action,
                          by=by, at=at, note=note, follow_up_result=follow_up_result)
         line = progress.history[-1]
-        values: dict[str, Any] = {"state": progress.state.value}
+        values: dict[str, Any] = {"state": progress.state.value, "updated_at": _utc(at)}
         if progress.follow_up_result is not None:
             values["follow_up_result"] = progress.follow_up_result.value
         if action == "dispatch":
-            values["department"] = department
+            values["department"], values["handling"] = department, "dispatched"
+        if action == "answer_directly":
+            values["handling"] = "direct"
         async with self.engine.begin() as conn:
             changed = await conn.execute(update(work_orders).where(
                 work_orders.c.number == number, work_orders.c.state == order.state.value).values(**values))
@@ -133,13 +212,29 @@ class WorkOrderStore:
                 from_state=line.from_state.value, to_state=line.to_state.value, note=line.note))
         return await self.get(number)
 
-    async def open_for_caller(self, number: str) -> list[str]:
-        """Orders not yet closed for a caller number (first-contact responsibility)."""
-        query = select(work_orders.c.number).where(
+    async def open_for_caller(self, number: str, limit: int = 20) -> list[OpenOrder]:
+        """A caller number's orders not yet closed, newest first (first-contact responsibility:
+        the agent sees them, and the call is linked to the newest)."""
+        columns = (work_orders.c.number, work_orders.c.category, work_orders.c.topic, work_orders.c.state,
+                   work_orders.c.taken_by, work_orders.c.created_at, work_orders.c.due_at)
+        query = select(*columns).where(
             work_orders.c.caller_number == number, work_orders.c.state != OrderState.CLOSED.value,
-        ).order_by(work_orders.c.id)
+        ).order_by(work_orders.c.created_at.desc(), work_orders.c.id.desc()).limit(limit)
         async with self.engine.connect() as conn:
-            return [r.number for r in await conn.execute(query)]
+            return [OpenOrder(r.number, r.category, r.topic, r.state, r.taken_by, _aware(r.created_at),
+                              _aware(r.due_at)) for r in await conn.execute(query)]
+
+    async def due(self, now: datetime, within: timedelta | None = None, limit: int = 1000) -> list[OpenOrder]:
+        """Open orders past their deadline (within=None), or due in the next `within`; the
+        most urgent first."""
+        now = _utc(now)
+        condition = (work_orders.c.due_at < now if within is None
+                     else (work_orders.c.due_at >= now) & (work_orders.c.due_at <= now + within))
+        query = select(work_orders).where(condition, work_orders.c.state != OrderState.CLOSED.value) \
+            .order_by(work_orders.c.due_at, work_orders.c.id).limit(limit)
+        async with self.engine.connect() as conn:
+            return [OpenOrder(r.number, r.category, r.topic, r.state, r.taken_by, _aware(r.created_at),
+                              _aware(r.due_at)) for r in await conn.execute(query)]
 
 
 SORTABLE = {"created_at": work_orders.c.created_at, "due_at": work_orders.c.due_at,
@@ -177,7 +272,8 @@ async def search(engine: AsyncEngine, *, state: str | None = None, category: str
         total = (await conn.execute(select(func.count()).select_from(work_orders).where(*conditions))).scalar_one()
         rows = [dict(r._mapping) for r in await conn.execute(query)]
     for row in rows:
-        for key in ("created_at", "due_at"):
-            row[key] = _aware(row[key]).isoformat()
+        for key, value in row.items():
+            if isinstance(value, datetime):
+                row[key] = _aware(value).isoformat()
         row.pop("id", None)
     return int(total), rows

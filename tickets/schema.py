@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Unicode, func
+from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer, MetaData, SmallInteger, String,
+                        Table, Unicode, UniqueConstraint, false, func)
 
 metadata = MetaData()
 
@@ -22,6 +23,15 @@ call_records = Table(
     Column("hangup_cause_text", Unicode(128), nullable=False, default=""),
     Column("recording", Unicode(255), nullable=True),  # filled by the recordings issue
     Column("written_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # revision 0004: what the intake and the ACD made of the call
+    Column("desk", String(32), nullable=False, server_default=""),
+    Column("agent", String(64), nullable=False, server_default=""),
+    Column("queue_wait", Float, nullable=True),
+    Column("talk_time", Float, nullable=True),
+    Column("survey_score", SmallInteger, nullable=True),
+    Column("repeat_caller", Boolean, nullable=False, server_default=false()),
+    Column("order_number", String(32), nullable=True),
+    Column("transferred_to", String(8), nullable=False, server_default=""),
 )
 Index("ix_call_records_caller_number", call_records.c.caller_number)
 Index("ix_call_records_arrived_at", call_records.c.arrived_at)
@@ -44,6 +54,10 @@ work_orders = Table(
     Column("follow_up_result", String(32), nullable=True),
     Column("due_at", DateTime(timezone=True), nullable=False),
     Column("linkedid", String(64), nullable=True),  # the call it was opened from
+    # revision 0004
+    Column("handling", String(16), nullable=True),  # direct (直办) | dispatched (转办)
+    Column("taken_by", Unicode(64), nullable=False, server_default=""),  # first-contact agent
+    Column("updated_at", DateTime(timezone=True), nullable=True),
 )
 Index("ix_work_orders_caller_number", work_orders.c.caller_number)
 Index("ix_work_orders_state_due", work_orders.c.state, work_orders.c.due_at)
@@ -68,3 +82,17 @@ order_sequences = Table(
     Column("day", String(8), primary_key=True),
     Column("last", Integer, nullable=False),
 )
+
+# Calls linked to an order: the one it was opened from, repeat calls about it, and calls an agent
+# linked by hand; each with its recording through call_records (revision 0004).
+order_calls = Table(
+    "order_calls",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("number", String(32), nullable=False),
+    Column("linkedid", String(64), nullable=False),
+    Column("linked_at", DateTime(timezone=True), nullable=False),
+    Column("reason", String(16), nullable=False),  # opened | repeat | linked
+    UniqueConstraint("number", "linkedid", name="uq_order_calls_number_linkedid"),
+)
+Index("ix_order_calls_linkedid", order_calls.c.linkedid)

@@ -70,6 +70,14 @@ def _row(record: CallRecord) -> dict[str, Any]:
         "hangup_cause": record.hangup_cause,
         "hangup_cause_text": _text(record.hangup_cause_text, c.hangup_cause_text),
         "recording": _text(record.recording, c.recording) or None,
+        "desk": _text(record.desk, c.desk),
+        "agent": _text(record.agent, c.agent),
+        "queue_wait": record.queue_wait,
+        "talk_time": record.talk_time,
+        "survey_score": record.survey_score,
+        "repeat_caller": bool(record.repeat_caller),
+        "order_number": record.order_number or None,
+        "transferred_to": _text(record.transferred_to, c.transferred_to),
     }
 
 
@@ -79,7 +87,10 @@ def _record(row: Any) -> CallRecord:
         dialed_number=row.dialed_number, arrived_at=_utc(row.arrived_at),
         answered_at=_aware(row.answered_at), ended_at=_utc(row.ended_at),
         disposition=Disposition(row.disposition), hangup_cause=row.hangup_cause,
-        hangup_cause_text=row.hangup_cause_text or "", recording=row.recording or "")
+        hangup_cause_text=row.hangup_cause_text or "", recording=row.recording or "",
+        desk=row.desk, agent=row.agent, queue_wait=row.queue_wait, talk_time=row.talk_time,
+        survey_score=row.survey_score, repeat_caller=bool(row.repeat_caller),
+        order_number=row.order_number or "", transferred_to=row.transferred_to)
 
 
 def _first_of_each(records: Sequence[CallRecord]) -> list[CallRecord]:

@@ -354,5 +354,6 @@ def _decode(data: dict[str, Any]) -> CallRecord:
     for key in ("arrived_at", "answered_at", "ended_at"):
         if data.get(key) is not None:
             data[key] = datetime.fromisoformat(data[key])
-    data["disposition"] = Disposition(data["disposition"])
+    # lines journaled by a controller before the outcome columns: "abandoned" meant before any queue
+    data["disposition"] = Disposition("abandoned_ivr" if data["disposition"] == "abandoned" else data["disposition"])
     return CallRecord(**data)

@@ -4,6 +4,7 @@ changes live state itself. Errors answer with a stable code string and change no
     GET  /api/agents                      agents and their states
     POST /api/agents/{id}/login|ready|logout
     POST /api/agents/{id}/pause           {"reason": "break|meal|training|meeting|after_call_work"}
+    GET  /api/agents/{id}/call            the agent's current call and the caller's open orders
     GET  /api/desks                       live figures per desk
     GET  /api/calls                       live calls (caller numbers masked)
 """
@@ -21,10 +22,13 @@ from acd.acd import UNKNOWN_AGENT, AcdError
 from acd.engine import Engine
 from acd.privacy import mask_number
 from acd.states import IllegalTransition, PauseReason
+from tickets.orders import WorkOrderStore
+from web.orders import open_order_json
 
 log = logging.getLogger("web.api")
 
 ENGINE = web.AppKey("engine", Engine)
+WORK_ORDERS = web.AppKey("work_orders", WorkOrderStore)
 BAD_REQUEST = "bad-request"
 UNKNOWN_OPERATION = "unknown-operation"
 AGENT_OPS = ("login", "ready", "pause", "logout")
@@ -62,6 +66,30 @@ async def agent_op(request: web.Request) -> web.Response:
     return web.json_response({"agent": agent_id, "state": state})
 
 
+async def agent_call(request: web.Request) -> web.Response:
+    """What the agent's screen shows when a call is offered or connected: who calls, for which
+    desk, and the caller's open orders (first-contact responsibility). The number is shown in
+    full here: the agent needs it for the order."""
+    engine, agent_id = request.app[ENGINE], request.match_info["agent_id"]
+    agent = next((a for a in engine.agents() if a.agent_id == agent_id), None)
+    if agent is None:
+        return _error(404, UNKNOWN_AGENT, agent_id)
+    call = next((c for c in engine.snapshot() if c.linkedid == agent.call_id), None)
+    if call is None:
+        return web.json_response({"agent": agent_id, "state": agent.state, "call": None})
+    orders = request.app.get(WORK_ORDERS)
+    open_orders = []
+    if orders is not None and call.caller_number:
+        try:
+            open_orders = [open_order_json(o) for o in await orders.open_for_caller(call.caller_number)]
+        except Exception as exc:  # the store is away: the call is shown all the same
+            log.warning("open orders for %s not read: %s", mask_number(call.caller_number), type(exc).__name__)
+    return web.json_response({"agent": agent_id, "state": agent.state, "call": {
+        "linkedid": call.linkedid, "caller_number": call.caller_number, "caller_name": call.caller_name,
+        "dialed": call.dialed_number, "desk": call.desk, "arrived_at": call.arrived_at.isoformat(),
+        "repeat_of": call.open_order or None, "open_orders": open_orders}})
+
+
 async def desks(request: web.Request) -> web.Response:
     return web.json_response(request.app[ENGINE].desk_figures())
 
@@ -74,10 +102,13 @@ async def calls(request: web.Request) -> web.Response:
          "channels": list(v.channels), "bridges": list(v.bridges)} for v in views])
 
 
-def make_app(engine: Engine) -> web.Application:
+def make_app(engine: Engine, orders: WorkOrderStore | None = None) -> web.Application:
     app = web.Application()
     app[ENGINE] = engine
+    if orders is not None:
+        app[WORK_ORDERS] = orders
     app.router.add_get("/api/agents", list_agents)
+    app.router.add_get("/api/agents/{agent_id}/call", agent_call)
     app.router.add_post("/api/agents/{agent_id}/{op}", agent_op)
     app.router.add_get("/api/desks", desks)
     app.router.add_get("/api/calls", calls)

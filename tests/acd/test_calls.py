@@ -4,7 +4,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from dataclasses import replace
+
 from acd import events as ev
+from acd.acd import CallAbandoned, CallAnswered, QueueRefused
 from acd.calls import UNSEEN_HANGUP_TEXT, LiveCalls
 from acd.commands import CallArrived, CallEnded, WriteCallRecord
 from acd.records import Disposition
@@ -41,9 +44,9 @@ def test_given_an_answered_call_when_its_channel_hangs_up_then_one_record_with_t
     assert (record.linkedid, record.caller_number, record.caller_name, record.dialed_number) == (
         LINK, "13800138000", "张三", "12345")
     assert (record.arrived_at, record.answered_at, record.ended_at) == (t(0), t(0.2), t(5))
-    assert record.disposition is Disposition.ANSWERED
-    assert record.hangup_cause == 16
-    assert CallEnded(LINK, "answered") in out
+    assert record.disposition is Disposition.ABANDONED_IVR  # greeted, never queued
+    assert record.hangup_cause == 16 and record.agent == "" and record.talk_time is None
+    assert CallEnded(LINK, "abandoned_ivr") in out
     assert calls.calls == {} and calls.channels == {}
 
 
@@ -51,7 +54,7 @@ def test_given_an_unanswered_call_when_the_caller_hangs_up_then_it_is_abandoned(
     calls = LiveCalls()
     calls.apply(created(LINK, 0))
     [record] = records(calls.apply(hung_up(LINK, 3)))
-    assert record.disposition is Disposition.ABANDONED and record.answered_at is None
+    assert record.disposition is Disposition.ABANDONED_IVR and record.answered_at is None
 
 
 def test_given_a_failed_call_then_its_cause_says_failed() -> None:
@@ -93,7 +96,7 @@ def test_given_a_reconnect_when_the_snapshot_lacks_a_known_channel_then_it_ended
     calls.apply(ev.AmiLinkUp(t(8)))
     out = calls.apply(ev.ChannelsSnapshot(t(8.1), ()))
     [record] = records(out)
-    assert record.disposition is Disposition.ANSWERED
+    assert record.disposition is Disposition.UNKNOWN
     assert record.hangup_cause is None and record.hangup_cause_text == UNSEEN_HANGUP_TEXT
     assert record.ended_at == t(8.1)
 
@@ -139,7 +142,7 @@ def test_given_a_call_the_controller_never_saw_when_the_journal_is_read_then_one
     out = calls.apply(ev.CallJournal(t(60), (journal("away.1", 10, 40),)))
     [record] = records(out)
     assert (record.linkedid, record.arrived_at, record.ended_at) == ("away.1", t(10), t(40))
-    assert record.disposition is Disposition.ANSWERED and record.answered_at is None
+    assert record.disposition is Disposition.ABANDONED_IVR and record.answered_at is None
     assert record.caller_name == "王五" and record.hangup_cause == 16
     # read again (the line was not cleared yet): not written twice
     assert records(calls.apply(ev.CallJournal(t(90), (journal("away.1", 10, 40),)))) == []
@@ -174,3 +177,62 @@ def test_agent_state_table_never_offers_an_agent_on_a_call() -> None:
         next_agent_state(AgentState.ON_CALL, "logout")
     # every state can be left somehow: no dead ends
     assert {s for s, _ in AGENT_TRANSITIONS} == set(AgentState)
+
+
+def queued_call(calls: LiveCalls, at: float = 0, open_order: str = "") -> None:
+    calls.apply(created(LINK, at))
+    calls.apply(ev.ChannelStateChanged(t(at + 0.1), LINK, LINK, 6))
+    calls.apply(ev.CallQueued(t(at + 3), LINK, LINK, "PJSIP/carrier-1", "market", 2,
+                              recording="rec-1.wav", open_order=open_order))
+
+
+def test_given_an_agent_answers_then_the_record_has_desk_agent_wait_talk_and_recording() -> None:
+    calls = LiveCalls()
+    queued_call(calls, open_order="0571-20261122-000007")
+    calls.apply(ev.DialEnded(t(12), LINK, LINK, "PJSIP/agent1003-1", "ANSWER"))
+    calls.note(CallAnswered(LINK, "market", "agent1003", 9.0), t(12))
+    [record] = records(calls.apply(hung_up(LINK, 72.5)))
+    assert record.disposition is Disposition.ANSWERED
+    assert (record.desk, record.agent, record.queue_wait, record.talk_time) == ("market", "agent1003", 9.0, 60.5)
+    assert record.recording == "rec-1.wav"
+    assert record.repeat_caller and record.order_number == "0571-20261122-000007"
+
+
+def test_given_a_caller_leaves_the_queue_or_a_ringing_phone_then_the_loss_says_where() -> None:
+    in_queue, ringing = LiveCalls(), LiveCalls()
+    for calls, while_ringing in ((in_queue, False), (ringing, True)):
+        queued_call(calls)
+        calls.note(CallAbandoned(LINK, "market", 20.0, while_ringing), t(23))
+        [record] = records(calls.apply(hung_up(LINK, 23)))
+        assert record.queue_wait == 20.0 and record.desk == "market" and record.agent == ""
+        assert record.recording == "" and not record.repeat_caller
+        expected = Disposition.ABANDONED_RINGING if while_ringing else Disposition.ABANDONED_QUEUE
+        assert record.disposition is expected
+
+
+def test_given_the_fallback_queue_then_answered_there_or_lost_there() -> None:
+    answered, lost, refused = LiveCalls(), LiveCalls(), LiveCalls()
+    for calls in (answered, lost):
+        queued_call(calls)
+        calls.apply(ev.CallFellBack(t(30), LINK, LINK, "market"))
+    answered.apply(ev.BridgeEntered(t(40), "br-9", LINK, LINK))
+    [a] = records(answered.apply(hung_up(LINK, 90)))
+    [b] = records(lost.apply(hung_up(LINK, 50)))
+    queued_call(refused)
+    refused.note(QueueRefused(LINK, "PJSIP/carrier-1", "market", "queue-full"), t(3))
+    [c] = records(refused.apply(hung_up(LINK, 9)))
+    assert (a.disposition, b.disposition, c.disposition) == (
+        Disposition.FALLBACK_QUEUE, Disposition.ABANDONED_QUEUE, Disposition.ABANDONED_QUEUE)
+    assert a.desk == b.desk == "market"
+
+
+def test_given_the_journal_names_desk_agent_and_fallback_then_the_record_does_too() -> None:
+    calls = LiveCalls()
+    base = journal("j.1", 10, 100)
+    entries = (replace(base, desk="general", agent="agent1001"),
+               replace(base, linkedid="j.2", desk="market", agent="agent1003", fell_back=True),
+               replace(base, linkedid="j.3", desk="market"))
+    got = {r.linkedid: r for r in records(calls.apply(ev.CallJournal(t(200), entries)))}
+    assert (got["j.1"].disposition, got["j.1"].agent, got["j.1"].desk) == (Disposition.ANSWERED, "agent1001", "general")
+    assert got["j.2"].disposition is Disposition.FALLBACK_QUEUE
+    assert got["j.3"].disposition is Disposition.ABANDONED_QUEUE

@@ -44,6 +44,9 @@ async def test_given_ready_agents_then_a_12345_call_goes_to_the_best_skilled_and
     await ctl.writer.flush()
     [record] = await ctl.store.by_caller("13811112222")
     assert record.disposition is Disposition.ANSWERED
+    assert (record.desk, record.agent) == ("general", "agent1001")
+    assert record.queue_wait is not None and 0 <= record.queue_wait < 5
+    assert record.talk_time is not None and 0.3 < record.talk_time < 10
     # the recording hook: MixMonitor wrote the file the record names
     assert record.recording.endswith(f"/{record.linkedid}.wav")
     spool = sandbox_paths.root / "var/spool/asterisk/monitor" / record.recording
@@ -97,6 +100,11 @@ async def test_given_a_caller_waits_then_position_and_estimated_wait_are_announc
         await citizen.hangup()
         await wait_until(lambda: not ctl.engine.acd.queue, what="the caller to leave")
         assert ctl.engine.desk_figures()["general"]["abandoned"] == 1
+        await wait_until(lambda: ctl.engine.snapshot() == (), what="the call to end")
+        await ctl.writer.flush()
+        [record] = await ctl.store.by_caller("13899990000")
+        assert record.disposition is Disposition.ABANDONED_QUEUE and record.desk == "general"
+        assert record.queue_wait is not None and record.queue_wait > 2 and record.agent == ""
     finally:
         sandbox.cli(sandbox_paths, "dialplan set global HOTLINE_ANNOUNCE_EVERY 30")
 

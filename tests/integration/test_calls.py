@@ -33,8 +33,8 @@ async def test_given_a_citizen_dials_12345_then_greeted_and_exactly_one_record(c
     assert record.linkedid.startswith("hotline-pbx-")
     assert before <= record.arrived_at <= record.answered_at <= record.ended_at
     assert record.ended_at - record.arrived_at >= timedelta(seconds=1)
-    assert record.disposition is Disposition.ANSWERED
-    assert record.hangup_cause == 16
+    assert record.disposition is Disposition.ABANDONED_IVR  # greeted, no desk configured: never queued
+    assert record.hangup_cause == 16 and record.desk == "" and record.agent == ""
     assert await controller.store.get(record.linkedid) == record
 
 
@@ -44,7 +44,7 @@ async def test_given_the_caller_hangs_up_during_the_greeting_then_the_session_en
     await wait_until(lambda: controller.engine.snapshot() == (), what="the call to end")
     await controller.writer.flush()
     [record] = await controller.store.by_caller("13900001111")
-    assert record.disposition is Disposition.ANSWERED  # the IVR had answered
+    assert record.disposition is Disposition.ABANDONED_IVR  # the IVR had answered, no queue yet
     assert record.ended_at - record.answered_at < timedelta(seconds=1.4)
     outcomes = [o for o in controller.agi_link.recent if o[0] == "intake"]
     assert outcomes and outcomes[-1][1] == "hangup"
@@ -75,7 +75,7 @@ async def test_given_the_controller_restarts_during_a_call_then_the_call_still_g
         await wait_until(lambda: second.engine.snapshot() == (), what="the call to end")
         await second.writer.flush()
         record = await second.store.get(live.linkedid)
-        assert record is not None and record.disposition is Disposition.ANSWERED
+        assert record is not None and record.disposition is Disposition.INTERNAL  # seat to seat
         assert record.caller_number == "1003"
         assert await second.store.count() == 1
     finally:
@@ -102,7 +102,8 @@ async def test_given_no_controller_when_a_citizen_calls_then_the_journal_gives_t
         await wait_until(lambda: controller.ami.journal_cleared >= 1, what="the journal to be read and cleared")
         [record] = await controller.store.by_caller("13700009999")
         assert record.dialed_number == "12345" and record.caller_name == "王五"
-        assert record.disposition is Disposition.ABANDONED or record.disposition is Disposition.FAILED
+        # the dialplan sent the caller to the fallback queue, where nobody answered
+        assert record.disposition is Disposition.ABANDONED_QUEUE and record.desk == "general"
         assert record.arrived_at <= record.ended_at
         assert "13700009999" not in sandbox.cli(sandbox_paths, "database show hotline-journal")
     finally:

@@ -50,7 +50,7 @@ def test_the_recording_replays_to_three_calls_with_one_record_each() -> None:
     assert len(records) == len({r.linkedid for r in records}) == 3
     greeted, gave_up, seats = records
     assert (greeted.caller_number, greeted.caller_name, greeted.dialed_number) == ("13800138001", "张三", "12345")
-    assert greeted.disposition is Disposition.ANSWERED and greeted.hangup_cause == 16
+    assert greeted.disposition is Disposition.ABANDONED_IVR and greeted.hangup_cause == 16  # greeting only
     assert greeted.answered_at is not None
     assert greeted.arrived_at <= greeted.answered_at < greeted.ended_at
     assert greeted.ended_at - greeted.answered_at > timedelta(seconds=1)  # the greeting played

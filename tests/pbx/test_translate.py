@@ -14,7 +14,28 @@ def test_a_journal_line_with_a_comma_in_the_name_is_read_whole() -> None:
         datetime.fromtimestamp(1795346519.5, timezone.utc), True, 16, "12345", "13800138000", "张,三丰")
 
 
-@pytest.mark.parametrize("value", ["", "1,2,Up", "x,y,Up,16,12345,1,n"])
+def test_a_v2_journal_line_names_desk_agent_and_fallback() -> None:
+    entry = journal_entry("/hotline-journal/hotline-pbx-1.8",
+                          "v2,1795346509.118,1795346519.5,Up,16,12345,market,PJSIP/agent1003,1,13800138000,张,三丰")
+    assert (entry.desk, entry.agent, entry.fell_back, entry.caller_name) == ("market", "agent1003", True, "张,三丰")
+    plain = journal_entry("/hotline-journal/hotline-pbx-1.9", "v2,1.0,2.0,Up,16,12345,,,,138,")
+    assert (plain.desk, plain.agent, plain.fell_back, plain.caller_number) == ("", "", False, "138")
+
+
+def test_the_fallback_user_event_becomes_a_fact_and_other_user_events_do_not() -> None:
+    from pbx.ami import Event
+    from pbx.translate import translate
+
+    def event(**fields: str) -> Event:
+        return Event("UserEvent", tuple(fields.items()))
+
+    now = lambda: datetime(2026, 11, 22, tzinfo=timezone.utc)  # noqa: E731
+    fact = translate(event(UserEvent="HotlineFallback", Uniqueid="u.1", Linkedid="u.1", Desk="market"), now)
+    assert fact == ev.CallFellBack(now(), "u.1", "u.1", "market")
+    assert translate(event(UserEvent="Other", Uniqueid="u.1", Linkedid="u.1"), now) is None
+
+
+@pytest.mark.parametrize("value", ["", "1,2,Up", "x,y,Up,16,12345,1,n", "v2,1,2,Up,16,12345,n"])
 def test_a_broken_journal_line_is_rejected_with_a_stable_error(value: str) -> None:
     with pytest.raises(TranslationError, match="^bad-journal-entry"):
         journal_entry("/hotline-journal/x", value)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import select, text
+from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Unicode, func, select,
+                        text)
 
 from acd.records import CallRecord, Disposition
 from tickets.migrations import current, migrate
@@ -15,7 +16,7 @@ from tickets.store import DEFAULT_URL, CallRecordStore
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 CST = timezone(timedelta(hours=8))
-HEAD = "0002"
+HEAD = "0004"
 
 
 def record(n: int, name: str = "张三丰", **changes: object) -> CallRecord:
@@ -58,7 +59,7 @@ async def test_records_round_trip_with_chinese_names_and_utc_times(store_url: st
 async def test_unanswered_calls_keep_their_empty_fields(store_url: str) -> None:
     store = CallRecordStore(store_url)
     await store.open()
-    lost = record(2, name="", answered_at=None, disposition=Disposition.ABANDONED, hangup_cause=None,
+    lost = record(2, name="", answered_at=None, disposition=Disposition.ABANDONED_IVR, hangup_cause=None,
                   hangup_cause_text="")
     await store.write_many([lost])
     assert await store.get(lost.linkedid) == lost
@@ -140,15 +141,44 @@ async def test_migrate_makes_the_sqlite_folder(tmp_path: Path) -> None:
     assert (tmp_path / "a/b/calls.db").exists()
 
 
+def _first_call_records_table() -> Table:
+    """call_records as the foundation created it, before Alembic (revision 0001's shape)."""
+    return Table(
+        "call_records", MetaData(),
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("linkedid", String(64), nullable=False, unique=True),
+        Column("caller_number", Unicode(64), nullable=False), Column("caller_name", Unicode(128), nullable=False),
+        Column("dialed_number", Unicode(64), nullable=False),
+        Column("arrived_at", DateTime(timezone=True), nullable=False),
+        Column("answered_at", DateTime(timezone=True), nullable=True),
+        Column("ended_at", DateTime(timezone=True), nullable=False),
+        Column("disposition", String(32), nullable=False), Column("hangup_cause", Integer, nullable=True),
+        Column("hangup_cause_text", Unicode(128), nullable=False), Column("recording", Unicode(255), nullable=True),
+        Column("written_at", DateTime(timezone=True), nullable=False, server_default=func.now()))
+
+
 async def test_migrations_run_to_head_once_and_adopt_a_store_made_before_them(store_url: str) -> None:
     store = CallRecordStore(store_url)
+    old = _first_call_records_table()
     async with store.engine.begin() as conn:  # a store created before Alembic: one table
-        await conn.run_sync(call_records.create)
-    await store.write_many([record(7)])
+        await conn.run_sync(old.create)
+        await conn.execute(old.insert().values(
+            linkedid="hotline-pbx-1.7", caller_number="13800130007", caller_name="张三丰", dialed_number="12345",
+            arrived_at=T0, answered_at=None, ended_at=T0 + timedelta(seconds=9), disposition="abandoned",
+            hangup_cause=16, hangup_cause_text="Normal Clearing"))
     await store.open()
     await store.open()
     async with store.engine.connect() as conn:
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
     assert version == HEAD
-    assert await store.get("hotline-pbx-1.7") == record(7)
+    got = await store.get("hotline-pbx-1.7")
+    # the foundation's "abandoned" (before any queue existed) reads as lost in the IVR
+    assert got is not None and got.disposition is Disposition.ABANDONED_IVR and got.caller_name == "张三丰"
+    assert (got.desk, got.agent, got.queue_wait, got.repeat_caller) == ("", "", None, False)
+    assert await store.write_many([record(8, desk="market", agent="agent1003", queue_wait=4.5, talk_time=61.25,
+                                          survey_score=2, repeat_caller=True, order_number="3301-20261122-000001",
+                                          transferred_to="")]) == 1
+    assert await store.get(record(8).linkedid) == record(
+        8, desk="market", agent="agent1003", queue_wait=4.5, talk_time=61.25, survey_score=2, repeat_caller=True,
+        order_number="3301-20261122-000001")
     await store.close()

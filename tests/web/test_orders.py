@@ -9,10 +9,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from tickets.deadlines import DeadlinePolicy
-from tickets.orders import DEFAULT_RULES, WorkOrderStore
+from acd.records import CallRecord, Disposition
+from tickets.catalog import DEFAULT_CATALOG
+from tickets.orders import WorkOrderStore
 from tickets.store import CallRecordStore
-from web.orders import add_routes
+from web.orders import RECORDS, add_routes
 
 
 @pytest.fixture
@@ -20,13 +21,13 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
     store = CallRecordStore(f"sqlite+aiosqlite:///{tmp_path}/orders.db")
     await store.open()
     app = web.Application()
-    add_routes(app, WorkOrderStore(store.engine, "3301", DeadlinePolicy(DEFAULT_RULES)))
+    add_routes(app, WorkOrderStore(store.engine, "3301", DEFAULT_CATALOG.deadlines), DEFAULT_CATALOG, store)
     async with TestClient(TestServer(app, host="127.0.0.1")) as c:
         yield c
     await store.close()
 
 
-ORDER = {"caller_number": "13800001111", "category": "complaint", "topic": "noise",
+ORDER = {"caller_number": "13800001111", "category": "complaint", "topic": "city",
          "area": "拱墅区", "content": "楼下餐馆深夜噪音扰民", "by": "agent1001"}
 
 
@@ -34,7 +35,7 @@ async def test_create_transition_search_export(client: TestClient) -> None:
     resp = await client.post("/api/orders", json=ORDER)
     assert resp.status == 201
     number = (await resp.json())["number"]
-    resp = await client.post(f"/api/orders/{number}/dispatch", json={"department": "城管局", "by": "agent1001"})
+    resp = await client.post(f"/api/orders/{number}/dispatch", json={"department": "urban", "by": "agent1001"})
     assert resp.status == 200 and (await resp.json())["state"] == "dispatched"
     body = await (await client.get(f"/api/orders/{number}")).json()
     assert body["content"] == "楼下餐馆深夜噪音扰民" and body["history"][0]["to"] == "dispatched"
@@ -44,9 +45,7 @@ async def test_create_transition_search_export(client: TestClient) -> None:
     assert (await (await client.get("/api/orders?limit=1&offset=1")).json())["total"] == 2
     csv_text = (await (await client.get("/api/orders.csv")).read()).decode("utf-8-sig")
     assert csv_text.splitlines()[0].startswith("number,") and "噪音" in csv_text and len(csv_text.splitlines()) == 3
-    spec = await (await client.get("/api/openapi.json")).json()
-    assert set(spec["paths"]) == {"/api/orders", "/api/orders.csv", "/api/orders/{number}",
-                                  "/api/orders/{number}/{action}", "/api/openapi.json"}
+
 
 
 async def test_bad_requests_get_field_level_messages_and_write_nothing(client: TestClient) -> None:
@@ -65,3 +64,53 @@ async def test_bad_requests_get_field_level_messages_and_write_nothing(client: T
     assert (await client.post(f"/api/orders/{number}/teleport")).status == 404
     assert (await client.get("/api/orders?sort=content")).status == 400
     assert (await (await client.get(f"/api/orders/{number}")).json())["state"] == "new"
+
+
+async def test_the_openapi_document_lists_exactly_the_routes_served(client: TestClient) -> None:
+    spec = await (await client.get("/api/openapi.json")).json()
+    served = {(r.method.lower(), r.resource.canonical) for r in client.app.router.routes()
+              if r.method != "HEAD" and r.resource is not None}
+    documented = {(method, path) for path, ops in spec["paths"].items() for method in ops}
+    assert documented == served
+    create = spec["paths"]["/api/orders"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"]["required"] == [
+        "caller_number", "category", "content"]
+    assert {"400", "404", "409"} <= set(spec["paths"]["/api/orders/{number}/{action}"]["post"]["responses"])
+
+
+async def test_catalog_codes_are_enforced_and_served(client: TestClient) -> None:
+    catalog = await (await client.get("/api/catalog")).json()
+    assert [c["code"] for c in catalog["categories"]] == [
+        "consultation", "help_request", "complaint", "report", "suggestion", "praise"]
+    assert {"code": "heating", "name": "供暖", "department": "heating"} in catalog["topics"]
+    resp = await client.post("/api/orders", json={**ORDER, "topic": "noise", "colour": "red"})
+    body = await resp.json()
+    assert resp.status == 400 and set(body["detail"]) == {"topic", "colour"}
+    number = (await (await client.post("/api/orders", json=ORDER)).json())["number"]
+    resp = await client.post(f"/api/orders/{number}/dispatch", json={"department": "城管局"})
+    assert resp.status == 400 and (await (await client.get(f"/api/orders/{number}")).json())["state"] == "new"
+
+
+async def test_edit_link_due_lists_and_a_numbers_records(client: TestClient) -> None:
+    number = (await (await client.post("/api/orders", json={**ORDER, "topic": "heating"})).json())["number"]
+    resp = await client.patch(f"/api/orders/{number}", json={"area": "西湖区北山街道", "by": "agent1002"})
+    body = await resp.json()
+    assert resp.status == 200 and body["area"] == "西湖区北山街道" and body["history"][-1]["action"] == "edit"
+    bad = await client.patch(f"/api/orders/{number}", json={"state": "closed", "topic": "noise"})
+    assert bad.status == 400 and set((await bad.json())["detail"]) == {"state", "topic"}
+    assert (await client.patch("/api/orders/3301-20990101-000001", json={"area": "x"})).status == 404
+    linked = await client.post(f"/api/orders/{number}/calls", json={"linkedid": "pbx-7.1"})
+    assert linked.status == 201 and [c["linkedid"] for c in (await linked.json())["calls"]] == ["pbx-7.1"]
+    assert (await client.post(f"/api/orders/{number}/calls", json={"linkedid": "pbx-7.1"})).status == 200
+    assert (await client.post(f"/api/orders/{number}/calls", json={})).status == 400
+    soon = await (await client.get("/api/orders/due-soon")).json()  # heating: due in 24 h
+    assert soon["within_hours"] == 24 and [o["number"] for o in soon["orders"]] == [number]
+    assert (await (await client.get("/api/orders/overdue")).json())["orders"] == []
+    store = client.app[RECORDS]
+    from datetime import datetime, timezone
+    t = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
+    await store.write_many([CallRecord("pbx-7.1", "13800001111", "王五", "12345", t, t, t, Disposition.ANSWERED, 16,
+                                       desk="general", agent="agent1001", queue_wait=3.0, talk_time=95.0)])
+    records = (await (await client.get("/api/records?caller=13800001111")).json())["records"]
+    assert [(r["linkedid"], r["disposition"], r["agent"]) for r in records] == [("pbx-7.1", "answered", "agent1001")]
+    assert (await client.get("/api/records")).status == 400

@@ -1,0 +1,104 @@
+"""The intake flow through the real FastAGI server, Asterisk played by a client that answers
+like Asterisk: desk by dialed number, and repeat callers linked to their open order."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from acd.desks import AcdConfig, Desk
+from acd.events import CallQueued
+from ivr.intake import make_intake
+from pbx.fastagi import FastAgiServer
+
+CONFIG = AcdConfig(desks=(Desk("general", "综合受理", "general"), Desk("market", "市场监管", "market")),
+                   numbers={"12345": "general", "12315": "market"})
+
+
+@dataclass
+class Order:
+    number: str
+
+
+async def call(port: int, dialed: str, caller: str, greeting_seconds: float = 0.0) -> list[str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"agi_network: yes\nagi_network_script: intake?dialed={dialed}\nagi_callerid: {caller}\n"
+                 "agi_channel: PJSIP/carrier-00000001\nagi_uniqueid: pbx-1.1\n\n".encode())
+    said = []
+    while line := await reader.readline():
+        command = line.decode().strip()
+        said.append(command)
+        if command.startswith("STREAM FILE"):
+            await asyncio.sleep(greeting_seconds)
+        reply = "200 result=1 (pbx-1.1)" if command.startswith("GET FULL VARIABLE") else "200 result=0"
+        writer.write(f"{reply}\n".encode())
+    writer.close()
+    return said
+
+
+async def run(lookup: Any, dialed: str = "12315", caller: str = "13800138000",
+              greeting_seconds: float = 0.0) -> tuple[list[str], list[CallQueued], list[tuple[str, str]]]:
+    queued: list[Any] = []
+    linked: list[tuple[str, str]] = []
+
+    async def link(order: str, linkedid: str) -> None:
+        linked.append((order, linkedid))
+
+    server = FastAgiServer("127.0.0.1", 0)
+    server.route("intake", make_intake(queued.append, CONFIG, open_orders=lookup, link_repeat=link))
+    await server.start()
+    try:
+        said = await call(server.bound_port, dialed, caller, greeting_seconds)
+    finally:
+        await server.close()
+    return said, queued, linked
+
+
+async def test_a_repeat_caller_is_queued_with_the_newest_open_order_and_the_call_linked() -> None:
+    asked: list[str] = []
+
+    async def lookup(number: str) -> list[Order]:
+        asked.append(number)
+        return [Order("0571-20261122-000009"), Order("0571-20261120-000001")]
+
+    said, [fact], linked = await run(lookup)
+    assert asked == ["13800138000"]
+    assert fact.desk == "market" and fact.open_order == "0571-20261122-000009"
+    assert linked == [("0571-20261122-000009", "pbx-1.1")]
+    assert 'SET VARIABLE HOTLINE_OPEN_ORDER 0571-20261122-000009' in said
+
+
+async def test_a_failing_or_slow_lookup_never_holds_the_caller_back() -> None:
+    async def broken(number: str) -> list[Order]:
+        raise ConnectionError("database away")
+
+    async def slow(number: str) -> list[Order]:
+        await asyncio.sleep(30)
+        return [Order("never")]
+
+    for lookup in (broken, slow):
+        started = asyncio.get_running_loop().time()
+        said, [fact], linked = await run(lookup)
+        assert fact.open_order == "" and linked == []
+        assert asyncio.get_running_loop().time() - started < 5
+        assert not any("HOTLINE_OPEN_ORDER" in line for line in said)
+
+
+async def test_the_lookup_runs_while_the_greeting_plays() -> None:
+    async def takes_a_while(number: str) -> list[Order]:
+        await asyncio.sleep(0.5)
+        return [Order("0571-20261122-000010")]
+
+    _, [fact], _ = await run(takes_a_while, greeting_seconds=0.8)  # slower than the grace alone
+    assert fact.open_order == "0571-20261122-000010"
+
+
+async def test_a_first_time_or_anonymous_caller_has_no_open_order() -> None:
+    async def none(number: str) -> list[Order]:
+        return []
+
+    _, [fact], linked = await run(none)
+    assert fact.open_order == "" and linked == []
+    _, [anonymous], _ = await run(none, caller="unknown")
+    assert anonymous.open_order == ""
