@@ -29,6 +29,7 @@ from acd.states import AgentState, PauseReason
 log = logging.getLogger("acd.engine")
 
 EffectHandler = Callable[[Any], None]
+AGENTS_CONTEXT = "from-agents"  # where calls from agents' phones start (asterisk-conf/pjsip.conf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,13 +152,21 @@ class Engine:
         for effect in acd_effects:
             if isinstance(effect, (CallAnswered, CallAbandoned, QueueRefused)):
                 self.calls.note(effect, at)
-        if isinstance(message, ev.ChannelCreated) and message.uniqueid == message.linkedid \
-                and self._agent_of_channel(message.channel) is not None:
-            effects: list[Any] = list(self.calls.apply(message))
-            self.calls.mark_internal(message.linkedid)
-        else:
-            effects = list(self.calls.apply(message))
+        effects: list[Any] = list(self.calls.apply(message))
+        self._mark_internal(message)
         return effects + acd_effects
+
+    def _mark_internal(self, fact: ev.EngineEvent) -> None:
+        """A call whose first channel is an agent's phone is the agent's own, not a citizen's."""
+        firsts: tuple[ev.ChannelCreated | ev.ChannelSnapshot, ...] = ()
+        if isinstance(fact, ev.ChannelCreated):
+            firsts = (fact,)
+        elif isinstance(fact, ev.ChannelsSnapshot):
+            firsts = fact.channels
+        for channel in firsts:
+            if channel.uniqueid == channel.linkedid and (
+                    channel.context == AGENTS_CONTEXT or self._agent_of_channel(channel.channel) is not None):
+                self.calls.mark_internal(channel.linkedid)
 
     def _agent_request(self, req: AgentRequest, now: float) -> list[Any]:
         try:

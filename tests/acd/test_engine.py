@@ -84,3 +84,46 @@ async def test_given_a_full_queue_then_the_caller_is_refused_not_forgotten() -> 
     assert list(engine.acd.queue) == ["A"]
     engine.stop()
     await runner
+
+
+async def test_given_the_engine_then_records_say_queued_lost_answered_or_internal() -> None:
+    from datetime import timedelta
+
+    from acd.desks import AcdConfig, AgentConfig, Desk
+    from acd.records import Disposition
+
+    cfg = AcdConfig(desks=(Desk("general", "综合", "general"),),
+                    agents=(AgentConfig("agent1001", "甲", "PJSIP/agent1001", "1001", "1", {"general": 3}),))
+    written: list[WriteCallRecord] = []
+    engine = Engine({WriteCallRecord: written.append}, acd=cfg)
+    runner = asyncio.create_task(engine.run())
+
+    def at(seconds: float) -> datetime:
+        return NOW + timedelta(seconds=seconds)
+
+    # L waits and hangs up in the queue: the record is written in the same step as the ACD's verdict
+    engine.submit(ev.ChannelCreated(at(0), "L", "L", "PJSIP/carrier-L", 6, "138", "", "12345", "from-trunk"))
+    engine.submit(ev.CallQueued(at(3), "L", "L", "PJSIP/carrier-L", "general", open_order="3301-20261122-000001"))
+    engine.submit(ev.ChannelHungUp(at(20), "L", "L", 16, ""))
+    # I: an agent dials a seat from the phone (no ACD involved)
+    engine.submit(ev.ChannelCreated(at(0), "I", "I", "PJSIP/agent1001-05", 6, "1001", "", "1002", "from-agents"))
+    engine.submit(ev.ChannelHungUp(at(5), "I", "I", 16, ""))
+    # A: queued, offered to agent1001 (ready), answered, talks 30 s
+    await engine.request("login", "agent1001")
+    await engine.request("ready", "agent1001")
+    engine.submit(ev.ChannelCreated(at(0), "A", "A", "PJSIP/carrier-A", 6, "139", "", "12345", "from-trunk"))
+    engine.submit(ev.CallQueued(at(3), "A", "A", "PJSIP/carrier-A", "general"))
+    engine.submit(ev.ChannelCreated(at(4), "A2", "A", "PJSIP/agent1001-06", 6, "1001", "", "s", "from-agents"))
+    engine.submit(ev.DialEnded(at(6), "A", "A", "PJSIP/agent1001-06", "ANSWER"))
+    engine.submit(ev.ChannelHungUp(at(36), "A2", "A", 16, ""))
+    engine.submit(ev.ChannelHungUp(at(36.5), "A", "A", 16, ""))
+    await engine.drained()
+    records = {w.record.linkedid: w.record for w in written}
+    lost, internal, answered = records["L"], records["I"], records["A"]
+    assert lost.disposition is Disposition.ABANDONED_QUEUE and lost.desk == "general"
+    assert lost.queue_wait is not None and lost.repeat_caller and lost.order_number == "3301-20261122-000001"
+    assert internal.disposition is Disposition.INTERNAL
+    assert answered.disposition is Disposition.ANSWERED and answered.agent == "agent1001"
+    assert answered.talk_time == 30.5 and answered.queue_wait is not None
+    engine.stop()
+    await runner

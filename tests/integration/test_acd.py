@@ -233,7 +233,26 @@ async def test_given_a_call_answered_by_an_agent_then_an_order_created_through_t
             await wait_until(lambda: not ctl.engine.snapshot(), what="the call to end")
             await ctl.writer.flush()
             order = await (await http.get(f"/api/orders/{number}")).json()
-        record = await ctl.store.get(order["linkedid"])
-        assert record is not None and record.caller_number == "13814140000"
-        assert record.recording.endswith(f"{record.linkedid}.wav")
-        assert order["content"] == "小区停水两天了" and order["state"] == "new"
+            record = await ctl.store.get(order["linkedid"])
+            assert record is not None and record.caller_number == "13814140000"
+            assert record.recording.endswith(f"{record.linkedid}.wav") and not record.repeat_caller
+            assert order["content"] == "小区停水两天了" and order["state"] == "new"
+            assert order["taken_by"] == "agent1001"
+
+            # the citizen calls again: the call is linked to the open order and the agent sees it
+            await wait_until(lambda: state(ctl, "agent1001") == "ready", what="agent1001 ready after wrap-up")
+            await citizen.dial("12345")
+            await a1.wait_event("CALL_ESTABLISHED", timeout=15)
+            view = await (await http.get("/api/agents/agent1001/call")).json()
+            assert view["call"]["repeat_of"] == number and view["call"]["caller_number"] == "13814140000"
+            assert [o["number"] for o in view["call"]["open_orders"]] == [number]
+            assert view["call"]["open_orders"][0]["taken_by"] == "agent1001"
+            await citizen.hangup()
+            await wait_until(lambda: not ctl.engine.snapshot(), what="the second call to end")
+            await ctl.writer.flush()
+            again = await (await http.get(f"/api/orders/{number}")).json()
+        assert [c["reason"] for c in again["calls"]] == ["opened", "repeat"]
+        second = await ctl.store.get(again["calls"][1]["linkedid"])
+        assert second is not None and second.repeat_caller and second.order_number == number
+        assert second.agent == "agent1001" and second.disposition.value == "answered"
+        assert [c["recording"] for c in again["calls"]] == [record.recording, second.recording]
