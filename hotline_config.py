@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from acd.desks import AcdConfig, AcdConfigError, parse_acd
+from dialplan.plan import DialPlan, DialplanError, parse_dialplan
 from tickets.catalog import DEFAULT_CATALOG, Catalog, CatalogError, parse_orders
 
 CONFIG_ERROR = "config-error"
@@ -86,6 +87,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     acd: AcdConfig = field(default_factory=AcdConfig)
     orders: Catalog = DEFAULT_CATALOG
+    dialplan: DialPlan = field(default_factory=DialPlan)
     source: str = "<defaults>"
 
 
@@ -109,7 +111,7 @@ def _coerce(section: str, key: str, value: Any, kind: Any, where: str) -> Any:
 
 
 def _build(data: Mapping[str, Any], env: Mapping[str, str], where: str, text: str = "") -> Config:
-    unknown = set(data) - set(_SECTIONS) - {"acd", "orders"}
+    unknown = set(data) - set(_SECTIONS) - {"acd", "orders", "dialplan"}
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}")
     sections: dict[str, Any] = {}
@@ -131,7 +133,11 @@ def _build(data: Mapping[str, Any], env: Mapping[str, str], where: str, text: st
         orders = parse_orders(data.get("orders", {}), where)
     except CatalogError as exc:
         raise ConfigError(str(exc)) from None
-    return Config(**sections, acd=acd, orders=orders, source=where)
+    try:
+        plan = parse_dialplan(data.get("dialplan", {}), acd.numbers, where)
+    except DialplanError as exc:
+        raise ConfigError(str(exc)) from None
+    return Config(**sections, acd=acd, orders=orders, dialplan=plan, source=where)
 
 
 def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:

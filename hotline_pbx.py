@@ -247,6 +247,28 @@ def cmd_records(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dialplan(args: argparse.Namespace) -> int:
+    """Generate (or check) the number-plan part of the Asterisk dialplan from a config."""
+    from dialplan.generate import FILENAME, render
+
+    config = hotline_config.load(args.config)
+    text = render(config.dialplan, Path(args.config).name)
+    out = Path(args.out)
+    target = out / FILENAME if out.is_dir() else out
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if current != text:
+            print(f"hotline_pbx: {target} is not what {args.config} generates; run without --check",
+                  file=sys.stderr)
+            return 1
+        print(f"{target} matches {args.config}")
+        return 0
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target} ({len(config.dialplan.numbers)} hotline numbers, "
+          f"{len(config.dialplan.emergency)} emergency numbers); reload: dialplan reload")
+    return 0
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -280,6 +302,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep-running", action="store_true", help="leave the sandbox up afterwards")
     demo.add_argument("-v", "--verbose", action="store_true", help="show the controller's own log too")
     demo.set_defaults(func=cmd_demo)
+
+    plan = sub.add_parser("dialplan", help="generate the number plan's Asterisk dialplan from a config")
+    plan_sub = plan.add_subparsers(dest="action", required=True, metavar="ACTION")
+    gen = plan_sub.add_parser("generate", help="write extensions_numbers.conf (or --check it)")
+    gen.add_argument("--config", default=str(REPO / "hotline.example.toml"))
+    gen.add_argument("--out", default=str(REPO / "asterisk-conf"), help="folder or file to write")
+    gen.add_argument("--check", action="store_true", help="only say whether the file matches")
+    plan.set_defaults(func=cmd_dialplan)
 
     records = sub.add_parser("records", help="list the newest call records in the store")
     records.add_argument("--config", default=str(SANDBOX_CONFIG))

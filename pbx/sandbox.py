@@ -250,6 +250,14 @@ def fallback_queues(config_file: Path = REPO / "sandbox.toml") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _sandbox_numbers(config_file: Path = REPO / "sandbox.toml") -> str:
+    """The sandbox's own number plan (its desks and numbers differ from the example's)."""
+    import hotline_config
+    from dialplan.generate import render
+
+    return render(hotline_config.load(config_file, env={}).dialplan, config_file.name)
+
+
 def install_conf(paths: SandboxPaths, conf_source: Path = CONF_SOURCE) -> None:
     """Replace the root's /etc/asterisk with the project's asterisk-conf/ plus generated files."""
     uid, gid = _asterisk_ids(paths.root)
@@ -264,6 +272,7 @@ def install_conf(paths: SandboxPaths, conf_source: Path = CONF_SOURCE) -> None:
         "pjsip_local.conf": sandbox_pjsip(sip_secret(paths)),
         "queues_local.conf": fallback_queues() + BENCH_QUEUE,
         "extensions_local.conf": BENCH_DIALPLAN,
+        "extensions_numbers.conf": _sandbox_numbers(),
     }
     for source in sorted(conf_source.glob("*.conf")):
         shutil.copyfile(source, etc / source.name)
