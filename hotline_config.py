@@ -17,6 +17,7 @@ from typing import Any
 
 from acd.desks import AcdConfig, AcdConfigError, parse_acd
 from dialplan.plan import DialPlan, DialplanError, parse_dialplan
+from ivr.config import IntakeConfig, IntakeConfigError, parse_intake
 from tickets.catalog import DEFAULT_CATALOG, Catalog, CatalogError, parse_orders
 
 CONFIG_ERROR = "config-error"
@@ -88,6 +89,7 @@ class Config:
     acd: AcdConfig = field(default_factory=AcdConfig)
     orders: Catalog = DEFAULT_CATALOG
     dialplan: DialPlan = field(default_factory=DialPlan)
+    intake: IntakeConfig = field(default_factory=IntakeConfig)
     source: str = "<defaults>"
 
 
@@ -111,7 +113,7 @@ def _coerce(section: str, key: str, value: Any, kind: Any, where: str) -> Any:
 
 
 def _build(data: Mapping[str, Any], env: Mapping[str, str], where: str, text: str = "") -> Config:
-    unknown = set(data) - set(_SECTIONS) - {"acd", "orders", "dialplan"}
+    unknown = set(data) - set(_SECTIONS) - {"acd", "orders", "dialplan", "intake"}
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}")
     sections: dict[str, Any] = {}
@@ -137,7 +139,11 @@ def _build(data: Mapping[str, Any], env: Mapping[str, str], where: str, text: st
         plan = parse_dialplan(data.get("dialplan", {}), acd.numbers, where)
     except DialplanError as exc:
         raise ConfigError(str(exc)) from None
-    return Config(**sections, acd=acd, orders=orders, dialplan=plan, source=where)
+    try:
+        intake = parse_intake(data.get("intake", {}), tuple(d.name for d in acd.desks), where)
+    except IntakeConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    return Config(**sections, acd=acd, orders=orders, dialplan=plan, intake=intake, source=where)
 
 
 def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:

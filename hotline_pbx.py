@@ -40,6 +40,7 @@ class Controller:
         from ivr.agent_codes import make_agent_codes
         from ivr.announce import make_announce
         from ivr.intake import make_intake
+        from ivr.survey import make_survey
         from pbx.fastagi import FastAgiServer
         from pbx.link import AgiLink, AmiLink
         from tickets.orders import WorkOrderStore
@@ -69,10 +70,15 @@ class Controller:
             max_header_bytes=config.agi.max_header_bytes,
             on_session_start=self.agi_link.session_started,
             on_session_end=self.agi_link.session_ended)
-        self.agi.route("intake", make_intake(self.engine.submit, config.acd,
+        holidays = config.orders.deadlines.calendar.holidays
+        self.agi.route("intake", make_intake(self.engine.submit, config.acd, config.intake,
                                              open_orders=self.orders.open_for_caller,
-                                             link_repeat=self._link_repeat))
+                                             link_repeat=self._link_repeat,
+                                             is_holiday=holidays.__contains__))
         self.agi.route("announce", make_announce(self.engine.queue_position))
+        self.agi.route("survey", make_survey(self.engine.submit, self.orders.record_survey,
+                                             timeout=config.intake.survey_timeout,
+                                             enabled=config.intake.survey))
         self.agi.route("agent", make_agent_codes(self.engine.request, config.acd))
         self._http: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()

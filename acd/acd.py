@@ -159,7 +159,11 @@ class Acd:
 
     # ---- calls ----
     def enqueue(self, call_id: str, channel: str, desk: str, priority: Priority,
-                now: float, queued_at: float | None = None, seq: int | None = None) -> list[AcdEffect]:
+                now: float, queued_at: float | None = None, seq: int | None = None,
+                preferred_agent: str = "") -> list[AcdEffect]:
+        """Queue a call. `preferred_agent` (who took the caller's open order) gets it first when
+        ready and skilled for the desk: an idle agent has no waiting call they could take (the
+        dispatch invariant), so nobody who waited longer is passed over."""
         if desk not in self.policies:
             raise AcdError(UNKNOWN_DESK, desk)
         waiting = sum(1 for q in self.queue.values() if q.call.desk == desk)
@@ -174,6 +178,10 @@ class Acd:
         overflow = next_overflow_at(call, self.policies[desk], now)
         if overflow is not None:
             effects.append(SetTimer(overflow, ("overflow", call_id)))
+        preferred = self.agents.get(preferred_agent)
+        if preferred is not None and preferred.state is AgentState.READY \
+                and self.policies[desk].skill in preferred.config.skills:
+            effects += self._offer(self.queue[call_id], preferred, now)
         return effects + self.dispatch(now)
 
     def offer_answered(self, call_id: str, now: float) -> list[AcdEffect]:
@@ -244,14 +252,15 @@ class Acd:
         waiting = [q.call for q in self.queue.values() if q.offered_to is None]
         effects: list[AcdEffect] = []
         for call, chosen in assign(waiting, ready, self.policies, now):
-            agent = self.agents[chosen.agent_id]
-            queued = self.queue[call.call_id]
-            queued.offered_to = chosen.agent_id
-            agent.call_id = call.call_id
-            effects.append(self._move(agent, "offer", now, call.desk))
-            effects.append(OfferCall(call.call_id, queued.channel, chosen.agent_id,
-                                     agent.config.device, call.desk))
+            effects += self._offer(self.queue[call.call_id], self.agents[chosen.agent_id], now)
         return effects
+
+    def _offer(self, queued: QueuedCall, agent: LiveAgent, now: float) -> list[AcdEffect]:
+        queued.offered_to = agent.config.agent_id
+        agent.call_id = queued.call.call_id
+        return [self._move(agent, "offer", now, queued.call.desk),
+                OfferCall(queued.call.call_id, queued.channel, agent.config.agent_id, agent.config.device,
+                          queued.call.desk)]
 
     def position(self, call_id: str, now: float) -> int | None:
         """1-based place among the calls of the same desk not yet offered."""

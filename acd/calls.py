@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from acd import events as ev
-from acd.acd import CallAbandoned, CallAnswered, QueueRefused
+from acd.acd import CallAbandoned, CallAnswered, OfferCall, QueueRefused
 from acd.commands import CallArrived, CallEnded, Effect, WriteCallRecord
 from acd.records import CallRecord, Disposition
 from acd.states import CallState, next_call_state
@@ -68,6 +68,7 @@ class Call:
     survey_score: int | None = None
     open_order: str = ""
     transferred_to: str = ""
+    stage: str = "arrival"  # arrival, intake, queue, ringing, talking, survey, fallback
 
     def answer(self, at: datetime) -> None:
         self.state = next_call_state(self.state, "answer")
@@ -106,7 +107,7 @@ class Call:
             recording=self.recording if self.reached_agent else "", desk=self.desk, agent=self.agent,
             queue_wait=None if self.queue_wait is None else round(self.queue_wait, 3), talk_time=talk,
             survey_score=self.survey_score, repeat_caller=bool(self.open_order),
-            order_number=self.open_order, transferred_to=self.transferred_to)
+            order_number=self.open_order, transferred_to=self.transferred_to, left_in=self.stage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,26 +189,35 @@ class LiveCalls:
             case ev.CallQueued():
                 queued = self.calls.get(fact.linkedid)
                 if queued is not None:
-                    queued.queued, queued.desk = True, fact.desk
+                    queued.queued, queued.desk, queued.stage = True, fact.desk, "queue"
                     queued.recording = fact.recording or queued.recording
                     queued.open_order = fact.open_order or queued.open_order
+            case ev.SurveyAnswered():
+                surveyed = self.calls.get(fact.linkedid)
+                if surveyed is not None:
+                    surveyed.stage = "survey"
+                    surveyed.survey_score = fact.score if fact.score is not None else surveyed.survey_score
             case ev.CallFellBack():
                 fallen = self.calls.get(fact.linkedid)
                 if fallen is not None:
-                    fallen.fell_back, fallen.desk = True, fact.desk or fallen.desk
+                    fallen.fell_back, fallen.desk, fallen.stage = True, fact.desk or fallen.desk, "fallback"
             case ev.DialEnded():
                 dialing = self.calls.get(fact.linkedid)
                 if dialing is not None and fact.status == "ANSWER":
-                    dialing.reached_agent = True
+                    dialing.reached_agent, dialing.stage = True, "talking"
+                elif dialing is not None and dialing.stage == "ringing":
+                    dialing.stage = "queue"  # back to its place
             case ev.AgiSessionStarted():
                 call = self._call_of(fact.uniqueid)
                 if call is not None and not call.dialed_number:
                     call.dialed_number = fact.dialed_number
+                if call is not None and fact.script.startswith("intake") and call.stage == "arrival":
+                    call.stage = "intake"
             case _:
                 pass  # facts for the ACD, not the call model
         return []
 
-    def note(self, outcome: CallAnswered | CallAbandoned | QueueRefused, at: datetime) -> None:
+    def note(self, outcome: CallAnswered | CallAbandoned | QueueRefused | OfferCall, at: datetime) -> None:
         """What the ACD decided about a call (answered by whom, abandoned where, refused)."""
         call = self.calls.get(outcome.call_id)
         if call is None:
@@ -215,11 +225,13 @@ class LiveCalls:
         match outcome:
             case CallAnswered():
                 call.agent, call.desk, call.queue_wait = outcome.agent_id, outcome.desk, outcome.waited
-                call.agent_answered_at = at
+                call.agent_answered_at, call.stage = at, "talking"
             case CallAbandoned():
                 call.queue_wait, call.lost_while_ringing = outcome.waited, outcome.while_ringing
             case QueueRefused():
-                call.fell_back = True
+                call.fell_back, call.stage = True, "fallback"
+            case OfferCall():
+                call.stage = "ringing"
 
     def mark_internal(self, linkedid: str) -> None:
         call = self.calls.get(linkedid)

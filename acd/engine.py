@@ -150,7 +150,7 @@ class Engine:
         acd_effects = self._acd_apply(message, now)
         at = getattr(message, "at", None) or datetime.now(timezone.utc)
         for effect in acd_effects:
-            if isinstance(effect, (CallAnswered, CallAbandoned, QueueRefused)):
+            if isinstance(effect, (CallAnswered, CallAbandoned, QueueRefused, OfferCall)):
                 self.calls.note(effect, at)
         effects: list[Any] = list(self.calls.apply(message))
         self._mark_internal(message)
@@ -202,7 +202,7 @@ class Engine:
                     queued_at = now - max(0.0, self._wall() - fact.queued_epoch)
                 try:
                     return acd.enqueue(fact.linkedid, fact.channel, fact.desk, Priority(fact.priority),
-                                       now, queued_at=queued_at)
+                                       now, queued_at=queued_at, preferred_agent=fact.preferred_agent)
                 except AcdError as exc:
                     log.warning("could not queue call %s for desk %s: %s", fact.linkedid, fact.desk, exc)
                     del self._caller_channel[fact.linkedid]

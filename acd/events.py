@@ -166,6 +166,17 @@ class CallQueued:
     queued_epoch: float | None = None  # when re-adopted after a restart: the original time
     recording: str = ""  # the MixMonitor file [hotline-record] will write when an agent answers
     open_order: str = ""  # the caller's open work order (first-contact responsibility)
+    preferred_agent: str = ""  # the agent who took that order: offered first if ready
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyAnswered:
+    """The survey after the agent hung up: asked (score None), then the citizen's rating."""
+
+    at: datetime
+    uniqueid: str
+    linkedid: str
+    score: int | None  # 1 satisfied, 2 basically satisfied, 3 dissatisfied
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,5 +208,5 @@ class TimerFired:
 EngineEvent = (
     ChannelCreated | ChannelStateChanged | CallerIdChanged | ChannelHungUp | BridgeEntered
     | BridgeLeft | BridgeDestroyed | AmiLinkUp | AmiLinkDown | ChannelsSnapshot | CallJournal
-    | AgiSessionStarted | AgiSessionEnded | CallQueued | CallFellBack | DialEnded | TimerFired
+    | AgiSessionStarted | AgiSessionEnded | CallQueued | CallFellBack | SurveyAnswered | DialEnded | TimerFired
 )

@@ -50,3 +50,5 @@ class CallRecord:
     repeat_caller: bool = False  # the number had an open work order when it called
     order_number: str = ""  # the open order the call was linked to on arrival
     transferred_to: str = ""  # 110, 119, 120 or 122
+    left_in: str = ""  # the stage the call was in when it ended: arrival, intake (greeting, menu),
+    # queue, ringing, talking, survey, fallback

@@ -1,13 +1,20 @@
 """The intake flow every citizen call starts in (FastAGI script `intake`).
 
-Answer, greet, and — when desks are configured — name the caller's desk and hand the call to
-the ACD: the channel then waits in Asterisk ([hotline-wait]) until the engine connects it.
-Without desks (the bare foundation) the call ends after the greeting.
+Answer, greet, and — when desks are configured — decide the desk and hand the call to the ACD:
+the channel then waits in Asterisk ([hotline-wait]) until the engine connects it. Without desks
+(the bare foundation) the call ends after the greeting.
 
-Repeat callers (first-contact responsibility, 首接负责): while the greeting plays, the caller's
-open work orders are looked up; the call is linked to the newest and queued with it, so the
-record says so and the agent sees it. A slow or failed lookup never delays the caller: after
-the greeting the call is queued with whatever is known by then.
+Which desk, first rule that applies:
+1. a key enterprise's number → the enterprise desk, with priority;
+2. a caller with an open work order (first-contact responsibility, 首接负责) → the desk of the
+   call that opened it, and the agent who took it if that agent is ready; the call is linked to
+   the order;
+3. a menu choice, where the site configured a menu for the dialed number;
+4. the dialed number's desk (out of season → general).
+Then the night plan / public holidays: a closed desk hands its calls to the general desk.
+
+The open-order lookup runs while the greeting plays; a slow or failed lookup never delays the
+caller: after the greeting the call is queued with whatever is known by then.
 """
 
 from __future__ import annotations
@@ -15,71 +22,118 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from typing import Any
 
 from acd.desks import AcdConfig
 from acd.events import CallQueued, EngineEvent
 from acd.privacy import mask_number
+from acd.routing import Priority
+from ivr.config import IntakeConfig, Menu
 
 log = logging.getLogger("ivr.intake")
 
-GREETING = "hello-world"
-LOOKUP_GRACE = 0.3  # seconds to wait after the greeting for a slow open-order lookup
+GREETING = "hotline/greeting"
 
 OpenOrders = Callable[[str], Awaitable[Sequence[Any]]]  # caller number → open orders, newest first
 LinkRepeat = Callable[[str, str], Awaitable[Any]]  # (order number, linkedid)
 
 
-def make_intake(submit: Callable[[EngineEvent], None], acd: AcdConfig, greeting: str = GREETING,
-                open_orders: OpenOrders | None = None,
-                link_repeat: LinkRepeat | None = None) -> Callable[[Any], Awaitable[None]]:
-    async def newest_open_order(caller: str) -> str:
+@dataclass(frozen=True, slots=True)
+class Routing:
+    desk: str
+    priority: Priority = Priority.NORMAL
+    preferred_agent: str = ""
+    open_order: str = ""
+
+
+def decide(dialed_desk: str, caller: str, menu_desk: str | None, open_order: Any | None,
+           intake: IntakeConfig, desks: Sequence[str], now: datetime, holiday: bool) -> Routing:
+    """The intake's routing rules (module docstring), pure."""
+    if caller in intake.key_enterprises:
+        routing = Routing(intake.enterprise_desk, Priority.KEY_ENTERPRISE)
+    elif open_order is not None:
+        order_desk = getattr(open_order, "desk", "") or menu_desk or dialed_desk
+        routing = Routing(order_desk if order_desk in desks else dialed_desk, Priority.NORMAL,
+                          str(getattr(open_order, "taken_by", "")), str(open_order.number))
+    else:
+        routing = Routing(menu_desk or dialed_desk)
+    desk = intake.open_desk(routing.desk, now, holiday, general=desks[0] if desks else "general")
+    return Routing(desk, routing.priority, routing.preferred_agent, routing.open_order)
+
+
+def make_intake(submit: Callable[[EngineEvent], None], acd: AcdConfig, intake: IntakeConfig | None = None,
+                greeting: str = GREETING, open_orders: OpenOrders | None = None,
+                link_repeat: LinkRepeat | None = None,
+                is_holiday: Callable[[date], bool] = lambda _: False,
+                clock: Callable[[], datetime] = datetime.now) -> Callable[[Any], Awaitable[None]]:
+    settings = intake or IntakeConfig()
+    desk_names = [d.name for d in acd.desks]
+
+    async def newest_open_order(caller: str) -> Any | None:
         if open_orders is None or not caller.strip():
-            return ""
+            return None
         try:
             found = await open_orders(caller)
         except Exception as exc:  # the store is away: the caller is served all the same
             log.warning("open orders of %s not looked up: %s", mask_number(caller), type(exc).__name__)
-            return ""
-        return str(found[0].number) if found else ""
+            return None
+        return found[0] if found else None
 
-    async def intake(agi: Any) -> None:
+    async def choose(agi: Any, menu: Menu) -> str | None:
+        """Up to two tries; a wrong key or none → the menu's default (None: the number's desk)."""
+        for attempt in range(2):
+            key = await agi.get_data(f"hotline/{menu.prompt}", int(menu.timeout * 1000), 1)
+            desk = menu.desk_for(key)
+            if desk is not None:
+                return desk
+            if attempt == 0:
+                await agi.stream_file("hotline/invalid-key" if key else "hotline/no-input")
+        return menu.default or None
+
+    async def flow(agi: Any) -> None:
         """A caller who hangs up mid-prompt ends the session (AgiHangup)."""
         await agi.answer()
         dialed = agi.env.params.get("dialed") or agi.env.extension
-        desk = acd.desk_for(dialed, datetime.now().strftime("%m-%d"))
-        lookup = asyncio.ensure_future(newest_open_order(agi.env.callerid)) if desk is not None else None
+        now = clock()
+        dialed_desk = acd.desk_for(dialed, now.strftime("%m-%d"))
+        caller = agi.env.callerid
+        lookup = asyncio.ensure_future(newest_open_order(caller)) if dialed_desk is not None else None
         try:
             await agi.stream_file(greeting)
-        except BaseException:
-            if lookup is not None:
+            if dialed_desk is None or lookup is None:
+                await agi.hangup()
+                return
+            menu = settings.menu_for(dialed)
+            menu_desk = await choose(agi, menu) if menu is not None else None
+            try:
+                open_order = await asyncio.wait_for(asyncio.shield(lookup), settings.lookup_grace)
+            except TimeoutError:
+                open_order = None
+        finally:
+            if lookup is not None and not lookup.done():
                 lookup.cancel()
-            raise
-        if desk is None or lookup is None:
-            await agi.hangup()
-            return
-        try:
-            open_order = await asyncio.wait_for(asyncio.shield(lookup), LOOKUP_GRACE)
-        except TimeoutError:
-            lookup.cancel()
-            open_order = ""
-        linkedid = (await agi.command("GET FULL VARIABLE ${CHANNEL(linkedid)}")).data
+        routing = decide(dialed_desk, caller, menu_desk, open_order, settings, desk_names, now,
+                         is_holiday(now.date()))
+        linkedid = (await agi.command("GET FULL VARIABLE ${CHANNEL(linkedid)}")).data or agi.env.uniqueid
         queued = datetime.now(timezone.utc)
-        linkedid = linkedid or agi.env.uniqueid
         recording = f"{queued:%Y%m%d}/{linkedid}.wav"  # MixMonitor writes it once an agent answers
-        await agi.set_variable("HOTLINE_DESK", desk)
+        await agi.set_variable("HOTLINE_DESK", routing.desk)
         # kept on the channel so a restarted controller can re-adopt the caller in place
         await agi.set_variable("HOTLINE_QUEUED_AT", f"{queued.timestamp():.3f}")
         await agi.set_variable("HOTLINE_RECORDING", recording)
-        if open_order:
-            await agi.set_variable("HOTLINE_OPEN_ORDER", open_order)
+        if routing.priority is not Priority.NORMAL:
+            await agi.set_variable("HOTLINE_PRIORITY", str(int(routing.priority)))
+        if routing.open_order:
+            await agi.set_variable("HOTLINE_OPEN_ORDER", routing.open_order)
             if link_repeat is not None:
-                await _link(link_repeat, open_order, linkedid)
-        submit(CallQueued(queued, agi.env.uniqueid, linkedid, agi.env.channel, desk,
-                          recording=recording, open_order=open_order))
+                await _link(link_repeat, routing.open_order, linkedid)
+        submit(CallQueued(queued, agi.env.uniqueid, linkedid, agi.env.channel, routing.desk,
+                          int(routing.priority), recording=recording, open_order=routing.open_order,
+                          preferred_agent=routing.preferred_agent))
 
-    return intake
+    return flow
 
 
 async def _link(link_repeat: LinkRepeat, order: str, linkedid: str) -> None:

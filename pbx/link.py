@@ -91,6 +91,11 @@ class AmiLink:
                                                             "Variable": "HOTLINE_DESK"})).get("Value")
                 since = (await client.send_action("Getvar", {"Channel": channel.channel,
                                                              "Variable": "HOTLINE_QUEUED_AT"})).get("Value")
+                # the intake's decisions, kept on the channel: priority and the caller's open order
+                priority = (await client.send_action("Getvar", {"Channel": channel.channel,
+                                                                "Variable": "HOTLINE_PRIORITY"})).get("Value")
+                order = (await client.send_action("Getvar", {"Channel": channel.channel,
+                                                             "Variable": "HOTLINE_OPEN_ORDER"})).get("Value")
                 if not desk:
                     continue
                 if channel.context == "hotline-fallback":
@@ -105,7 +110,9 @@ class AmiLink:
             except ValueError:
                 epoch = None
             self._inbox.submit(ev.CallQueued(self._now(), channel.uniqueid, channel.linkedid,
-                                             channel.channel, desk, queued_epoch=epoch))
+                                             channel.channel, desk,
+                                             int(priority) if priority in ("0", "1") else 2,
+                                             queued_epoch=epoch, open_order=order or ""))
             log.info("resync: re-adopted a waiting caller for desk %s", desk)
 
     async def sweep_journal(self) -> int:

@@ -59,6 +59,7 @@ class OpenOrder:
     taken_by: str
     created_at: datetime
     due_at: datetime
+    desk: str = ""  # the desk of the call it was opened from (a repeat call goes there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,7 @@ class WorkOrder:
     handling: str | None = None  # direct (直办) | dispatched (转办)
     taken_by: str = ""
     calls: tuple[LinkedCall, ...] = ()
+    survey_score: int | None = None  # the citizen's rating after the last call about it
 
 
 def _aware(value: datetime) -> datetime:
@@ -137,6 +139,15 @@ class WorkOrderStore:
                                                       reason=reason).on_conflict_do_nothing())
         return bool(result.rowcount)
 
+    async def record_survey(self, linkedid: str, score: int) -> int:
+        """The citizen's rating after a call goes on every order that call is linked to; returns
+        how many orders took it."""
+        about = select(order_calls.c.number).where(order_calls.c.linkedid == linkedid).scalar_subquery()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(update(work_orders).where(work_orders.c.number.in_(about))
+                                        .values(survey_score=score))
+        return int(result.rowcount)
+
     async def update(self, number: str, changes: dict[str, str], *, by: str, at: datetime) -> WorkOrder:
         """Correct what the agent wrote (contact, category, topic, area, content); the deadline
         follows a new category or topic, counted from when the order was created. One history
@@ -185,7 +196,7 @@ class WorkOrderStore:
             content=row.content, department=row.department, state=OrderState(row.state),
             follow_up_result=FollowUpResult(row.follow_up_result) if row.follow_up_result else None,
             due_at=_aware(row.due_at), linkedid=row.linkedid, history=history, handling=row.handling,
-            taken_by=row.taken_by, calls=calls)
+            taken_by=row.taken_by, calls=calls, survey_score=row.survey_score)
 
     async def transition(self, number: str, action: str, *, by: str, at: datetime, note: str = "",
                          department: str | None = None,
@@ -216,13 +227,14 @@ class WorkOrderStore:
         """A caller number's orders not yet closed, newest first (first-contact responsibility:
         the agent sees them, and the call is linked to the newest)."""
         columns = (work_orders.c.number, work_orders.c.category, work_orders.c.topic, work_orders.c.state,
-                   work_orders.c.taken_by, work_orders.c.created_at, work_orders.c.due_at)
-        query = select(*columns).where(
+                   work_orders.c.taken_by, work_orders.c.created_at, work_orders.c.due_at, call_records.c.desk)
+        query = select(*columns).select_from(
+            work_orders.outerjoin(call_records, call_records.c.linkedid == work_orders.c.linkedid)).where(
             work_orders.c.caller_number == number, work_orders.c.state != OrderState.CLOSED.value,
         ).order_by(work_orders.c.created_at.desc(), work_orders.c.id.desc()).limit(limit)
         async with self.engine.connect() as conn:
             return [OpenOrder(r.number, r.category, r.topic, r.state, r.taken_by, _aware(r.created_at),
-                              _aware(r.due_at)) for r in await conn.execute(query)]
+                              _aware(r.due_at), r.desk or "") for r in await conn.execute(query)]
 
     async def due(self, now: datetime, within: timedelta | None = None, limit: int = 1000) -> list[OpenOrder]:
         """Open orders past their deadline (within=None), or due in the next `within`; the

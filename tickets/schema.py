@@ -32,6 +32,7 @@ call_records = Table(
     Column("repeat_caller", Boolean, nullable=False, server_default=false()),
     Column("order_number", String(32), nullable=True),
     Column("transferred_to", String(8), nullable=False, server_default=""),
+    Column("left_in", String(16), nullable=False, server_default=""),
 )
 Index("ix_call_records_caller_number", call_records.c.caller_number)
 Index("ix_call_records_arrived_at", call_records.c.arrived_at)
@@ -58,6 +59,7 @@ work_orders = Table(
     Column("handling", String(16), nullable=True),  # direct (直办) | dispatched (转办)
     Column("taken_by", Unicode(64), nullable=False, server_default=""),  # first-contact agent
     Column("updated_at", DateTime(timezone=True), nullable=True),
+    Column("survey_score", SmallInteger, nullable=True),  # the citizen's rating of the call about it
 )
 Index("ix_work_orders_caller_number", work_orders.c.caller_number)
 Index("ix_work_orders_state_due", work_orders.c.state, work_orders.c.due_at)

@@ -178,3 +178,24 @@ def test_estimated_wait_follows_the_desks_live_handle_time() -> None:
     figures.record(AgentChanged("a1", AgentState.WRAP_UP, "general", 160.0))
     assert figures.handle_time["general"] == 60.0
     assert figures.estimated_wait("general", 3, 2) == 4 * 60.0 / 2
+
+
+def test_a_repeat_caller_goes_to_the_agent_who_took_the_order_when_that_agent_is_ready() -> None:
+    acd = Acd(CONFIG)
+    ready_all(acd)  # a1 has been idle longest (ready first): plain routing would pick a1
+    assert offers(acd.enqueue("c1", "PJSIP/carrier-1", "general", Priority.NORMAL, 1, preferred_agent="a2")) == [
+        ("c1", "a2")]
+    # not ready (on the offer now) → normal routing, no waiting for them
+    assert offers(acd.enqueue("c2", "PJSIP/carrier-2", "general", Priority.NORMAL, 2, preferred_agent="a2")) == [
+        ("c2", "a1")]
+    # unknown or unskilled preferred agents are ignored
+    acd.offer_failed("c1", 3)
+    assert offers(acd.enqueue("c3", "PJSIP/carrier-3", "general", Priority.NORMAL, 4, preferred_agent="a3")) == []
+    fresh = Acd(CONFIG)
+    ready_all(fresh)
+    assert offers(fresh.enqueue("c5", "PJSIP/carrier-5", "general", Priority.NORMAL, 1, preferred_agent="nobody")) == [
+        ("c5", "a1")]
+    # a3 holds market only at level 1 (the desk's first step asks for 3), but took the order:
+    # first-contact responsibility wins over the skill level
+    assert offers(fresh.enqueue("c6", "PJSIP/carrier-6", "market", Priority.NORMAL, 1, preferred_agent="a3")) == [
+        ("c6", "a3")]

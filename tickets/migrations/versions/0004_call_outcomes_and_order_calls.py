@@ -1,4 +1,4 @@
-"""call outcomes on call records (desk, agent, wait, talk, survey, repeat caller), order
+"""call outcomes on call records (desk, agent, wait, talk, survey, repeat caller, stage left in), order
 handling, and the calls linked to each order
 
 Revision ID: 0004
@@ -27,6 +27,7 @@ def upgrade() -> None:
         table.add_column(sa.Column("repeat_caller", sa.Boolean, nullable=False, server_default=sa.false()))
         table.add_column(sa.Column("order_number", sa.String(32), nullable=True))
         table.add_column(sa.Column("transferred_to", sa.String(8), nullable=False, server_default=""))
+        table.add_column(sa.Column("left_in", sa.String(16), nullable=False, server_default=""))
     records = sa.table("call_records", sa.column("disposition", sa.String))
     op.execute(records.update().where(records.c.disposition == OLD_ABANDONED)
                .values(disposition=NEW_ABANDONED))
@@ -34,6 +35,7 @@ def upgrade() -> None:
         table.add_column(sa.Column("handling", sa.String(16), nullable=True))
         table.add_column(sa.Column("taken_by", sa.Unicode(64), nullable=False, server_default=""))
         table.add_column(sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True))
+        table.add_column(sa.Column("survey_score", sa.SmallInteger, nullable=True))
     op.create_table(
         "order_calls",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -56,9 +58,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("order_calls")
     with op.batch_alter_table("work_orders") as table:
-        for name in ("updated_at", "taken_by", "handling"):
+        for name in ("survey_score", "updated_at", "taken_by", "handling"):
             table.drop_column(name)
     with op.batch_alter_table("call_records") as table:
-        for name in ("transferred_to", "order_number", "repeat_caller", "survey_score", "talk_time",
+        for name in ("left_in", "transferred_to", "order_number", "repeat_caller", "survey_score", "talk_time",
                      "queue_wait", "agent", "desk"):
             table.drop_column(name)
