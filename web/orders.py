@@ -62,7 +62,7 @@ def _order_json(order: WorkOrder) -> dict[str, Any]:
 def open_order_json(order: OpenOrder) -> dict[str, Any]:
     return {"number": order.number, "category": order.category, "topic": order.topic, "state": order.state,
             "taken_by": order.taken_by, "created_at": order.created_at.isoformat(),
-            "due_at": order.due_at.isoformat()}
+            "due_at": order.due_at.isoformat(), "desk": order.desk}
 
 
 def _record_json(record: CallRecord) -> dict[str, Any]:
