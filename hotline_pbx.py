@@ -75,7 +75,9 @@ class Controller:
                                              open_orders=self.orders.open_for_caller,
                                              link_repeat=self._link_repeat,
                                              is_holiday=holidays.__contains__))
-        self.agi.route("announce", make_announce(self.engine.queue_position))
+        offer_after = config.intake.callback_offer_after
+        self.agi.route("announce", make_announce(self.engine.queue_position, self.engine.submit,
+                                                 lambda linkedid: self.engine.callback_due(linkedid, offer_after)))
         self.agi.route("survey", make_survey(self.engine.submit, self.orders.record_survey,
                                              timeout=config.intake.survey_timeout,
                                              enabled=config.intake.survey))
@@ -275,6 +277,27 @@ def cmd_dialplan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prompts(args: argparse.Namespace) -> int:
+    """Speak the Mandarin prompts into an Asterisk sounds dir (default: the sandbox's)."""
+    from ivr import prompts
+    from pbx import sandbox
+
+    texts = prompts.load_texts(Path(args.texts))
+    if args.action == "list":
+        for name, text in texts.files():
+            print(f"{name:32} {text}")
+        return 0
+    out = Path(args.out) if args.out else sandbox.SandboxPaths().sounds
+
+    def show(n: int, total: int, name: str, what: str) -> None:
+        print(f"[{n:3d}/{total}] {name:32} {what}", flush=True)
+
+    written = prompts.build(out, texts, force=args.force, only=set(args.only) if args.only else None,
+                            progress=show)
+    print(f"{len(written)} file(s) spoken into {out}/{prompts.PROMPT_DIR}")
+    return 0
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -316,6 +339,16 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", default=str(REPO / "asterisk-conf"), help="folder or file to write")
     gen.add_argument("--check", action="store_true", help="only say whether the file matches")
     plan.set_defaults(func=cmd_dialplan)
+
+    voice = sub.add_parser("prompts", help="the Mandarin prompts: build (espeak-ng → 8 kHz WAV) | list")
+    voice_sub = voice.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build = voice_sub.add_parser("build", help="speak changed prompts into an Asterisk sounds dir")
+    build.add_argument("--out", help="the sounds dir (default: the sandbox's /usr/share/asterisk/sounds)")
+    build.add_argument("--force", action="store_true", help="speak everything again (not recorded ones)")
+    build.add_argument("--only", nargs="*", help="prompt names to build")
+    voice_sub.add_parser("list", help="print every prompt and its text")
+    voice.add_argument("--texts", default=str(REPO / "ivr" / "prompts.toml"))
+    voice.set_defaults(func=cmd_prompts)
 
     records = sub.add_parser("records", help="list the newest call records in the store")
     records.add_argument("--config", default=str(SANDBOX_CONFIG))

@@ -69,6 +69,7 @@ class Call:
     open_order: str = ""
     transferred_to: str = ""
     stage: str = "arrival"  # arrival, intake, queue, ringing, talking, survey, fallback
+    callback: str = ""  # the callback offer while waiting: offered, accepted, declined
 
     def answer(self, at: datetime) -> None:
         self.state = next_call_state(self.state, "answer")
@@ -107,7 +108,8 @@ class Call:
             recording=self.recording if self.reached_agent else "", desk=self.desk, agent=self.agent,
             queue_wait=None if self.queue_wait is None else round(self.queue_wait, 3), talk_time=talk,
             survey_score=self.survey_score, repeat_caller=bool(self.open_order),
-            order_number=self.open_order, transferred_to=self.transferred_to, left_in=self.stage)
+            order_number=self.open_order, transferred_to=self.transferred_to, left_in=self.stage,
+            callback=self.callback)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +199,10 @@ class LiveCalls:
                 if surveyed is not None:
                     surveyed.stage = "survey"
                     surveyed.survey_score = fact.score if fact.score is not None else surveyed.survey_score
+            case ev.CallbackChoice():
+                offered = self.calls.get(fact.linkedid)
+                if offered is not None:
+                    offered.callback = fact.choice
             case ev.CallFellBack():
                 fallen = self.calls.get(fact.linkedid)
                 if fallen is not None:
@@ -213,6 +219,8 @@ class LiveCalls:
                     call.dialed_number = fact.dialed_number
                 if call is not None and fact.script.startswith("intake") and call.stage == "arrival":
                     call.stage = "intake"
+                    # the hotline number as the number plan names it (without the carrier's prefix)
+                    call.dialed_number = fact.dialed_number or call.dialed_number
             case _:
                 pass  # facts for the ACD, not the call model
         return []

@@ -120,6 +120,14 @@ class Engine:
                       and a.state not in (AgentState.LOGGED_OUT, AgentState.PAUSED))
         return position - 1, self.figures.estimated_wait(desk.name, position - 1, serving)
 
+    def callback_due(self, linkedid: str, after: float) -> bool:
+        """A waiting caller who has waited `after` seconds and was not offered a callback yet."""
+        queued = self.acd.queue.get(linkedid)
+        call = self.calls.calls.get(linkedid)
+        if queued is None or call is None or call.callback or after <= 0 or queued.offered_to is not None:
+            return False
+        return self._clock() - queued.call.queued_at >= after
+
     def desk_figures(self) -> dict[str, dict[str, Any]]:
         now = self._clock()
         return self.figures.snapshot(now, self.acd)

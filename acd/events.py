@@ -180,6 +180,18 @@ class SurveyAnswered:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackChoice:
+    """The waiting caller was offered a callback that keeps their place (virtual hold):
+    offered, then accepted (they hang up and are called back when their turn comes) or
+    declined (they keep waiting)."""
+
+    at: datetime
+    uniqueid: str
+    linkedid: str
+    choice: str  # offered | accepted | declined
+
+
+@dataclass(frozen=True, slots=True)
 class CallFellBack:
     """The dialplan sent the caller to app_queue ([hotline-fallback]'s UserEvent)."""
 
@@ -208,5 +220,5 @@ class TimerFired:
 EngineEvent = (
     ChannelCreated | ChannelStateChanged | CallerIdChanged | ChannelHungUp | BridgeEntered
     | BridgeLeft | BridgeDestroyed | AmiLinkUp | AmiLinkDown | ChannelsSnapshot | CallJournal
-    | AgiSessionStarted | AgiSessionEnded | CallQueued | CallFellBack | SurveyAnswered | DialEnded | TimerFired
+    | AgiSessionStarted | AgiSessionEnded | CallQueued | CallFellBack | SurveyAnswered | CallbackChoice | DialEnded | TimerFired
 )

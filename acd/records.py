@@ -52,3 +52,4 @@ class CallRecord:
     transferred_to: str = ""  # 110, 119, 120 or 122
     left_in: str = ""  # the stage the call was in when it ended: arrival, intake (greeting, menu),
     # queue, ringing, talking, survey, fallback
+    callback: str = ""  # the callback offer while waiting: offered, accepted, declined

@@ -56,6 +56,10 @@ class SandboxPaths:
         return self.state / "sip.secret"
 
     @property
+    def sounds(self) -> Path:
+        return self.root / "usr/share/asterisk/sounds"
+
+    @property
     def etc(self) -> Path:
         return self.root / "etc/asterisk"
 
@@ -291,6 +295,18 @@ def install_conf(paths: SandboxPaths, conf_source: Path = CONF_SOURCE) -> None:
         os.chown(d, uid, gid)
 
 
+def install_prompts(paths: SandboxPaths, *, echo: bool = True) -> None:
+    """The Mandarin prompts into the root's sounds dir (spoken once; later only changed texts)."""
+    from ivr import prompts
+
+    written = prompts.build(paths.sounds)
+    if written:
+        _say(f"spoke {len(written)} prompt file(s) into {paths.sounds}/{prompts.PROMPT_DIR}", echo)
+    uid, gid = _asterisk_ids(paths.root)
+    for entry in [paths.sounds / prompts.PROMPT_DIR, *(paths.sounds / prompts.PROMPT_DIR).rglob("*")]:
+        os.chown(entry, uid, gid)
+
+
 # ---- running Asterisk ------------------------------------------------------------------------
 
 def cli(paths: SandboxPaths, command: str, timeout: float = 15.0) -> str:
@@ -320,6 +336,7 @@ def start(paths: SandboxPaths, *, echo: bool = True, boot_timeout: float = 60.0)
         _say(f"asterisk already running (pid {asterisk_pid(paths)})", echo)
         return
     install_conf(paths)
+    install_prompts(paths, echo=echo)
     if paths.messages_log.exists():
         paths.messages_log.write_text("")
     uid, gid = _asterisk_ids(paths.root)

@@ -33,6 +33,7 @@ call_records = Table(
     Column("order_number", String(32), nullable=True),
     Column("transferred_to", String(8), nullable=False, server_default=""),
     Column("left_in", String(16), nullable=False, server_default=""),
+    Column("callback", String(16), nullable=False, server_default=""),
 )
 Index("ix_call_records_caller_number", call_records.c.caller_number)
 Index("ix_call_records_arrived_at", call_records.c.arrived_at)

@@ -79,6 +79,7 @@ def _row(record: CallRecord) -> dict[str, Any]:
         "order_number": record.order_number or None,
         "transferred_to": _text(record.transferred_to, c.transferred_to),
         "left_in": _text(record.left_in, c.left_in),
+        "callback": _text(record.callback, c.callback),
     }
 
 
@@ -91,7 +92,8 @@ def _record(row: Any) -> CallRecord:
         hangup_cause_text=row.hangup_cause_text or "", recording=row.recording or "",
         desk=row.desk, agent=row.agent, queue_wait=row.queue_wait, talk_time=row.talk_time,
         survey_score=row.survey_score, repeat_caller=bool(row.repeat_caller),
-        order_number=row.order_number or "", transferred_to=row.transferred_to, left_in=row.left_in)
+        order_number=row.order_number or "", transferred_to=row.transferred_to, left_in=row.left_in,
+        callback=row.callback)
 
 
 def _first_of_each(records: Sequence[CallRecord]) -> list[CallRecord]:

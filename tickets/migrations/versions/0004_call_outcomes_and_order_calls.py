@@ -28,6 +28,7 @@ def upgrade() -> None:
         table.add_column(sa.Column("order_number", sa.String(32), nullable=True))
         table.add_column(sa.Column("transferred_to", sa.String(8), nullable=False, server_default=""))
         table.add_column(sa.Column("left_in", sa.String(16), nullable=False, server_default=""))
+        table.add_column(sa.Column("callback", sa.String(16), nullable=False, server_default=""))
     records = sa.table("call_records", sa.column("disposition", sa.String))
     op.execute(records.update().where(records.c.disposition == OLD_ABANDONED)
                .values(disposition=NEW_ABANDONED))
@@ -61,6 +62,6 @@ def downgrade() -> None:
         for name in ("survey_score", "updated_at", "taken_by", "handling"):
             table.drop_column(name)
     with op.batch_alter_table("call_records") as table:
-        for name in ("left_in", "transferred_to", "order_number", "repeat_caller", "survey_score", "talk_time",
+        for name in ("callback", "left_in", "transferred_to", "order_number", "repeat_caller", "survey_score", "talk_time",
                      "queue_wait", "agent", "desk"):
             table.drop_column(name)

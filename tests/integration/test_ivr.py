@@ -1,0 +1,121 @@
+"""The number plan and the intake on the real sandbox: baresip citizens dial (and press keys
+with RFC 2833 DTMF), baresip agents answer."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import datetime, timezone
+
+from acd.acd import OfferCall
+from acd.records import Disposition
+from pbx.phones import PhoneSpec
+from tickets.orders import NewOrder
+
+from .conftest import agent, running, wait_until
+from .test_acd import ready, state
+
+
+async def ended(ctl, caller: str):  # type: ignore[no-untyped-def]
+    await wait_until(lambda: ctl.engine.snapshot() == (), timeout=30, what="the call to end")
+    await ctl.writer.flush()
+    [record] = await ctl.store.by_caller(caller)
+    return record
+
+
+async def test_a_prefixed_12315_reaches_the_market_desk_with_the_short_number(acd_controller, phones, sip_password) -> None:
+    ctl = acd_controller
+    market = await agent(phones, 1003, sip_password)  # market 3
+    await ready(ctl, "agent1003")
+    citizen = await phones.add(PhoneSpec("citizen", "13822223333", "钱二"))
+    await citizen.dial("057112315")  # as the carrier sends it, with the area code
+    await market.wait_event("CALL_ESTABLISHED", timeout=15)
+    await citizen.hangup()
+    record = await ended(ctl, "13822223333")
+    assert (record.dialed_number, record.desk, record.agent) == ("12315", "market", "agent1003")
+    assert record.disposition is Disposition.ANSWERED and record.left_in == "talking"
+
+
+async def test_a_key_enterprise_is_served_by_the_enterprise_desk_before_a_citizen_who_came_first(
+        acd_controller, phones, sip_password) -> None:
+    ctl = acd_controller
+    offers: list[OfferCall] = []
+    ctl.engine.observe(OfferCall, offers.append)
+    expert = await agent(phones, 1004, sip_password)  # enterprise 5
+    await ctl.engine.request("login", "agent1004")  # logged in, not ready yet
+    first = await phones.add(PhoneSpec("citizen", "13833334444", "孙三"))
+    await first.dial("12366")  # the enterprise desk's own number: a normal caller
+    await wait_until(lambda: len(ctl.engine.acd.queue) == 1, what="the first caller queued")
+    company = await phones.add(PhoneSpec("company", "057188886666", "某重点企业"))
+    await company.dial("12345")  # a key enterprise, whatever it dialed
+    await wait_until(lambda: len(ctl.engine.acd.queue) == 2, what="both queued")
+    queued = {q.call.call_id: q.call for q in ctl.engine.acd.queue.values()}
+    assert sorted((c.desk, int(c.priority)) for c in queued.values()) == [("enterprise", 1), ("enterprise", 2)]
+    await ctl.engine.request("ready", "agent1004")
+    await expert.wait_event("CALL_ESTABLISHED", timeout=15)
+    assert queued[offers[0].call_id].priority == 1  # the company, though it came second
+    await company.hangup()
+    await first.hangup()
+    record = await ended(ctl, "057188886666")
+    assert (record.desk, record.agent, record.disposition) == ("enterprise", "agent1004", Disposition.ANSWERED)
+
+
+async def test_a_repeat_caller_reaches_the_agent_who_took_the_order(acd_controller, phones, sip_password) -> None:
+    ctl = acd_controller
+    number = await ctl.orders.create(NewOrder("13844445555", "", "complaint", "heating", "西湖区", "暖气不热"),
+                                     by="agent1001", at=datetime.now(timezone.utc))
+    taker = await agent(phones, 1001, sip_password)  # general 3
+    await agent(phones, 1006, sip_password)  # general 4: plain routing would choose this one
+    await ready(ctl, "agent1006", "agent1001")
+    citizen = await phones.add(PhoneSpec("citizen", "13844445555", "李四"))
+    await citizen.dial("12345")
+    await taker.wait_event("CALL_ESTABLISHED", timeout=15)
+    assert state(ctl, "agent1001") == "on_call" and state(ctl, "agent1006") == "ready"
+    await citizen.hangup()
+    record = await ended(ctl, "13844445555")
+    assert record.repeat_caller and record.order_number == number and record.agent == "agent1001"
+
+
+async def test_the_survey_after_the_agent_hangs_up_reaches_the_record_and_the_order(
+        acd_config, phones, sip_password) -> None:
+    import socket
+
+    import aiohttp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = dataclasses.replace(acd_config, http=dataclasses.replace(acd_config.http, port=port))
+    async with running(config) as ctl:
+        desk_agent = await agent(phones, 1001, sip_password)
+        await ready(ctl, "agent1001")
+        citizen = await phones.add(PhoneSpec("citizen", "13855556666", "周五"))
+        await citizen.dial("12345")
+        await desk_agent.wait_event("CALL_ESTABLISHED", timeout=15)
+        [call] = [c for c in ctl.engine.snapshot() if c.dialed_number == "12345"]
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+            resp = await http.post("/api/orders", json={
+                "caller_number": "13855556666", "category": "consultation", "topic": "labour",
+                "content": "咨询社保转移", "linkedid": call.linkedid, "by": "agent1001"})
+            number = (await resp.json())["number"]
+            await desk_agent.hangup()  # the agent ends the call: the citizen hears the survey
+            await wait_until(lambda: ctl.engine.calls.calls.get(call.linkedid) is not None
+                             and ctl.engine.calls.calls[call.linkedid].stage == "survey",
+                             what="the survey to start")
+            await asyncio.sleep(1.0)
+            await citizen.send_dtmf("2")  # 基本满意, pressed while the question plays
+            record = await ended(ctl, "13855556666")
+            order = await (await http.get(f"/api/orders/{number}")).json()
+    assert record.survey_score == 2 and record.left_in == "survey" and record.agent == "agent1001"
+    assert order["survey_score"] == 2
+
+
+async def test_the_caller_hanging_up_during_the_greeting_is_lost_in_the_ivr(acd_controller, phones) -> None:
+    ctl = acd_controller
+    citizen = await phones.add(PhoneSpec("citizen", "13866667777", "吴六"))
+    await citizen.dial("12345")
+    await citizen.wait_event("CALL_ESTABLISHED", timeout=10)
+    await asyncio.sleep(0.4)
+    await citizen.hangup()
+    record = await ended(ctl, "13866667777")
+    assert record.disposition is Disposition.ABANDONED_IVR and record.left_in == "intake" and record.desk == ""
