@@ -28,20 +28,20 @@ def make_agent_codes(request: Request, acd: AcdConfig) -> Callable[[Any], Awaita
         agent = seats.get(seat)
         if op is None or agent is None:
             log.warning("feature code %s for unknown seat %s", code, seat)
-            await agi.stream_file("invalid")
+            await agi.stream_file("hotline/agent-invalid")
             return
-        pin = await agi.get_data("agent-pass", 6000, 8)
+        pin = await agi.get_data("hotline/agent-pin", 6000, 8)
         if not hmac.compare_digest(pin.encode(), agent.pin.encode()):
             log.warning("wrong PIN for seat %s (%s)", seat, code)
-            await agi.stream_file("auth-incorrect")
+            await agi.stream_file("hotline/agent-denied")
             return
         try:
             state = await request(op[0], agent.agent_id, op[1])
         except Exception as exc:  # an illegal transition: say so, change nothing
             log.info("feature code %s for %s refused: %s", code, agent.agent_id, exc)
-            await agi.stream_file("invalid")
+            await agi.stream_file("hotline/agent-invalid")
             return
         log.info("agent %s is %s (feature code %s)", agent.agent_id, state, code)
-        await agi.stream_file("agent-loggedoff" if op[0] == "logout" else "agent-loginok")
+        await agi.stream_file("hotline/agent-ok")
 
     return agent_codes

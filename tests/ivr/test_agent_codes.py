@@ -34,13 +34,13 @@ async def test_login_ready_and_a_wrong_pin_through_feature_codes() -> None:
     server.route("agent", make_agent_codes(engine.request, CONFIG))
     await server.start()
     try:
-        assert await dial(server.bound_port, "*211001", "4321") == ['STREAM FILE agent-loginok ""']
-        assert await dial(server.bound_port, "*221001", "0000") == ['STREAM FILE auth-incorrect ""']
+        assert await dial(server.bound_port, "*211001", "4321") == ['STREAM FILE hotline/agent-ok ""']
+        assert await dial(server.bound_port, "*221001", "0000") == ['STREAM FILE hotline/agent-denied ""']
         assert engine.agents()[0].state == "paused"
-        assert await dial(server.bound_port, "*221001", "4321") == ['STREAM FILE agent-loginok ""']
+        assert await dial(server.bound_port, "*221001", "4321") == ['STREAM FILE hotline/agent-ok ""']
         assert engine.agents()[0].state == "ready"
-        assert await dial(server.bound_port, "*219999", "4321") == ['STREAM FILE invalid ""']
-        assert await dial(server.bound_port, "*211001", "4321") == ['STREAM FILE invalid ""']  # already in
+        assert await dial(server.bound_port, "*219999", "4321") == ['STREAM FILE hotline/agent-invalid ""']
+        assert await dial(server.bound_port, "*211001", "4321") == ['STREAM FILE hotline/agent-invalid ""']  # already in
         assert engine.agents()[0].state == "ready"
     finally:
         await server.close()

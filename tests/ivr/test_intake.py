@@ -102,3 +102,43 @@ async def test_a_first_time_or_anonymous_caller_has_no_open_order() -> None:
     assert fact.open_order == "" and linked == []
     _, [anonymous], _ = await run(none, caller="unknown")
     assert anonymous.open_order == ""
+
+
+async def menu_call(port: int, keys: list[str]) -> list[str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"agi_network: yes\nagi_network_script: intake?dialed=12345\nagi_callerid: 13800138000\n"
+                 b"agi_channel: PJSIP/carrier-00000001\nagi_uniqueid: pbx-1.1\n\n")
+    said, pending = [], list(keys)
+    while line := await reader.readline():
+        command = line.decode().strip()
+        said.append(command)
+        if command.startswith("GET DATA"):
+            key = pending.pop(0) if pending else ""
+            reply = f"200 result={key}" if key else "200 result= (timeout)"
+        elif command.startswith("GET FULL VARIABLE"):
+            reply = "200 result=1 (pbx-1.1)"
+        else:
+            reply = "200 result=0"
+        writer.write(f"{reply}\n".encode())
+    writer.close()
+    return said
+
+
+async def test_a_site_menu_routes_by_key_retries_once_then_takes_its_default() -> None:
+    from ivr.config import IntakeConfig, Menu
+
+    menu = Menu("12345", "menu-example", (("1", "general"), ("2", "market")), timeout=2, default="general")
+    for keys, desk, prompts in ((["2"], "market", []), (["9", "2"], "market", ["hotline/invalid-key"]),
+                                (["", ""], "general", ["hotline/no-input"]), (["*", "#"], "general",
+                                                                              ["hotline/invalid-key"])):
+        queued: list = []
+        server = FastAgiServer("127.0.0.1", 0)
+        server.route("intake", make_intake(queued.append, CONFIG, IntakeConfig(menus=(menu,))))
+        await server.start()
+        try:
+            said = await menu_call(server.bound_port, keys)
+        finally:
+            await server.close()
+        assert [c for c in said if c.startswith("GET DATA")][0] == "GET DATA hotline/menu-example 2000 1"
+        assert [c.split()[2] for c in said if c.startswith("STREAM FILE")][1:] == prompts
+        assert [q.desk for q in queued] == [desk], keys
