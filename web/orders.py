@@ -20,6 +20,7 @@ document of these routes. Validation answers 400 with a message per field; illeg
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -29,8 +30,8 @@ from aiohttp import web
 
 from acd.records import CallRecord
 from tickets.catalog import DEFAULT_CATALOG, Catalog
-from tickets.orders import (EDITABLE, SORTABLE, NewOrder, OpenOrder, WorkOrder, WorkOrderStore,
-                            search)
+from tickets.orders import (EDITABLE, SORTABLE, NewOrder, OpenOrder, OrderQuery, SearchError, WorkOrder,
+                            WorkOrderStore, search)
 from tickets.store import CallRecordStore
 from tickets.workflow import ORDER_TRANSITIONS, FollowUpResult, OrderTransitionError
 
@@ -219,7 +220,18 @@ async def transition(request: web.Request) -> web.Response:
     return web.json_response(_order_json(order))
 
 
-def _filters(request: web.Request) -> dict[str, Any] | web.Response:
+def _when(value: str | None, field: str, problems: dict[str, str]) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        problems[field] = "an ISO 8601 time, e.g. 2026-11-22T18:00:00+08:00"
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _filters(request: web.Request) -> OrderQuery | web.Response:
     q = request.query
     problems: dict[str, str] = {}
     try:
@@ -234,39 +246,58 @@ def _filters(request: web.Request) -> dict[str, Any] | web.Response:
         problems["sort"] = f"one of {', '.join(SORTABLE)}"
     if q.get("order", "desc") not in ("asc", "desc"):
         problems["order"] = "asc or desc"
+    due_before, due_after = _when(q.get("due_before"), "due_before", problems), _when(q.get("due_after"), "due_after", problems)
+    if q.get("overdue", "0") not in ("0", "1"):
+        problems["overdue"] = "0 or 1"
     if problems:
-        return _error(400, "validation-failed", problems)
-    return {"state": q.get("state"), "category": q.get("category"), "caller": q.get("caller"),
-            "sort": sort, "descending": q.get("order", "desc") == "desc", "limit": limit, "offset": offset}
+        return _error(400, VALIDATION_FAILED, problems)
+    return OrderQuery(state=q.get("state") or None, category=q.get("category") or None, caller=q.get("caller") or None,
+                      department=q.get("department") or None, due_before=due_before, due_after=due_after,
+                      overdue_at=datetime.now(timezone.utc) if q.get("overdue") == "1" else None,
+                      sort=sort, descending=q.get("order", "desc") == "desc", limit=limit, offset=offset,
+                      cursor=q.get("cursor") or None)
 
 
 async def list_orders(request: web.Request) -> web.Response:
-    filters = _filters(request)
-    if isinstance(filters, web.Response):
-        return filters
-    total, rows = await search(request.app[ORDERS].engine, **filters)
-    return web.json_response({"total": total, "orders": rows})
+    query = _filters(request)
+    if isinstance(query, web.Response):
+        return query
+    try:
+        page = await search(request.app[ORDERS].engine, query)
+    except SearchError as exc:
+        return _error(400, VALIDATION_FAILED, {"cursor": str(exc)})
+    return web.json_response({"total": page.total, "total_exact": page.total_exact, "orders": page.rows,
+                              "next_cursor": page.next_cursor})
 
 
-async def export_csv(request: web.Request) -> web.Response:
-    filters = _filters(request)
-    if isinstance(filters, web.Response):
-        return filters
-    filters["limit"] = 1000
-    buffer = io.StringIO()
-    writer: Any = None
-    offset = 0
-    while True:
-        _, rows = await search(request.app[ORDERS].engine, **{**filters, "offset": offset})
-        if not rows:
-            break
-        if writer is None:
-            writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+async def export_csv(request: web.Request) -> web.StreamResponse:
+    """Every match, page by page (cursor), streamed: no export holds a million rows in memory."""
+    query = _filters(request)
+    if isinstance(query, web.Response):
+        return query
+    query = dataclasses.replace(query, limit=1000, offset=0)
+    try:
+        page = await search(request.app[ORDERS].engine, query)
+    except SearchError as exc:
+        return _error(400, VALIDATION_FAILED, {"cursor": str(exc)})
+    response = web.StreamResponse(headers={"Content-Type": "text/csv; charset=utf-8",
+                                           "Content-Disposition": 'attachment; filename="orders.csv"'})
+    await response.prepare(request)
+    await response.write("\ufeff".encode("utf-8"))
+    fields: list[str] | None = None
+    while page.rows:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=fields or list(page.rows[0]))
+        if fields is None:
+            fields = list(page.rows[0])
             writer.writeheader()
-        writer.writerows(rows)
-        offset += len(rows)
-    return web.Response(body=("\ufeff" + buffer.getvalue()).encode("utf-8"),
-                        content_type="text/csv", charset="utf-8")
+        writer.writerows(page.rows)
+        await response.write(buffer.getvalue().encode("utf-8"))
+        if page.next_cursor is None:
+            break
+        page = await search(request.app[ORDERS].engine, dataclasses.replace(query, cursor=page.next_cursor))
+    await response.write_eof()
+    return response
 
 
 # ---- the OpenAPI document, built from the same table the routes are registered from ----------
@@ -298,6 +329,10 @@ _STEP = {"type": "object", "properties": {"by": _TEXT, "note": {"type": "string"
                                           "follow_up_result": {"enum": [r.value for r in FollowUpResult]}}}
 SEARCH_PARAMETERS = [
     _q("state", "order state"), _q("category", "request type code"), _q("caller", "caller number"),
+    _q("department", "department code"), _q("due_before", "due before this ISO 8601 time", format="date-time"),
+    _q("due_after", "due at or after this ISO 8601 time", format="date-time"),
+    _q("overdue", "1: open orders past their deadline", enum=["0", "1"]),
+    _q("cursor", "next_cursor of the previous page (keyset paging)"),
     _q("sort", "sort key", enum=list(SORTABLE)), _q("order", "asc or desc", enum=["asc", "desc"]),
     _q("limit", "page size 1..1000", "integer"), _q("offset", "rows to skip", "integer"),
 ]

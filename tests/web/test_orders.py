@@ -114,3 +114,18 @@ async def test_edit_link_due_lists_and_a_numbers_records(client: TestClient) -> 
     records = (await (await client.get("/api/records?caller=13800001111")).json())["records"]
     assert [(r["linkedid"], r["disposition"], r["agent"]) for r in records] == [("pbx-7.1", "answered", "agent1001")]
     assert (await client.get("/api/records")).status == 400
+
+
+async def test_paging_by_cursor_csv_of_every_match_and_bad_search_params(client: TestClient) -> None:
+    for n in range(5):
+        await client.post("/api/orders", json={**ORDER, "caller_number": f"1390000{n:04d}"})
+    first = await (await client.get("/api/orders?limit=2&sort=number&order=asc")).json()
+    assert first["total"] == 5 and first["total_exact"] and len(first["orders"]) == 2
+    second = await (await client.get(f"/api/orders?limit=2&sort=number&order=asc&cursor={first['next_cursor']}")).json()
+    assert [o["number"] for o in second["orders"]] > [o["number"] for o in first["orders"]]
+    csv_text = (await (await client.get("/api/orders.csv?category=complaint")).read()).decode("utf-8-sig")
+    assert len(csv_text.splitlines()) == 6
+    assert (await (await client.get("/api/orders?overdue=1")).json())["orders"] == []
+    for bad in ("cursor=zzz", "due_before=yesterday", "overdue=maybe", "limit=0"):
+        resp = await client.get(f"/api/orders?{bad}")
+        assert resp.status == 400 and (await resp.json())["error"] == "validation-failed", bad
