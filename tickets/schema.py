@@ -64,6 +64,12 @@ work_orders = Table(
 )
 Index("ix_work_orders_caller_number", work_orders.c.caller_number)
 Index("ix_work_orders_state_due", work_orders.c.state, work_orders.c.due_at)
+# revision 0003: what search filters and sorts by (with id last, for keyset paging)
+Index("ix_work_orders_category_state_due", work_orders.c.category, work_orders.c.state, work_orders.c.due_at, work_orders.c.id)
+Index("ix_work_orders_state_created", work_orders.c.state, work_orders.c.created_at, work_orders.c.id)
+Index("ix_work_orders_state_due_id", work_orders.c.state, work_orders.c.due_at, work_orders.c.id)
+Index("ix_work_orders_department_due", work_orders.c.department, work_orders.c.due_at, work_orders.c.state, work_orders.c.id)
+Index("ix_work_orders_caller_created", work_orders.c.caller_number, work_orders.c.created_at)
 
 work_order_history = Table(
     "work_order_history",

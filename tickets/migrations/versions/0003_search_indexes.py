@@ -15,7 +15,7 @@ INDEXES = {
     "ix_work_orders_category_state_due": ["category", "state", "due_at", "id"],
     "ix_work_orders_state_created": ["state", "created_at", "id"],
     "ix_work_orders_state_due_id": ["state", "due_at", "id"],
-    "ix_work_orders_department_state_due": ["department", "state", "due_at"],
+    "ix_work_orders_department_due": ["department", "due_at", "state", "id"],
     "ix_work_orders_caller_created": ["caller_number", "created_at"],
 }
 
