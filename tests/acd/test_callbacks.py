@@ -1,0 +1,125 @@
+"""The callback book's rules, and properties over random sequences: never two callbacks to one
+number at once, every entry ends in a final outcome, no callback ahead of a longer-waiting live
+caller of the same class."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from acd.callbacks import (CallbackBook, CallbackError, Loss, Outcome, RetryPolicy, as_waiting_call,
+                           entry_of)
+from acd.routing import DeskPolicy, Priority, ReadyAgent, WaitingCall, assign
+
+POLICY = RetryPolicy(attempts=3, spacing=600, window=86_400)
+
+
+def loss(number: str, at: float, reason: str = "abandoned_queue", **kw: object) -> Loss:
+    return Loss(f"pbx-{number}-{at}", number, "general", reason, 20.0, at, **kw)  # type: ignore[arg-type]
+
+
+def test_three_lost_calls_from_one_number_make_one_entry_listing_all_three() -> None:
+    book = CallbackBook(POLICY)
+    for at, reason in ((0, "abandoned_ivr"), (60, "abandoned_queue"), (300, "abandoned_ringing")):
+        book.lost(loss("13800000001", at, reason))
+    [entry] = book.entries.values()
+    assert [l.reason for l in entry.losses] == ["abandoned_ivr", "abandoned_queue", "abandoned_ringing"]
+    assert entry.open and entry.due_at == 0
+
+
+def test_anonymous_and_do_not_call_numbers_are_recorded_and_closed() -> None:
+    book = CallbackBook(POLICY, do_not_call=frozenset({"13900000000"}))
+    assert book.lost(loss("", 0)).outcome is Outcome.ANONYMOUS
+    assert book.lost(loss("13900000000", 0)).outcome is Outcome.OPTED_OUT
+    assert book.due(10, business_hours=True) == []
+
+
+def test_a_citizen_who_does_not_answer_is_retried_per_policy_then_closed_with_the_outcome() -> None:
+    book = CallbackBook(POLICY)
+    entry = book.lost(loss("13800000002", 0))
+    now = 0.0
+    for n, outcome in enumerate((Outcome.NO_ANSWER, Outcome.AGENT_NO_ANSWER, Outcome.BUSY, Outcome.NO_ANSWER)):
+        [due] = book.due(now, business_hours=True)
+        book.start(due.entry_id)
+        with pytest.raises(CallbackError, match="^callback-already-dialing"):
+            book.start(due.entry_id)
+        assert book.due(now, True) == []  # never twice at once
+        entry = book.result(due.entry_id, "agent1001", outcome, now)
+        if outcome is Outcome.AGENT_NO_ANSWER:
+            assert entry.due_at <= now  # due again at once: it cost the citizen nothing
+        elif entry.open:
+            assert book.due(now + 599, True) == [] and entry.due_at == now + 600
+            now += 600
+    assert entry.outcome is Outcome.NO_ANSWER and entry.citizen_attempts == 3 and len(entry.attempts) == 4
+
+
+def test_served_when_the_citizen_calls_again_and_plain_lost_calls_wait_for_business_hours() -> None:
+    book = CallbackBook(POLICY)
+    book.lost(loss("13800000003", 0))
+    virtual = book.lost(loss("13800000004", 100, virtual_hold=True, queued_at=40.0))
+    assert [e.number for e in book.due(200, business_hours=False)] == ["13800000004"]
+    assert virtual.due_at == 40.0  # its place in the queue
+    assert book.served("13800000003", 300).outcome is Outcome.SERVED
+    assert book.served("13800000003", 301) is None
+
+
+def test_a_callback_queues_behind_live_callers_who_waited_longer() -> None:
+    book = CallbackBook(POLICY)
+    entry = book.lost(loss("13800000005", 100))
+    callback = as_waiting_call(entry, 5)
+    assert entry_of(callback.call_id) == entry.entry_id and entry_of("pbx-1.1") is None
+    older = WaitingCall("older", "general", Priority.NORMAL, 50, 1)
+    newer = WaitingCall("newer", "general", Priority.NORMAL, 150, 9)
+    agent = ReadyAgent("a1", {"general": 3}, 0)
+    policies = {"general": DeskPolicy("general", "general")}
+    assert [c.call_id for c, _ in assign([newer, callback, older], [agent], policies, 200)] == ["older"]
+    assert [c.call_id for c, _ in assign([newer, callback], [agent], policies, 200)] == [callback.call_id]
+
+
+numbers = st.sampled_from(["13800000001", "13800000002", "13800000003", ""])
+ops = st.lists(st.one_of(
+    st.tuples(st.just("lost"), numbers, st.booleans()),
+    st.tuples(st.just("served"), numbers, st.booleans()),
+    st.tuples(st.just("dial"), st.sampled_from(list(Outcome)[:5]), st.booleans()),
+    st.tuples(st.just("wait"), st.integers(1, 40_000), st.booleans()),
+), max_size=60)
+
+
+@settings(max_examples=200)
+@given(ops)
+def test_never_two_at_once_and_every_entry_ends(sequence: list[tuple[object, object, bool]]) -> None:
+    book = CallbackBook(RetryPolicy(attempts=3, spacing=600, window=3600), do_not_call=frozenset({"13800000003"}))
+    now = 0.0
+    dialing: list[int] = []
+    for op, value, flag in sequence:
+        if op == "lost":
+            book.lost(loss(str(value), now, virtual_hold=flag, queued_at=now - 5 if flag else None))
+        elif op == "served":
+            book.served(str(value), now)
+        elif op == "dial":
+            if dialing:
+                book.result(dialing.pop(), "a1", Outcome(value), now)
+            else:
+                due = book.due(now, business_hours=flag)
+                if due:
+                    book.start(due[0].entry_id)
+                    dialing.append(due[0].entry_id)
+        else:
+            now += float(value)  # type: ignore[arg-type]
+        busy = [e.number for e in book.entries.values() if e.dialing]
+        assert len(busy) == len(set(busy)) <= 1 + len(dialing)
+        assert all(e.citizen_attempts <= 3 for e in book.entries.values())
+    # drain: every entry reaches a final outcome within a bounded number of attempts
+    for entry_id in dialing:
+        book.result(entry_id, "a1", Outcome.NO_ANSWER, now)
+    for _ in range(100):
+        due = book.due(now, business_hours=True)
+        if not due:
+            if all(not e.open for e in book.entries.values()):
+                break
+            now += 600
+            continue
+        book.start(due[0].entry_id)
+        book.result(due[0].entry_id, "a1", Outcome.NO_ANSWER, now)
+    assert all(e.outcome is not None for e in book.entries.values())
