@@ -75,6 +75,16 @@ class HttpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbacksConfig:
+    """Missed-call callbacks (呼损回拨): retry policy and the do-not-call list."""
+
+    attempts: int = 3  # dial attempts to the citizen before giving up
+    spacing: float = 600.0  # seconds between attempts
+    window: float = 86_400.0  # lost calls of one number within this make one entry
+    do_not_call: str = ""  # comma-separated numbers never called back
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "INFO"
 
@@ -86,6 +96,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     acd: AcdConfig = field(default_factory=AcdConfig)
     orders: Catalog = DEFAULT_CATALOG
     dialplan: DialPlan = field(default_factory=DialPlan)
@@ -94,7 +105,8 @@ class Config:
 
 
 _SECTIONS: dict[str, type[Any]] = {"asterisk": AsteriskConfig, "agi": AgiConfig,
-                                   "store": StoreConfig, "http": HttpConfig, "log": LogConfig}
+                                   "store": StoreConfig, "http": HttpConfig, "log": LogConfig,
+                                   "callbacks": CallbacksConfig}
 
 
 def _coerce(section: str, key: str, value: Any, kind: Any, where: str) -> Any:

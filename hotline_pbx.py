@@ -43,6 +43,9 @@ class Controller:
         from ivr.survey import make_survey
         from pbx.fastagi import FastAgiServer
         from pbx.link import AgiLink, AmiLink
+        from acd.callbacks import CallbackBook, RetryPolicy
+        from acd.engine import SaveCallback
+        from tickets.callbacks import CallbackStore
         from tickets.orders import WorkOrderStore
         from tickets.store import CallRecordStore
         from tickets.writer import CallRecordWriter
@@ -50,6 +53,11 @@ class Controller:
         self.config = config
         self.store = CallRecordStore(config.store.url)
         self.orders = WorkOrderStore(self.store.engine, config.store.city_code, config.orders.deadlines)
+        self.callback_store = CallbackStore(self.store.engine)
+        self._callback_saves: asyncio.Queue[Any] = asyncio.Queue()
+        self.callback_saves_pending = 0
+        book = CallbackBook(RetryPolicy(config.callbacks.attempts, config.callbacks.spacing, config.callbacks.window),
+                            frozenset(n.strip() for n in config.callbacks.do_not_call.split(",") if n.strip()))
         self.writer = CallRecordWriter(self.store, batch_size=config.store.batch_size,
                                        max_delay=config.store.max_delay,
                                        journal=Path(config.store.journal) if config.store.journal else None)
@@ -58,8 +66,9 @@ class Controller:
                               CallArrived: notify, CallEnded: notify, CallAnswered: notify,
                               AgentChanged: notify,
                               OfferCall: lambda effect: self.ami.offer(effect),
-                              QueueRefused: lambda effect: self.ami.refuse(effect)},
-                             acd=config.acd)
+                              QueueRefused: lambda effect: self.ami.refuse(effect),
+                              SaveCallback: self._queue_callback_save},
+                             acd=config.acd, callbacks=book)
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
                            live=lambda: {call.linkedid for call in self.engine.snapshot()})
         self.agi_link = AgiLink(self.engine)
@@ -107,9 +116,41 @@ class Controller:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _queue_callback_save(self, effect: Any) -> None:
+        self.callback_saves_pending += 1
+        self._callback_saves.put_nowait(effect.entry)
+
+    async def flush_callbacks(self) -> None:
+        """Until every callback entry handed over so far is in the store (tests, shutdown)."""
+        await self.engine.drained()
+        while self.callback_saves_pending:
+            await asyncio.sleep(0.02)
+
+    async def _save_callbacks_forever(self) -> None:
+        """Callback entries to the store in order; a failed save is retried, never dropped."""
+        delay = 0.1
+        while True:
+            entries = [await self._callback_saves.get()]
+            while not self._callback_saves.empty():
+                entries.append(self._callback_saves.get_nowait())
+            while True:
+                try:
+                    await self.callback_store.save(entries)
+                    self.callback_saves_pending -= len(entries)
+                    delay = 0.1
+                    break
+                except Exception as exc:
+                    log.warning("callback list not saved (%d entries), retrying in %.1fs: %s", len(entries),
+                                delay, type(exc).__name__)
+                    await asyncio.sleep(delay)
+                    delay = min(10.0, delay * 2)
+
     async def start(self) -> None:
         await self.store.open()
         await self.writer.start()
+        # a restart forgets no lost call
+        self.engine.callbacks.restore(await self.callback_store.open_entries(), await self.callback_store.last_id())
+        self._spawn(self._save_callbacks_forever(), "callback-saves")
         self._spawn(self.engine.run(), "engine")
         await self.agi.start()
         self._spawn(self.ami.run(), "ami")

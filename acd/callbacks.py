@@ -117,6 +117,12 @@ class CallbackBook:
         self.entries[entry.entry_id] = entry
         return entry
 
+    def restore(self, entries: list[Entry], last_id: int) -> None:
+        """After a restart: the open entries from the store; new ids continue after `last_id`."""
+        for entry in entries:
+            self.entries[entry.entry_id] = replace(entry, dialing=False)
+        self._next_id = max(self._next_id, last_id + 1)
+
     def open_for(self, number: str) -> Entry | None:
         return next((e for e in self.entries.values() if e.open and e.number == number), None)
 

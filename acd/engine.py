@@ -19,8 +19,10 @@ from typing import Any
 from acd import events as ev
 from acd.acd import (Acd, AcdEffect, AcdError, AgentChanged, CallAbandoned, CallAnswered, OfferCall,
                      QueueRefused, SetTimer)
+from acd.callbacks import CallbackBook, Entry, Loss
 from acd.calls import CallView, LiveCalls
-from acd.commands import Effect
+from acd.commands import Effect, WriteCallRecord
+from acd.records import LOST, CallRecord, Disposition
 from acd.desks import AcdConfig
 from acd.figures import DeskFigures
 from acd.routing import Priority
@@ -43,6 +45,13 @@ class AgentRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class SaveCallback:
+    """Persist this callback entry (the store keeps the last state of each)."""
+
+    entry: Entry
+
+
+@dataclass(frozen=True, slots=True)
 class AgentView:
     agent_id: str
     name: str
@@ -58,8 +67,9 @@ Message = ev.EngineEvent | AgentRequest
 class Engine:
     def __init__(self, handlers: Mapping[type, EffectHandler], acd: AcdConfig | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, callbacks: CallbackBook | None = None) -> None:
         self.calls = LiveCalls()
+        self.callbacks = callbacks or CallbackBook()
         self.acd = Acd(acd or AcdConfig())
         self.figures = DeskFigures([d.name for d in self.acd.config.desks],
                                    {d.name: d.service_level for d in self.acd.config.desks})
@@ -162,7 +172,28 @@ class Engine:
                 self.calls.note(effect, at)
         effects: list[Any] = list(self.calls.apply(message))
         self._mark_internal(message)
+        for effect in list(effects):
+            if isinstance(effect, WriteCallRecord):
+                effects += self._book(effect.record)
         return effects + acd_effects
+
+    def _book(self, record: CallRecord) -> list[SaveCallback]:
+        """Every lost call goes into the callback book; an answered call closes its number's entry."""
+        if record.disposition is Disposition.ANSWERED:
+            served = self.callbacks.served(record.caller_number, record.ended_at.timestamp())
+            return [SaveCallback(served)] if served is not None else []
+        if record.disposition not in LOST:
+            return []
+        waited = record.queue_wait or 0.0
+        reason = record.disposition.value if record.left_in != "fallback" else "fallback_queue"
+        virtual = record.callback == "accepted"
+        loss = Loss(record.linkedid, record.caller_number, record.desk or self._desk_of(record.dialed_number),
+                    reason, waited, record.ended_at.timestamp(), virtual_hold=virtual,
+                    queued_at=record.ended_at.timestamp() - waited if virtual else None)
+        return [SaveCallback(self.callbacks.lost(loss))]
+
+    def _desk_of(self, dialed: str) -> str:
+        return self.acd.config.numbers.get(dialed, self.acd.config.desks[0].name if self.acd.config.desks else "")
 
     def _mark_internal(self, fact: ev.EngineEvent) -> None:
         """A call whose first channel is an agent's phone is the agent's own, not a citizen's."""

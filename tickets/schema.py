@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer, MetaData, SmallInteger, String,
-                        Table, Unicode, UniqueConstraint, false, func)
+                        Table, Unicode, UnicodeText, UniqueConstraint, false, func)
 
 metadata = MetaData()
 
@@ -105,3 +105,23 @@ order_calls = Table(
     UniqueConstraint("number", "linkedid", name="uq_order_calls_number_linkedid"),
 )
 Index("ix_order_calls_linkedid", order_calls.c.linkedid)
+
+# The callback list (revision 0005): one row per entry; the lost calls and attempts in `document`.
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("entry_id", Integer, primary_key=True, autoincrement=False),
+    Column("number", Unicode(64), nullable=False),
+    Column("desk", String(32), nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("virtual_hold", Boolean, nullable=False),
+    Column("outcome", String(16), nullable=True),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("losses", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("document", UnicodeText, nullable=False),
+)
+Index("ix_callbacks_number", callbacks.c.number)
+Index("ix_callbacks_outcome_due", callbacks.c.outcome, callbacks.c.due_at)

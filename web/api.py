@@ -7,6 +7,7 @@ changes live state itself. Errors answer with a stable code string and change no
     GET  /api/agents/{id}/call            the agent's current call and the caller's open orders
     GET  /api/desks                       live figures per desk
     GET  /api/calls                       live calls (caller numbers masked)
+    GET  /api/callbacks                   open callback entries (呼损回拨), numbers masked
 """
 
 from __future__ import annotations
@@ -102,6 +103,18 @@ async def calls(request: web.Request) -> web.Response:
          "channels": list(v.channels), "bridges": list(v.bridges)} for v in views])
 
 
+async def callbacks(request: web.Request) -> web.Response:
+    book = request.app[ENGINE].callbacks
+    entries = sorted((e for e in book.entries.values() if e.open), key=lambda e: (e.due_at, e.entry_id))
+    return web.json_response([
+        {"entry": e.entry_id, "number": mask_number(e.number), "desk": e.desk, "priority": int(e.priority),
+         "virtual_hold": e.virtual_hold, "dialing": e.dialing, "due_at": e.due_at,
+         "lost_calls": [{"linkedid": loss.linkedid, "reason": loss.reason, "waited": loss.waited, "at": loss.at}
+                        for loss in e.losses],
+         "attempts": [{"at": a.at, "agent": a.agent_id, "outcome": a.outcome.value} for a in e.attempts]}
+        for e in entries])
+
+
 def make_app(engine: Engine, orders: WorkOrderStore | None = None) -> web.Application:
     app = web.Application()
     app[ENGINE] = engine
@@ -112,4 +125,5 @@ def make_app(engine: Engine, orders: WorkOrderStore | None = None) -> web.Applic
     app.router.add_post("/api/agents/{agent_id}/{op}", agent_op)
     app.router.add_get("/api/desks", desks)
     app.router.add_get("/api/calls", calls)
+    app.router.add_get("/api/callbacks", callbacks)
     return app

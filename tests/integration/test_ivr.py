@@ -119,3 +119,21 @@ async def test_the_caller_hanging_up_during_the_greeting_is_lost_in_the_ivr(acd_
     await citizen.hangup()
     record = await ended(ctl, "13866667777")
     assert record.disposition is Disposition.ABANDONED_IVR and record.left_in == "intake" and record.desk == ""
+
+
+async def test_three_lost_calls_from_one_number_make_one_callback_entry(acd_controller, phones) -> None:
+    """Issue 6's first rule on the sandbox: nobody is ready; the citizen gives up in the greeting,
+    then twice in the queue; the callback list holds one entry listing all three."""
+    ctl = acd_controller
+    citizen = await phones.add(PhoneSpec("citizen", "13877778888", "郑七"))
+    for hang_up_after, where in ((0.5, "intake"), (9.0, "queue"), (9.0, "queue")):
+        await citizen.dial("12345")
+        await citizen.wait_event("CALL_ESTABLISHED", timeout=10)
+        await asyncio.sleep(hang_up_after)
+        await citizen.hangup()
+        await wait_until(lambda: ctl.engine.snapshot() == (), timeout=20, what="the call to end")
+    await ctl.flush_callbacks()
+    [entry] = await ctl.callback_store.listing()
+    assert entry.number == "13877778888" and entry.open
+    assert [loss.reason for loss in entry.losses] == ["abandoned_ivr", "abandoned_queue", "abandoned_queue"]
+    assert entry.losses[1].waited > 0 and entry.desk == "general"

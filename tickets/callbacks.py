@@ -1,0 +1,79 @@
+"""The callback list in the store: each entry of the engine's callback book saved whole (upsert
+by entry id) after every change, and read back at start so a restart forgets no lost call."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from acd.callbacks import Attempt, Entry, Loss, Outcome
+from acd.routing import Priority
+from tickets.schema import callbacks
+
+
+def _when(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, timezone.utc)
+
+
+def to_document(entry: Entry) -> str:
+    return json.dumps({"losses": [asdict(loss) | {"priority": int(loss.priority)} for loss in entry.losses],
+                       "attempts": [asdict(a) | {"outcome": a.outcome.value} for a in entry.attempts],
+                       "due_at": entry.due_at, "opened_at": entry.opened_at, "closed_at": entry.closed_at},
+                      ensure_ascii=False)
+
+
+def from_row(row: Any) -> Entry:
+    doc = json.loads(row.document)
+    losses = tuple(Loss(**(d | {"priority": Priority(d["priority"])})) for d in doc["losses"])
+    attempts = tuple(Attempt(a["at"], a["agent_id"], Outcome(a["outcome"])) for a in doc["attempts"])
+    return Entry(row.entry_id, row.number, row.desk, Priority(row.priority), doc["opened_at"], losses, attempts,
+                 due_at=doc["due_at"], virtual_hold=bool(row.virtual_hold), dialing=False,
+                 outcome=Outcome(row.outcome) if row.outcome else None, closed_at=doc["closed_at"])
+
+
+class CallbackStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    async def save(self, entries: list[Entry]) -> None:
+        """Upsert entries in one transaction (the last state of each wins)."""
+        if not entries:
+            return
+        latest = {e.entry_id: e for e in entries}
+        rows = [{"entry_id": e.entry_id, "number": e.number, "desk": e.desk, "priority": int(e.priority),
+                 "opened_at": _when(e.opened_at), "due_at": _when(e.due_at), "virtual_hold": e.virtual_hold,
+                 "outcome": e.outcome.value if e.outcome else None,
+                 "closed_at": _when(e.closed_at) if e.closed_at is not None else None,
+                 "losses": len(e.losses), "attempts": len(e.attempts), "document": to_document(e)}
+                for e in latest.values()]
+        statement = self._insert(callbacks)
+        statement = statement.on_conflict_do_update(
+            index_elements=["entry_id"],
+            set_={c: statement.excluded[c] for c in ("number", "desk", "priority", "due_at", "virtual_hold",
+                                                      "outcome", "closed_at", "losses", "attempts", "document")})
+        async with self.engine.begin() as conn:
+            await conn.execute(statement, rows)
+
+    async def open_entries(self) -> list[Entry]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(callbacks).where(callbacks.c.outcome.is_(None))
+                                      .order_by(callbacks.c.entry_id))
+            return [from_row(r) for r in rows]
+
+    async def last_id(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.coalesce(func.max(callbacks.c.entry_id), 0)))).scalar_one())
+
+    async def listing(self, *, open_only: bool = True, limit: int = 200) -> list[Entry]:
+        query = select(callbacks).order_by(callbacks.c.due_at, callbacks.c.entry_id).limit(limit)
+        if open_only:
+            query = query.where(callbacks.c.outcome.is_(None))
+        async with self.engine.connect() as conn:
+            return [from_row(r) for r in await conn.execute(query)]
