@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from datetime import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,13 @@ class CallbacksConfig:
     spacing: float = 600.0  # seconds between attempts
     window: float = 86_400.0  # lost calls of one number within this make one entry
     do_not_call: str = ""  # comma-separated numbers never called back
+    business_hours: str = "08:00-20:00"  # local time when plain lost calls are called back
+
+    def in_business_hours(self, epoch: float) -> bool:
+        """Virtual-hold callbacks ignore this: the caller was promised their turn."""
+        start, _, end = self.business_hours.partition("-")
+        now = datetime.fromtimestamp(epoch).strftime("%H:%M")
+        return start <= now < end if start <= end else (now >= start or now < end)
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ class Controller:
         from pbx.fastagi import FastAgiServer
         from pbx.link import AgiLink, AmiLink
         from acd.callbacks import CallbackBook, RetryPolicy
-        from acd.engine import SaveCallback
+        from acd.engine import DialCallback, SaveCallback
         from tickets.callbacks import CallbackStore
         from tickets.orders import WorkOrderStore
         from tickets.store import CallRecordStore
@@ -67,8 +67,10 @@ class Controller:
                               AgentChanged: notify,
                               OfferCall: lambda effect: self.ami.offer(effect),
                               QueueRefused: lambda effect: self.ami.refuse(effect),
-                              SaveCallback: self._queue_callback_save},
-                             acd=config.acd, callbacks=book)
+                              SaveCallback: self._queue_callback_save,
+                              DialCallback: lambda effect: self.ami.dial_callback(
+                                  effect, config.acd.ring_timeout, config.dialplan.outbound_callerid)},
+                             acd=config.acd, callbacks=book, business_hours=config.callbacks.in_business_hours)
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
                            live=lambda: {call.linkedid for call in self.engine.snapshot()})
         self.agi_link = AgiLink(self.engine)
@@ -160,7 +162,7 @@ class Controller:
             from web.api import make_app
             from web.orders import add_routes
 
-            app = make_app(self.engine, self.orders)
+            app = make_app(self.engine, self.orders, self.callback_store)
             add_routes(app, self.orders, self.config.orders, self.store)
             self._http = web.AppRunner(app, access_log=None)
             await self._http.setup()

@@ -201,3 +201,24 @@ def as_waiting_call(entry: Entry, desk_seq: int) -> WaitingCall:
 def entry_of(call_id: str) -> int | None:
     """The entry id of a callback's ACD call id, None for a live caller's linkedid."""
     return int(call_id[len(CALL_PREFIX):]) if call_id.startswith(CALL_PREFIX) else None
+
+
+def figures(entries: list[Entry], now: float, business_hours: bool = True, lost_calls: int | None = None,
+            citizen_calls: int | None = None) -> dict[str, float | int | None]:
+    """The callback figures a supervisor watches: open, due now, outcomes, success rate (reached
+    among entries that could be called: not anonymous, opted out or served by a new call), the
+    median time from the first lost call to reaching the citizen, and the lost-call rate when
+    the call counts are given."""
+    closed = [e for e in entries if not e.open]
+    callable_ = [e for e in closed if e.outcome not in (Outcome.ANONYMOUS, Outcome.OPTED_OUT, Outcome.SERVED)]
+    reached = [e for e in closed if e.outcome is Outcome.REACHED]
+    waits = sorted((e.closed_at or now) - e.losses[0].at for e in reached)
+    due = [e for e in entries if e.open and not e.dialing and e.due_at <= now and (business_hours or e.virtual_hold)]
+    by_outcome: dict[str, float | int | None] = {o.value: sum(1 for e in closed if e.outcome is o) for o in Outcome}
+    return {
+        "entries": len(entries), "open": sum(1 for e in entries if e.open), "due": len(due),
+        "dialing": sum(1 for e in entries if e.dialing), **by_outcome,
+        "success_rate": round(len(reached) / len(callable_), 4) if callable_ else None,
+        "median_seconds_to_callback": waits[len(waits) // 2] if waits else None,
+        "lost_call_rate": round(lost_calls / citizen_calls, 4) if lost_calls is not None and citizen_calls else None,
+    }

@@ -70,6 +70,8 @@ class Call:
     transferred_to: str = ""
     stage: str = "arrival"  # arrival, intake, queue, ringing, talking, survey, fallback
     callback: str = ""  # the callback offer while waiting: offered, accepted, declined
+    callback_of: str = ""  # this call is a callback to this number (the agent's leg came first)
+    callback_status: str = ""  # Dial's status for the citizen
 
     def answer(self, at: datetime) -> None:
         self.state = next_call_state(self.state, "answer")
@@ -78,6 +80,8 @@ class Call:
 
     def disposition(self) -> Disposition:
         """Where the call ended up; a lost call by the stage the caller left in."""
+        if self.callback_of:
+            return Disposition.CALLED_BACK if self.callback_status == "ANSWER" else Disposition.FAILED
         if self.transferred_to:
             return Disposition.TRANSFERRED
         if self.agent and not (self.fell_back and self.agent_answered_at is None):
@@ -101,7 +105,8 @@ class Call:
         if self.agent_answered_at is not None:
             talk = round(max(0.0, (ended_at - self.agent_answered_at).total_seconds()), 3)
         return CallRecord(
-            linkedid=self.linkedid, caller_number=self.caller_number, caller_name=self.caller_name,
+            linkedid=self.linkedid, caller_number=self.callback_of or self.caller_number,
+            caller_name="" if self.callback_of else self.caller_name,
             dialed_number=self.dialed_number, arrived_at=self.arrived_at,
             answered_at=self.answered_at, ended_at=ended_at, disposition=self.disposition(),
             hangup_cause=self.hangup_cause, hangup_cause_text=self.hangup_cause_text,
@@ -199,6 +204,15 @@ class LiveCalls:
                 if surveyed is not None:
                     surveyed.stage = "survey"
                     surveyed.survey_score = fact.score if fact.score is not None else surveyed.survey_score
+            case ev.CallbackDialed():
+                dialed = self.calls.get(fact.linkedid)
+                if dialed is not None:
+                    dialed.callback_of, dialed.internal = fact.number, False
+                    if fact.status == "AGENT_ANSWERED":  # [hotline-callback] records from here on
+                        dialed.stage, dialed.reached_agent = "talking", True
+                        dialed.recording = f"{fact.at:%Y%m%d}/{fact.linkedid}.wav"
+                    else:
+                        dialed.callback_status = fact.status
             case ev.CallbackChoice():
                 offered = self.calls.get(fact.linkedid)
                 if offered is not None:

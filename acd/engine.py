@@ -19,7 +19,7 @@ from typing import Any
 from acd import events as ev
 from acd.acd import (Acd, AcdEffect, AcdError, AgentChanged, CallAbandoned, CallAnswered, OfferCall,
                      QueueRefused, SetTimer)
-from acd.callbacks import CallbackBook, Entry, Loss
+from acd.callbacks import CALL_PREFIX, CallbackBook, Entry, Loss, Outcome, entry_of
 from acd.calls import CallView, LiveCalls
 from acd.commands import Effect, WriteCallRecord
 from acd.records import LOST, CallRecord, Disposition
@@ -31,6 +31,11 @@ from acd.states import AgentState, PauseReason
 log = logging.getLogger("acd.engine")
 
 EffectHandler = Callable[[Any], None]
+CALLBACK_TICK = ("callbacks", "tick")  # due entries are looked at after every step and on this timer
+CITIZEN_OUTCOMES = {"ANSWER": Outcome.REACHED, "NOANSWER": Outcome.NO_ANSWER, "CANCEL": Outcome.NO_ANSWER,
+                    "BUSY": Outcome.BUSY, "CHANUNAVAIL": Outcome.INVALID_NUMBER,
+                    "CONGESTION": Outcome.INVALID_NUMBER, "AGENT_NOANSWER": Outcome.AGENT_NO_ANSWER,
+                    "": Outcome.AGENT_NO_ANSWER}  # the agent hung up before the citizen was dialed
 AGENTS_CONTEXT = "from-agents"  # where calls from agents' phones start (asterisk-conf/pjsip.conf)
 
 
@@ -42,6 +47,17 @@ class AgentRequest:
     agent_id: str
     reply: asyncio.Future[Any]
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DialCallback:
+    """Ring the agent first (whisper: 回拨 and the desk), then the citizen through the trunk."""
+
+    entry_id: int
+    number: str
+    agent_id: str
+    device: str
+    desk: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +83,13 @@ Message = ev.EngineEvent | AgentRequest
 class Engine:
     def __init__(self, handlers: Mapping[type, EffectHandler], acd: AcdConfig | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time, callbacks: CallbackBook | None = None) -> None:
+                 wall: Callable[[], float] = time.time, callbacks: CallbackBook | None = None,
+                 business_hours: Callable[[float], bool] = lambda _: True,
+                 callback_tick: float = 5.0) -> None:
         self.calls = LiveCalls()
         self.callbacks = callbacks or CallbackBook()
+        self._business_hours = business_hours
+        self._callback_tick = callback_tick
         self.acd = Acd(acd or AcdConfig())
         self.figures = DeskFigures([d.name for d in self.acd.config.desks],
                                    {d.name: d.service_level for d in self.acd.config.desks})
@@ -80,6 +100,8 @@ class Engine:
         self._wall = wall
         self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
         self._caller_channel: dict[str, str] = {}  # queued linkedid -> the caller's uniqueid
+        self._callback_agent: dict[str, str] = {}  # number being called back -> the agent
+        self._queued_wall: dict[str, float] = {}  # queued linkedid -> epoch it joined (virtual hold)
         self._timers: set[asyncio.TimerHandle] = set()
         self.processed = 0
         self._idle = asyncio.Event()
@@ -144,6 +166,7 @@ class Engine:
 
     # ---- the task ----
     async def run(self) -> None:
+        self._schedule(SetTimer(self._clock() + self._callback_tick, CALLBACK_TICK))
         while True:
             message = await self._inbox.get()
             if message is None:
@@ -162,7 +185,7 @@ class Engine:
     def _apply(self, message: Message) -> list[Any]:
         now = self._clock()
         if isinstance(message, AgentRequest):
-            return self._agent_request(message, now)
+            return self._dial_callbacks(self._agent_request(message, now) + self._callbacks_due(now))
         # The ACD first, so that a call ending in this very step is recorded with what the ACD
         # made of it (abandoned in the queue, while ringing …).
         acd_effects = self._acd_apply(message, now)
@@ -175,10 +198,59 @@ class Engine:
         for effect in list(effects):
             if isinstance(effect, WriteCallRecord):
                 effects += self._book(effect.record)
-        return effects + acd_effects
+        acd_effects += self._callbacks_due(now)
+        return effects + self._dial_callbacks(acd_effects)
+
+    # ---- callbacks: due entries wait in the ACD like callers; an offer dials the agent first ----
+    def _callbacks_due(self, now: float) -> list[AcdEffect]:
+        wall = self._wall()
+        effects: list[AcdEffect] = []
+        for entry in self.callbacks.due(wall, self._business_hours(wall)):
+            call_id = f"{CALL_PREFIX}{entry.entry_id}"
+            if call_id in self.acd.queue:
+                continue
+            try:
+                effects += self.acd.enqueue(call_id, "", entry.desk, entry.priority, now,
+                                            queued_at=now - max(0.0, wall - entry.due_at))
+            except AcdError as exc:  # the desk's queue is full: try again at the next tick
+                log.info("callback %d not queued yet: %s", entry.entry_id, exc.code)
+        return effects
+
+    def _dial_callbacks(self, effects: list[Any]) -> list[Any]:
+        out: list[Any] = []
+        for effect in effects:
+            entry_id = entry_of(effect.call_id) if isinstance(effect, OfferCall) else None
+            if entry_id is None:
+                out.append(effect)
+                continue
+            entry = self.callbacks.start(entry_id)
+            self._callback_agent[entry.number] = effect.agent_id
+            out += [SaveCallback(entry), DialCallback(entry_id, entry.number, effect.agent_id, effect.device,
+                                                      effect.desk)]
+        return out
+
+    def _callback_dialed(self, fact: ev.CallbackDialed, now: float) -> list[Any]:
+        entry = next((e for e in self.callbacks.entries.values() if e.dialing and e.number == fact.number), None)
+        if entry is None:
+            return []
+        call_id = f"{CALL_PREFIX}{entry.entry_id}"
+        agent_id = self._callback_agent.get(fact.number, "")
+        if fact.status == "AGENT_ANSWERED":
+            call = self.calls.calls.get(fact.linkedid)
+            if call is not None:
+                call.agent, call.desk = agent_id, entry.desk
+            return list(self.acd.offer_answered(call_id, now))
+        self._callback_agent.pop(fact.number, None)
+        outcome = CITIZEN_OUTCOMES.get(fact.status, Outcome.NO_ANSWER)
+        effects: list[Any] = [SaveCallback(self.callbacks.result(entry.entry_id, agent_id, outcome, self._wall()))]
+        if fact.status == "AGENT_NOANSWER":  # back to its place; the next ready agent may take it
+            effects += self._dial_callbacks(list(self.acd.offer_failed(call_id, now)))
+        return effects
 
     def _book(self, record: CallRecord) -> list[SaveCallback]:
         """Every lost call goes into the callback book; an answered call closes its number's entry."""
+        if record.disposition not in LOST:
+            self._queued_wall.pop(record.linkedid, None)
         if record.disposition is Disposition.ANSWERED:
             served = self.callbacks.served(record.caller_number, record.ended_at.timestamp())
             return [SaveCallback(served)] if served is not None else []
@@ -187,9 +259,10 @@ class Engine:
         waited = record.queue_wait or 0.0
         reason = record.disposition.value if record.left_in != "fallback" else "fallback_queue"
         virtual = record.callback == "accepted"
+        queued_at = self._queued_wall.pop(record.linkedid, record.ended_at.timestamp() - waited)
         loss = Loss(record.linkedid, record.caller_number, record.desk or self._desk_of(record.dialed_number),
                     reason, waited, record.ended_at.timestamp(), virtual_hold=virtual,
-                    queued_at=record.ended_at.timestamp() - waited if virtual else None)
+                    queued_at=queued_at if virtual else None)
         return [SaveCallback(self.callbacks.lost(loss))]
 
     def _desk_of(self, dialed: str) -> str:
@@ -236,6 +309,7 @@ class Engine:
                 if fact.linkedid in acd.queue:
                     return []
                 self._caller_channel[fact.linkedid] = fact.uniqueid
+                self._queued_wall[fact.linkedid] = fact.queued_epoch or self._wall()
                 queued_at = None
                 if fact.queued_epoch is not None:  # keep the place it had before a restart
                     queued_at = now - max(0.0, self._wall() - fact.queued_epoch)
@@ -265,8 +339,12 @@ class Engine:
                 agent_id = self._agent_of_channel(self._channel_name(fact))
                 if agent_id is not None:
                     return acd.agent_call_ended(agent_id, now)
+            case ev.TimerFired() if fact.key == CALLBACK_TICK:
+                return [SetTimer(now + self._callback_tick, CALLBACK_TICK)]  # due entries: after every step
             case ev.TimerFired():
                 return acd.timer(fact.key, now)
+            case ev.CallbackDialed():
+                return self._callback_dialed(fact, now)
             case ev.ChannelsSnapshot():
                 return self._acd_resync(fact, now)
         return []
@@ -302,8 +380,9 @@ class Engine:
         if isinstance(effect, SetTimer):
             self._schedule(effect)
             return
-        if isinstance(effect, (CallAnswered, CallAbandoned, AgentChanged)):
-            self.figures.record(effect)
+        if isinstance(effect, (CallAnswered, CallAbandoned, AgentChanged)) \
+                and not (isinstance(effect, CallAnswered) and effect.call_id.startswith(CALL_PREFIX)):
+            self.figures.record(effect)  # the live callers' figures; callbacks have their own
         for handler in (self._handlers.get(type(effect)), *self._observers.get(type(effect), ())):
             if handler is None:
                 continue

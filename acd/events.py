@@ -192,6 +192,20 @@ class CallbackChoice:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackDialed:
+    """How a callback went, from the dialplan ([hotline-callback]) or AMI's OriginateResponse:
+    status AGENT_ANSWERED when the agent picked up (the citizen is being dialed now), then
+    Dial's DIALSTATUS for the citizen (ANSWER, NOANSWER, BUSY, CHANUNAVAIL, CONGESTION,
+    CANCEL), or AGENT_NOANSWER when the agent's phone was not answered. Never two callbacks to
+    one number at once, so the number names the callback."""
+
+    at: datetime
+    number: str
+    status: str
+    linkedid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CallFellBack:
     """The dialplan sent the caller to app_queue ([hotline-fallback]'s UserEvent)."""
 
@@ -220,5 +234,5 @@ class TimerFired:
 EngineEvent = (
     ChannelCreated | ChannelStateChanged | CallerIdChanged | ChannelHungUp | BridgeEntered
     | BridgeLeft | BridgeDestroyed | AmiLinkUp | AmiLinkDown | ChannelsSnapshot | CallJournal
-    | AgiSessionStarted | AgiSessionEnded | CallQueued | CallFellBack | SurveyAnswered | CallbackChoice | DialEnded | TimerFired
+    | AgiSessionStarted | AgiSessionEnded | CallQueued | CallFellBack | SurveyAnswered | CallbackChoice | CallbackDialed | DialEnded | TimerFired
 )

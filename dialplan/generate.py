@@ -55,6 +55,8 @@ def render(plan: DialPlan, source: str) -> str:
     lines += ["", "; Callbacks: citizens are dialed through the trunk showing the hotline number.",
               "[hotline-outbound]",
               f"exten => _X.,1,Set(CALLERID(num)={plan.outbound_callerid})",
-              f" same => n,Dial(PJSIP/${{EXTEN}}@{plan.trunk},${{HOTLINE_OUTBOUND_RING}})",
+              "; F: when the agent hangs up first the citizen hears the survey, as on an inbound call",
+              f" same => n,Dial({plan.outbound()},"
+              "${HOTLINE_OUTBOUND_RING},F(hotline-survey^s^1))",
               " same => n,Hangup()", ""]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ the hotline numbers and their desks come from `[acd] numbers` (one place for tha
     did_prefixes = ["+86571", "0571"]  # forms the carrier may add in front of 12345
     outbound_callerid = "12345"     # what a called-back citizen sees
     emergency_prefix = ""           # dialed on the trunk before 110/119/120/122
+    outbound_dial = "PJSIP/{number}@{trunk}"   # how a callback reaches a citizen
     emergency = { "110" = "公安", "119" = "消防", "120" = "急救", "122" = "交通事故" }
 """
 
@@ -39,6 +40,11 @@ class DialPlan:
     emergency_prefix: str = ""
     emergency: tuple[tuple[str, str], ...] = DEFAULT_EMERGENCY  # (number, who answers it)
     numbers: tuple[tuple[str, str], ...] = field(default=())  # (hotline number, desk), from [acd]
+    outbound_dial: str = "PJSIP/{number}@{trunk}"  # Dial string for callbacks; {number} {trunk}
+
+    def outbound(self) -> str:
+        """The callback Dial string with the dialplan's ${EXTEN} for the number."""
+        return self.outbound_dial.replace("{number}", "${EXTEN}").replace("{trunk}", self.trunk)
 
     def emergency_numbers(self) -> tuple[str, ...]:
         return tuple(n for n, _ in self.emergency)
@@ -55,7 +61,8 @@ def _number(value: Any, key: str, where: str, digits_only: bool = False) -> str:
 
 
 def parse_dialplan(data: Mapping[str, Any], numbers: Mapping[str, str], where: str = "<config>") -> DialPlan:
-    known = {"trunk", "did_from", "did_prefixes", "outbound_callerid", "emergency_prefix", "emergency"}
+    known = {"trunk", "did_from", "did_prefixes", "outbound_callerid", "emergency_prefix", "emergency",
+             "outbound_dial"}
     unknown = set(data) - known
     if unknown:
         raise _fail(where, f"unknown key(s) {', '.join(sorted(unknown))}")
@@ -82,7 +89,11 @@ def parse_dialplan(data: Mapping[str, Any], numbers: Mapping[str, str], where: s
     clash = set(numbers) & set(emergency)
     if clash:
         raise _fail(where, f"{', '.join(sorted(clash))} is both a hotline and an emergency number")
+    outbound_dial = data.get("outbound_dial", "PJSIP/{number}@{trunk}")
+    if not isinstance(outbound_dial, str) or "{number}" not in outbound_dial or "\n" in outbound_dial:
+        raise _fail(where, "outbound_dial must be one Dial string containing {number}")
     return DialPlan(
+        outbound_dial=outbound_dial,
         trunk=trunk, did_from=did_from, did_prefixes=tuple(prefixes),
         outbound_callerid=_number(data.get("outbound_callerid", "12345"), "outbound_callerid", where),
         emergency_prefix=emergency_prefix,

@@ -140,6 +140,22 @@ class AmiLink:
         except Exception as exc:  # the caller left meanwhile, or the link is down
             log.warning("could not connect call %s to %s: %s", call_id, agent_id, exc)
 
+    def dial_callback(self, dial: Any, ring_seconds: float, callerid: str) -> None:
+        """A callback: ring the agent first ([hotline-callback] whispers 回拨 and the desk to
+        them, then dials the citizen through the trunk showing the hotline's number)."""
+        self._spawn(self._originate_callback(dial, ring_seconds, callerid))
+
+    async def _originate_callback(self, dial: Any, ring_seconds: float, callerid: str) -> None:
+        try:
+            await self.client.send_action("Originate", {
+                "Channel": dial.device, "Context": "hotline-callback", "Exten": dial.number, "Priority": "1",
+                "CallerID": f'"回拨 {dial.desk}" <{callerid}>', "Timeout": str(int(ring_seconds * 1000)),
+                "Async": "true",
+                "Variable": f"HOTLINE_CALLBACK={dial.entry_id},HOTLINE_DESK={dial.desk},HOTLINE_AGENT={dial.agent_id}"})
+        except Exception as exc:  # the link is down: the entry must not stay "dialing" forever
+            log.warning("callback %s not dialed through %s: %s", dial.entry_id, dial.agent_id, exc)
+            self._inbox.submit(ev.CallbackDialed(self._now(), dial.number, "AGENT_NOANSWER"))
+
     def refuse(self, refused: Any) -> None:
         """A full desk queue: the caller goes to the desk's static queue, not nowhere."""
         self._spawn(self._to_fallback(refused.channel, refused.call_id))

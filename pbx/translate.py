@@ -112,16 +112,26 @@ def _dial_end(e: AmiEventLike, at: datetime) -> ev.EngineEvent | None:
 
 
 def _user_event(e: AmiEventLike, at: datetime) -> ev.EngineEvent | None:
-    """The dialplan's own events; only [hotline-fallback]'s matters to the model."""
+    """The dialplan's own events: [hotline-fallback]'s and [hotline-callback]'s."""
+    if e.get("UserEvent") == "HotlineCallback" and e.get("Number"):
+        return ev.CallbackDialed(at=at, number=e.get("Number"), status=e.get("Status"), linkedid=e.get("Linkedid"))
     if e.get("UserEvent") != "HotlineFallback" or not e.get("Uniqueid"):
         return None
     return ev.CallFellBack(at=at, uniqueid=_need(e, "Uniqueid"), linkedid=e.get("Linkedid"),
                            desk=e.get("Desk"))
 
 
+def _originate_response(e: AmiEventLike, at: datetime) -> ev.EngineEvent | None:
+    """A callback whose agent did not pick up (the dialplan never ran: no UserEvent)."""
+    if e.get("Context") != "hotline-callback" or e.get("Response") == "Success":
+        return None
+    return ev.CallbackDialed(at=at, number=e.get("Exten"), status="AGENT_NOANSWER")
+
+
 _TRANSLATORS: dict[str, Callable[[AmiEventLike, datetime], ev.EngineEvent | None]] = {
     "DialEnd": _dial_end,
     "UserEvent": _user_event,
+    "OriginateResponse": _originate_response,
     "Newchannel": _newchannel,
     "Newstate": _newstate,
     "NewCallerid": _newcallerid,

@@ -77,3 +77,18 @@ class CallbackStore:
             query = query.where(callbacks.c.outcome.is_(None))
         async with self.engine.connect() as conn:
             return [from_row(r) for r in await conn.execute(query)]
+
+    async def day(self, start: datetime, end: datetime) -> tuple[list[Entry], int, int]:
+        """Entries opened in [start, end), and that period's lost and citizen calls."""
+        from acd.records import LOST, Disposition
+        from tickets.schema import call_records
+
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(callbacks).where(callbacks.c.opened_at >= start, callbacks.c.opened_at < end))
+            entries = [from_row(r) for r in rows]
+            in_day = (call_records.c.arrived_at >= start, call_records.c.arrived_at < end)
+            citizen = (await conn.execute(select(func.count()).select_from(call_records).where(
+                *in_day, call_records.c.disposition.notin_([Disposition.INTERNAL.value, "called_back"])))).scalar_one()
+            lost = (await conn.execute(select(func.count()).select_from(call_records).where(
+                *in_day, call_records.c.disposition.in_([d.value for d in LOST])))).scalar_one()
+        return entries, int(lost), int(citizen)

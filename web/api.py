@@ -8,6 +8,8 @@ changes live state itself. Errors answer with a stable code string and change no
     GET  /api/desks                       live figures per desk
     GET  /api/calls                       live calls (caller numbers masked)
     GET  /api/callbacks                   open callback entries (呼损回拨), numbers masked
+    GET  /api/callbacks/figures[?day=YYYY-MM-DD]  live (or that day's) lost-call rate, callbacks
+                                          due, outcomes, success rate, time to callback
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from acd.acd import UNKNOWN_AGENT, AcdError
 from acd.engine import Engine
 from acd.privacy import mask_number
 from acd.states import IllegalTransition, PauseReason
+from tickets.callbacks import CallbackStore
 from tickets.orders import WorkOrderStore
 from web.orders import open_order_json
 
@@ -30,6 +33,7 @@ log = logging.getLogger("web.api")
 
 ENGINE = web.AppKey("engine", Engine)
 WORK_ORDERS = web.AppKey("work_orders", WorkOrderStore)
+CALLBACK_STORE = web.AppKey("callback_store", CallbackStore)
 BAD_REQUEST = "bad-request"
 UNKNOWN_OPERATION = "unknown-operation"
 AGENT_OPS = ("login", "ready", "pause", "logout")
@@ -115,15 +119,42 @@ async def callbacks(request: web.Request) -> web.Response:
         for e in entries])
 
 
-def make_app(engine: Engine, orders: WorkOrderStore | None = None) -> web.Application:
+async def callback_figures(request: web.Request) -> web.Response:
+    import time
+    from datetime import date, datetime, timedelta, timezone
+
+    from acd.callbacks import figures
+
+    engine = request.app[ENGINE]
+    day = request.query.get("day")
+    if not day:
+        live = list(engine.callbacks.entries.values())
+        return web.json_response({"day": None, **figures(live, time.time())})
+    store = request.app.get(CALLBACK_STORE)
+    try:
+        start_day = date.fromisoformat(day)
+    except ValueError:
+        return _error(400, BAD_REQUEST, "day must be YYYY-MM-DD")
+    if store is None:
+        return _error(404, "no-store", "figures per day need the store")
+    start = datetime.combine(start_day, datetime.min.time()).astimezone(timezone.utc)
+    entries, lost, citizen = await store.day(start, start + timedelta(days=1))
+    return web.json_response({"day": day, **figures(entries, time.time(), lost_calls=lost, citizen_calls=citizen)})
+
+
+def make_app(engine: Engine, orders: WorkOrderStore | None = None,
+             callback_store: CallbackStore | None = None) -> web.Application:
     app = web.Application()
     app[ENGINE] = engine
     if orders is not None:
         app[WORK_ORDERS] = orders
+    if callback_store is not None:
+        app[CALLBACK_STORE] = callback_store
     app.router.add_get("/api/agents", list_agents)
     app.router.add_get("/api/agents/{agent_id}/call", agent_call)
     app.router.add_post("/api/agents/{agent_id}/{op}", agent_op)
     app.router.add_get("/api/desks", desks)
     app.router.add_get("/api/calls", calls)
     app.router.add_get("/api/callbacks", callbacks)
+    app.router.add_get("/api/callbacks/figures", callback_figures)
     return app

@@ -123,3 +123,22 @@ def test_never_two_at_once_and_every_entry_ends(sequence: list[tuple[object, obj
         book.start(due[0].entry_id)
         book.result(due[0].entry_id, "a1", Outcome.NO_ANSWER, now)
     assert all(e.outcome is not None for e in book.entries.values())
+
+
+def test_figures_count_outcomes_success_and_time_to_callback() -> None:
+    from acd.callbacks import figures
+
+    book = CallbackBook(POLICY)
+    reached = book.lost(loss("13800000011", 0))
+    book.start(reached.entry_id)
+    book.result(reached.entry_id, "a1", Outcome.REACHED, 300)
+    gave_up = book.lost(loss("13800000012", 10))
+    for n in range(3):
+        book.start(gave_up.entry_id)
+        book.result(gave_up.entry_id, "a1", Outcome.NO_ANSWER, 20 + 600 * n)
+    book.lost(loss("", 30))  # anonymous: not counted against the success rate
+    book.lost(loss("13800000013", 40))  # still open, due
+    got = figures(list(book.entries.values()), 2000, lost_calls=4, citizen_calls=40)
+    assert (got["entries"], got["open"], got["due"], got["reached"], got["no_answer"], got["anonymous"]) == (
+        4, 1, 1, 1, 1, 1)
+    assert got["success_rate"] == 0.5 and got["median_seconds_to_callback"] == 300 and got["lost_call_rate"] == 0.1

@@ -137,3 +137,40 @@ async def test_three_lost_calls_from_one_number_make_one_callback_entry(acd_cont
     assert entry.number == "13877778888" and entry.open
     assert [loss.reason for loss in entry.losses] == ["abandoned_ivr", "abandoned_queue", "abandoned_queue"]
     assert entry.losses[1].waited > 0 and entry.desk == "general"
+
+
+async def test_a_lost_caller_is_called_back_agent_first_then_the_citizen_through_the_trunk(
+        acd_controller, phones, sip_password, sandbox_paths) -> None:
+    """Issue 6: a citizen hangs up in the queue → a callback entry → an agent becomes ready →
+    the agent's phone rings (whisper 回拨), then the citizen's (caller ID 12345), and they talk;
+    the entry is closed as reached and the call recorded as called back."""
+    from pbx import sandbox
+
+    ctl = acd_controller
+    citizen = await phones.add(PhoneSpec("citizen", "13890001111", "冯八", auto_answer=True))
+    sandbox.cli(sandbox_paths, f"database put sandbox-carrier 13890001111 127.0.0.1:{citizen.spec.sip_port}")
+    try:
+        await citizen.dial("12345")
+        await citizen.wait_event("CALL_ESTABLISHED", timeout=10)
+        await asyncio.sleep(9.0)  # greeting, then a moment in the queue
+        await citizen.hangup()
+        await citizen.wait_event("CALL_CLOSED", timeout=10)
+        await wait_until(lambda: any(e.open for e in ctl.engine.callbacks.entries.values()), what="the callback entry")
+        desk_agent = await agent(phones, 1001, sip_password)
+        await ready(ctl, "agent1001")
+        await desk_agent.wait_event("CALL_ESTABLISHED", timeout=15)  # the agent first
+        incoming = await citizen.wait_event("CALL_ESTABLISHED", timeout=30)  # then the citizen
+        assert "12345" in str(incoming)
+        await wait_until(lambda: state(ctl, "agent1001") == "on_call", what="agent1001 on the callback")
+        await asyncio.sleep(1.0)
+        await citizen.hangup()
+        await wait_until(lambda: ctl.engine.snapshot() == (), timeout=20, what="the callback to end")
+        await ctl.flush_callbacks()
+        await ctl.writer.flush()
+        [entry] = await ctl.callback_store.listing(open_only=False)
+        assert entry.outcome is not None and entry.outcome.value == "reached"
+        assert [a.agent_id for a in entry.attempts] == ["agent1001"]
+        called = [r for r in await ctl.store.by_caller("13890001111") if r.disposition is Disposition.CALLED_BACK]
+        assert len(called) == 1 and called[0].agent == "agent1001" and called[0].desk == "general"
+    finally:
+        sandbox.cli(sandbox_paths, "database deltree sandbox-carrier")

@@ -1,0 +1,131 @@
+"""Callbacks inside the engine: lost calls queue as callers at their due time, an offer dials
+the agent first, outcomes close or retry the entry, a virtual-hold caller keeps their place."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+from acd import events as ev
+from acd.acd import OfferCall
+from acd.callbacks import Outcome
+from acd.desks import AcdConfig, AgentConfig, Desk
+from acd.engine import DialCallback, Engine, SaveCallback
+
+NOW = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
+CFG = AcdConfig(desks=(Desk("general", "综合", "general", wrap_up=0),),
+                agents=(AgentConfig("a1", "甲", "PJSIP/agent1001", "1001", "1", {"general": 3}),
+                        AgentConfig("a2", "乙", "PJSIP/agent1002", "1002", "1", {"general": 3})),
+                numbers={"12345": "general"})
+
+
+class Clock:
+    """The engine's two clocks kept in step, and with the facts' times (at(t))."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def mono(self) -> float:
+        return self.t
+
+    def wall(self) -> float:
+        return NOW.timestamp() + self.t
+
+
+def at(seconds: float) -> datetime:
+    return NOW + timedelta(seconds=seconds)
+
+
+async def started() -> tuple[Engine, list[object], Clock, asyncio.Task[None]]:
+    seen: list[object] = []
+    clock = Clock()
+    engine = Engine({DialCallback: seen.append, OfferCall: seen.append, SaveCallback: seen.append}, acd=CFG,
+                    clock=clock.mono, wall=clock.wall)
+    return engine, seen, clock, asyncio.create_task(engine.run())
+
+
+def lose(engine: Engine, uid: str, number: str, t: float, accepted: bool = False) -> None:
+    engine.submit(ev.ChannelCreated(at(t), uid, uid, f"PJSIP/carrier-{uid}", 6, number, "", "12345", "from-trunk"))
+    engine.submit(ev.CallQueued(at(t + 5), uid, uid, f"PJSIP/carrier-{uid}", "general"))
+    if accepted:
+        engine.submit(ev.CallbackChoice(at(t + 30), uid, uid, "accepted"))
+    engine.submit(ev.ChannelHungUp(at(t + 40), uid, uid, 16, ""))
+
+
+async def test_an_offer_of_a_callback_dials_the_agent_first_and_a_reached_citizen_closes_it() -> None:
+    engine, seen, clock, runner = await started()
+    lose(engine, "L1", "13800000001", 0)
+    clock.t = 60  # the hang-up (at 40) is in the past now: the callback is due
+    await engine.drained()
+    [entry] = engine.callbacks.entries.values()
+    assert entry.open and [loss.reason for loss in entry.losses] == ["abandoned_queue"]
+    await engine.request("login", "a1")
+    await engine.request("ready", "a1")
+    await engine.drained()
+    [dial] = [e for e in seen if isinstance(e, DialCallback)]
+    assert (dial.number, dial.agent_id, dial.device) == ("13800000001", "a1", "PJSIP/agent1001")
+    assert not [e for e in seen if isinstance(e, OfferCall)]  # no Redirect of a channel that is gone
+    engine.submit(ev.CallbackDialed(at(100), "13800000001", "AGENT_ANSWERED", "cb-1"))
+    await engine.drained()
+    assert {a.agent_id: a.state for a in engine.agents()}["a1"] == "on_call"
+    engine.submit(ev.CallbackDialed(at(160), "13800000001", "ANSWER", "cb-1"))
+    await engine.drained()
+    assert engine.callbacks.entries[entry.entry_id].outcome is Outcome.REACHED
+    assert isinstance(seen[-1], SaveCallback) and seen[-1].entry.outcome is Outcome.REACHED
+    engine.stop()
+    await runner
+
+
+async def test_an_agent_who_does_not_answer_hands_the_callback_to_the_next_agent() -> None:
+    engine, seen, clock, runner = await started()
+    lose(engine, "L2", "13800000002", 0)
+    clock.t = 60
+    for agent_id in ("a1", "a2"):
+        await engine.request("login", agent_id)
+    await engine.request("ready", "a1")
+    clock.t += 1
+    await engine.request("ready", "a2")
+    clock.t += 15  # a1's phone rang 15 s: a1 goes to the back of the idle line
+    engine.submit(ev.CallbackDialed(at(100), "13800000002", "AGENT_NOANSWER"))
+    await engine.drained()
+    dials = [e.agent_id for e in seen if isinstance(e, DialCallback)]
+    assert dials == ["a1", "a2"]
+    [entry] = engine.callbacks.entries.values()
+    assert entry.dialing and [a.outcome for a in entry.attempts] == [Outcome.AGENT_NO_ANSWER]
+    engine.stop()
+    await runner
+
+
+async def test_a_virtual_hold_caller_is_called_back_at_their_place_between_live_callers() -> None:
+    engine, seen, clock, runner = await started()
+    engine.submit(ev.ChannelCreated(at(0), "B", "B", "PJSIP/carrier-B", 6, "139", "", "12345", "from-trunk"))
+    engine.submit(ev.CallQueued(at(1), "B", "B", "PJSIP/carrier-B", "general"))  # before
+    clock.t += 10
+    lose(engine, "V", "13800000003", 10, accepted=True)  # queued at 15, hung up at 50 after accepting
+    await engine.drained()
+    clock.t += 40
+    engine.submit(ev.ChannelCreated(at(60), "A", "A", "PJSIP/carrier-A", 6, "137", "", "12345", "from-trunk"))
+    engine.submit(ev.CallQueued(at(61), "A", "A", "PJSIP/carrier-A", "general"))  # after
+    await engine.drained()
+    await engine.request("login", "a1")
+    served: list[str] = []
+    for _ in range(3):
+        await engine.request("ready", "a1")
+        await engine.drained()
+        last = [e for e in seen if isinstance(e, (OfferCall, DialCallback))][-1]
+        served.append(last.call_id if isinstance(last, OfferCall) else f"callback {last.number}")
+        if isinstance(last, OfferCall):
+            engine.submit(ev.DialEnded(at(70), last.call_id, last.call_id, "PJSIP/agent1001-1", "ANSWER"))
+            engine.submit(ev.ChannelHungUp(at(80), last.call_id, last.call_id, 16, ""))
+            engine.submit(ev.ChannelCreated(at(70), f"{last.call_id}2", last.call_id, "PJSIP/agent1001-1", 6, "1001", "",
+                                            "s", "from-agents"))
+            engine.submit(ev.ChannelHungUp(at(80), f"{last.call_id}2", last.call_id, 16, ""))
+        else:
+            engine.submit(ev.CallbackDialed(at(90), last.number, "AGENT_ANSWERED", "cb"))
+            engine.submit(ev.ChannelCreated(at(90), "cb", "cb", "PJSIP/agent1001-2", 6, "1001", "", "s", "hotline-callback"))
+            engine.submit(ev.CallbackDialed(at(95), last.number, "ANSWER", "cb"))
+            engine.submit(ev.ChannelHungUp(at(99), "cb", "cb", 16, ""))
+        await engine.drained()
+    assert served == ["B", "callback 13800000003", "A"]
+    engine.stop()
+    await runner
