@@ -174,3 +174,89 @@ async def test_a_lost_caller_is_called_back_agent_first_then_the_citizen_through
         assert len(called) == 1 and called[0].agent == "agent1001" and called[0].desk == "general"
     finally:
         sandbox.cli(sandbox_paths, "database deltree sandbox-carrier")
+
+
+async def test_a_citizen_who_does_not_answer_is_retried_then_closed_with_the_outcome(
+        acd_config, phones, sip_password, sandbox_paths) -> None:
+    from acd.callbacks import Outcome
+    from hotline_config import CallbacksConfig
+    from pbx import sandbox
+
+    config = dataclasses.replace(acd_config, callbacks=CallbacksConfig(attempts=2, spacing=2.0,
+                                                                       business_hours="00:00-24:00"))
+    citizen = await phones.add(PhoneSpec("citizen", "13890002222", "褚九"))  # will not pick up
+    sandbox.cli(sandbox_paths, f"database put sandbox-carrier 13890002222 127.0.0.1:{citizen.spec.sip_port}")
+    sandbox.cli(sandbox_paths, "dialplan set global HOTLINE_OUTBOUND_RING 3")
+    try:
+        async with running(config) as ctl:
+            await citizen.dial("12345")
+            await citizen.wait_event("CALL_ESTABLISHED", timeout=10)
+            await asyncio.sleep(9.0)
+            await citizen.hangup()
+            await citizen.wait_event("CALL_CLOSED", timeout=10)
+            await agent(phones, 1001, sip_password)
+            await ready(ctl, "agent1001")
+            await wait_until(lambda: any(e.outcome is not None for e in ctl.engine.callbacks.entries.values()),
+                             timeout=60, what="two unanswered attempts, 2 s apart")
+            [entry] = ctl.engine.callbacks.entries.values()
+            assert entry.outcome is Outcome.NO_ANSWER
+            assert [a.outcome for a in entry.attempts] == [Outcome.NO_ANSWER, Outcome.NO_ANSWER]
+            assert entry.attempts[1].at - entry.attempts[0].at >= 2.0
+            await ctl.flush_callbacks()
+            [stored] = await ctl.callback_store.listing(open_only=False)
+            assert stored.outcome is Outcome.NO_ANSWER and len(stored.attempts) == 2
+    finally:
+        sandbox.cli(sandbox_paths, "dialplan set global HOTLINE_OUTBOUND_RING 30")
+        sandbox.cli(sandbox_paths, "database deltree sandbox-carrier")
+
+
+async def test_a_virtual_hold_caller_is_called_back_when_their_turn_comes(
+        acd_config, phones, sip_password, sandbox_paths) -> None:
+    """B waits, V accepts the callback offer (key 1) and hangs up, A joins after them; the one
+    agent serves B, then calls V back, then A."""
+    from acd.engine import DialCallback
+    from pbx import sandbox
+
+    config = dataclasses.replace(acd_config, intake=dataclasses.replace(
+        acd_config.intake, callback_offer_after=3.0, survey=False))
+    v = await phones.add(PhoneSpec("v", "13890004444", "卫十", auto_answer=True))
+    sandbox.cli(sandbox_paths, f"database put sandbox-carrier 13890004444 127.0.0.1:{v.spec.sip_port}")
+    sandbox.cli(sandbox_paths, "dialplan set global HOTLINE_ANNOUNCE_EVERY 2")
+    try:
+        async with running(config) as ctl:
+            served: list[str] = []
+            ctl.engine.observe(OfferCall, lambda e: served.append(e.call_id))
+            ctl.engine.observe(DialCallback, lambda e: served.append(f"callback {e.number}"))
+            desk_agent = await agent(phones, 1001, sip_password)
+            await ctl.engine.request("login", "agent1001")
+            b = await phones.add(PhoneSpec("b", "13890003333", "蒋十一"))
+            await b.dial("12345")
+            await wait_until(lambda: len(ctl.engine.acd.queue) == 1, what="B queued")
+            [b_call] = list(ctl.engine.acd.queue)
+            await v.dial("12345")
+            await wait_until(lambda: len(ctl.engine.acd.queue) == 2, what="V queued")
+            [v_call] = [c for c in ctl.engine.acd.queue if c != b_call]
+            await wait_until(lambda: ctl.engine.calls.calls[v_call].callback == "offered", timeout=20,
+                             what="the callback offer to V")
+            await asyncio.sleep(0.5)
+            await v.send_dtmf("1")
+            await v.wait_event("CALL_CLOSED", timeout=20)  # the controller hangs up after the promise
+            a = await phones.add(PhoneSpec("a", "13890005555", "沈十二"))
+            await a.dial("12345")
+            await wait_until(lambda: any(c not in (b_call, v_call) and not c.startswith("callback:")
+                                         for c in ctl.engine.acd.queue), what="A queued")
+            await ctl.engine.request("ready", "agent1001")
+            for turn in ("B", "V called back", "A"):  # serve, hang up, wrap up, next
+                await desk_agent.wait_event("CALL_ESTABLISHED", timeout=30)
+                if turn == "V called back":
+                    await v.wait_event("CALL_ESTABLISHED", timeout=30)  # the citizen's phone, after the agent's
+                await asyncio.sleep(1.0)
+                await desk_agent.hangup()
+                await desk_agent.wait_event("CALL_CLOSED", timeout=10)
+            assert served[0] == b_call and served[1] == "callback 13890004444" and len(served) >= 3
+            assert served[2] not in (b_call, v_call) and not served[2].startswith("callback")
+            for phone in (a, b):
+                await phone.hangup()
+    finally:
+        sandbox.cli(sandbox_paths, "dialplan set global HOTLINE_ANNOUNCE_EVERY 30")
+        sandbox.cli(sandbox_paths, "database deltree sandbox-carrier")
