@@ -28,6 +28,7 @@ CAUSE_NORMAL_CLEARING = 16
 UNSEEN_HANGUP_TEXT = "hung up while the controller was disconnected"
 JOURNAL_TEXT = "ended while the controller was away (from Asterisk's call journal)"
 RECENT_HANGUPS_KEPT = 4096
+FALLBACK_CONTEXT = "hotline-fallback"
 
 
 @dataclass(slots=True)
@@ -344,6 +345,9 @@ class LiveCalls:
                 call = self.calls[self.channels[c.uniqueid].linkedid]
                 if c.state == STATE_UP and call.answered_at is None:
                     call.answer(snap.at)  # answered while we were blind: the time is a bound
+                call.bridged = call.bridged or bool(c.bridge_id)
+                if c.context == FALLBACK_CONTEXT:  # app_queue took it while we were away
+                    call.fell_back, call.stage = True, "fallback"
         return effects + self._from_journal(snap.journal)
 
     def _from_journal(self, entries: tuple[ev.JournalEntry, ...]) -> list[Effect]:

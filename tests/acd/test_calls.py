@@ -236,3 +236,13 @@ def test_given_the_journal_names_desk_agent_and_fallback_then_the_record_does_to
     assert (got["j.1"].disposition, got["j.1"].agent, got["j.1"].desk) == (Disposition.ANSWERED, "agent1001", "general")
     assert got["j.2"].disposition is Disposition.FALLBACK_QUEUE
     assert got["j.3"].disposition is Disposition.ABANDONED_QUEUE
+
+
+def test_given_a_caller_adopted_in_the_fallback_queue_and_bridged_then_not_a_lost_call() -> None:
+    calls = LiveCalls()
+    calls.apply(ev.AmiLinkUp(t(100)))
+    snap = ev.ChannelSnapshot("fb.1", "fb.1", "PJSIP/carrier-7", 6, "13866667777", "周九", "s",
+                              "hotline-fallback", "br-3", 30)
+    calls.apply(ev.ChannelsSnapshot(t(100.5), (snap,)))
+    [record] = records(calls.apply(hung_up("fb.1", 120, linkedid="fb.1")))
+    assert record.disposition is Disposition.FALLBACK_QUEUE and record.left_in == "fallback"

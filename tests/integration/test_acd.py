@@ -98,7 +98,7 @@ async def test_given_a_caller_waits_then_position_and_estimated_wait_are_announc
         await wait_until(lambda: ("announce", "completed") in ctl.agi_link.recent, timeout=15,
                          what="an announcement played to the end")
         await citizen.hangup()
-        await wait_until(lambda: not ctl.engine.acd.queue, what="the caller to leave")
+        await wait_until(lambda: linkedid not in ctl.engine.acd.queue, what="the caller to leave")
         assert ctl.engine.desk_figures()["general"]["abandoned"] == 1
         await wait_until(lambda: ctl.engine.snapshot() == (), what="the call to end")
         await ctl.writer.flush()

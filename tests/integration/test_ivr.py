@@ -70,7 +70,9 @@ async def test_a_repeat_caller_reaches_the_agent_who_took_the_order(acd_controll
     citizen = await phones.add(PhoneSpec("citizen", "13844445555", "李四"))
     await citizen.dial("12345")
     await taker.wait_event("CALL_ESTABLISHED", timeout=15)
-    assert state(ctl, "agent1001") == "on_call" and state(ctl, "agent1006") == "ready"
+    # the phone may say "established" before DialEnd reaches the engine
+    await wait_until(lambda: state(ctl, "agent1001") == "on_call", what="agent1001 on the call")
+    assert state(ctl, "agent1006") == "ready"
     await citizen.hangup()
     record = await ended(ctl, "13844445555")
     assert record.repeat_caller and record.order_number == number and record.agent == "agent1001"
