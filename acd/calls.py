@@ -149,8 +149,8 @@ class LiveCalls:
     def views(self) -> tuple[CallView, ...]:
         return tuple(
             CallView(
-                linkedid=c.linkedid, state=c.state.value, caller_number=c.caller_number,
-                caller_name=c.caller_name, dialed_number=c.dialed_number,
+                linkedid=c.linkedid, state=c.state.value, caller_number=c.callback_of or c.caller_number,
+                caller_name="" if c.callback_of else c.caller_name, dialed_number=c.dialed_number,
                 arrived_at=c.arrived_at, answered_at=c.answered_at,
                 channels=tuple(sorted(ch.name for ch in c.channels.values())),
                 bridges=tuple(sorted({ch.bridge_id for ch in c.channels.values() if ch.bridge_id})),

@@ -81,6 +81,18 @@ async def record_ami(controller_factory: ControllerFactory, config: Config, out:
             await controller.stop()
 
 
+def _greeting_seconds() -> float:
+    """How long the sandbox's greeting plays (the generated prompt), so citizens wait it out."""
+    import wave
+
+    path = sandbox.SandboxPaths().sounds / "hotline" / "greeting.wav"
+    try:
+        with wave.open(str(path)) as w:
+            return w.getnframes() / w.getframerate()
+    except (OSError, EOFError, wave.Error):
+        return 8.0
+
+
 async def demo(controller_factory: ControllerFactory, config: Config, *, calls: int,
                citizens: int) -> None:
     """Auto-answering agents of several desks log in; citizens call 12345, 12315 and the
@@ -116,8 +128,13 @@ async def demo(controller_factory: ControllerFactory, config: Config, *, calls: 
                 await controller.engine.request("ready", agent.agent_id)
                 skills = ", ".join(f"{k} {v}" for k, v in agent.skills.items())
                 _say(f"agent {agent.name} ({agent.agent_id}: {skills}) logged in, auto-answering")
-            phones = [await bank.add(PhoneSpec(f"citizen-{i + 1}", number, name))
+            # citizens answer callbacks; the sandbox's carrier directory tells Asterisk where they are
+            phones = [await bank.add(PhoneSpec(f"citizen-{i + 1}", number, name, auto_answer=True))
                       for i, (number, name) in enumerate(CITIZENS[:max(1, citizens)])]
+            for phone in phones:
+                sandbox.cli(sandbox.SandboxPaths(), f"database put sandbox-carrier {phone.spec.user} "
+                                                    f"127.0.0.1:{phone.spec.sip_port}")
+            greeting = _greeting_seconds()
             _say(f"demo: {len(phones)} citizen phones (baresip) ready; placing {calls} calls")
             rng = random.Random(12345)
             queue: asyncio.Queue[int] = asyncio.Queue()
@@ -135,7 +152,7 @@ async def demo(controller_factory: ControllerFactory, config: Config, *, calls: 
                     try:
                         await phone.dial(number)
                         await phone.wait_event("CALL_ESTABLISHED", timeout=20)
-                        await asyncio.sleep(0.8 if gives_up else talk + 1.5)  # greeting, then talk
+                        await asyncio.sleep(0.8 if gives_up else greeting + talk + 1.5)  # greeting, then talk
                         await phone.hangup()
                         await phone.wait_event("CALL_CLOSED", timeout=10)
                     except (asyncio.TimeoutError, Exception) as exc:

@@ -142,3 +142,29 @@ def test_figures_count_outcomes_success_and_time_to_callback() -> None:
     assert (got["entries"], got["open"], got["due"], got["reached"], got["no_answer"], got["anonymous"]) == (
         4, 1, 1, 1, 1, 1)
     assert got["success_rate"] == 0.5 and got["median_seconds_to_callback"] == 300 and got["lost_call_rate"] == 0.1
+
+
+waiting = st.lists(st.tuples(st.sampled_from([Priority.EMERGENCY, Priority.KEY_ENTERPRISE, Priority.NORMAL]),
+                             st.floats(0, 1000), st.booleans()), min_size=1, max_size=12)
+
+
+@settings(max_examples=300)
+@given(waiting, st.integers(1, 3))
+def test_no_callback_is_served_ahead_of_a_longer_waiting_live_caller_of_its_class(
+        calls: list[tuple[Priority, float, bool]], agents: int) -> None:
+    book = CallbackBook(POLICY)
+    queue: list[WaitingCall] = []
+    for seq, (priority, since, is_callback) in enumerate(calls):
+        if is_callback:
+            entry = book.lost(loss(f"1380000{seq:04d}", since, priority=priority))
+            queue.append(as_waiting_call(entry, seq))
+        else:
+            queue.append(WaitingCall(f"live-{seq}", "general", priority, since, seq))
+    ready = [ReadyAgent(f"a{n}", {"general": 3}, 0) for n in range(agents)]
+    chosen = {c.call_id for c, _ in assign(queue, ready, {"general": DeskPolicy("general", "general")}, 2000)}
+    for call in queue:
+        if entry_of(call.call_id) is None or call.call_id not in chosen:
+            continue
+        passed_over = [live for live in queue if entry_of(live.call_id) is None and live.call_id not in chosen
+                       and live.priority == call.priority and live.queued_at < call.queued_at - 1e-6]
+        assert not passed_over, (call, passed_over)
