@@ -8,18 +8,14 @@ two clerks acting on one order at once cannot both win.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, literal, select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from acd.errors import StableError
 from tickets.deadlines import DeadlinePolicy, order_number
 from tickets.schema import call_records, order_calls, order_sequences, work_order_history, work_orders
 from tickets.workflow import (FollowUpResult, OrderProgress, OrderState, OrderTransitionError,
@@ -251,103 +247,3 @@ class WorkOrderStore:
         async with self.engine.connect() as conn:
             return [OpenOrder(r.number, r.category, r.topic, r.state, r.taken_by, _aware(r.created_at),
                               _aware(r.due_at)) for r in await conn.execute(query)]
-
-
-SORTABLE = {"created_at": work_orders.c.created_at, "due_at": work_orders.c.due_at,
-            "number": work_orders.c.number}
-COUNT_CAP = 10_000  # beyond this a search says "more than 10,000" instead of counting them all
-BAD_CURSOR = "bad-cursor"
-
-
-class SearchError(StableError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class OrderQuery:
-    """A search: every filter given must hold. `cursor` (from the previous page's
-    `next_cursor`) pages by the sort key without re-reading the rows before it."""
-
-    state: str | None = None
-    category: str | None = None
-    caller: str | None = None
-    department: str | None = None
-    due_before: datetime | None = None
-    due_after: datetime | None = None
-    overdue_at: datetime | None = None  # not closed and due before this moment
-    sort: str = "created_at"
-    descending: bool = True
-    limit: int = 50
-    offset: int = 0
-    cursor: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SearchPage:
-    rows: list[dict[str, Any]]
-    total: int  # exact when total_exact, else COUNT_CAP: "more than that"
-    total_exact: bool
-    next_cursor: str | None
-
-
-def _encode_cursor(value: Any, row_id: int) -> str:
-    key = value.isoformat() if isinstance(value, datetime) else value
-    return base64.urlsafe_b64encode(json.dumps([key, row_id]).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
-    try:
-        key, row_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(row_id, int) or not isinstance(key, str):
-            raise ValueError
-        return (_utc(datetime.fromisoformat(key)) if sort != "number" else key), row_id
-    except (ValueError, TypeError, binascii.Error):
-        raise SearchError(BAD_CURSOR, "the cursor is not one this search handed out") from None
-
-
-async def search(engine: AsyncEngine, query: OrderQuery, *, count_cap: int = COUNT_CAP) -> SearchPage:
-    """One page of the orders matching `query`, and how many match (counted up to `count_cap`:
-    an exact COUNT over a million rows is what made a page slow). Bound parameters only."""
-    conditions: list[Any] = []
-    if query.state:
-        conditions.append(work_orders.c.state == query.state)
-    if query.category:
-        conditions.append(work_orders.c.category == query.category)
-    if query.caller:
-        conditions.append(work_orders.c.caller_number == query.caller)
-    if query.department:
-        conditions.append(work_orders.c.department == query.department)
-    if query.due_before:
-        conditions.append(work_orders.c.due_at < _utc(query.due_before))
-    if query.due_after:
-        conditions.append(work_orders.c.due_at >= _utc(query.due_after))
-    if query.overdue_at:
-        conditions += [work_orders.c.due_at < _utc(query.overdue_at), work_orders.c.state != OrderState.CLOSED.value]
-    column = SORTABLE[query.sort]
-    page_conditions = list(conditions)
-    if query.cursor:
-        key, row_id = _decode_cursor(query.cursor, query.sort)
-        after = tuple_(column, work_orders.c.id)
-        page_conditions.append(after < tuple_(literal(key), literal(row_id)) if query.descending
-                               else after > tuple_(literal(key), literal(row_id)))
-    order = (column.desc(), work_orders.c.id.desc()) if query.descending else (column.asc(), work_orders.c.id.asc())
-    page = select(work_orders).where(*page_conditions).order_by(*order).limit(query.limit)
-    if not query.cursor:
-        page = page.offset(query.offset)
-    capped = select(work_orders.c.id).where(*conditions).limit(count_cap + 1).subquery()
-    async with engine.connect() as conn:
-        counted = int((await conn.execute(select(func.count()).select_from(capped))).scalar_one())
-        found = [r._mapping for r in await conn.execute(page)]
-    next_cursor = None
-    if len(found) == query.limit:
-        last = found[-1]
-        next_cursor = _encode_cursor(last[query.sort], int(last["id"]))
-    rows = []
-    for mapping in found:
-        row = dict(mapping)
-        for key, value in row.items():
-            if isinstance(value, datetime):
-                row[key] = _aware(value).isoformat()
-        row.pop("id", None)
-        rows.append(row)
-    return SearchPage(rows, min(counted, count_cap), counted <= count_cap, next_cursor)

@@ -68,8 +68,11 @@ Index("ix_work_orders_state_due", work_orders.c.state, work_orders.c.due_at)
 Index("ix_work_orders_category_state_due", work_orders.c.category, work_orders.c.state, work_orders.c.due_at, work_orders.c.id)
 Index("ix_work_orders_state_created", work_orders.c.state, work_orders.c.created_at, work_orders.c.id)
 Index("ix_work_orders_state_due_id", work_orders.c.state, work_orders.c.due_at, work_orders.c.id)
-Index("ix_work_orders_department_due", work_orders.c.department, work_orders.c.due_at, work_orders.c.state, work_orders.c.id)
+Index("ix_work_orders_department_due", work_orders.c.department, work_orders.c.due_at, work_orders.c.id, work_orders.c.state)
 Index("ix_work_orders_caller_created", work_orders.c.caller_number, work_orders.c.created_at)
+# no filter, or one only a scan can serve: the first page of every order by created_at or due_at
+Index("ix_work_orders_created", work_orders.c.created_at, work_orders.c.id)
+Index("ix_work_orders_due", work_orders.c.due_at, work_orders.c.id, work_orders.c.state)
 
 work_order_history = Table(
     "work_order_history",

@@ -30,8 +30,8 @@ from aiohttp import web
 
 from acd.records import CallRecord
 from tickets.catalog import DEFAULT_CATALOG, Catalog
-from tickets.orders import (EDITABLE, SORTABLE, NewOrder, OpenOrder, OrderQuery, SearchError, WorkOrder,
-                            WorkOrderStore, search)
+from tickets.orders import EDITABLE, NewOrder, OpenOrder, WorkOrder, WorkOrderStore
+from tickets.search import SORTABLE, OrderQuery, SearchError, search
 from tickets.store import CallRecordStore
 from tickets.workflow import ORDER_TRANSITIONS, FollowUpResult, OrderTransitionError
 

@@ -4,11 +4,13 @@ that cover every match once (ties on the sort key included), the capped count, b
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tickets.orders import OrderQuery, SearchError, search
+from tickets.search import OrderQuery, SearchError, search
 from tickets.schema import work_orders
 from tickets.store import CallRecordStore
 
@@ -82,4 +84,66 @@ async def test_a_cursor_we_did_not_hand_out_is_refused(store_url: str, cursor: s
     store = await loaded(store_url, 3)
     with pytest.raises(SearchError, match="^bad-cursor"):
         await search(store.engine, OrderQuery(cursor=cursor))
+    await store.close()
+
+
+@pytest.fixture
+def beijing_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The host clock in Asia/Shanghai, as on the hotline's servers."""
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("sort", ["created_at", "due_at"])
+async def test_cursor_pages_by_time_on_a_host_not_in_utc(store_url: str, sort: str, beijing_host: None) -> None:
+    """SQLite gives times back without a zone: a cursor must not read them as local time."""
+    store = await loaded(store_url)
+    query = OrderQuery(sort=sort, limit=11)
+    numbers = await everything(store, query)
+    assert len(numbers) == len(set(numbers)) == 120
+    await store.close()
+
+
+async def test_a_cursor_of_another_sort_or_direction_is_refused(store_url: str) -> None:
+    store = await loaded(store_url, 10)
+    page = await search(store.engine, OrderQuery(sort="due_at", limit=3))
+    assert page.next_cursor is not None
+    for other in (OrderQuery(sort="created_at", cursor=page.next_cursor),
+                  OrderQuery(sort="due_at", descending=False, cursor=page.next_cursor)):
+        with pytest.raises(SearchError, match="^bad-cursor"):
+            await search(store.engine, other)
+    await store.close()
+
+
+async def test_offset_pages_the_last_page_has_no_cursor_and_counts_stay_exact(store_url: str) -> None:
+    store = await loaded(store_url)
+    query = OrderQuery(state="replied", sort="number", descending=False, limit=20)
+    pages = [await search(store.engine, dataclasses.replace(query, offset=o)) for o in (0, 20, 40)]
+    assert [len(p.rows) for p in pages] == [20, 10, 0]
+    assert [(p.total, p.total_exact) for p in pages] == [(30, True)] * 3
+    assert pages[1].next_cursor is None and pages[0].next_cursor is not None
+    numbers = [r["number"] for p in pages for r in p.rows]
+    assert numbers == sorted(set(numbers)) and all("id" not in r for r in pages[0].rows)
+    assert (await search(store.engine, OrderQuery(caller="nobody"))).total == 0
+    await store.close()
+
+
+def test_a_query_outside_the_contract_is_refused() -> None:
+    for wrong in ({"limit": 0}, {"limit": 1001}, {"offset": -1}, {"sort": "content"}):
+        with pytest.raises(ValueError):
+            OrderQuery(**wrong)  # type: ignore[arg-type]
+
+
+async def test_the_migrated_store_has_the_search_indexes_schema_declares(store_url: str) -> None:
+    """Revision 0003 and tickets/schema.py name the same columns in the same order."""
+    from sqlalchemy import inspect
+    store = await loaded(store_url, 1)
+    async with store.engine.connect() as conn:
+        found = await conn.run_sync(lambda sync: {i["name"]: i["column_names"]
+                                                  for i in inspect(sync).get_indexes("work_orders")})
+    declared = {i.name: [c.name for c in i.columns] for i in work_orders.indexes}
+    assert {name: found.get(name) for name in declared} == declared
     await store.close()

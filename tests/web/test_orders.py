@@ -129,3 +129,67 @@ async def test_paging_by_cursor_csv_of_every_match_and_bad_search_params(client:
     for bad in ("cursor=zzz", "due_before=yesterday", "overdue=maybe", "limit=0"):
         resp = await client.get(f"/api/orders?{bad}")
         assert resp.status == 400 and (await resp.json())["error"] == "validation-failed", bad
+
+
+async def _bulk_orders(client: TestClient, n: int) -> None:
+    """n orders written straight into the store: more than one CSV page without n POSTs."""
+    from datetime import datetime, timedelta, timezone
+
+    from tickets.schema import work_orders
+    from web.orders import ORDERS
+    t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    rows = [{"number": f"3301-bulk-{i:05d}", "created_at": t0 + timedelta(minutes=i // 4),
+             "caller_number": "13700000000", "contact_number": "", "category": ("complaint", "report")[i % 2],
+             "topic": "city", "area": "西湖区", "content": "路灯不亮, \"第二盏\"", "department": ("urban", "housing")[i % 2],
+             "state": ("dispatched", "closed")[i % 4 == 3], "follow_up_result": None,
+             "due_at": t0 + timedelta(hours=i % 48), "linkedid": None} for i in range(n)]
+    async with client.app[ORDERS].engine.begin() as conn:
+        await conn.execute(work_orders.insert(), rows)
+
+
+async def test_csv_export_streams_every_page_with_a_bom_first(client: TestClient) -> None:
+    import csv
+    import io
+    await _bulk_orders(client, 2_345)
+    resp = await client.get("/api/orders.csv?sort=due_at&order=asc")
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/csv")
+    raw = await resp.read()
+    assert raw.startswith("\ufeff".encode("utf-8"))
+    table = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert len(table) == len({r["number"] for r in table}) == 2_345
+    assert table[0]["content"] == "路灯不亮, \"第二盏\"" and "id" not in table[0]
+    assert [r["due_at"] for r in table] == sorted(r["due_at"] for r in table)
+    assert len((await (await client.get("/api/orders.csv?department=urban")).read()).decode("utf-8-sig")
+               .splitlines()) == 1 + 2_345 // 2 + 1
+
+
+async def test_search_params_department_due_window_overdue_and_cursor_walk(client: TestClient) -> None:
+    await _bulk_orders(client, 400)
+    body = await (await client.get("/api/orders?department=housing&limit=1000")).json()
+    assert body["total"] == 200 and body["total_exact"] and body["next_cursor"] is None
+    assert {o["department"] for o in body["orders"]} == {"housing"}
+    window = "due_after=2026-11-01T10:00:00%2B08:00&due_before=2026-11-01T12:00:00Z"  # 02:00 to 12:00 UTC
+    body = await (await client.get(f"/api/orders?{window}&limit=1000")).json()
+    assert body["orders"] and all("2026-11-01T02:00:00+00:00" <= o["due_at"] < "2026-11-01T12:00:00+00:00"
+                                  for o in body["orders"])
+    overdue = await (await client.get("/api/orders?overdue=1&limit=1000")).json()  # every due_at is in the past
+    assert overdue["total"] == 300 and {o["state"] for o in overdue["orders"]} == {"dispatched"}
+    seen: list[str] = []
+    url = "/api/orders?category=complaint&sort=created_at&order=asc&limit=30"
+    page = await (await client.get(url)).json()
+    while True:
+        seen += [o["number"] for o in page["orders"]]
+        if page["next_cursor"] is None:
+            break
+        page = await (await client.get(f"{url}&cursor={page['next_cursor']}")).json()
+    assert len(seen) == len(set(seen)) == 200
+
+
+async def test_bad_search_params_name_their_field(client: TestClient) -> None:
+    for bad, field in (("cursor=WzEsMl0", "cursor"), ("due_after=2026-13-01", "due_after"),
+                       ("limit=1001", "limit/offset"), ("offset=-1", "limit/offset"), ("sort=content", "sort")):
+        resp = await client.get(f"/api/orders?{bad}")
+        body = await resp.json()
+        assert resp.status == 400 and body["error"] == "validation-failed", bad
+        assert field in body["detail"], (bad, body)
+        assert (await client.get(f"/api/orders.csv?{bad}")).status == 400

@@ -15,8 +15,11 @@ INDEXES = {
     "ix_work_orders_category_state_due": ["category", "state", "due_at", "id"],
     "ix_work_orders_state_created": ["state", "created_at", "id"],
     "ix_work_orders_state_due_id": ["state", "due_at", "id"],
-    "ix_work_orders_department_due": ["department", "due_at", "state", "id"],
+    "ix_work_orders_department_due": ["department", "due_at", "id", "state"],  # in (due_at, id) order
     "ix_work_orders_caller_created": ["caller_number", "created_at"],
+    # unfiltered lists and exports; state last so "overdue" (state != closed) counts from the index
+    "ix_work_orders_created": ["created_at", "id"],
+    "ix_work_orders_due": ["due_at", "id", "state"],
 }
 
 
