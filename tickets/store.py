@@ -134,6 +134,11 @@ class CallRecordStore:
         """Bring the schema to the newest Alembic revision (idempotent)."""
         async with self.engine.begin() as conn:
             await conn.run_sync(upgrade)
+            if self._dialect == "sqlite":
+                # Without statistics SQLite's planner picks the sort index over a selective filter
+                # (300-400 ms instead of 10 ms at 1M orders); a sampled ANALYZE costs milliseconds.
+                await conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+                await conn.exec_driver_sql("ANALYZE")
 
     async def close(self) -> None:
         await self.engine.dispose()

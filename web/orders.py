@@ -12,9 +12,10 @@ document of these routes. Validation answers 400 with a message per field; illeg
     GET   /api/orders/due-soon           open orders due within the configured hours
     GET   /api/records?caller=…          a number's call records, newest first
     GET   /api/catalog                   request types, topics, departments, deadline rules
-    GET  /api/orders?state=&category=&caller=&sort=&order=&limit=&offset=
-    GET  /api/orders.csv                the same filters, as CSV (UTF-8 with BOM for Excel)
-    GET  /api/openapi.json
+    GET   /api/orders?state=&category=&caller=&department=&due_before=&due_after=&overdue=1
+                     &sort=&order=&limit=&offset=|cursor=   search; total capped, next_cursor
+    GET   /api/orders.csv                the same filters, as CSV (UTF-8 with BOM for Excel)
+    GET   /api/openapi.json
 """
 
 from __future__ import annotations

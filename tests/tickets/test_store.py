@@ -42,6 +42,21 @@ async def test_a_sqlite_file_gets_its_folders(tmp_path: Path) -> None:
     await store.close()
 
 
+async def test_a_sqlite_store_is_analyzed_on_open_so_the_planner_knows_its_tables(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/calls.db"
+    store = CallRecordStore(url)
+    await store.open()
+    await store.write_many([record(n) for n in range(30)])
+    await store.close()
+    store = CallRecordStore(url)
+    await store.open()  # a restart refreshes the statistics
+    async with store.engine.connect() as conn:
+        stat = (await conn.exec_driver_sql(
+            "SELECT stat FROM sqlite_stat1 WHERE tbl = 'call_records' AND idx IS NOT NULL")).scalars().all()
+    await store.close()
+    assert stat and all(row.split()[0] == "30" for row in stat)
+
+
 async def test_records_round_trip_with_chinese_names_and_utc_times(store_url: str) -> None:
     store = CallRecordStore(store_url)
     await store.open()
