@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -70,6 +71,14 @@ def config(tmp_path: Path, sandbox_paths: sandbox.SandboxPaths) -> Config:
 def acd_config(config: Config) -> Config:
     """The sandbox's desks and agents (sandbox.toml), with this test's store."""
     return dataclasses.replace(config, acd=hotline_config.load(SANDBOX_CONFIG, env={}).acd)
+
+
+def with_http(config: Config) -> tuple[Config, int]:
+    """The config with the HTTP API on a free loopback port, and that port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return dataclasses.replace(config, http=dataclasses.replace(config.http, port=port)), port
 
 
 @contextlib.asynccontextmanager

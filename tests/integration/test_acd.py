@@ -205,17 +205,11 @@ async def test_given_an_agent_on_an_outbound_call_then_no_call_is_offered_to_the
 
 async def test_given_a_call_answered_by_an_agent_then_an_order_created_through_the_api_is_linked_to_its_record(
         acd_config, phones, sip_password) -> None:
-    import dataclasses
-    import socket
-
     import aiohttp
 
-    from .conftest import running
+    from .conftest import running, with_http
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = dataclasses.replace(acd_config, http=dataclasses.replace(acd_config.http, port=port))
+    config, port = with_http(acd_config)
     async with running(config) as ctl:
         a1 = await agent(phones, 1001, sip_password)
         await ready(ctl, "agent1001")

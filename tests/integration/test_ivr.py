@@ -12,7 +12,7 @@ from acd.records import Disposition
 from pbx.phones import PhoneSpec
 from tickets.orders import NewOrder
 
-from .conftest import agent, running, wait_until
+from .conftest import agent, running, wait_until, with_http
 from .test_acd import ready, state
 
 
@@ -80,14 +80,9 @@ async def test_a_repeat_caller_reaches_the_agent_who_took_the_order(acd_controll
 
 async def test_the_survey_after_the_agent_hangs_up_reaches_the_record_and_the_order(
         acd_config, phones, sip_password) -> None:
-    import socket
-
     import aiohttp
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = dataclasses.replace(acd_config, http=dataclasses.replace(acd_config.http, port=port))
+    config, port = with_http(acd_config)
     async with running(config) as ctl:
         desk_agent = await agent(phones, 1001, sip_password)
         await ready(ctl, "agent1001")

@@ -12,6 +12,8 @@ from acd.events import CallQueued
 from ivr.intake import make_intake
 from pbx.fastagi import FastAgiServer
 
+from .asterisk_peer import converse
+
 CONFIG = AcdConfig(desks=(Desk("general", "综合受理", "general"), Desk("market", "市场监管", "market")),
                    numbers={"12345": "general", "12315": "market"})
 
@@ -19,22 +21,6 @@ CONFIG = AcdConfig(desks=(Desk("general", "综合受理", "general"), Desk("mark
 @dataclass
 class Order:
     number: str
-
-
-async def call(port: int, dialed: str, caller: str, greeting_seconds: float = 0.0) -> list[str]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"agi_network: yes\nagi_network_script: intake?dialed={dialed}\nagi_callerid: {caller}\n"
-                 "agi_channel: PJSIP/carrier-00000001\nagi_uniqueid: pbx-1.1\n\n".encode())
-    said = []
-    while line := await reader.readline():
-        command = line.decode().strip()
-        said.append(command)
-        if command.startswith("STREAM FILE"):
-            await asyncio.sleep(greeting_seconds)
-        reply = "200 result=1 (pbx-1.1)" if command.startswith("GET FULL VARIABLE") else "200 result=0"
-        writer.write(f"{reply}\n".encode())
-    writer.close()
-    return said
 
 
 async def run(lookup: Any, dialed: str = "12315", caller: str = "13800138000",
@@ -49,7 +35,8 @@ async def run(lookup: Any, dialed: str = "12315", caller: str = "13800138000",
     server.route("intake", make_intake(queued.append, CONFIG, open_orders=lookup, link_repeat=link))
     await server.start()
     try:
-        said = await call(server.bound_port, dialed, caller, greeting_seconds)
+        said = await converse(server.bound_port, f"intake?dialed={dialed}", caller=caller,
+                              greeting_seconds=greeting_seconds)
     finally:
         await server.close()
     return said, queued, linked
@@ -104,26 +91,6 @@ async def test_a_first_time_or_anonymous_caller_has_no_open_order() -> None:
     assert anonymous.open_order == ""
 
 
-async def menu_call(port: int, keys: list[str]) -> list[str]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"agi_network: yes\nagi_network_script: intake?dialed=12345\nagi_callerid: 13800138000\n"
-                 b"agi_channel: PJSIP/carrier-00000001\nagi_uniqueid: pbx-1.1\n\n")
-    said, pending = [], list(keys)
-    while line := await reader.readline():
-        command = line.decode().strip()
-        said.append(command)
-        if command.startswith("GET DATA"):
-            key = pending.pop(0) if pending else ""
-            reply = f"200 result={key}" if key else "200 result= (timeout)"
-        elif command.startswith("GET FULL VARIABLE"):
-            reply = "200 result=1 (pbx-1.1)"
-        else:
-            reply = "200 result=0"
-        writer.write(f"{reply}\n".encode())
-    writer.close()
-    return said
-
-
 async def test_a_site_menu_routes_by_key_retries_once_then_takes_its_default() -> None:
     from ivr.config import IntakeConfig, Menu
 
@@ -136,7 +103,7 @@ async def test_a_site_menu_routes_by_key_retries_once_then_takes_its_default() -
         server.route("intake", make_intake(queued.append, CONFIG, IntakeConfig(menus=(menu,))))
         await server.start()
         try:
-            said = await menu_call(server.bound_port, keys)
+            said = await converse(server.bound_port, "intake?dialed=12345", caller="13800138000", keys=keys)
         finally:
             await server.close()
         assert [c for c in said if c.startswith("GET DATA")][0] == "GET DATA hotline/menu-example 2000 1"

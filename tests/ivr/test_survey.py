@@ -3,32 +3,11 @@ Asterisk (the sandbox test presses the keys from a baresip phone)."""
 
 from __future__ import annotations
 
-import asyncio
-
 from acd.events import SurveyAnswered
 from ivr.survey import make_survey
 from pbx.fastagi import FastAgiServer
 
-
-async def call(port: int, keys: list[str]) -> list[str]:
-    """Answer GET DATA with the next key ("" = no input: `200 result= (timeout)`)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"agi_network: yes\nagi_network_script: survey\nagi_channel: PJSIP/carrier-1\n"
-                 b"agi_uniqueid: pbx-1.1\n\n")
-    said, pending = [], list(keys)
-    while line := await reader.readline():
-        command = line.decode().strip()
-        said.append(command)
-        if command.startswith("GET DATA"):
-            key = pending.pop(0) if pending else ""
-            reply = f"200 result={key}" if key else "200 result= (timeout)"
-        elif command.startswith("GET FULL VARIABLE"):
-            reply = "200 result=1 (pbx-1.1)"
-        else:
-            reply = "200 result=0"
-        writer.write(f"{reply}\n".encode())
-    writer.close()
-    return said
+from .asterisk_peer import converse
 
 
 async def run(keys: list[str], enabled: bool = True) -> tuple[list[str], list[SurveyAnswered], list[tuple[str, int]]]:
@@ -42,7 +21,7 @@ async def run(keys: list[str], enabled: bool = True) -> tuple[list[str], list[Su
     server.route("survey", make_survey(facts.append, record, timeout=1.0, enabled=enabled))
     await server.start()
     try:
-        said = await call(server.bound_port, keys)
+        said = await converse(server.bound_port, "survey", keys=keys)
     finally:
         await server.close()
     return said, facts, scored
