@@ -73,6 +73,7 @@ class StoreConfig:
 class HttpConfig:
     bind: str = "127.0.0.1"
     port: int = 8345  # 0: do not serve the API
+    tokens: str = "/etc/hotline-pbx/api-tokens"  # SHA-256 of bearer tokens: `hotline_pbx.py api-token`
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,10 +159,17 @@ class Controller:
         self._spawn(self._sweep_journal_forever(), "journal-sweep")
         self._spawn(self.ami.heartbeat(), "heartbeat")
         if self.config.http.port:
+            from web.access import TokenFile
             from web.api import make_app
             from web.orders import add_routes
 
-            app = make_app(self.engine, self.orders, self.callback_store)
+            tokens = TokenFile(self.config.http.tokens)
+            if not tokens.current().grants:
+                if tokens.error:
+                    log.error("API: %s", tokens.error)
+                log.warning("API: no tokens in %s, every request will be refused; make one with "
+                            "`hotline_pbx.py api-token add --role supervisor --name NAME`", tokens.path)
+            app = make_app(self.engine, self.orders, self.callback_store, tokens)
             add_routes(app, self.orders, self.config.orders, self.store)
             self._http = web.AppRunner(app, access_log=None)
             await self._http.setup()
@@ -266,12 +273,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = hotline_config.load(args.config)
     # the demo narrates itself; the controller's own log shows warnings only (or all, -v)
     _logging("INFO" if args.verbose else "WARNING")
+    if config.http.port:
+        from web.access import Role, add_token, remove_token
+
+        remove_token(config.http.tokens, "demo")  # a fresh token each run; the old one stops working
+        token = add_token(config.http.tokens, Role.SUPERVISOR, "demo")
+        print(f"demo: the API while the demo runs: curl -H 'Authorization: Bearer {token}' "
+              f"http://127.0.0.1:{config.http.port}/api/desks", flush=True)
     paths = sandbox.SandboxPaths()
     sandbox.build_root(paths)
     sandbox.start(paths)
     _run(demo(Controller, config, calls=args.calls, citizens=args.citizens))
     if not args.keep_running:
         sandbox.stop(paths)
+    return 0
+
+
+def cmd_api_token(args: argparse.Namespace) -> int:
+    from web.access import Role, TokenBook, TokenFileError, add_token, remove_token
+
+    path = hotline_config.load(args.config).http.tokens
+    if args.action == "add":
+        try:
+            token = add_token(path, Role(args.role), args.name)
+        except (ValueError, TokenFileError) as exc:
+            print(f"hotline_pbx: api-token: {exc}", file=sys.stderr)
+            return 2
+        print(f"{args.role} token for {args.name} (shown once; {path} keeps only its SHA-256):")
+        print(token)
+        return 0
+    if args.action == "remove":
+        if not remove_token(path, args.name):
+            print(f"hotline_pbx: api-token: no token for {args.name!r} in {path}", file=sys.stderr)
+            return 1
+        print(f"removed the token of {args.name}")
+        return 0
+    try:
+        book = TokenBook.load(path)
+    except TokenFileError as exc:
+        print(f"hotline_pbx: api-token: {exc}", file=sys.stderr)
+        return 2
+    for grant in sorted(book.grants.values(), key=lambda g: (g.role.value, g.name)):
+        print(f"{grant.role.value:10} {grant.name}")
     return 0
 
 
@@ -392,6 +435,18 @@ def build_parser() -> argparse.ArgumentParser:
     voice_sub.add_parser("list", help="print every prompt and its text")
     voice.add_argument("--texts", default=str(REPO / "ivr" / "prompts.toml"))
     voice.set_defaults(func=cmd_prompts)
+
+    token = sub.add_parser("api-token", help="bearer tokens of the HTTP API: add | remove | list")
+    token_sub = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    which = argparse.ArgumentParser(add_help=False)
+    which.add_argument("--config", default=str(SANDBOX_CONFIG), help="its [http] tokens file is used")
+    add = token_sub.add_parser("add", parents=[which], help="make a token (printed once) for an agent or a supervisor")
+    add.add_argument("--role", required=True, choices=("agent", "supervisor"))
+    add.add_argument("--name", required=True, help="who acts with it; for an agent, the agent id (agent1001)")
+    remove = token_sub.add_parser("remove", parents=[which], help="revoke a name's token")
+    remove.add_argument("--name", required=True)
+    token_sub.add_parser("list", parents=[which], help="names and roles (never the tokens)")
+    token.set_defaults(func=cmd_api_token)
 
     records = sub.add_parser("records", help="list the newest call records in the store")
     records.add_argument("--config", default=str(SANDBOX_CONFIG))

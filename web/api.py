@@ -1,5 +1,6 @@
 """HTTP API (aiohttp): reads engine snapshots, submits agent requests to the inbox; it never
-changes live state itself. Errors answer with a stable code string and change nothing.
+changes live state itself. Errors answer with a stable code string and change nothing. Every
+/api route but the OpenAPI document needs a bearer token (web/access.py says who may call what).
 
     GET  /api/agents                      agents and their states
     POST /api/agents/{id}/login|ready|logout
@@ -25,6 +26,7 @@ from acd.acd import UNKNOWN_AGENT, AcdError
 from acd.engine import Engine
 from acd.privacy import mask_number
 from acd.states import IllegalTransition, PauseReason
+from web.access import GRANT, TokenFile, decide
 from tickets.callbacks import CallbackStore
 from tickets.orders import WorkOrderStore
 from web.orders import open_order_json
@@ -142,9 +144,43 @@ async def callback_figures(request: web.Request) -> web.Response:
     return web.json_response({"day": day, **figures(entries, time.time(), lost_calls=lost, citizen_calls=citizen)})
 
 
+def guard(tokens: TokenFile) -> Any:
+    """Middleware: every /api route answers 401 without a valid bearer token and 403 outside the
+    holder's role (web/access.py); the token's name is kept on the request as who acts."""
+    reported: list[str | None] = [None]
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        resource = request.match_info.route.resource
+        if resource is None or not request.path.startswith("/api/"):
+            return await handler(request)  # 404 and 405 are aiohttp's
+        book = tokens.current()
+        if tokens.error != reported[0]:
+            reported[0] = tokens.error
+            if tokens.error:
+                log.error("API tokens not reloaded, the previous ones stay: %s", tokens.error)
+        grant = book.holder(request.headers.get("Authorization"))
+        refusal = decide(request.method, resource.canonical, grant, request.match_info.get("agent_id"))
+        if refusal is not None:
+            log.warning("API %s %s refused for %s: %s", request.method, resource.canonical,
+                        grant.name if grant else "a request without a valid token", refusal)
+            response = _error(401 if grant is None else 403, refusal,
+                              "a bearer token is needed" if grant is None else f"not for role {grant.role.value}")
+            if grant is None:
+                response.headers["WWW-Authenticate"] = 'Bearer realm="hotline-pbx"'
+            return response
+        if grant is not None:
+            request[GRANT] = grant
+        return await handler(request)
+
+    return middleware
+
+
 def make_app(engine: Engine, orders: WorkOrderStore | None = None,
-             callback_store: CallbackStore | None = None) -> web.Application:
-    app = web.Application()
+             callback_store: CallbackStore | None = None, tokens: TokenFile | None = None) -> web.Application:
+    """`tokens` None serves without access control: for handler tests only; the controller
+    always passes its token file."""
+    app = web.Application(middlewares=[guard(tokens)] if tokens is not None else [])
     app[ENGINE] = engine
     if orders is not None:
         app[WORK_ORDERS] = orders

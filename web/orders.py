@@ -34,6 +34,7 @@ from tickets.catalog import DEFAULT_CATALOG, Catalog
 from tickets.orders import EDITABLE, NewOrder, OpenOrder, WorkOrder, WorkOrderStore
 from tickets.search import SORTABLE, OrderQuery, SearchError, search
 from tickets.store import CallRecordStore
+from web.access import FORBIDDEN, GRANT, Role
 from tickets.workflow import ORDER_TRANSITIONS, FollowUpResult, OrderTransitionError
 
 ORDERS = web.AppKey("orders", WorkOrderStore)
@@ -102,6 +103,20 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     return body
 
 
+def _actor(request: web.Request, body: dict[str, Any]) -> str | web.Response:
+    """Who the history records: the token's holder. An agent acts only under their own name; a
+    supervisor may enter a step for someone else (a department's reply taken by phone)."""
+    given = body.get("by")
+    grant = request.get(GRANT)
+    if grant is None:  # no access control (handler tests)
+        return str(given or "api")
+    if given in (None, "", grant.name):
+        return str(grant.name)
+    if grant.role is Role.AGENT:
+        return _error(403, FORBIDDEN, {"by": "an agent acts under their own name"})
+    return str(given)
+
+
 async def create(request: web.Request) -> web.Response:
     body = await _body(request)
     if isinstance(body, web.Response):
@@ -116,10 +131,12 @@ async def create(request: web.Request) -> web.Response:
         problems[field] = "unknown field"
     if problems:
         return _error(400, VALIDATION_FAILED, problems)
+    actor = _actor(request, body)
+    if isinstance(actor, web.Response):
+        return actor
     order = NewOrder(body["caller_number"], body.get("contact_number", ""), body["category"],
                      body.get("topic", ""), body.get("area", ""), body["content"], body.get("linkedid") or None)
-    number = await request.app[ORDERS].create(order, by=str(body.get("by", "api")),
-                                              at=datetime.now(timezone.utc))
+    number = await request.app[ORDERS].create(order, by=actor, at=datetime.now(timezone.utc))
     return web.json_response({"number": number}, status=201)
 
 
@@ -146,9 +163,12 @@ async def update_order(request: web.Request) -> web.Response:
         problems["body"] = f"give at least one of {', '.join(EDITABLE)}"
     if problems:
         return _error(400, VALIDATION_FAILED, problems)
+    actor = _actor(request, body)
+    if isinstance(actor, web.Response):
+        return actor
     try:
         order = await request.app[ORDERS].update(request.match_info["number"], changes,
-                                                 by=str(body.get("by", "api")), at=datetime.now(timezone.utc))
+                                                 by=actor, at=datetime.now(timezone.utc))
     except OrderTransitionError as exc:
         return _error(404 if exc.code == "unknown-order" else 409, exc.code, str(exc))
     return web.json_response(_order_json(order))
@@ -210,9 +230,12 @@ async def transition(request: web.Request) -> web.Response:
     if action == "dispatch" and body.get("department") not in request.app[CATALOG].department_codes():
         return _error(400, VALIDATION_FAILED,
                       {"department": "required to dispatch: a department code of GET /api/catalog"})
+    actor = _actor(request, body)
+    if isinstance(actor, web.Response):
+        return actor
     try:
         order = await request.app[ORDERS].transition(
-            number, action, by=str(body.get("by", "api")), at=datetime.now(timezone.utc),
+            number, action, by=actor, at=datetime.now(timezone.utc),
             note=str(body.get("note", ""))[:1000], department=body.get("department"),
             follow_up_result=result)
     except OrderTransitionError as exc:
@@ -383,7 +406,9 @@ def openapi(routes: list[tuple[str, str, str, dict[str, Any]]]) -> dict[str, Any
         paths.setdefault(path, {})[method.lower()] = operation
     return {
         "openapi": "3.0.3", "info": {"title": "12345 hotline work orders", "version": "1"}, "paths": paths,
-        "components": {"schemas": {
+        # every route but this document needs a token (web/access.py: agent or supervisor)
+        "security": [{"bearer": []}],
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": {
             "Error": {"type": "object", "required": ["error", "detail"],
                       "properties": {"error": _TEXT, "detail": {}}},
             "Order": {"type": "object", "properties": {
@@ -405,7 +430,7 @@ def add_routes(app: web.Application, store: WorkOrderStore, catalog: Catalog = D
             continue
         app.router.add_route(method, path, handler)
     document = openapi([(m, p, s, x) for m, p, s, h, x in ROUTES if h is not call_records or records is not None]
-                       + [("GET", "/api/openapi.json", "this document", {})])
+                       + [("GET", "/api/openapi.json", "this document", {"security": []})])
 
     async def serve_openapi(_: web.Request) -> web.Response:
         return web.json_response(document)

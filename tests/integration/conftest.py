@@ -24,6 +24,7 @@ from hotline_config import Config
 from hotline_pbx import SANDBOX_CONFIG, Controller
 from pbx import sandbox
 from pbx.phones import PhoneBank, PhoneSpec
+from web.access import Role, add_token
 
 pytestmark = pytest.mark.integration
 
@@ -73,12 +74,15 @@ def acd_config(config: Config) -> Config:
     return dataclasses.replace(config, acd=hotline_config.load(SANDBOX_CONFIG, env={}).acd)
 
 
-def with_http(config: Config) -> tuple[Config, int]:
-    """The config with the HTTP API on a free loopback port, and that port."""
+def with_http(config: Config, folder: Path) -> tuple[Config, int, dict[str, str]]:
+    """The config with the HTTP API on a free loopback port and a token file in `folder`; that
+    port, and the headers of an agent1001 token (what an agent's client would send)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    return dataclasses.replace(config, http=dataclasses.replace(config.http, port=port)), port
+    tokens = str(folder / "api-tokens")
+    headers = {"Authorization": f"Bearer {add_token(tokens, Role.AGENT, 'agent1001')}"}
+    return dataclasses.replace(config, http=dataclasses.replace(config.http, port=port, tokens=tokens)), port, headers
 
 
 @contextlib.asynccontextmanager

@@ -204,12 +204,12 @@ async def test_given_an_agent_on_an_outbound_call_then_no_call_is_offered_to_the
 
 
 async def test_given_a_call_answered_by_an_agent_then_an_order_created_through_the_api_is_linked_to_its_record(
-        acd_config, phones, sip_password) -> None:
+        acd_config, phones, sip_password, tmp_path) -> None:
     import aiohttp
 
     from .conftest import running, with_http
 
-    config, port = with_http(acd_config)
+    config, port, headers = with_http(acd_config, tmp_path)
     async with running(config) as ctl:
         a1 = await agent(phones, 1001, sip_password)
         await ready(ctl, "agent1001")
@@ -217,7 +217,7 @@ async def test_given_a_call_answered_by_an_agent_then_an_order_created_through_t
         await citizen.dial("12345")
         await a1.wait_event("CALL_ESTABLISHED", timeout=15)
         [call] = [c for c in ctl.engine.snapshot() if c.dialed_number == "12345"]
-        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", headers=headers) as http:
             resp = await http.post("/api/orders", json={
                 "caller_number": "13814140000", "category": "help_request", "topic": "water",
                 "area": "上城区", "content": "小区停水两天了", "linkedid": call.linkedid, "by": "agent1001"})

@@ -79,10 +79,10 @@ async def test_a_repeat_caller_reaches_the_agent_who_took_the_order(acd_controll
 
 
 async def test_the_survey_after_the_agent_hangs_up_reaches_the_record_and_the_order(
-        acd_config, phones, sip_password) -> None:
+        acd_config, phones, sip_password, tmp_path) -> None:
     import aiohttp
 
-    config, port = with_http(acd_config)
+    config, port, headers = with_http(acd_config, tmp_path)
     async with running(config) as ctl:
         desk_agent = await agent(phones, 1001, sip_password)
         await ready(ctl, "agent1001")
@@ -90,7 +90,7 @@ async def test_the_survey_after_the_agent_hangs_up_reaches_the_record_and_the_or
         await citizen.dial("12345")
         await desk_agent.wait_event("CALL_ESTABLISHED", timeout=15)
         [call] = [c for c in ctl.engine.snapshot() if c.dialed_number == "12345"]
-        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", headers=headers) as http:
             resp = await http.post("/api/orders", json={
                 "caller_number": "13855556666", "category": "consultation", "topic": "labour",
                 "content": "咨询社保转移", "linkedid": call.linkedid, "by": "agent1001"})

@@ -1,0 +1,198 @@
+"""Who may call which API route. Callers' numbers and words are personal data: every /api route
+except the OpenAPI document needs a bearer token, and an agent's token reaches only what an agent
+at a desk needs (their own seat, work orders, a caller's records), never the hall's live calls,
+the callback list or bulk export.
+
+Tokens are kept as SHA-256 digests in a file of lines `<hex digest> <role> <name>` ('#' starts a
+comment); an agent token's name is the agent id it acts as. `hotline_pbx.py api-token add` makes
+one and shows it once. The aiohttp middleware lives in web/api.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from aiohttp import web
+
+UNAUTHORIZED = "unauthorized"
+FORBIDDEN = "forbidden"
+BAD_TOKEN_FILE = "bad-token-file"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+
+
+class Role(str, Enum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """The holder of a valid token: actions they take are recorded under `name`."""
+
+    name: str
+    role: Role
+
+
+GRANT = web.RequestKey("grant", Grant)  # on each request: the holder of its token
+
+
+class TokenFileError(ValueError):
+    def __init__(self, path: str, line: int, detail: str) -> None:
+        super().__init__(f"{BAD_TOKEN_FILE}: {path}:{line}: {detail}")
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenBook:
+    grants: dict[str, Grant]  # by token digest
+
+    def holder(self, authorization: str | None) -> Grant | None:
+        """The grant of an `Authorization: Bearer …` header, or None."""
+        if not authorization:
+            return None
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        # a dict lookup by digest: the secret itself is never compared byte by byte
+        return self.grants.get(digest(token.strip()))
+
+    @classmethod
+    def parse(cls, text: str, path: str = "<tokens>") -> TokenBook:
+        grants: dict[str, Grant] = {}
+        names: set[str] = set()
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            parts = line.split()
+            if len(parts) != 3:
+                raise TokenFileError(path, number, "expected '<sha256 hex> <role> <name>'")
+            hexdigest, role, name = parts
+            if not re.fullmatch(r"[0-9a-f]{64}", hexdigest):
+                raise TokenFileError(path, number, "the digest is not 64 hex digits")
+            if role not in {r.value for r in Role}:
+                raise TokenFileError(path, number, f"role {role!r}: agent or supervisor")
+            if not NAME_PATTERN.fullmatch(name):
+                raise TokenFileError(path, number, f"name {name!r}: letters, digits, _ . @ -")
+            if hexdigest in grants or name in names:
+                raise TokenFileError(path, number, f"{name!r} or its token is listed twice")
+            grants[hexdigest] = Grant(name, Role(role))
+            names.add(name)
+        return cls(grants)
+
+    @classmethod
+    def load(cls, path: str) -> TokenBook:
+        """An absent file is an empty book: the API then refuses every protected route."""
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls({})
+        return cls.parse(text, path)
+
+
+def add_token(path: str, role: Role, name: str) -> str:
+    """Append a new token for `name` to the file (created 0600) and return the token, which is
+    stored nowhere else. Refuses a name already listed."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"name {name!r}: letters, digits, _ . @ - (1-64)")
+    book = TokenBook.load(path)
+    if any(g.name == name for g in book.grants.values()):
+        raise ValueError(f"{name!r} already has a token: remove it first")
+    token = secrets.token_urlsafe(32)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as out:
+        out.write(f"{digest(token)} {role.value} {name}\n")
+    return token
+
+
+def remove_token(path: str, name: str) -> bool:
+    """Drop `name`'s line; True if there was one. Comments and other lines are kept."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines(keepends=True)
+    except FileNotFoundError:
+        return False
+    kept = [line for line in lines if line.split("#", 1)[0].split()[2:3] != [name]]
+    if len(kept) == len(lines):
+        return False
+    Path(path).write_text("".join(kept), encoding="utf-8")
+    return True
+
+
+# ---- the rules: (method, route) → who may; "own" = an agent only for their own {agent_id} ----
+PUBLIC = "public"
+AGENT = "agent"
+OWN = "own"
+SUPERVISOR = "supervisor"
+
+RULES: dict[tuple[str, str], str] = {
+    ("GET", "/api/openapi.json"): PUBLIC,
+    ("GET", "/api/agents"): AGENT,
+    ("GET", "/api/agents/{agent_id}/call"): OWN,
+    ("POST", "/api/agents/{agent_id}/{op}"): OWN,
+    ("GET", "/api/desks"): AGENT,
+    ("GET", "/api/calls"): SUPERVISOR,
+    ("GET", "/api/callbacks"): SUPERVISOR,
+    ("GET", "/api/callbacks/figures"): SUPERVISOR,
+    ("POST", "/api/orders"): AGENT,
+    ("GET", "/api/orders"): AGENT,
+    ("GET", "/api/orders.csv"): SUPERVISOR,
+    ("GET", "/api/orders/overdue"): AGENT,
+    ("GET", "/api/orders/due-soon"): AGENT,
+    ("GET", "/api/orders/{number}"): AGENT,
+    ("PATCH", "/api/orders/{number}"): AGENT,
+    ("POST", "/api/orders/{number}/calls"): AGENT,
+    ("POST", "/api/orders/{number}/{action}"): AGENT,
+    ("GET", "/api/records"): AGENT,
+    ("GET", "/api/catalog"): AGENT,
+}
+
+
+def decide(method: str, route: str, grant: Grant | None, agent_id: str | None = None) -> str | None:
+    """None if the request may go on, else the error code (unauthorized / forbidden). A route
+    without a rule is for supervisors only."""
+    rule = RULES.get((method, route), SUPERVISOR)
+    if rule == PUBLIC:
+        return None
+    if grant is None:
+        return UNAUTHORIZED
+    if grant.role is Role.SUPERVISOR:
+        return None
+    if rule == AGENT or (rule == OWN and agent_id == grant.name):
+        return None
+    return FORBIDDEN
+
+
+class TokenFile:
+    """The token file, read again when it changes, so `api-token add` needs no restart. A file
+    that becomes unreadable or malformed keeps the last good book (and says so once)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._book = TokenBook({})
+        self.error: str | None = None
+
+    def current(self) -> TokenBook:
+        try:
+            stat = os.stat(self.path)
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self._stamp:
+            try:
+                self._book = TokenBook.load(self.path)
+                self.error = None
+            except (OSError, UnicodeDecodeError, TokenFileError) as exc:
+                self.error = str(exc)  # the caller logs it
+            self._stamp = stamp
+        return self._book
