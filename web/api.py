@@ -26,9 +26,9 @@ from acd.acd import UNKNOWN_AGENT, AcdError
 from acd.engine import Engine
 from acd.privacy import mask_number
 from acd.states import IllegalTransition, PauseReason
-from web.access import GRANT, TokenFile, decide
 from tickets.callbacks import CallbackStore
 from tickets.orders import WorkOrderStore
+from web.access import GRANT, TokenFile, decide
 from web.orders import open_order_json
 
 log = logging.getLogger("web.api")

@@ -112,6 +112,10 @@ async def test_the_caller_hanging_up_during_the_greeting_is_lost_in_the_ivr(acd_
     citizen = await phones.add(PhoneSpec("citizen", "13866667777", "吴六"))
     await citizen.dial("12345")
     await citizen.wait_event("CALL_ESTABLISHED", timeout=10)
+    # the greeting is playing once the intake script has begun (on a loaded machine that can
+    # take longer than the phone's "established")
+    await wait_until(lambda: any(c.stage == "intake" for c in ctl.engine.calls.calls.values()
+                                 if c.caller_number == "13866667777"), what="the greeting to start")
     await asyncio.sleep(0.4)
     await citizen.hangup()
     record = await ended(ctl, "13866667777")
