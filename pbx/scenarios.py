@@ -177,6 +177,9 @@ async def demo(controller_factory: ControllerFactory, config: Config, *, calls: 
              f"{r.disposition.value:9} cause {r.hangup_cause} {r.hangup_cause_text}")
     _say("desk figures:")
     for desk, f in figures.items():
+        if not f["answered"] and not f["abandoned"]:
+            _say(f"  {desks.get(desk, desk)}: no calls")
+            continue
         _say(f"  {desks.get(desk, desk)}: answered {f['answered']}, abandoned {f['abandoned']}, "
              f"within 15 s {f['answered_in_target_pct']}%, average speed of answer "
              f"{f['average_speed_of_answer']}s")
