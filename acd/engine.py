@@ -19,7 +19,7 @@ from typing import Any
 from acd import events as ev
 from acd.acd import (Acd, AcdEffect, AcdError, AgentChanged, CallAbandoned, CallAnswered, OfferCall,
                      QueueRefused, SetTimer)
-from acd.callbacks import CALL_PREFIX, CallbackBook, Entry, Loss, Outcome, entry_of
+from acd.callbacks import CALL_PREFIX, CallbackBook, CallbackError, Entry, Loss, Outcome, entry_of
 from acd.calls import CallView, LiveCalls
 from acd.commands import Effect, WriteCallRecord
 from acd.records import LOST, CallRecord, Disposition
@@ -190,10 +190,13 @@ class Engine:
         # made of it (abandoned in the queue, while ringing …).
         acd_effects = self._acd_apply(message, now)
         at = getattr(message, "at", None) or datetime.now(timezone.utc)
+        effects: list[Any] = []
         for effect in acd_effects:
             if isinstance(effect, (CallAnswered, CallAbandoned, QueueRefused, OfferCall)):
                 self.calls.note(effect, at)
-        effects: list[Any] = list(self.calls.apply(message))
+            if isinstance(effect, CallAnswered):
+                effects += self._served(effect.call_id)
+        effects += self.calls.apply(message)
         self._mark_internal(message)
         for effect in list(effects):
             if isinstance(effect, WriteCallRecord):
@@ -205,6 +208,8 @@ class Engine:
     def _callbacks_due(self, now: float) -> list[AcdEffect]:
         wall = self._wall()
         effects: list[AcdEffect] = []
+        for call_id in [c for c in self.acd.queue if (n := entry_of(c)) is not None and self._closed(n)]:
+            effects += self._withdraw(call_id, now)  # served, expired … while it waited in the queue
         for entry in self.callbacks.due(wall, self._business_hours(wall)):
             call_id = f"{CALL_PREFIX}{entry.entry_id}"
             if call_id in self.acd.queue:
@@ -216,14 +221,30 @@ class Engine:
                 log.info("callback %d not queued yet: %s", entry.entry_id, exc.code)
         return effects
 
+    def _closed(self, entry_id: int) -> bool:
+        entry = self.callbacks.entries.get(entry_id)
+        return entry is None or not entry.open
+
+    def _withdraw(self, call_id: str, now: float) -> list[AcdEffect]:
+        """A queued callback whose entry closed leaves the queue; an agent it was being offered
+        to is free again at once (no miss counted). Not a lost call: no CallAbandoned."""
+        return [e for e in self.acd.call_left(call_id, now) if not isinstance(e, CallAbandoned)]
+
     def _dial_callbacks(self, effects: list[Any]) -> list[Any]:
         out: list[Any] = []
-        for effect in effects:
+        pending = list(effects)
+        while pending:
+            effect = pending.pop(0)
             entry_id = entry_of(effect.call_id) if isinstance(effect, OfferCall) else None
             if entry_id is None:
                 out.append(effect)
                 continue
-            entry = self.callbacks.start(entry_id)
+            try:
+                entry = self.callbacks.start(entry_id)
+            except CallbackError as exc:  # closed in this very step (its citizen was just served)
+                log.info("callback %d withdrawn from %s: %s", entry_id, effect.agent_id, exc.code)
+                pending[:0] = self._withdraw(effect.call_id, self._clock())
+                continue
             self._callback_agent[entry.number] = effect.agent_id
             out += [SaveCallback(entry), DialCallback(entry_id, entry.number, effect.agent_id, effect.device,
                                                       effect.desk)]
@@ -246,6 +267,15 @@ class Engine:
         if fact.status == "AGENT_NOANSWER":  # back to its place; the next ready agent may take it
             effects += self._dial_callbacks(list(self.acd.offer_failed(call_id, now)))
         return effects
+
+    def _served(self, call_id: str) -> list[SaveCallback]:
+        """An agent answered the citizen: their callback entry is closed now, not when the call
+        ends, so no agent is rung to call back a citizen who is on the line (or in the survey)."""
+        call = self.calls.calls.get(call_id)
+        if call is None or not call.caller_number:
+            return []
+        served = self.callbacks.served(call.caller_number, self._wall())
+        return [SaveCallback(served)] if served is not None else []
 
     def _book(self, record: CallRecord) -> list[SaveCallback]:
         """Every lost call goes into the callback book; an answered call closes its number's entry."""

@@ -4,7 +4,10 @@ the agent first, outcomes close or retry the entry, a virtual-hold caller keeps 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from acd import events as ev
 from acd.acd import OfferCall
@@ -127,5 +130,69 @@ async def test_a_virtual_hold_caller_is_called_back_at_their_place_between_live_
             engine.submit(ev.ChannelHungUp(at(99), "cb", "cb", 16, ""))
         await engine.drained()
     assert served == ["B", "callback 13800000003", "A"]
+    engine.stop()
+    await runner
+
+
+async def test_a_queued_callback_whose_citizen_is_answered_meanwhile_is_withdrawn_and_rings_nobody() -> None:
+    """The callback waits at the general desk (nobody ready there); the citizen calls 12315 and
+    the market desk's agent answers: the entry closes as served at once and leaves the queue;
+    when a general agent becomes ready nothing is dialed and the agent stays ready."""
+    two_desks = AcdConfig(desks=(Desk("general", "综合", "general", wrap_up=0), Desk("market", "市场", "market", wrap_up=0)),
+                          agents=(AgentConfig("a1", "甲", "PJSIP/agent1001", "1001", "1", {"general": 3}),
+                                  AgentConfig("a2", "乙", "PJSIP/agent1002", "1002", "1", {"market": 3})),
+                          numbers={"12345": "general", "12315": "market"})
+    seen: list[object] = []
+    clock = Clock()
+    engine = Engine({DialCallback: seen.append, OfferCall: seen.append, SaveCallback: seen.append}, acd=two_desks,
+                    clock=clock.mono, wall=clock.wall)
+    runner = asyncio.create_task(engine.run())
+    lose(engine, "L1", "13800000009", 0)
+    clock.t = 60
+    await engine.drained()
+    [entry] = engine.callbacks.entries.values()
+    assert f"callback:{entry.entry_id}" in engine.acd.queue  # due, waiting for a general agent
+    await engine.request("login", "a2")
+    await engine.request("ready", "a2")
+    engine.submit(ev.ChannelCreated(at(61), "R", "R", "PJSIP/carrier-R", 6, "13800000009", "", "12315", "from-trunk"))
+    engine.submit(ev.CallQueued(at(62), "R", "R", "PJSIP/carrier-R", "market"))
+    await engine.drained()
+    [offer] = [e for e in seen if isinstance(e, OfferCall)]
+    assert (offer.call_id, offer.agent_id) == ("R", "a2")
+    engine.submit(ev.DialEnded(at(63), "R", "R", "PJSIP/agent1002-1", "ANSWER"))
+    await engine.drained()
+    # closed when the agent answers, not when the call ends (the citizen may stay for the survey)
+    assert engine.callbacks.entries[entry.entry_id].outcome is Outcome.SERVED
+    assert not [c for c in engine.acd.queue if c.startswith("callback:")]
+    engine.submit(ev.ChannelHungUp(at(90), "R", "R", 16, ""))
+    await engine.drained()
+    await engine.request("login", "a1")
+    await engine.request("ready", "a1")
+    await engine.drained()
+    assert not [e for e in seen if isinstance(e, DialCallback)]
+    assert {a.agent_id: a.state for a in engine.agents()}["a1"] == "ready"
+    assert not [c for c in engine.acd.queue if c.startswith("callback:")]
+    engine.stop()
+    await runner
+
+
+async def test_an_offer_of_a_callback_closed_in_the_same_step_is_withdrawn_and_the_agent_stays_ready(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="acd.engine")
+    engine, seen, clock, runner = await started()
+    lose(engine, "L3", "13800000004", 0)
+    clock.t = 60
+    await engine.request("login", "a1")
+    await engine.drained()
+    [entry] = engine.callbacks.entries.values()
+    assert f"callback:{entry.entry_id}" in engine.acd.queue
+    # closed between two steps, as when the same step that frees the agent also serves the citizen
+    engine.callbacks.served("13800000004", clock.wall())
+    await engine.request("ready", "a1")
+    await engine.drained()
+    assert not [e for e in seen if isinstance(e, DialCallback)]
+    assert {a.agent_id: a.state for a in engine.agents()}["a1"] == "ready"
+    assert f"callback:{entry.entry_id}" not in engine.acd.queue
+    assert "engine could not apply" not in caplog.text and "withdrawn" in caplog.text
     engine.stop()
     await runner
