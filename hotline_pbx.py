@@ -13,7 +13,9 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +58,9 @@ class Controller:
         self.callback_store = CallbackStore(self.store.engine)
         self._callback_saves: asyncio.Queue[Any] = asyncio.Queue()
         self.callback_saves_pending = 0
+        configured = frozenset(n.strip() for n in config.callbacks.do_not_call.split(",") if n.strip())
         book = CallbackBook(RetryPolicy(config.callbacks.attempts, config.callbacks.spacing, config.callbacks.window),
-                            frozenset(n.strip() for n in config.callbacks.do_not_call.split(",") if n.strip()))
+                            do_not_call=configured, configured=configured)
         self.writer = CallRecordWriter(self.store, batch_size=config.store.batch_size,
                                        max_delay=config.store.max_delay,
                                        journal=Path(config.store.journal) if config.store.journal else None)
@@ -97,8 +100,6 @@ class Controller:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _link_repeat(self, order: str, linkedid: str) -> None:
-        from datetime import datetime, timezone
-
         await self.orders.link_call(order, linkedid, at=datetime.now(timezone.utc), reason="repeat")
 
     async def _settled(self) -> None:
@@ -112,6 +113,22 @@ class Controller:
                 await self.ami.sweep_journal()
             except Exception as exc:  # the next sweep tries again; nothing is deleted unwritten
                 log.warning("call journal sweep failed: %s", exc)
+
+    async def _analyze_daily(self) -> None:
+        """SQLite's planner statistics, refreshed in the background: first soon after start,
+        then daily (the store grows by thousands of orders a day)."""
+        delay = 5.0
+        while True:
+            await asyncio.sleep(delay)
+            delay = 86_400.0
+            started = time.perf_counter()
+            try:
+                if not await self.store.analyze():
+                    return  # PostgreSQL: autovacuum does it
+            except Exception as exc:  # tomorrow again; searches work without, only slower
+                log.warning("store statistics not refreshed: %s", exc)
+                continue
+            log.info("store statistics refreshed in %.1f s", time.perf_counter() - started)
 
     def _spawn(self, coro: object, name: str) -> None:
         task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
@@ -151,12 +168,16 @@ class Controller:
         await self.store.open()
         await self.writer.start()
         # a restart forgets no lost call
-        self.engine.callbacks.restore(await self.callback_store.open_entries(), await self.callback_store.last_id())
+        since = datetime.now(timezone.utc) - timedelta(seconds=2 * self.config.callbacks.window)
+        self.engine.callbacks.restore(await self.callback_store.open_entries(), await self.callback_store.last_id(),
+                                      await self.callback_store.recently_booked(since))
+        self.engine.callbacks.do_not_call |= {o.number for o in await self.callback_store.do_not_call()}
         self._spawn(self._save_callbacks_forever(), "callback-saves")
         self._spawn(self.engine.run(), "engine")
         await self.agi.start()
         self._spawn(self.ami.run(), "ami")
         self._spawn(self._sweep_journal_forever(), "journal-sweep")
+        self._spawn(self._analyze_daily(), "store-statistics")
         self._spawn(self.ami.heartbeat(), "heartbeat")
         if self.config.http.port:
             from web.access import TokenFile

@@ -4,7 +4,8 @@ window, and every entry ends in a final outcome. Pure: no I/O, no clock; the eng
 Rules:
 1. A lost call (hung up in the greeting, the queue, while an agent's phone rang; refused by a
    full queue; after hours) of a number with an open entry inside the window joins that entry;
-   otherwise it opens one. An anonymous caller's entry is closed at once as `anonymous`; a
+   otherwise it opens one. A lost call already booked (the same linkedid, as when Asterisk's
+   call journal is replayed after a restart) changes nothing. An anonymous caller's entry is closed at once as `anonymous`; a
    number on the do-not-call list as `opted_out`.
 2. An entry is closed as `served` when the citizen calls again and an agent answers.
 3. An entry is *due* when it is open, not being dialed, its retry time has come, and — for a
@@ -16,6 +17,9 @@ Rules:
    closed `reached`. The citizen did not answer, was busy → another attempt after `spacing`
    seconds, up to `attempts`; then closed with that outcome. An invalid number → closed at
    once. The agent did not answer → the entry goes back to due; it cost the citizen nothing.
+5. Opt-out: a number put on the do-not-call list closes its open entry as `opted_out` (an
+   entry being dialed closes when that attempt ends, unless it reached the citizen) and is
+   never due again; taken off the list, its next lost call opens an entry as usual.
 """
 
 from __future__ import annotations
@@ -110,24 +114,38 @@ class Entry:
 class CallbackBook:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     do_not_call: frozenset[str] = frozenset()
+    configured: frozenset[str] = frozenset()  # the config file's numbers: on the list for good
     entries: dict[int, Entry] = field(default_factory=dict)
+    booked: dict[str, float] = field(default_factory=dict)  # linkedids of lost calls seen -> when
     _next_id: int = 1
+    _booked_floor: int = 10_000
 
     def _put(self, entry: Entry) -> Entry:
         self.entries[entry.entry_id] = entry
         return entry
 
-    def restore(self, entries: list[Entry], last_id: int) -> None:
-        """After a restart: the open entries from the store; new ids continue after `last_id`."""
+    def restore(self, entries: list[Entry], last_id: int, booked: dict[str, float] | None = None) -> None:
+        """After a restart: the open entries from the store; new ids continue after `last_id`;
+        `booked`, the lost calls of recently closed entries, are not booked a second time."""
         for entry in entries:
             self.entries[entry.entry_id] = replace(entry, dialing=False)
+            self.booked.update((loss.linkedid, loss.at) for loss in entry.losses)
+        self.booked.update(booked or {})
         self._next_id = max(self._next_id, last_id + 1)
 
     def open_for(self, number: str) -> Entry | None:
         return next((e for e in self.entries.values() if e.open and e.number == number), None)
 
-    def lost(self, loss: Loss) -> Entry:
-        """Rule 1: join the number's open entry within the window, or open one."""
+    def lost(self, loss: Loss) -> Entry | None:
+        """Rule 1: join the number's open entry within the window, or open one; None if this
+        lost call was booked already."""
+        if loss.linkedid in self.booked:
+            return None
+        self.booked[loss.linkedid] = loss.at
+        if len(self.booked) > 2 * self._booked_floor:  # forget what no replay can bring back
+            horizon = loss.at - 2 * self.policy.window
+            self.booked = {k: t for k, t in self.booked.items() if t >= horizon}
+            self._booked_floor = max(self._booked_floor, len(self.booked))
         current = self.open_for(loss.number) if loss.number else None
         if current is not None and loss.at - current.opened_at <= self.policy.window:
             virtual = current.virtual_hold or loss.virtual_hold
@@ -159,7 +177,8 @@ class CallbackBook:
         """Rule 3, oldest first."""
         busy = {e.number for e in self.entries.values() if e.dialing}
         ready = [e for e in self.entries.values() if e.open and not e.dialing and e.due_at <= now
-                 and e.number not in busy and (business_hours or e.virtual_hold)]
+                 and e.number not in busy and e.number not in self.do_not_call
+                 and (business_hours or e.virtual_hold)]
         return sorted(ready, key=lambda e: (e.priority, e.due_at, e.entry_id))
 
     def start(self, entry_id: int) -> Entry:
@@ -178,11 +197,29 @@ class CallbackBook:
         entry = replace(entry, dialing=False, attempts=entry.attempts + (Attempt(at, agent_id, outcome),))
         if outcome in FINAL_ON_ATTEMPT:
             return self._put(replace(entry, outcome=outcome, closed_at=at))
+        if entry.number in self.do_not_call:  # rule 5: opted out while this attempt was dialed
+            return self._put(replace(entry, outcome=Outcome.OPTED_OUT, closed_at=at))
         if outcome is Outcome.AGENT_NO_ANSWER:
             return self._put(entry)  # due again at once, at its old place
         if entry.citizen_attempts >= self.policy.attempts:
             return self._put(replace(entry, outcome=outcome, closed_at=at))
         return self._put(replace(entry, due_at=at + self.policy.spacing, virtual_hold=False))
+
+    def opt_out(self, number: str, at: float) -> Entry | None:
+        """Rule 5: the number goes on the do-not-call list; its open entry, unless being dialed
+        right now, is closed and returned."""
+        self.do_not_call = self.do_not_call | {number}
+        current = self.open_for(number)
+        if current is None or current.dialing:
+            return None
+        return self._put(replace(current, outcome=Outcome.OPTED_OUT, closed_at=at))
+
+    def opt_in(self, number: str) -> bool:
+        """Off the list again; False if it was not on it or is on it by configuration."""
+        if number not in self.do_not_call or number in self.configured:
+            return False
+        self.do_not_call = self.do_not_call - {number}
+        return True
 
     def _entry(self, entry_id: int) -> Entry:
         entry = self.entries.get(entry_id)

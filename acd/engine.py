@@ -50,6 +50,16 @@ class AgentRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class DoNotCall:
+    """Put a number on (or take it off) the callback do-not-call list; the reply is the entry
+    this closed, or None."""
+
+    number: str
+    add: bool
+    reply: asyncio.Future[Any]
+
+
+@dataclass(frozen=True, slots=True)
 class DialCallback:
     """Ring the agent first (whisper: 回拨 and the desk), then the citizen through the trunk."""
 
@@ -77,7 +87,7 @@ class AgentView:
     call_id: str | None
 
 
-Message = ev.EngineEvent | AgentRequest
+Message = ev.EngineEvent | AgentRequest | DoNotCall
 
 
 class Engine:
@@ -122,6 +132,13 @@ class Engine:
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.submit(AgentRequest(op, agent_id, reply, reason))
         return await reply
+
+    async def do_not_call(self, number: str, add: bool = True) -> Entry | None:
+        """Opt a number out of callbacks (or back in): answered by the engine task."""
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.submit(DoNotCall(number, add, reply))
+        result: Entry | None = await reply
+        return result
 
     async def drained(self) -> None:
         """Wait until every message submitted so far is applied (tests, shutdown)."""
@@ -186,6 +203,16 @@ class Engine:
         now = self._clock()
         if isinstance(message, AgentRequest):
             return self._dial_callbacks(self._agent_request(message, now) + self._callbacks_due(now))
+        if isinstance(message, DoNotCall):
+            closed = None
+            if message.add:
+                closed = self.callbacks.opt_out(message.number, self._wall())
+            else:
+                self.callbacks.opt_in(message.number)
+            if not message.reply.done():
+                message.reply.set_result(closed)
+            saved: list[Any] = [SaveCallback(closed)] if closed is not None else []
+            return saved + self._dial_callbacks(self._callbacks_due(now))  # a queued one leaves the queue
         # The ACD first, so that a call ending in this very step is recorded with what the ACD
         # made of it (abandoned in the queue, while ringing …).
         acd_effects = self._acd_apply(message, now)
@@ -293,7 +320,8 @@ class Engine:
         loss = Loss(record.linkedid, record.caller_number, record.desk or self._desk_of(record.dialed_number),
                     reason, waited, record.ended_at.timestamp(), virtual_hold=virtual,
                     queued_at=queued_at if virtual else None)
-        return [SaveCallback(self.callbacks.lost(loss))]
+        entry = self.callbacks.lost(loss)
+        return [SaveCallback(entry)] if entry is not None else []
 
     def _desk_of(self, dialed: str) -> str:
         return self.acd.config.numbers.get(dialed, self.acd.config.desks[0].name if self.acd.config.desks else "")

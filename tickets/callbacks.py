@@ -1,20 +1,21 @@
 """The callback list in the store: each entry of the engine's callback book saved whole (upsert
-by entry id) after every change, and read back at start so a restart forgets no lost call."""
+by entry id) after every change, and read back at start so a restart forgets no lost call; and
+the do-not-call list, read at start beside the config's."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from acd.callbacks import Attempt, Entry, Loss, Outcome
 from acd.routing import Priority
-from tickets.schema import callbacks
+from tickets.schema import callbacks, do_not_call
 
 
 def _when(epoch: float) -> datetime:
@@ -35,6 +36,14 @@ def from_row(row: Any) -> Entry:
     return Entry(row.entry_id, row.number, row.desk, Priority(row.priority), doc["opened_at"], losses, attempts,
                  due_at=doc["due_at"], virtual_hold=bool(row.virtual_hold), dialing=False,
                  outcome=Outcome(row.outcome) if row.outcome else None, closed_at=doc["closed_at"])
+
+
+@dataclass(frozen=True, slots=True)
+class OptOut:
+    number: str
+    added_at: datetime
+    added_by: str
+    note: str
 
 
 class CallbackStore:
@@ -67,6 +76,14 @@ class CallbackStore:
                                       .order_by(callbacks.c.entry_id))
             return [from_row(r) for r in rows]
 
+    async def recently_booked(self, since: datetime) -> dict[str, float]:
+        """The lost calls (linkedid -> when) of entries closed since `since`: what a restarted
+        controller must not book again when Asterisk's call journal replays them."""
+        query = select(callbacks.c.document).where(callbacks.c.closed_at >= since)
+        async with self.engine.connect() as conn:
+            return {loss["linkedid"]: loss["at"] for row in await conn.execute(query)
+                    for loss in json.loads(row.document)["losses"]}
+
     async def last_id(self) -> int:
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.coalesce(func.max(callbacks.c.entry_id), 0)))).scalar_one())
@@ -92,3 +109,22 @@ class CallbackStore:
             lost = (await conn.execute(select(func.count()).select_from(call_records).where(
                 *in_day, call_records.c.disposition.in_([d.value for d in LOST])))).scalar_one()
         return entries, int(lost), int(citizen)
+
+    async def opt_out(self, number: str, by: str, note: str, at: datetime) -> bool:
+        """On the do-not-call list; False if it was there already (kept as first written)."""
+        statement = self._insert(do_not_call).on_conflict_do_nothing(index_elements=["number"])
+        async with self.engine.begin() as conn:
+            result = await conn.execute(statement, {"number": number, "added_at": at, "added_by": by, "note": note})
+        return bool(result.rowcount)
+
+    async def opt_in(self, number: str) -> bool:
+        """Off the list; False if it was not on it."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(do_not_call).where(do_not_call.c.number == number))
+        return bool(result.rowcount)
+
+    async def do_not_call(self) -> list[OptOut]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(do_not_call).order_by(do_not_call.c.added_at, do_not_call.c.number))
+            return [OptOut(r.number, r.added_at.replace(tzinfo=r.added_at.tzinfo or timezone.utc), r.added_by, r.note)
+                    for r in rows]

@@ -128,3 +128,13 @@ callbacks = Table(
 )
 Index("ix_callbacks_number", callbacks.c.number)
 Index("ix_callbacks_outcome_due", callbacks.c.outcome, callbacks.c.due_at)
+Index("ix_callbacks_closed_at", callbacks.c.closed_at)
+
+do_not_call = Table(
+    "do_not_call",
+    metadata,
+    Column("number", Unicode(64), primary_key=True),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("added_by", Unicode(64), nullable=False),
+    Column("note", Unicode(200), nullable=False),
+)

@@ -11,12 +11,18 @@ changes live state itself. Errors answer with a stable code string and change no
     GET  /api/callbacks                   open callback entries (呼损回拨), numbers masked
     GET  /api/callbacks/figures[?day=YYYY-MM-DD]  live (or that day's) lost-call rate, callbacks
                                           due, outcomes, success rate, time to callback
+    GET  /api/callbacks/do-not-call       numbers never called back (masked), who and why
+    POST /api/callbacks/do-not-call       {"number": …, "note": …}: opt out; closes the open entry
+    DELETE /api/callbacks/do-not-call/{number}   opt back in (not numbers from the config file)
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import time
+from datetime import date, datetime, timedelta, timezone
 from dataclasses import asdict
 from typing import Any
 
@@ -121,10 +127,57 @@ async def callbacks(request: web.Request) -> web.Response:
         for e in entries])
 
 
-async def callback_figures(request: web.Request) -> web.Response:
-    import time
-    from datetime import date, datetime, timedelta, timezone
+NUMBER = re.compile(r"\+?[0-9]{3,32}")
 
+
+async def list_do_not_call(request: web.Request) -> web.Response:
+    """The numbers never called back: the store's (who, when, why) and the config file's."""
+    store = request.app.get(CALLBACK_STORE)
+    if store is None:
+        return _error(404, "no-store", "the do-not-call list needs the store")
+    listed = [{"number": mask_number(o.number), "added_at": o.added_at.isoformat(), "added_by": o.added_by,
+               "note": o.note} for o in await store.do_not_call()]
+    configured = [{"number": mask_number(n), "added_at": None, "added_by": "config", "note": ""}
+                  for n in sorted(request.app[ENGINE].callbacks.configured)]
+    return web.json_response(configured + listed)
+
+
+async def add_do_not_call(request: web.Request) -> web.Response:
+    """A citizen asked not to be called back: on the list (the store first, so it outlives a
+    restart), then the engine closes their open entry and takes it out of the queue."""
+    store = request.app.get(CALLBACK_STORE)
+    if store is None:
+        return _error(404, "no-store", "the do-not-call list needs the store")
+    try:
+        body: Any = await request.json()
+    except json.JSONDecodeError:
+        return _error(400, BAD_REQUEST, "body is not JSON")
+    number, note = (body.get("number"), body.get("note", "")) if isinstance(body, dict) else (None, None)
+    if not isinstance(number, str) or not NUMBER.fullmatch(number):
+        return _error(400, BAD_REQUEST, "number: digits, optionally after +, 3 to 32 of them")
+    if not isinstance(note, str) or len(note) > 200:
+        return _error(400, BAD_REQUEST, "note: text of at most 200 characters")
+    grant = request.get(GRANT)
+    added = await store.opt_out(number, grant.name if grant else "api", note, datetime.now(timezone.utc))
+    closed = await request.app[ENGINE].do_not_call(number)
+    log.info("do-not-call: %s added by %s", mask_number(number), grant.name if grant else "api")
+    return web.json_response({"number": mask_number(number), "already_listed": not added,
+                              "closed_entry": closed.entry_id if closed else None}, status=201 if added else 200)
+
+
+async def remove_do_not_call(request: web.Request) -> web.Response:
+    number = request.match_info["number"]
+    engine = request.app[ENGINE]
+    store = request.app.get(CALLBACK_STORE)
+    if number in engine.callbacks.configured:
+        return _error(409, "configured-do-not-call", "listed in the config file ([callbacks] do_not_call)")
+    if store is None or not await store.opt_in(number):
+        return _error(404, "not-on-list", mask_number(number))
+    await engine.do_not_call(number, add=False)
+    return web.json_response({"number": mask_number(number), "removed": True})
+
+
+async def callback_figures(request: web.Request) -> web.Response:
     from acd.callbacks import figures
 
     engine = request.app[ENGINE]
@@ -193,4 +246,7 @@ def make_app(engine: Engine, orders: WorkOrderStore | None = None,
     app.router.add_get("/api/calls", calls)
     app.router.add_get("/api/callbacks", callbacks)
     app.router.add_get("/api/callbacks/figures", callback_figures)
+    app.router.add_get("/api/callbacks/do-not-call", list_do_not_call)
+    app.router.add_post("/api/callbacks/do-not-call", add_do_not_call)
+    app.router.add_delete("/api/callbacks/do-not-call/{number}", remove_do_not_call)
     return app

@@ -35,6 +35,21 @@ def test_anonymous_and_do_not_call_numbers_are_recorded_and_closed() -> None:
     assert book.due(10, business_hours=True) == []
 
 
+def test_an_opted_out_number_is_closed_at_once_or_when_its_attempt_ends_and_never_due_again() -> None:
+    book = CallbackBook(POLICY)
+    waiting = book.lost(loss("13800000005", 0))
+    dialed = book.lost(loss("13800000006", 0))
+    book.start(dialed.entry_id)
+    closed = book.opt_out("13800000005", 30)
+    assert closed is not None and closed.outcome is Outcome.OPTED_OUT and closed.entry_id == waiting.entry_id
+    assert book.opt_out("13800000006", 30) is None  # being dialed: the attempt ends first
+    assert book.result(dialed.entry_id, "agent1001", Outcome.NO_ANSWER, 60).outcome is Outcome.OPTED_OUT
+    assert book.lost(loss("13800000005", 90)).outcome is Outcome.OPTED_OUT  # later losses too
+    assert book.due(100, True) == [] and book.opt_in("13800000005") and not book.opt_in("13800000005")
+    again = book.lost(loss("13800000005", 120))
+    assert again.open and [e.entry_id for e in book.due(130, True)] == [again.entry_id]
+
+
 def test_a_citizen_who_does_not_answer_is_retried_per_policy_then_closed_with_the_outcome() -> None:
     book = CallbackBook(POLICY)
     entry = book.lost(loss("13800000002", 0))
@@ -83,6 +98,7 @@ ops = st.lists(st.one_of(
     st.tuples(st.just("served"), numbers, st.booleans()),
     st.tuples(st.just("dial"), st.sampled_from(list(Outcome)[:5]), st.booleans()),
     st.tuples(st.just("wait"), st.integers(1, 40_000), st.booleans()),
+    st.tuples(st.just("opt"), numbers, st.booleans()),  # flag: out (True) or back in
 ), max_size=60)
 
 
@@ -105,8 +121,11 @@ def test_never_two_at_once_and_every_entry_ends(sequence: list[tuple[object, obj
                 if due:
                     book.start(due[0].entry_id)
                     dialing.append(due[0].entry_id)
+        elif op == "opt":
+            book.opt_out(str(value), now) if flag else book.opt_in(str(value))
         else:
             now += float(value)  # type: ignore[arg-type]
+        assert not [e for e in book.due(now, True) if e.number in book.do_not_call]
         busy = [e.number for e in book.entries.values() if e.dialing]
         assert len(busy) == len(set(busy)) <= 1 + len(dialing)
         assert all(e.citizen_attempts <= 3 for e in book.entries.values())
@@ -168,3 +187,24 @@ def test_no_callback_is_served_ahead_of_a_longer_waiting_live_caller_of_its_clas
         passed_over = [live for live in queue if entry_of(live.call_id) is None and live.call_id not in chosen
                        and live.priority == call.priority and live.queued_at < call.queued_at - 1e-6]
         assert not passed_over, (call, passed_over)
+
+
+def test_a_lost_call_booked_before_a_restart_is_not_booked_again_when_the_journal_replays_it() -> None:
+    book = CallbackBook(POLICY)
+    first = book.lost(loss("13800000021", 0))
+    assert first is not None and book.lost(loss("13800000021", 0)) is None  # same linkedid, same run
+    book.start(first.entry_id)
+    closed = book.result(first.entry_id, "agent1001", Outcome.REACHED, 50)
+    restarted = CallbackBook(POLICY)  # the store gives back open entries, and closed entries' lost calls
+    restarted.restore([], closed.entry_id, {first.losses[0].linkedid: first.losses[0].at})
+    assert restarted.lost(loss("13800000021", 0)) is None  # no second callback to a reached citizen
+    assert restarted.due(100, True) == [] and restarted.entries == {}
+    assert restarted.lost(loss("13800000021", 60)) is not None  # a new lost call is booked as ever
+
+
+def test_the_memory_of_booked_calls_forgets_what_is_older_than_two_windows() -> None:
+    book = CallbackBook(RetryPolicy(window=100))
+    for n in range(25_000):
+        book.lost(loss("", float(n)))  # anonymous: closed at once, only their linkedids stay
+    # pruned once it passed 20,000: what remains is the last two windows before then, and after
+    assert min(book.booked.values()) >= 20_000 - 2 * 100 and len(book.booked) <= 5_000 + 2 * 100 + 1

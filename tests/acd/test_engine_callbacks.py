@@ -196,3 +196,31 @@ async def test_an_offer_of_a_callback_closed_in_the_same_step_is_withdrawn_and_t
     assert "engine could not apply" not in caplog.text and "withdrawn" in caplog.text
     engine.stop()
     await runner
+
+
+async def test_opting_a_number_out_closes_its_queued_callback_and_takes_it_out_of_the_queue() -> None:
+    engine, seen, clock, runner = await started()
+    lose(engine, "L4", "13800000007", 0)
+    clock.t = 60
+    await engine.request("login", "a1")
+    await engine.drained()
+    [entry] = engine.callbacks.entries.values()
+    assert f"callback:{entry.entry_id}" in engine.acd.queue
+    closed = await engine.do_not_call("13800000007")
+    assert closed is not None and closed.outcome is Outcome.OPTED_OUT
+    assert f"callback:{entry.entry_id}" not in engine.acd.queue
+    assert [e.entry.outcome for e in seen if isinstance(e, SaveCallback)][-1] is Outcome.OPTED_OUT
+    await engine.request("ready", "a1")
+    lose(engine, "L5", "13800000007", 100)  # lost again while opted out: recorded, closed at once
+    clock.t = 200
+    await engine.drained()
+    assert not [e for e in seen if isinstance(e, DialCallback)]
+    assert await engine.do_not_call("13800000007", add=False) is None
+    lose(engine, "L6", "13800000007", 300)  # back in: called back as usual
+    clock.t = 400
+    await engine.drained()
+    [dial] = [e for e in seen if isinstance(e, DialCallback)]
+    assert dial.number == "13800000007"
+    assert [e.outcome for e in engine.callbacks.entries.values()] == [Outcome.OPTED_OUT, Outcome.OPTED_OUT, None]
+    engine.stop()
+    await runner

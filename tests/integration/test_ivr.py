@@ -261,3 +261,38 @@ async def test_a_virtual_hold_caller_is_called_back_when_their_turn_comes(
     finally:
         sandbox.cli(sandbox_paths, "dialplan set global HOTLINE_ANNOUNCE_EVERY 30")
         sandbox.cli(sandbox_paths, "database deltree sandbox-carrier")
+
+
+async def test_a_citizen_opted_out_through_the_api_is_not_called_back_even_after_a_restart(
+        acd_config, phones, tmp_path) -> None:
+    import aiohttp
+
+    from web.access import Role, add_token
+
+    config, port, _ = with_http(acd_config, tmp_path)
+    boss = {"Authorization": f"Bearer {add_token(config.http.tokens, Role.SUPERVISOR, 'duty.supervisor')}"}
+    citizen = await phones.add(PhoneSpec("citizen", "13866660000", "钱八"))
+
+    async def lose_a_call(after: float) -> None:
+        await citizen.dial("12345")
+        await citizen.wait_event("CALL_ESTABLISHED", timeout=10)
+        await asyncio.sleep(after)
+        await citizen.hangup()
+        await wait_until(lambda: ctl.engine.snapshot() == (), timeout=20, what="the call to end")
+        await ctl.flush_callbacks()
+
+    async with running(config) as ctl:
+        await lose_a_call(9.0)  # nobody is ready: given up in the queue
+        [entry] = await ctl.callback_store.listing()
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", headers=boss) as http:
+            resp = await http.post("/api/callbacks/do-not-call", json={"number": "13866660000", "note": "不需要回电"})
+            assert resp.status == 201 and (await resp.json())["closed_entry"] == entry.entry_id
+        await ctl.flush_callbacks()
+        assert await ctl.callback_store.listing() == []
+    async with running(config) as ctl:  # restarted: the list came back from the store
+        assert "13866660000" in ctl.engine.callbacks.do_not_call
+        await lose_a_call(0.5)
+        assert await ctl.callback_store.listing() == []
+        everything = await ctl.callback_store.listing(open_only=False)
+        assert [e.outcome.value for e in everything if e.outcome] == ["opted_out", "opted_out"], [
+            (e.entry_id, [(l.linkedid, l.reason, l.at) for l in e.losses]) for e in everything]

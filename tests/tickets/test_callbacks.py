@@ -3,6 +3,8 @@ last state wins, open ones read back after a restart with their lost calls and a
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from acd.callbacks import CallbackBook, Loss, Outcome
 from acd.routing import Priority
 from tickets.callbacks import CallbackStore
@@ -31,4 +33,21 @@ async def test_entries_round_trip_and_a_restart_continues_the_book(store_url: st
     restarted = CallbackBook()
     restarted.restore(await store.open_entries(), await store.last_id())
     assert restarted.lost(Loss("pbx-1.4", "13900000000", "general", "abandoned_queue", 3.0, 1_795_000_400.0)).entry_id == 3
+    await records.close()
+
+
+async def test_the_do_not_call_list_keeps_who_and_why_once_per_number(store_url: str) -> None:
+    records = CallRecordStore(store_url)
+    await records.open()
+    store = CallbackStore(records.engine)
+    when = datetime(2026, 11, 28, 9, tzinfo=timezone.utc)
+    assert await store.opt_out("13800000001", "chen.li", "市民要求不再回拨", when)
+    assert not await store.opt_out("13800000001", "agent1001", "again", when + timedelta(hours=1))
+    assert await store.opt_out("13800000002", "chen.li", "", when + timedelta(minutes=5))
+    listed = await store.do_not_call()
+    assert [(o.number, o.added_by, o.note) for o in listed] == [
+        ("13800000001", "chen.li", "市民要求不再回拨"), ("13800000002", "chen.li", "")]
+    assert listed[0].added_at == when
+    assert await store.opt_in("13800000001") and not await store.opt_in("13800000001")
+    assert [o.number for o in await store.do_not_call()] == ["13800000002"]
     await records.close()

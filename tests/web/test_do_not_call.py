@@ -1,0 +1,103 @@
+"""Opting a number out of callbacks through the API: a real engine task, a real SQLite store and
+the token guard, as the controller wires them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from acd import events as ev
+from acd.callbacks import CallbackBook, Outcome
+from acd.desks import AcdConfig, Desk
+from acd.engine import Engine
+from tickets.callbacks import CallbackStore
+from tickets.store import CallRecordStore
+from web.access import Role, TokenFile, add_token
+from web.api import make_app
+
+CONFIG = AcdConfig(desks=(Desk("general", "综合受理", "general"),), numbers={"12345": "general"})
+CONFIGURED = "13900000000"
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Engine, CallbackStore, dict[str, str], dict[str, str]]]:
+    engine = Engine({}, acd=CONFIG, callbacks=CallbackBook(do_not_call=frozenset({CONFIGURED}),
+                                                          configured=frozenset({CONFIGURED})))
+    runner = asyncio.create_task(engine.run())
+    records = CallRecordStore(f"sqlite+aiosqlite:///{tmp_path}/calls.db")
+    await records.open()
+    store = CallbackStore(records.engine)
+    tokens = str(tmp_path / "tokens")
+    boss = {"Authorization": f"Bearer {add_token(tokens, Role.SUPERVISOR, 'chen.li')}"}
+    agent = {"Authorization": f"Bearer {add_token(tokens, Role.AGENT, 'agent1001')}"}
+    async with TestClient(TestServer(make_app(engine, callback_store=store, tokens=TokenFile(tokens)),
+                                     host="127.0.0.1")) as client:
+        yield client, engine, store, boss, agent
+    await records.close()
+    engine.stop()
+    await runner
+
+
+def lose(engine: Engine, uid: str, number: str) -> None:
+    now = datetime.now(timezone.utc)
+    engine.submit(ev.ChannelCreated(now, uid, uid, f"PJSIP/carrier-{uid}", 6, number, "", "12345", "from-trunk"))
+    engine.submit(ev.CallQueued(now, uid, uid, f"PJSIP/carrier-{uid}", "general"))
+    engine.submit(ev.ChannelHungUp(now, uid, uid, 16, ""))
+
+
+async def test_a_supervisor_opts_a_citizen_out_and_their_open_entry_closes(api) -> None:  # type: ignore[no-untyped-def]
+    client, engine, store, boss, agent = api
+    lose(engine, "L1", "13800000001")
+    await engine.drained()
+    [entry] = engine.callbacks.entries.values()
+    assert entry.open
+
+    resp = await client.post("/api/callbacks/do-not-call", json={"number": "13800000001", "note": "市民要求不再回拨"},
+                             headers=boss)
+    assert resp.status == 201
+    body = await resp.json()
+    assert body == {"number": "*******0001", "already_listed": False, "closed_entry": entry.entry_id}
+    assert engine.callbacks.entries[entry.entry_id].outcome is Outcome.OPTED_OUT
+    assert not [c for c in engine.acd.queue if c.startswith("callback:")]
+    [kept] = await store.do_not_call()
+    assert (kept.number, kept.added_by, kept.note) == ("13800000001", "chen.li", "市民要求不再回拨")
+    again = await client.post("/api/callbacks/do-not-call", json={"number": "13800000001"}, headers=boss)
+    assert again.status == 200 and (await again.json())["already_listed"] is True
+
+    listed = await (await client.get("/api/callbacks/do-not-call", headers=boss)).json()
+    assert [(row["number"], row["added_by"]) for row in listed] == [("*******0000", "config"), ("*******0001", "chen.li")]
+    assert "13800000001" not in await (await client.get("/api/callbacks/do-not-call", headers=boss)).text()
+
+
+async def test_bad_requests_agents_and_configured_numbers_are_refused_and_change_nothing(api) -> None:  # type: ignore[no-untyped-def]
+    client, engine, store, boss, agent = api
+    for body in ({"number": "abc"}, {"number": "12"}, {}, {"number": "13800000001", "note": "x" * 201}, ["13800000001"]):
+        resp = await client.post("/api/callbacks/do-not-call", json=body, headers=boss)
+        assert resp.status == 400 and (await resp.json())["error"] == "bad-request"
+    resp = await client.post("/api/callbacks/do-not-call", json={"number": "13800000001"}, headers=agent)
+    assert resp.status == 403
+    assert (await client.get("/api/callbacks/do-not-call", headers=agent)).status == 403
+    resp = await client.delete(f"/api/callbacks/do-not-call/{CONFIGURED}", headers=boss)
+    assert resp.status == 409 and (await resp.json())["error"] == "configured-do-not-call"
+    resp = await client.delete("/api/callbacks/do-not-call/13800000002", headers=boss)
+    assert resp.status == 404 and (await resp.json())["error"] == "not-on-list"
+    assert await store.do_not_call() == [] and engine.callbacks.do_not_call == {CONFIGURED}
+
+
+async def test_taken_off_the_list_a_citizen_is_called_back_again(api) -> None:  # type: ignore[no-untyped-def]
+    client, engine, store, boss, agent = api
+    await client.post("/api/callbacks/do-not-call", json={"number": "13800000003"}, headers=boss)
+    lose(engine, "L2", "13800000003")
+    await engine.drained()
+    [closed] = engine.callbacks.entries.values()
+    assert closed.outcome is Outcome.OPTED_OUT
+    resp = await client.delete("/api/callbacks/do-not-call/13800000003", headers=boss)
+    assert resp.status == 200 and await store.do_not_call() == []
+    lose(engine, "L3", "13800000003")
+    await engine.drained()
+    assert [e.outcome for e in engine.callbacks.entries.values()] == [Outcome.OPTED_OUT, None]
