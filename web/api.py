@@ -197,6 +197,24 @@ async def callback_figures(request: web.Request) -> web.Response:
     return web.json_response({"day": day, **figures(entries, time.time(), lost_calls=lost, citizen_calls=citizen)})
 
 
+STORE_UNAVAILABLE = "store-unavailable"
+
+
+@web.middleware
+async def store_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The database went away: 503 with a stable code, one log line without the statement or
+    its parameters (they hold callers' numbers and words); the controller keeps running."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError
+
+    try:
+        return await handler(request)
+    except (DBAPIError, InterfaceError, OSError) as exc:
+        route = request.match_info.route.resource
+        log.warning("API %s %s: the store is unavailable (%s)", request.method,
+                    route.canonical if route is not None else "?", type(getattr(exc, "orig", None) or exc).__name__)
+        return _error(503, STORE_UNAVAILABLE, "the store is unavailable; try again shortly")
+
+
 def guard(tokens: TokenFile) -> Any:
     """Middleware: every /api route answers 401 without a valid bearer token and 403 outside the
     holder's role (web/access.py); the token's name is kept on the request as who acts."""
@@ -233,7 +251,7 @@ def make_app(engine: Engine, orders: WorkOrderStore | None = None,
              callback_store: CallbackStore | None = None, tokens: TokenFile | None = None) -> web.Application:
     """`tokens` None serves without access control: for handler tests only; the controller
     always passes its token file."""
-    app = web.Application(middlewares=[guard(tokens)] if tokens is not None else [])
+    app = web.Application(middlewares=([guard(tokens)] if tokens is not None else []) + [store_errors])
     app[ENGINE] = engine
     if orders is not None:
         app[WORK_ORDERS] = orders

@@ -101,3 +101,27 @@ async def test_taken_off_the_list_a_citizen_is_called_back_again(api) -> None:  
     lose(engine, "L3", "13800000003")
     await engine.drained()
     assert [e.outcome for e in engine.callbacks.entries.values()] == [Outcome.OPTED_OUT, None]
+
+
+async def test_a_store_that_went_away_answers_503_and_logs_no_number(caplog: pytest.LogCaptureFixture) -> None:
+    from tickets.catalog import DEFAULT_CATALOG
+    from tickets.orders import WorkOrderStore
+    from web.orders import add_routes
+
+    engine = Engine({}, acd=CONFIG)
+    runner = asyncio.create_task(engine.run())
+    gone = CallRecordStore("postgresql+asyncpg://hotline@127.0.0.1:9/hotline")  # nothing listens on port 9
+    app = make_app(engine, callback_store=CallbackStore(gone.engine))
+    add_routes(app, WorkOrderStore(gone.engine, "3301", DEFAULT_CATALOG.deadlines), DEFAULT_CATALOG, gone)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        for method, url, body in (("POST", "/api/callbacks/do-not-call", {"number": "13800000001"}),
+                                  ("GET", "/api/records?caller=13800000001", None),
+                                  ("POST", "/api/orders", {"caller_number": "13800000001", "category": "complaint",
+                                                           "content": "噪音"})):
+            resp = await client.request(method, url, json=body)
+            assert resp.status == 503 and (await resp.json())["error"] == "store-unavailable"
+        assert (await client.get("/api/desks")).status == 200  # the live side keeps answering
+    await gone.close()
+    engine.stop()
+    await runner
+    assert "store is unavailable" in caplog.text and "13800000001" not in caplog.text
