@@ -143,6 +143,9 @@ class LiveCalls:
         self._link_up_seq = 0
         self._recent_hangups: OrderedDict[str, None] = OrderedDict()
         self._recent_ended: OrderedDict[str, None] = OrderedDict()
+        # FastAGI and AMI are two sockets: a session can begin before the AMI event of its channel
+        # is read (seen on a loaded machine); it is applied when the channel appears
+        self._early_agi: OrderedDict[str, ev.AgiSessionStarted] = OrderedDict()
         self.last_hung_up_name: OrderedDict[str, str] = OrderedDict()  # uniqueid -> channel name
 
     # ---- reading ----
@@ -229,13 +232,7 @@ class LiveCalls:
                 elif dialing is not None and dialing.stage == "ringing":
                     dialing.stage = "queue"  # back to its place
             case ev.AgiSessionStarted():
-                call = self._call_of(fact.uniqueid)
-                if call is not None and not call.dialed_number:
-                    call.dialed_number = fact.dialed_number
-                if call is not None and fact.script.startswith("intake") and call.stage == "arrival":
-                    call.stage = "intake"
-                    # the hotline number as the number plan names it (without the carrier's prefix)
-                    call.dialed_number = fact.dialed_number or call.dialed_number
+                self._agi_started(fact)
             case _:
                 pass  # facts for the ACD, not the call model
         return []
@@ -261,6 +258,21 @@ class LiveCalls:
         if call is not None:
             call.internal = True
 
+    def _agi_started(self, fact: ev.AgiSessionStarted) -> None:
+        call = self._call_of(fact.uniqueid)
+        if call is None:
+            if fact.uniqueid not in self._recent_hangups:
+                self._early_agi[fact.uniqueid] = fact
+                if len(self._early_agi) > RECENT_HANGUPS_KEPT:
+                    self._early_agi.popitem(last=False)
+            return
+        if not call.dialed_number:
+            call.dialed_number = fact.dialed_number
+        if fact.script.startswith("intake") and call.stage == "arrival":
+            call.stage = "intake"
+            # the hotline number as the number plan names it (without the carrier's prefix)
+            call.dialed_number = fact.dialed_number or call.dialed_number
+
     def _call_of(self, uniqueid: str) -> Call | None:
         channel = self.channels.get(uniqueid)
         return None if channel is None else self.calls.get(channel.linkedid)
@@ -284,6 +296,9 @@ class LiveCalls:
         call.channels[uniqueid] = channel
         if state == STATE_UP and uniqueid == call.first_uniqueid:
             call.answer(at)
+        early = self._early_agi.pop(uniqueid, None)
+        if early is not None:
+            self._agi_started(early)
         if not is_new:
             return []
         return [CallArrived(call.linkedid, call.caller_number, call.caller_name, call.dialed_number)]

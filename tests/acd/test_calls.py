@@ -246,3 +246,18 @@ def test_given_a_caller_adopted_in_the_fallback_queue_and_bridged_then_not_a_los
     calls.apply(ev.ChannelsSnapshot(t(100.5), (snap,)))
     [record] = records(calls.apply(hung_up("fb.1", 120, linkedid="fb.1")))
     assert record.disposition is Disposition.FALLBACK_QUEUE and record.left_in == "fallback"
+
+
+def test_an_agi_session_that_begins_before_its_channel_is_read_from_ami_still_counts() -> None:
+    """FastAGI and AMI are two sockets: on a loaded machine the intake session can reach the
+    engine before the AMI event of its channel. It is kept and applied when the channel appears."""
+    calls = LiveCalls()
+    calls.apply(ev.AgiSessionStarted(t(0.1), LINK, "intake?dialed=12315", "12315"))
+    calls.apply(created(LINK, 0, exten="057112315"))
+    [call] = calls.calls.values()
+    assert (call.stage, call.dialed_number) == ("intake", "12315")
+    [record] = records(calls.apply(hung_up(LINK, 2)))
+    assert record.dialed_number == "12315" and record.left_in == "intake"
+    # a session of a channel that is gone is not kept for ever
+    calls.apply(ev.AgiSessionStarted(t(3), LINK, "intake?dialed=12315", "12315"))
+    assert LINK not in calls._early_agi
