@@ -39,10 +39,10 @@ def at(seconds: float) -> datetime:
     return NOW + timedelta(seconds=seconds)
 
 
-async def started() -> tuple[Engine, list[object], Clock, asyncio.Task[None]]:
+async def started(config: AcdConfig = CFG) -> tuple[Engine, list[object], Clock, asyncio.Task[None]]:
     seen: list[object] = []
     clock = Clock()
-    engine = Engine({DialCallback: seen.append, OfferCall: seen.append, SaveCallback: seen.append}, acd=CFG,
+    engine = Engine({DialCallback: seen.append, OfferCall: seen.append, SaveCallback: seen.append}, acd=config,
                     clock=clock.mono, wall=clock.wall)
     return engine, seen, clock, asyncio.create_task(engine.run())
 
@@ -142,11 +142,7 @@ async def test_a_queued_callback_whose_citizen_is_answered_meanwhile_is_withdraw
                           agents=(AgentConfig("a1", "甲", "PJSIP/agent1001", "1001", "1", {"general": 3}),
                                   AgentConfig("a2", "乙", "PJSIP/agent1002", "1002", "1", {"market": 3})),
                           numbers={"12345": "general", "12315": "market"})
-    seen: list[object] = []
-    clock = Clock()
-    engine = Engine({DialCallback: seen.append, OfferCall: seen.append, SaveCallback: seen.append}, acd=two_desks,
-                    clock=clock.mono, wall=clock.wall)
-    runner = asyncio.create_task(engine.run())
+    engine, seen, clock, runner = await started(two_desks)
     lose(engine, "L1", "13800000009", 0)
     clock.t = 60
     await engine.drained()
