@@ -5,8 +5,8 @@ Rules:
 1. A lost call (hung up in the greeting, the queue, while an agent's phone rang; refused by a
    full queue; after hours) of a number with an open entry inside the window joins that entry;
    otherwise it opens one. A lost call already booked (the same linkedid, as when Asterisk's
-   call journal is replayed after a restart) changes nothing. An anonymous caller's entry is closed at once as `anonymous`; a
-   number on the do-not-call list as `opted_out`.
+   call journal is replayed after a restart) changes nothing. An anonymous caller's entry is
+   closed at once as `anonymous`; a number on the do-not-call list as `opted_out`.
 2. An entry is closed as `served` when the citizen calls again and an agent answers.
 3. An entry is *due* when it is open, not being dialed, its retry time has come, and — for a
    plain lost call — it is business hours. A virtual-hold entry (the caller accepted the offer
