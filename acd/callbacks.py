@@ -3,10 +3,11 @@ window, and every entry ends in a final outcome. Pure: no I/O, no clock; the eng
 
 Rules:
 1. A lost call (hung up in the greeting, the queue, while an agent's phone rang; refused by a
-   full queue; after hours) of a number with an open entry inside the window joins that entry;
-   otherwise it opens one. A lost call already booked (the same linkedid, as when Asterisk's
-   call journal is replayed after a restart) changes nothing. An anonymous caller's entry is
-   closed at once as `anonymous`; a number on the do-not-call list as `opted_out`.
+   full queue; after hours) of a number with an open entry inside the window (or being dialed)
+   joins that entry; otherwise it opens one: a number never has two open entries. A lost call
+   already booked (the same linkedid, as when Asterisk's call journal is replayed after a
+   restart) changes nothing. An anonymous caller's entry is closed at once as `anonymous`; a
+   number on the do-not-call list as `opted_out`.
 2. An entry is closed as `served` when the citizen calls again and an agent answers.
 3. An entry is *due* when it is open, not being dialed, its retry time has come, and — for a
    plain lost call — it is business hours. A virtual-hold entry (the caller accepted the offer
@@ -147,14 +148,15 @@ class CallbackBook:
             self.booked = {k: t for k, t in self.booked.items() if t >= horizon}
             self._booked_floor = max(self._booked_floor, len(self.booked))
         current = self.open_for(loss.number) if loss.number else None
-        if current is not None and loss.at - current.opened_at <= self.policy.window:
+        # an entry being dialed takes the loss even past its window: never two open per number
+        if current is not None and (loss.at - current.opened_at <= self.policy.window or current.dialing):
             virtual = current.virtual_hold or loss.virtual_hold
             due = current.due_at
             if loss.virtual_hold and not current.dialing:
                 due = loss.queued_at if loss.queued_at is not None else loss.at
             return self._put(replace(current, losses=current.losses + (loss,), virtual_hold=virtual,
                                      priority=min(current.priority, loss.priority), due_at=due))
-        if current is not None and not current.dialing:  # outside the window: it ends, a new one starts
+        if current is not None:  # outside the window: it ends, a new one starts
             self._put(replace(current, outcome=Outcome.EXPIRED, closed_at=loss.at))
         entry = Entry(self._next_id, loss.number, loss.desk, loss.priority, loss.at, (loss,),
                       due_at=loss.queued_at if loss.virtual_hold and loss.queued_at is not None else loss.at,

@@ -126,6 +126,8 @@ def test_never_two_at_once_and_every_entry_ends(sequence: list[tuple[object, obj
         else:
             now += float(value)  # type: ignore[arg-type]
         assert not [e for e in book.due(now, True) if e.number in book.do_not_call]
+        open_numbers = [e.number for e in book.entries.values() if e.open and e.number]
+        assert len(open_numbers) == len(set(open_numbers))  # one open entry per number
         busy = [e.number for e in book.entries.values() if e.dialing]
         assert len(busy) == len(set(busy)) <= 1 + len(dialing)
         assert all(e.citizen_attempts <= 3 for e in book.entries.values())
@@ -208,3 +210,17 @@ def test_the_memory_of_booked_calls_forgets_what_is_older_than_two_windows() -> 
         book.lost(loss("", float(n)))  # anonymous: closed at once, only their linkedids stay
     # pruned once it passed 20,000: what remains is the last two windows before then, and after
     assert min(book.booked.values()) >= 20_000 - 2 * 100 and len(book.booked) <= 5_000 + 2 * 100 + 1
+
+
+def test_a_loss_past_the_window_while_the_entry_is_dialed_joins_it_so_an_opt_out_ends_everything() -> None:
+    """Found by the property above: the second loss opened a second open entry for the number,
+    which the opt-out (and `served`) did not see, and which was then never due and never ended."""
+    book = CallbackBook(RetryPolicy(attempts=3, spacing=600, window=3600))
+    first = book.lost(loss("13800000001", 0, virtual_hold=True, queued_at=-5))
+    assert first is not None
+    book.start(first.entry_id)
+    joined = book.lost(loss("13800000001", 3601))
+    assert joined is not None and joined.entry_id == first.entry_id and len(joined.losses) == 2
+    book.opt_out("13800000001", 3602)
+    assert book.result(first.entry_id, "a1", Outcome.NO_ANSWER, 3610).outcome is Outcome.OPTED_OUT
+    assert all(not e.open for e in book.entries.values())
