@@ -120,22 +120,30 @@ class CallbackBook:
     booked: dict[str, float] = field(default_factory=dict)  # linkedids of lost calls seen -> when
     _next_id: int = 1
     _booked_floor: int = 10_000
+    _open: set[int] = field(default_factory=set)  # the engine asks after every step: not all of today's
 
     def _put(self, entry: Entry) -> Entry:
         self.entries[entry.entry_id] = entry
+        if entry.open:
+            self._open.add(entry.entry_id)
+        else:
+            self._open.discard(entry.entry_id)
         return entry
+
+    def _open_entries(self) -> list[Entry]:
+        return [self.entries[i] for i in self._open]
 
     def restore(self, entries: list[Entry], last_id: int, booked: dict[str, float] | None = None) -> None:
         """After a restart: the open entries from the store; new ids continue after `last_id`;
         `booked`, the lost calls of recently closed entries, are not booked a second time."""
         for entry in entries:
-            self.entries[entry.entry_id] = replace(entry, dialing=False)
+            self._put(replace(entry, dialing=False))
             self.booked.update((loss.linkedid, loss.at) for loss in entry.losses)
         self.booked.update(booked or {})
         self._next_id = max(self._next_id, last_id + 1)
 
     def open_for(self, number: str) -> Entry | None:
-        return next((e for e in self.entries.values() if e.open and e.number == number), None)
+        return next((e for e in self._open_entries() if e.number == number), None)
 
     def lost(self, loss: Loss) -> Entry | None:
         """Rule 1: join the number's open entry within the window, or open one; None if this
@@ -177,8 +185,9 @@ class CallbackBook:
 
     def due(self, now: float, business_hours: bool) -> list[Entry]:
         """Rule 3, oldest first."""
-        busy = {e.number for e in self.entries.values() if e.dialing}
-        ready = [e for e in self.entries.values() if e.open and not e.dialing and e.due_at <= now
+        open_entries = self._open_entries()
+        busy = {e.number for e in open_entries if e.dialing}
+        ready = [e for e in open_entries if not e.dialing and e.due_at <= now
                  and e.number not in busy and e.number not in self.do_not_call
                  and (business_hours or e.virtual_hold)]
         return sorted(ready, key=lambda e: (e.priority, e.due_at, e.entry_id))
@@ -187,7 +196,7 @@ class CallbackBook:
         entry = self._entry(entry_id)
         if not entry.open:
             raise CallbackError(UNKNOWN_ENTRY, f"callback {entry_id} is closed")
-        if any(e.dialing and e.number == entry.number for e in self.entries.values()):
+        if any(e.dialing and e.number == entry.number for e in self._open_entries()):
             raise CallbackError(ALREADY_DIALING, f"{entry.number[-4:]} is being called back already")
         return self._put(replace(entry, dialing=True))
 

@@ -112,6 +112,7 @@ class Engine:
         self._caller_channel: dict[str, str] = {}  # queued linkedid -> the caller's uniqueid
         self._callback_agent: dict[str, str] = {}  # number being called back -> the agent
         self._queued_wall: dict[str, float] = {}  # queued linkedid -> epoch it joined (virtual hold)
+        self._queued_callbacks: set[str] = set()  # callback:N put in the ACD queue (a few, not the storm)
         self._timers: set[asyncio.TimerHandle] = set()
         self.processed = 0
         self._idle = asyncio.Event()
@@ -235,8 +236,13 @@ class Engine:
     def _callbacks_due(self, now: float) -> list[AcdEffect]:
         wall = self._wall()
         effects: list[AcdEffect] = []
-        for call_id in [c for c in self.acd.queue if (n := entry_of(c)) is not None and self._closed(n)]:
-            effects += self._withdraw(call_id, now)  # served, expired … while it waited in the queue
+        for call_id in list(self._queued_callbacks):  # not the whole queue: every step runs this
+            entry_id = entry_of(call_id)
+            if call_id not in self.acd.queue:
+                self._queued_callbacks.discard(call_id)  # answered, or gone
+            elif entry_id is None or self._closed(entry_id):
+                self._queued_callbacks.discard(call_id)
+                effects += self._withdraw(call_id, now)  # served, expired … while it waited in the queue
         for entry in self.callbacks.due(wall, self._business_hours(wall)):
             call_id = f"{CALL_PREFIX}{entry.entry_id}"
             if call_id in self.acd.queue:
@@ -244,6 +250,7 @@ class Engine:
             try:
                 effects += self.acd.enqueue(call_id, "", entry.desk, entry.priority, now,
                                             queued_at=now - max(0.0, wall - entry.due_at))
+                self._queued_callbacks.add(call_id)
             except AcdError as exc:  # the desk's queue is full: try again at the next tick
                 log.info("callback %d not queued yet: %s", entry.entry_id, exc.code)
         return effects

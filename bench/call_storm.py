@@ -11,6 +11,7 @@ answered or lost. Prints calls/s handled and the controller's CPU.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import asyncio
 import dataclasses
 import resource
@@ -82,11 +83,17 @@ async def run(calls: int, seconds: float, agents: int) -> None:
         elapsed = time.monotonic() - t0
         used = cpu() - cpu0
         figures = controller.engine.desk_figures()["general"]
-        records = await controller.store.recent(calls + 10)
+        records = await controller.store.recent(max(stored, calls))
         await controller.stop()
-    distinct = len({r.linkedid for r in records})
-    print(f"storm result: {distinct} of {calls} calls in the store (each once: {distinct == len(records[:calls])}); "
-          f"answered by agents {figures['answered']}, lost {figures['abandoned']}, "
+    is_storm = [r.caller_number.startswith("139") and len(r.caller_number) == 11 for r in records]
+    storm = [r for r, mine in zip(records, is_storm) if mine]
+    distinct = len({r.linkedid for r in storm})
+    others = Counter(f"{r.disposition.value}/{r.dialed_number or '-'}" for r, mine in zip(records, is_storm)
+                     if not mine)
+    print(f"storm result: {distinct} of {calls} calls in the store (each once: {distinct == len(storm)}); "
+          f"other records: {dict(others) or 'none'}; storm calls by outcome: "
+          f"{dict(Counter(r.disposition.value for r in storm))}")
+    print(f"  answered by agents {figures['answered']}, lost {figures['abandoned']}, "
           f"within 15 s {figures['answered_in_target_pct']}%, ASA {figures['average_speed_of_answer']} s")
     print(f"  {calls / elapsed:.1f} calls/s handled end to end ({elapsed:.0f} s for all to finish); "
           f"controller CPU {used:.1f} s = {100 * used / elapsed:.0f}% of one core, "
