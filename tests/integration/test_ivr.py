@@ -122,18 +122,23 @@ async def test_the_caller_hanging_up_during_the_greeting_is_lost_in_the_ivr(acd_
     assert record.disposition is Disposition.ABANDONED_IVR and record.left_in == "intake" and record.desk == ""
 
 
+async def lose_a_call(ctl, citizen, after: float) -> None:  # type: ignore[no-untyped-def]
+    """The citizen calls 12345, hangs up `after` seconds into the call; its callback entry is saved."""
+    await citizen.dial("12345")
+    await citizen.wait_event("CALL_ESTABLISHED", timeout=10)
+    await asyncio.sleep(after)
+    await citizen.hangup()
+    await wait_until(lambda: ctl.engine.snapshot() == (), timeout=20, what="the call to end")
+    await ctl.flush_callbacks()
+
+
 async def test_three_lost_calls_from_one_number_make_one_callback_entry(acd_controller, phones) -> None:
     """Issue 6's first rule on the sandbox: nobody is ready; the citizen gives up in the greeting,
     then twice in the queue; the callback list holds one entry listing all three."""
     ctl = acd_controller
     citizen = await phones.add(PhoneSpec("citizen", "13877778888", "郑七"))
-    for hang_up_after, where in ((0.5, "intake"), (9.0, "queue"), (9.0, "queue")):
-        await citizen.dial("12345")
-        await citizen.wait_event("CALL_ESTABLISHED", timeout=10)
-        await asyncio.sleep(hang_up_after)
-        await citizen.hangup()
-        await wait_until(lambda: ctl.engine.snapshot() == (), timeout=20, what="the call to end")
-    await ctl.flush_callbacks()
+    for hang_up_after in (0.5, 9.0, 9.0):  # in the greeting, then in the queue
+        await lose_a_call(ctl, citizen, hang_up_after)
     [entry] = await ctl.callback_store.listing()
     assert entry.number == "13877778888" and entry.open
     assert [loss.reason for loss in entry.losses] == ["abandoned_ivr", "abandoned_queue", "abandoned_queue"]
@@ -272,17 +277,8 @@ async def test_a_citizen_opted_out_through_the_api_is_not_called_back_even_after
     config, port, _ = with_http(acd_config, tmp_path)
     boss = {"Authorization": f"Bearer {add_token(config.http.tokens, Role.SUPERVISOR, 'duty.supervisor')}"}
     citizen = await phones.add(PhoneSpec("citizen", "13866660000", "钱八"))
-
-    async def lose_a_call(after: float) -> None:
-        await citizen.dial("12345")
-        await citizen.wait_event("CALL_ESTABLISHED", timeout=10)
-        await asyncio.sleep(after)
-        await citizen.hangup()
-        await wait_until(lambda: ctl.engine.snapshot() == (), timeout=20, what="the call to end")
-        await ctl.flush_callbacks()
-
     async with running(config) as ctl:
-        await lose_a_call(9.0)  # nobody is ready: given up in the queue
+        await lose_a_call(ctl, citizen, 9.0)  # nobody is ready: given up in the queue
         [entry] = await ctl.callback_store.listing()
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", headers=boss) as http:
             resp = await http.post("/api/callbacks/do-not-call", json={"number": "13866660000", "note": "不需要回电"})
@@ -291,7 +287,7 @@ async def test_a_citizen_opted_out_through_the_api_is_not_called_back_even_after
         assert await ctl.callback_store.listing() == []
     async with running(config) as ctl:  # restarted: the list came back from the store
         assert "13866660000" in ctl.engine.callbacks.do_not_call
-        await lose_a_call(0.5)
+        await lose_a_call(ctl, citizen, 0.5)
         assert await ctl.callback_store.listing() == []
         everything = await ctl.callback_store.listing(open_only=False)
         assert [e.outcome.value for e in everything if e.outcome] == ["opted_out", "opted_out"], [
