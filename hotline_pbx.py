@@ -257,7 +257,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from pbx import sandbox
+    from devtools import sandbox
 
     paths = sandbox.SandboxPaths()
     if args.action == "up":
@@ -277,7 +277,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         print(sandbox.cli(paths, " ".join(args.words)), end="")
         return 0
     if args.action == "record-ami":
-        from pbx.scenarios import record_ami
+        from devtools.scenarios import record_ami
 
         _logging("INFO")
         out = Path(args.out)
@@ -288,8 +288,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pbx import sandbox
-    from pbx.scenarios import demo
+    from devtools import sandbox
+    from devtools.scenarios import demo
 
     config = hotline_config.load(args.config)
     # the demo narrates itself; the controller's own log shows warnings only (or all, -v)
@@ -387,7 +387,7 @@ def cmd_dialplan(args: argparse.Namespace) -> int:
 def cmd_prompts(args: argparse.Namespace) -> int:
     """Speak the Mandarin prompts into an Asterisk sounds dir (default: the sandbox's)."""
     from ivr import prompts
-    from pbx import sandbox
+    from devtools import sandbox
 
     texts = prompts.load_texts(Path(args.texts))
     if args.action == "list":
@@ -486,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # one clear line for operators; the traceback only with -v logs
-        from pbx.sandbox import SandboxError
+        from devtools.sandbox import SandboxError
 
         if isinstance(exc, SandboxError):
             print(f"hotline_pbx: sandbox: {exc}", file=sys.stderr)

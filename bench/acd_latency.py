@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import hotline_config  # noqa: E402
 from acd.desks import AcdConfig, AgentConfig, Desk  # noqa: E402
 from hotline_pbx import SANDBOX_CONFIG, Controller  # noqa: E402
-from pbx import sandbox  # noqa: E402
+from devtools import sandbox  # noqa: E402
 from pbx.ami import Event  # noqa: E402
 from pbx.ami_client import AmiClient  # noqa: E402
-from pbx.phones import PhoneBank, PhoneSpec  # noqa: E402
+from devtools.phones import PhoneBank, PhoneSpec  # noqa: E402
 
 ACD_AGENT, QUEUE_AGENT = "agent1011", "agent1012"
 

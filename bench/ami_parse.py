@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ami_parse.py [FILE] [--quick] [--chunk 4096] [--seconds 2]
 
-FILE is a raw AMI byte stream as recorded off the wire (pbx/recorder.py,
+FILE is a raw AMI byte stream as recorded off the wire (devtools/recorder.py,
 `hotline_pbx.py sandbox record-ami --out tests/fixtures/ami/NAME.raw`). Without FILE the newest
 non-synthetic tests/fixtures/ami/*.raw is used; when there is none, a synthetic Asterisk 22
 stand-in is generated (and the output says so). Both parsers get the same bytes in the same

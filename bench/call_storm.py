@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import hotline_config  # noqa: E402
 from acd.desks import AcdConfig, AgentConfig, Desk  # noqa: E402
 from hotline_pbx import SANDBOX_CONFIG, Controller  # noqa: E402
-from pbx import sandbox  # noqa: E402
+from devtools import sandbox  # noqa: E402
 
 
 def cpu() -> float:

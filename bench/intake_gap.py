@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import hotline_config  # noqa: E402
 from hotline_pbx import SANDBOX_CONFIG, Controller  # noqa: E402
-from pbx import sandbox  # noqa: E402
+from devtools import sandbox  # noqa: E402
 from pbx.ami import Event  # noqa: E402
 from pbx.ami_client import AmiClient  # noqa: E402
-from pbx.phones import PhoneBank, PhoneSpec  # noqa: E402
+from devtools.phones import PhoneBank, PhoneSpec  # noqa: E402
 
 NOTICEABLE_MS = 100.0
 

@@ -22,8 +22,8 @@ import hotline_config
 from acd.desks import AcdConfig
 from hotline_config import Config
 from hotline_pbx import SANDBOX_CONFIG, Controller
-from pbx import sandbox
-from pbx.phones import PhoneBank, PhoneSpec
+from devtools import sandbox
+from devtools.phones import PhoneBank, PhoneSpec
 from web.access import Role, add_token
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ import asyncio
 
 from acd.records import Disposition
 from hotline_pbx import Controller
-from pbx.phones import PhoneSpec
+from devtools.phones import PhoneSpec
 
 from .conftest import agent, wait_until
 
@@ -85,7 +85,7 @@ async def test_given_ring_no_answer_then_the_call_returns_and_the_agent_is_auto_
 
 async def test_given_a_caller_waits_then_position_and_estimated_wait_are_announced(
         acd_controller, phones, sandbox_paths) -> None:
-    from pbx import sandbox
+    from devtools import sandbox
 
     ctl = acd_controller
     sandbox.cli(sandbox_paths, "dialplan set global HOTLINE_ANNOUNCE_EVERY 2")

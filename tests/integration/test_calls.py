@@ -8,8 +8,8 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from acd.records import Disposition
-from pbx.phones import PhoneSpec
-from pbx.scenarios import citizen_call
+from devtools.phones import PhoneSpec
+from devtools.scenarios import citizen_call
 
 from .conftest import wait_until
 
@@ -88,7 +88,7 @@ async def test_given_no_controller_when_a_citizen_calls_then_the_journal_gives_t
     waits in the fallback queue with nobody there, and gives up); when the controller starts,
     the call is recorded from Asterisk's journal."""
     from hotline_pbx import Controller
-    from pbx import sandbox
+    from devtools import sandbox
 
     citizen = await phones.add(PhoneSpec("citizen", "13700009999", "王五"))
     await citizen.dial("12345")

@@ -15,8 +15,8 @@ from pathlib import Path
 import aiohttp
 
 from hotline_pbx import REPO
-from pbx import sandbox
-from pbx.phones import PhoneSpec
+from devtools import sandbox
+from devtools.phones import PhoneSpec
 
 from .conftest import agent, wait_until
 

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from acd.acd import OfferCall
 from acd.records import Disposition
-from pbx.phones import PhoneSpec
+from devtools.phones import PhoneSpec
 from tickets.orders import NewOrder
 
 from .conftest import agent, running, wait_until, with_http
@@ -150,7 +150,7 @@ async def test_a_lost_caller_is_called_back_agent_first_then_the_citizen_through
     """Issue 6: a citizen hangs up in the queue → a callback entry → an agent becomes ready →
     the agent's phone rings (whisper 回拨), then the citizen's (caller ID 12345), and they talk;
     the entry is closed as reached and the call recorded as called back."""
-    from pbx import sandbox
+    from devtools import sandbox
 
     ctl = acd_controller
     citizen = await phones.add(PhoneSpec("citizen", "13890001111", "冯八", auto_answer=True))
@@ -186,7 +186,7 @@ async def test_a_citizen_who_does_not_answer_is_retried_then_closed_with_the_out
         acd_config, phones, sip_password, sandbox_paths) -> None:
     from acd.callbacks import Outcome
     from hotline_config import CallbacksConfig
-    from pbx import sandbox
+    from devtools import sandbox
 
     config = dataclasses.replace(acd_config, callbacks=CallbacksConfig(attempts=2, spacing=2.0,
                                                                        business_hours="00:00-24:00"))
@@ -221,7 +221,7 @@ async def test_a_virtual_hold_caller_is_called_back_when_their_turn_comes(
     """B waits, V accepts the callback offer (key 1) and hangs up, A joins after them; the one
     agent serves B, then calls V back, then A."""
     from acd.engine import DialCallback
-    from pbx import sandbox
+    from devtools import sandbox
 
     config = dataclasses.replace(acd_config, intake=dataclasses.replace(
         acd_config.intake, callback_offer_after=3.0, survey=False))

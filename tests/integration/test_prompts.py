@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ivr.prompts import load_texts
-from pbx import sandbox
+from devtools import sandbox
 
 
 def test_asterisk_reads_every_generated_prompt(sandbox_paths) -> None:

@@ -3,7 +3,7 @@ controller relies on are running, and nothing listens beyond loopback."""
 
 import subprocess
 
-from pbx import sandbox
+from devtools import sandbox
 
 
 def test_given_asterisk_conf_when_loaded_then_asterisk_logs_no_warning_or_error(sandbox_paths) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("pbx.phones")
+log = logging.getLogger("devtools.phones")
 
 BARESIP_MODULES = Path("/usr/lib/baresip/modules")
 SIP_SERVER = "127.0.0.1:5060"

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger("pbx.sandbox")
+log = logging.getLogger("devtools.sandbox")
 
 REPO = Path(__file__).resolve().parent.parent
 CONF_SOURCE = REPO / "asterisk-conf"

@@ -19,9 +19,9 @@ from typing import Any
 from acd.commands import CallArrived, CallEnded
 from acd.privacy import mask_number
 from hotline_config import Config
-from pbx import sandbox
-from pbx.phones import BaresipPhone, PhoneBank, PhoneSpec
-from pbx.recorder import AmiRecorder
+from devtools import sandbox
+from devtools.phones import BaresipPhone, PhoneBank, PhoneSpec
+from devtools.recorder import AmiRecorder
 
 # (number, name): simulated citizens; names are Chinese as on real lines
 CITIZENS = [
