@@ -14,6 +14,8 @@ import contextlib
 import itertools
 import logging
 import os
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +30,10 @@ AMI_TIMEOUT = "ami-timeout"
 AMI_ACTION_FAILED = "ami-action-failed"
 AMI_LOGIN_REFUSED = "ami-login-refused"
 AMI_NO_GREETING = "ami-no-greeting"
+
+DEAD_AFTER = 10.0  # seconds of silence (no byte read) with a Ping unanswered: the link is dead
+STREAM_LIMIT = 1 << 20  # the StreamReader stops reading the socket past 2x this, unread
+READ_CHUNK = 1 << 18  # what one read takes from the stream; the transport reads 256 KiB at most
 
 Headers = Mapping[str, str] | Sequence[tuple[str, str]]
 
@@ -85,6 +91,7 @@ class AmiClient:
                  on_event: Callable[[Event], None],
                  on_connected: Callable[[AmiClient], Awaitable[None]] | None = None,
                  ping_interval: float = 5.0, ping_timeout: float | None = None,
+                 ping_patience: float | None = None, dead_after: float | None = None,
                  action_timeout: float = 10.0,
                  backoff_initial: float = 0.5, backoff_max: float = 10.0,
                  events: str = "on", max_frame: int = DEFAULT_MAX_FRAME,
@@ -95,6 +102,14 @@ class AmiClient:
         self._on_connected = on_connected
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout if ping_timeout is not None else ping_interval
+        # A Ping answer queues behind every event Asterisk sent before it: on a busy link it
+        # comes late although bytes keep arriving. The link is dead only when the answer is
+        # late AND nothing was read for dead_after (a loaded box pauses Asterisk's manager
+        # thread for seconds: measured 2.2 s in the 1000-call storm on two cores);
+        # ping_patience caps the wait for an answer all the same.
+        self.dead_after = dead_after if dead_after is not None else max(DEAD_AFTER, self.ping_timeout)
+        self.ping_patience = ping_patience if ping_patience is not None else max(30.0, 10 * self.ping_timeout,
+                                                                                  self.dead_after)
         self.action_timeout = action_timeout
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self.events = events  # Login's Events: header ("on", "off", "call,agent" …)
@@ -106,10 +121,48 @@ class AmiClient:
         self._connected = asyncio.Event()
         self._closing = asyncio.Event()
         self._greeted: asyncio.Future[str] | None = None
+        self._drop_reason = ""
         self._tasks: set[asyncio.Task[Any]] = set()
         self.connects = 0  # successful logins so far
+        self.disconnects = 0  # logged-in sessions that ended (not counting close())
+        self.drops: deque[tuple[float, str]] = deque(maxlen=32)  # (time.time(), why) of those
+        self.bytes_read = 0
+        self.reads = 0
+        self.last_read = 0.0  # loop time of the last read that returned bytes
+        self.ping_rtt_max = 0.0  # seconds, the slowest Ping answer seen
+        self.pings_late = 0  # Ping answers later than ping_timeout on a link that was still reading
         self.malformed = 0  # frames dropped
         self.version = ""  # from the greeting: "11.0.0" on Asterisk 22
+
+    @property
+    def reconnects(self) -> int:
+        """Logins after the first: how often the link had to be redone."""
+        return max(0, self.connects - 1)
+
+    @property
+    def local_port(self) -> int | None:
+        """The client's port of the current connection (to find its socket in /proc/net/tcp)."""
+        if self._writer is None or self._writer.is_closing():
+            return None
+        sockname = self._writer.get_extra_info("sockname")
+        return sockname[1] if sockname else None
+
+    def unread_bytes(self) -> int | None:
+        """Bytes Asterisk sent that wait in the kernel for this client to read (FIONREAD), or
+        None without a connection: how far the reader is behind."""
+        import fcntl
+        import termios
+        import array
+
+        sock = self._writer.get_extra_info("socket") if self._writer is not None else None
+        if sock is None or self._writer is None or self._writer.is_closing():
+            return None
+        buf = array.array("i", [0])
+        try:
+            fcntl.ioctl(sock.fileno(), termios.FIONREAD, buf)
+        except OSError:
+            return None
+        return buf[0]
 
     @property
     def where(self) -> str:
@@ -209,7 +262,8 @@ class AmiClient:
 
     async def _session(self) -> None:
         """One connection: greeting, Login, then pump until EOF or a failed keep-alive."""
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port),
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port,
+                                                                        limit=STREAM_LIMIT),
                                                 self.action_timeout)
         self._writer = writer
         self._greeted = asyncio.get_running_loop().create_future()
@@ -237,6 +291,11 @@ class AmiClient:
                 self._spawn(self._run_on_connected(), "ami-on-connected")
             await asyncio.shield(pump)  # shield: the pump's own cancellation is ours to do
         finally:
+            was_up = self._connected.is_set()
+            if was_up and not self._closing.is_set():
+                self.disconnects += 1
+                self.drops.append((time.time(), self._drop_reason or "closed by Asterisk"))
+            self._drop_reason = ""
             self._connected.clear()
             if keepalive is not None:
                 keepalive.cancel()
@@ -260,23 +319,62 @@ class AmiClient:
         return task
 
     async def _keepalive(self, writer: asyncio.StreamWriter) -> None:
-        """A dead peer must be noticed even when TCP does not: an unanswered Ping drops the link."""
+        """A dead peer must be noticed even when TCP does not: an unanswered Ping drops the link.
+
+        Late is not dead: Asterisk answers a Ping after every event it queued before it, so under
+        a call storm the answer can take seconds while events keep streaming in. The link is
+        dropped only when the Ping is unanswered AND nothing arrived for `dead_after` (or the
+        answer is later than `ping_patience` even though bytes still arrive)."""
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.ping_interval)
+            sent = loop.time()
+            ping = asyncio.ensure_future(self.send_action("Ping", timeout=self.ping_patience))
+            late = False
             try:
-                await self.send_action("Ping", timeout=self.ping_timeout)
+                while True:
+                    done, _ = await asyncio.wait({ping}, timeout=self.ping_timeout)
+                    if done:
+                        break
+                    late = True
+                    await asyncio.sleep(0)  # let a read that is ready land first
+                    if ping.done():
+                        break
+                    silent = loop.time() - max(self.last_read, sent)
+                    if silent >= self.dead_after:
+                        self._drop_reason = (f"keep-alive: Ping unanswered and nothing read for "
+                                             f"{silent:.1f}s")
+                        log.warning("AMI keep-alive to %s failed (Ping unanswered, nothing read for "
+                                    "%.1fs); dropping the connection", self.where, silent)
+                        writer.transport.abort()
+                        return
+                ping.result()
+                rtt = loop.time() - sent
+                self.ping_rtt_max = max(self.ping_rtt_max, rtt)
+                if late:
+                    self.pings_late += 1
+                    log.info("AMI keep-alive to %s: Ping answered after %.1fs on a busy link", self.where, rtt)
             except AmiTimeout as exc:
-                log.warning("AMI keep-alive to %s failed (%s); dropping the connection", self.where, exc)
+                self._drop_reason = f"keep-alive: {exc}"
+                log.warning("AMI keep-alive to %s failed (%s) although bytes still arrive; dropping "
+                            "the connection", self.where, exc)
                 writer.transport.abort()
                 return
             except AmiDisconnected:
                 return
             except AmiError as exc:
                 log.warning("AMI keep-alive to %s: %s", self.where, exc)
+            finally:
+                if not ping.done():
+                    ping.cancel()
 
     async def _pump(self, reader: asyncio.StreamReader, parser: AmiParser) -> None:
         try:
-            while data := await reader.read(65536):
+            loop = asyncio.get_running_loop()
+            while data := await reader.read(READ_CHUNK):
+                self.last_read = loop.time()
+                self.bytes_read += len(data)
+                self.reads += 1
                 parser.receive_data(data)
                 for message in parser:
                     self._dispatch(message)

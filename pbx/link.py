@@ -24,6 +24,7 @@ from pbx.translate import TranslationError, channel_snapshot, translate
 log = logging.getLogger("pbx.link")
 
 WAITING_CONTEXTS = ("hotline-wait", "hotline-fallback")
+HEARTBEATS_IN_FLIGHT = 10  # unanswered heartbeats before the beat pauses (the keep-alive decides)
 
 
 def utcnow() -> datetime:
@@ -46,6 +47,10 @@ class AmiLink:
         self._tasks: set[asyncio.Task[None]] = set()
         self.resyncs = 0
         self.dropped = 0
+        self._heartbeats_pending = 0
+        self._heartbeat_sent = 0.0
+        self.heartbeat_gap_max = 0.0  # seconds between two heartbeats sent (the beat itself)
+        self.heartbeat_rtt_max = 0.0  # seconds until Asterisk's answer to one was read
         self.client = AmiClient(
             config.ami_host, config.ami_port, config.ami_user, config.ami_secret(),
             on_event=self._on_event, on_connected=self._on_connected,
@@ -168,15 +173,33 @@ class AmiLink:
             log.warning("could not send call %s to the fallback queue: %s", call_id, exc)
 
     async def heartbeat(self, interval: float = 1.0) -> None:
-        """Keep [hotline-wait]'s HOTLINE_HEARTBEAT fresh; when it goes stale, callers fall back."""
+        """Keep [hotline-wait]'s HOTLINE_HEARTBEAT fresh; when it goes stale, callers fall back.
+
+        Sent on a fixed beat, not one after the other: Asterisk sets the variable when it reads
+        the action, but its answer queues behind every event sent before it, and under a call
+        storm that took seconds. Waiting for each answer before the next beat stretched the beat
+        past the dialplan's 3 s staleness limit and sent every waiting caller to the fallback
+        queue while the link was up."""
+        loop = asyncio.get_running_loop()
         while True:
-            if self.client.connected:
-                try:
-                    await self.client.send_action("Setvar", {"Variable": "HOTLINE_HEARTBEAT",
-                                                             "Value": str(int(time.time()))})
-                except Exception as exc:
-                    log.warning("heartbeat not delivered: %s", exc)
+            if self.client.connected and self._heartbeats_pending < HEARTBEATS_IN_FLIGHT:
+                now = loop.time()
+                if self._heartbeat_sent:
+                    self.heartbeat_gap_max = max(self.heartbeat_gap_max, now - self._heartbeat_sent)
+                self._heartbeat_sent = now
+                self._heartbeats_pending += 1
+                self._spawn(self._beat(now))
             await asyncio.sleep(interval)
+
+    async def _beat(self, sent: float) -> None:
+        try:
+            await self.client.send_action("Setvar", {"Variable": "HOTLINE_HEARTBEAT",
+                                                     "Value": str(int(time.time()))})
+            self.heartbeat_rtt_max = max(self.heartbeat_rtt_max, asyncio.get_running_loop().time() - sent)
+        except Exception as exc:
+            log.warning("heartbeat not delivered: %s", exc)
+        finally:
+            self._heartbeats_pending -= 1
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

@@ -287,7 +287,7 @@ async def test_a_pending_action_fails_with_disconnected_when_the_link_drops(
 async def test_a_silent_peer_is_detected_by_the_ping_and_the_link_redone(
         harness: Harness, server: FakeAsterisk, caplog: pytest.LogCaptureFixture) -> None:
     server.answer_pings = False
-    client = harness.start(ping_interval=0.05, ping_timeout=0.05)
+    client = harness.start(ping_interval=0.05, ping_timeout=0.05, dead_after=0.1)
     await wait_until(lambda: client.connects >= 2, what="reconnect after a failed ping")
     assert harness.connected_calls >= 2
     assert any("keep-alive" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
@@ -368,3 +368,65 @@ async def test_close_during_backoff_returns_promptly(harness: Harness) -> None:
     await client.close()
     assert harness.task is not None
     await asyncio.wait_for(harness.task, 0.5)
+
+
+async def test_given_a_busy_link_when_the_ping_answer_is_late_then_the_link_stays_up(
+        harness: Harness, server: FakeAsterisk) -> None:
+    """Under a storm the Pong queues behind seconds of events: late is not dead while bytes arrive."""
+    server.hold.add("Ping")
+    client = harness.start(ping_interval=0.02, ping_timeout=0.02, dead_after=0.2)
+    await client.wait_connected(2)
+    sent = 0
+    while not any(a["Action"] == "Ping" for a in server.actions):
+        await server.push(frame(("Event", "Newstate"), ("Uniqueid", f"busy.{sent}")))
+        sent += 1
+        await asyncio.sleep(0.005)
+    ping = next(a for a in server.actions if a["Action"] == "Ping")
+    for i in range(100):  # 0.5 s of events, far past ping_timeout and dead_after, no Pong
+        await server.push(frame(("Event", "Newstate"), ("Uniqueid", f"busy.x{i}")))
+        await asyncio.sleep(0.005)
+    assert client.connects == 1 and client.connected and client.disconnects == 0
+    await server.push(frame(("Response", "Success"), ("ActionID", ping["ActionID"]), ("Ping", "Pong")))
+    await wait_until(lambda: client.pings_late >= 1, what="the late Pong counted")
+    assert client.ping_rtt_max >= 0.5 and client.reconnects == 0
+
+
+async def test_given_a_ping_unanswered_and_nothing_read_for_dead_after_then_the_drop_is_counted(
+        harness: Harness, server: FakeAsterisk) -> None:
+    server.answer_pings = False
+    client = harness.start(ping_interval=0.02, ping_timeout=0.02, dead_after=0.1)
+    await wait_until(lambda: client.reconnects >= 1, what="reconnect after a silent link")
+    assert client.disconnects >= 1
+    _, why = client.drops[0]
+    assert why.startswith("keep-alive: Ping unanswered and nothing read for")
+
+
+async def test_a_drop_by_the_server_is_counted_with_its_reason(harness: Harness, server: FakeAsterisk) -> None:
+    client = harness.start()
+    await wait_until(lambda: harness.connected_calls == 1, what="first resync")
+    assert client.reconnects == 0 and client.local_port is not None and client.unread_bytes() == 0
+    server.drop_all()
+    await wait_until(lambda: client.reconnects == 1 and client.connected, what="reconnect")
+    assert client.disconnects == 1 and [why for _, why in client.drops] == ["closed by Asterisk"]
+
+
+async def test_close_is_not_counted_as_a_drop(harness: Harness) -> None:
+    client = harness.start()
+    await client.wait_connected(2)
+    await harness.stop()
+    assert client.disconnects == 0 and not client.drops
+
+
+async def test_a_megabyte_of_events_in_one_burst_arrives_whole_and_in_order(
+        harness: Harness, server: FakeAsterisk) -> None:
+    client = harness.start()
+    await client.wait_connected(2)
+    burst = b"".join(channel_event("Newchannel", None, f"Local/12345@from-trunk-{i:08x};2", "市民")
+                     for i in range(4000))
+    assert len(burst) > 1 << 20
+    await server.push(burst)
+    await wait_until(lambda: sum(e.name == "Newchannel" for e in harness.events) == 4000, what="the burst")
+    got = [e.get("Channel") for e in harness.events if e.name == "Newchannel"]
+    assert got == [f"Local/12345@from-trunk-{i:08x};2" for i in range(4000)]
+    assert all(e.get("CallerIDName") == "市民" for e in harness.events if e.name == "Newchannel")
+    assert client.bytes_read >= len(burst)
