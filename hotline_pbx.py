@@ -13,7 +13,6 @@ import contextlib
 import logging
 import signal
 import sys
-import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -45,9 +44,10 @@ class Controller:
         from ivr.survey import make_survey
         from pbx.fastagi import FastAgiServer
         from pbx.link import AgiLink, AmiLink
-        from acd.callbacks import CallbackBook, RetryPolicy
-        from acd.engine import DialCallback, SaveCallback
-        from tickets.callbacks import CallbackStore
+        from callback.book import CallbackBook, RetryPolicy
+        from callback.flow import CallbackFlow, DialCallback, SaveCallback
+        from callback.saver import CallbackSaver
+        from callback.store import CallbackStore
         from tickets.orders import WorkOrderStore
         from tickets.store import CallRecordStore
         from tickets.writer import CallRecordWriter
@@ -56,8 +56,7 @@ class Controller:
         self.store = CallRecordStore(config.store.url)
         self.orders = WorkOrderStore(self.store.engine, config.store.city_code, config.orders.deadlines)
         self.callback_store = CallbackStore(self.store.engine)
-        self._callback_saves: asyncio.Queue[Any] = asyncio.Queue()
-        self.callback_saves_pending = 0
+        self.callback_saver = CallbackSaver(self.callback_store)
         configured = frozenset(n.strip() for n in config.callbacks.do_not_call.split(",") if n.strip())
         book = CallbackBook(RetryPolicy(config.callbacks.attempts, config.callbacks.spacing, config.callbacks.window),
                             do_not_call=configured, configured=configured)
@@ -70,12 +69,14 @@ class Controller:
                               AgentChanged: notify,
                               OfferCall: lambda effect: self.ami.offer(effect),
                               QueueRefused: lambda effect: self.ami.refuse(effect),
-                              SaveCallback: self._queue_callback_save,
+                              SaveCallback: self.callback_saver.submit,
                               DialCallback: lambda effect: self.ami.dial_callback(
                                   effect, config.acd.ring_timeout, config.dialplan.outbound_callerid)},
-                             acd=config.acd, callbacks=book, business_hours=config.callbacks.in_business_hours)
+                             acd=config.acd,
+                             callbacks=CallbackFlow(book, business_hours=config.callbacks.in_business_hours))
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
-                           live=lambda: {call.linkedid for call in self.engine.snapshot()})
+                           live=lambda: {call.linkedid for call in self.engine.snapshot()},
+                           ring_timeout=config.acd.ring_timeout)
         self.agi_link = AgiLink(self.engine)
         self.agi = FastAgiServer(
             host=config.agi.bind, port=config.agi.port,
@@ -106,78 +107,31 @@ class Controller:
         await self.engine.drained()
         await self.writer.flush()
 
-    async def _sweep_journal_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.asterisk.journal_sweep)
-            try:
-                await self.ami.sweep_journal()
-            except Exception as exc:  # the next sweep tries again; nothing is deleted unwritten
-                log.warning("call journal sweep failed: %s", exc)
-
-    async def _analyze_daily(self) -> None:
-        """SQLite's planner statistics, refreshed in the background: first soon after start,
-        then daily (the store grows by thousands of orders a day)."""
-        delay = 5.0
-        while True:
-            await asyncio.sleep(delay)
-            delay = 86_400.0
-            started = time.perf_counter()
-            try:
-                if not await self.store.analyze():
-                    return  # PostgreSQL: autovacuum does it
-            except Exception as exc:  # tomorrow again; searches work without, only slower
-                log.warning("store statistics not refreshed: %s", exc)
-                continue
-            log.info("store statistics refreshed in %.1f s", time.perf_counter() - started)
-
     def _spawn(self, coro: object, name: str) -> None:
         task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _queue_callback_save(self, effect: Any) -> None:
-        self.callback_saves_pending += 1
-        self._callback_saves.put_nowait(effect.entry)
-
     async def flush_callbacks(self) -> None:
         """Until every callback entry handed over so far is in the store (tests, shutdown)."""
         await self.engine.drained()
-        while self.callback_saves_pending:
-            await asyncio.sleep(0.02)
-
-    async def _save_callbacks_forever(self) -> None:
-        """Callback entries to the store in order; a failed save is retried, never dropped."""
-        delay = 0.1
-        while True:
-            entries = [await self._callback_saves.get()]
-            while not self._callback_saves.empty():
-                entries.append(self._callback_saves.get_nowait())
-            while True:
-                try:
-                    await self.callback_store.save(entries)
-                    self.callback_saves_pending -= len(entries)
-                    delay = 0.1
-                    break
-                except Exception as exc:
-                    log.warning("callback list not saved (%d entries), retrying in %.1fs: %s", len(entries),
-                                delay, type(exc).__name__)
-                    await asyncio.sleep(delay)
-                    delay = min(10.0, delay * 2)
+        await self.callback_saver.flush()
 
     async def start(self) -> None:
         await self.store.open()
         await self.writer.start()
         # a restart forgets no lost call
         since = datetime.now(timezone.utc) - timedelta(seconds=2 * self.config.callbacks.window)
-        self.engine.callbacks.restore(await self.callback_store.open_entries(), await self.callback_store.last_id(),
-                                      await self.callback_store.recently_booked(since))
-        self.engine.callbacks.do_not_call |= {o.number for o in await self.callback_store.do_not_call()}
-        self._spawn(self._save_callbacks_forever(), "callback-saves")
+        book = self.engine.callbacks.book
+        book.restore(await self.callback_store.open_entries(), await self.callback_store.last_id(),
+                     await self.callback_store.recently_booked(since))
+        book.do_not_call |= {o.number for o in await self.callback_store.do_not_call()}
+        self._spawn(self.callback_saver.run(), "callback-saves")
         self._spawn(self.engine.run(), "engine")
         await self.agi.start()
         self._spawn(self.ami.run(), "ami")
-        self._spawn(self._sweep_journal_forever(), "journal-sweep")
-        self._spawn(self._analyze_daily(), "store-statistics")
+        self._spawn(self.ami.sweep_journal_forever(self.config.asterisk.journal_sweep), "journal-sweep")
+        self._spawn(self.store.analyze_daily(), "store-statistics")
         self._spawn(self.ami.heartbeat(), "heartbeat")
         if self.config.http.port:
             from web.access import TokenFile

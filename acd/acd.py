@@ -4,10 +4,21 @@ Every method takes `now` (seconds on the engine's monotonic clock) and returns e
 illegal request raises with a stable error string and changes nothing (checks, then effects).
 Dispatch runs after every change that can free an agent or a call, so an agent who becomes
 ready is offered the right waiting call in the same engine step: no polling.
+
+Two kinds of waiting calls: live callers (`queue`: they count against the desk's `max_queue`,
+the waiting figures and the positions announced to callers) and callbacks (`callbacks`: due
+callback entries in lanes of their own, one lane per desk, priority class and whether they may
+be dialed after hours). Within a lane the order is the routing order (same desk, same class:
+queue time, then arrival), and overflow only widens with the wait, so the head of a lane can go
+to every agent a later callback of that lane could: dispatch looks at the heads alone, and its
+cost does not grow with the backlog. A callback is still served in the global routing order,
+never ahead of a live caller of its class who waited longer.
 """
 
 from __future__ import annotations
 
+import heapq
+from collections import deque
 from dataclasses import dataclass, field
 
 from acd.desks import AcdConfig, AgentConfig
@@ -36,10 +47,13 @@ class OfferCall:
     desk: str
 
 
+TimerKey = tuple[str, str, int]
+
+
 @dataclass(frozen=True, slots=True)
 class SetTimer:
     at: float
-    key: tuple[str, str]  # ("wrap_up", agent_id) | ("overflow", call_id)
+    key: TimerKey  # ("wrap_up", agent_id, generation) | ("overflow", call_id, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +106,12 @@ class LiveAgent:
     misses: int = 0
     call_id: str | None = None
     desk: str | None = None  # the desk of the call the agent is on
-    history: list[tuple[float, AgentState, str]] = field(default_factory=list)
+    wrap_up_generation: int = 0  # a wrap-up timer of an earlier wrap-up must not end this one
+    # the recent transitions (the agent history of the events issue goes to the store)
+    history: deque[tuple[float, AgentState, str]] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))
+
+
+HISTORY_KEPT = 256
 
 
 @dataclass(slots=True)
@@ -100,6 +119,10 @@ class QueuedCall:
     call: WaitingCall
     channel: str
     offered_to: str | None = None
+    after_hours: bool = True  # a callback that may be dialed outside business hours (virtual hold)
+
+
+LaneKey = tuple[str, int, bool]  # desk, priority class, may be dialed after hours
 
 
 class Acd:
@@ -107,7 +130,11 @@ class Acd:
         self.config = config
         self.policies = config.policies()
         self.agents = {a.agent_id: LiveAgent(a) for a in config.agents}
-        self.queue: dict[str, QueuedCall] = {}
+        self.queue: dict[str, QueuedCall] = {}  # live callers
+        self.callbacks: dict[str, QueuedCall] = {}  # due callbacks, in their lanes
+        self._lanes: dict[LaneKey, list[tuple[float, int, str]]] = {}
+        self.business_hours = True  # plain callbacks are offered only in business hours
+        self.suspended = False  # the AMI link is down: no offer could reach Asterisk
         self._seq = 0
 
     # ---- agents: checks, then effects ----
@@ -131,8 +158,9 @@ class Acd:
 
     def ready(self, agent_id: str, now: float) -> list[AcdEffect]:
         agent = self._agent(agent_id)
+        changed = self._move(agent, "ready", now)  # an illegal ready changes nothing, misses included
         agent.misses = 0
-        return [self._move(agent, "ready", now), *self.dispatch(now)]
+        return [changed, *self.dispatch(now)]
 
     def pause(self, agent_id: str, reason: PauseReason, now: float) -> list[AcdEffect]:
         return [self._move(self._agent(agent_id), "pause", now, reason.value)]
@@ -154,8 +182,9 @@ class Acd:
             return []
         desk, agent.desk, agent.call_id = agent.desk, None, None
         wrap_up = self.config.desk(desk).wrap_up if desk else 0.0
+        agent.wrap_up_generation += 1
         return [self._move(agent, "hangup", now, desk or ""),
-                SetTimer(now + wrap_up, ("wrap_up", agent_id))]
+                SetTimer(now + wrap_up, ("wrap_up", agent_id, agent.wrap_up_generation))]
 
     # ---- calls ----
     def enqueue(self, call_id: str, channel: str, desk: str, priority: Priority,
@@ -177,17 +206,59 @@ class Acd:
         effects: list[AcdEffect] = []
         overflow = next_overflow_at(call, self.policies[desk], now)
         if overflow is not None:
-            effects.append(SetTimer(overflow, ("overflow", call_id)))
+            effects.append(SetTimer(overflow, ("overflow", call_id, 0)))
         preferred = self.agents.get(preferred_agent)
         if preferred is not None and preferred.state is AgentState.READY \
                 and self.policies[desk].skill in preferred.config.skills:
             effects += self._offer(self.queue[call_id], preferred, now)
         return effects + self.dispatch(now)
 
+    def enqueue_callback(self, call_id: str, desk: str, priority: Priority, now: float, queued_at: float,
+                         after_hours: bool = False) -> list[AcdEffect]:
+        """Queue a due callback in its lane: never counted against the desk's `max_queue`, its
+        waiting figures or the positions callers hear. `queued_at` is when it became due (for
+        virtual hold, when the caller joined the queue), so the routing order puts it behind
+        every live caller of its class who waited longer."""
+        if desk not in self.policies:
+            raise AcdError(UNKNOWN_DESK, desk)
+        if call_id in self.callbacks:
+            return []
+        self._seq += 1
+        queued = QueuedCall(WaitingCall(call_id, desk, priority, queued_at, self._seq), "", after_hours=after_hours)
+        self.callbacks[call_id] = queued
+        self._push(queued)
+        return self.dispatch(now)
+
+    def _push(self, queued: QueuedCall) -> None:
+        call = queued.call
+        lane = self._lanes.setdefault((call.desk, int(call.priority), queued.after_hours), [])
+        heapq.heappush(lane, (call.queued_at, call.seq, call.call_id))
+
+    def _lane_heads(self) -> list[WaitingCall]:
+        """The first callback of every lane that may be offered now (stale lane items are
+        dropped here: callbacks that were answered, withdrawn or are being offered)."""
+        heads: list[WaitingCall] = []
+        for (_, _, after_hours), lane in self._lanes.items():
+            while lane:
+                queued = self.callbacks.get(lane[0][2])
+                if queued is not None and queued.offered_to is None and queued.call.seq == lane[0][1]:
+                    break
+                heapq.heappop(lane)
+            if lane and (after_hours or self.business_hours):
+                heads.append(self.callbacks[lane[0][2]].call)
+        return heads
+
+    def _queued(self, call_id: str) -> QueuedCall | None:
+        return self.queue.get(call_id) or self.callbacks.get(call_id)
+
+    def _pop(self, call_id: str) -> QueuedCall | None:
+        return self.queue.pop(call_id, None) or self.callbacks.pop(call_id, None)
+
     def offer_answered(self, call_id: str, now: float) -> list[AcdEffect]:
-        queued = self.queue.pop(call_id, None)
+        queued = self._queued(call_id)
         if queued is None or queued.offered_to is None:
             return []
+        self._pop(call_id)
         agent = self._agent(queued.offered_to)
         agent.misses = 0
         agent.call_id, agent.desk = call_id, queued.call.desk
@@ -197,11 +268,11 @@ class Acd:
     def offer_failed(self, call_id: str, now: float) -> list[AcdEffect]:
         """Ring-no-answer (or busy, unavailable): the call goes back to its original place;
         the agent is ready again, or paused after too many misses in a row."""
-        queued = self.queue.get(call_id)
+        queued = self._queued(call_id)
         if queued is None or queued.offered_to is None:
             return []
         agent = self._agent(queued.offered_to)
-        queued.offered_to = None
+        self._back_in_line(queued)
         agent.call_id = None
         agent.misses += 1
         if agent.misses >= self.config.max_misses:
@@ -211,25 +282,74 @@ class Acd:
             agent.idle_since = now  # to the back of the idle line, not the front
         return [changed, *self.dispatch(now)]
 
+    def offer_not_sent(self, call_id: str, now: float) -> list[AcdEffect]:
+        """The offer never reached the agent's phone (Asterisk refused the action, or the AMI
+        link was down): the call goes back to its place, the agent is ready again, and it is
+        nobody's miss. The agent goes to the back of the idle line, so a failure that repeats
+        does not ring the same agent in a loop."""
+        queued = self._queued(call_id)
+        if queued is None or queued.offered_to is None:
+            return []
+        agent = self._agent(queued.offered_to)
+        self._back_in_line(queued)
+        agent.call_id = None
+        changed = self._move(agent, "offer_not_sent", now)
+        agent.idle_since = now
+        return [changed, *self.dispatch(now)]
+
+    def _back_in_line(self, queued: QueuedCall) -> None:
+        queued.offered_to = None
+        if queued.call.call_id in self.callbacks:
+            self._push(queued)  # at its own place in its lane (queue time and arrival unchanged)
+
     def call_left(self, call_id: str, now: float) -> list[AcdEffect]:
-        """The caller hung up while waiting or while an agent's phone rang."""
-        queued = self.queue.pop(call_id, None)
+        """The caller hung up while waiting or while an agent's phone rang (for the ringing
+        case Asterisk says so first, with DialEnd CANCEL): the caller's abandon, never the
+        agent's miss."""
+        queued = self._pop(call_id)
         if queued is None:
             return []
         effects: list[AcdEffect] = [CallAbandoned(call_id, queued.call.desk, now - queued.call.queued_at,
                                                   queued.offered_to is not None)]
-        if queued.offered_to is not None:
-            agent = self._agent(queued.offered_to)
-            agent.call_id = None
-            effects.append(self._move(agent, "caller_gone", now))
-            effects += self.dispatch(now)
-        return effects
+        return effects + self._free_offered(queued, "caller_gone", now)
 
-    def timer(self, key: tuple[str, str], now: float) -> list[AcdEffect]:
-        kind, ident = key
+    def withdraw(self, call_id: str, now: float) -> list[AcdEffect]:
+        """A waiting call leaves without being lost: a callback whose entry closed (served,
+        expired, opted out), a caller taken by the fallback queue. An agent it was being
+        offered to is free again at once (no miss)."""
+        queued = self._pop(call_id)
+        if queued is None:
+            return []
+        return self._free_offered(queued, "withdrawn", now)
+
+    def _free_offered(self, queued: QueuedCall, trigger: str, now: float) -> list[AcdEffect]:
+        if queued.offered_to is None:
+            return []
+        agent = self._agent(queued.offered_to)
+        agent.call_id = None
+        return [self._move(agent, trigger, now), *self.dispatch(now)]
+
+    def set_business_hours(self, open_now: bool, now: float) -> list[AcdEffect]:
+        """Plain callbacks wait outside business hours; a virtual-hold callback never does."""
+        if open_now == self.business_hours:
+            return []
+        self.business_hours = open_now
+        return self.dispatch(now)
+
+    def suspend(self) -> None:
+        """The AMI link is down: offers wait (they could not reach Asterisk)."""
+        self.suspended = True
+
+    def resume(self, now: float) -> list[AcdEffect]:
+        """The link is up and the model resynchronised: every ready agent gets a call now."""
+        self.suspended = False
+        return self.dispatch(now)
+
+    def timer(self, key: TimerKey, now: float) -> list[AcdEffect]:
+        kind, ident, generation = key
         if kind == "wrap_up":
             agent = self.agents.get(ident)
-            if agent is None or agent.state is not AgentState.WRAP_UP:
+            if agent is None or agent.state is not AgentState.WRAP_UP or agent.wrap_up_generation != generation:
                 return []
             return [self._move(agent, "wrap_up_done", now), *self.dispatch(now)]
         if kind == "overflow":
@@ -239,23 +359,38 @@ class Acd:
             effects: list[AcdEffect] = []
             upcoming = next_overflow_at(queued.call, self.policies[queued.call.desk], now)
             if upcoming is not None:
-                effects.append(SetTimer(upcoming, ("overflow", ident)))
+                effects.append(SetTimer(upcoming, ("overflow", ident, 0)))
             return effects + self.dispatch(now)
         return []
 
     # ---- the decision ----
     def dispatch(self, now: float) -> list[AcdEffect]:
+        if self.suspended:
+            return []
         ready = [ReadyAgent(a.config.agent_id, a.config.skills, a.idle_since)
                  for a in self.agents.values() if a.state is AgentState.READY]
         if not ready:
             return []
-        waiting = [q.call for q in self.queue.values() if q.offered_to is None]
         effects: list[AcdEffect] = []
-        for call, chosen in assign(waiting, ready, self.policies, now):
-            effects += self._offer(self.queue[call.call_id], self.agents[chosen.agent_id], now)
+        while ready:
+            waiting = [q.call for q in self.queue.values() if q.offered_to is None] + self._lane_heads()
+            matches = assign(waiting, ready, self.policies, now)
+            taken: set[str] = set()
+            for call, chosen in matches:
+                queued = self._queued(call.call_id)
+                assert queued is not None
+                effects += self._offer(queued, self.agents[chosen.agent_id], now)
+                taken.add(chosen.agent_id)
+                if call.call_id in self.callbacks:
+                    break  # its lane has a new head, which may come before the remaining matches
+            else:
+                break  # every match was a live caller's: done
+            ready = [a for a in ready if a.agent_id not in taken]
         return effects
 
     def _offer(self, queued: QueuedCall, agent: LiveAgent, now: float) -> list[AcdEffect]:
+        if self.suspended:
+            return []
         queued.offered_to = agent.config.agent_id
         agent.call_id = queued.call.call_id
         return [self._move(agent, "offer", now, queued.call.desk),

@@ -121,6 +121,11 @@ def parse_acd(data: Mapping[str, Any], *, text: str = "", where: str = "<config>
             raise _fail(where, text, f"desk {name}: the first overflow step must start at 0 s", name, "overflow")
         if any(b.after <= a.after for a, b in zip(steps, steps[1:])):
             raise _fail(where, text, f"desk {name}: overflow steps must come later one after another", name, "overflow")
+        if any(b.min_level > a.min_level or (a.general_pool and not b.general_pool)
+               for a, b in zip(steps, steps[1:])):
+            # the ACD serves a lane of callbacks from its head: a longer wait must never narrow
+            raise _fail(where, text, f"desk {name}: overflow steps may only widen (min_level never rises, "
+                        "the general pool stays open)", name, "overflow")
         if any(not 1 <= s.min_level <= 5 for s in steps):
             raise _fail(where, text, f"desk {name}: min_level must be 1..5", name, "overflow")
         season = raw.get("season")

@@ -19,24 +19,24 @@ from typing import Any
 from acd import events as ev
 from acd.acd import (Acd, AcdEffect, AcdError, AgentChanged, CallAbandoned, CallAnswered, OfferCall,
                      QueueRefused, SetTimer)
-from acd.callbacks import CALL_PREFIX, CallbackBook, CallbackError, Entry, Loss, Outcome, entry_of
 from acd.calls import CallView, LiveCalls
 from acd.commands import Effect, WriteCallRecord
-from acd.records import LOST, CallRecord, Disposition
 from acd.desks import AcdConfig
 from acd.figures import DeskFigures
+from acd.ports import CallbackPort, NoCallbacks, Queued
 from acd.routing import Priority
 from acd.states import AgentState, PauseReason
 
 log = logging.getLogger("acd.engine")
 
 EffectHandler = Callable[[Any], None]
-CALLBACK_TICK = ("callbacks", "tick")  # due entries are looked at after every step and on this timer
-CITIZEN_OUTCOMES = {"ANSWER": Outcome.REACHED, "NOANSWER": Outcome.NO_ANSWER, "CANCEL": Outcome.NO_ANSWER,
-                    "BUSY": Outcome.BUSY, "CHANUNAVAIL": Outcome.INVALID_NUMBER,
-                    "CONGESTION": Outcome.INVALID_NUMBER, "AGENT_NOANSWER": Outcome.AGENT_NO_ANSWER,
-                    "": Outcome.AGENT_NO_ANSWER}  # the agent hung up before the citizen was dialed
+# due callbacks are looked at after every step; this timer also widens the overflow of callbacks
+# waiting in their lanes (they carry no timer of their own) and follows business hours
+CALLBACK_TICK = ("callbacks", "tick", 0)
 AGENTS_CONTEXT = "from-agents"  # where calls from agents' phones start (asterisk-conf/pjsip.conf)
+CONNECT_CONTEXT = "hotline-connect"
+FALLBACK_CONTEXT = "hotline-fallback"
+CANCEL = "CANCEL"  # DialEnd's status when the dialing side (the caller) hung up
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,24 +60,6 @@ class DoNotCall:
 
 
 @dataclass(frozen=True, slots=True)
-class DialCallback:
-    """Ring the agent first (whisper: 回拨 and the desk), then the citizen through the trunk."""
-
-    entry_id: int
-    number: str
-    agent_id: str
-    device: str
-    desk: str
-
-
-@dataclass(frozen=True, slots=True)
-class SaveCallback:
-    """Persist this callback entry (the store keeps the last state of each)."""
-
-    entry: Entry
-
-
-@dataclass(frozen=True, slots=True)
 class AgentView:
     agent_id: str
     name: str
@@ -93,12 +75,11 @@ Message = ev.EngineEvent | AgentRequest | DoNotCall
 class Engine:
     def __init__(self, handlers: Mapping[type, EffectHandler], acd: AcdConfig | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time, callbacks: CallbackBook | None = None,
-                 business_hours: Callable[[float], bool] = lambda _: True,
+                 wall: Callable[[], float] = time.time, callbacks: CallbackPort | None = None,
                  callback_tick: float = 5.0) -> None:
         self.calls = LiveCalls()
-        self.callbacks = callbacks or CallbackBook()
-        self._business_hours = business_hours
+        self.callbacks: Any = callbacks or NoCallbacks()  # the feature's own object (tests, API read it)
+        self._port: CallbackPort = self.callbacks
         self._callback_tick = callback_tick
         self.acd = Acd(acd or AcdConfig())
         self.figures = DeskFigures([d.name for d in self.acd.config.desks],
@@ -110,9 +91,7 @@ class Engine:
         self._wall = wall
         self._inbox: asyncio.Queue[Message | None] = asyncio.Queue()
         self._caller_channel: dict[str, str] = {}  # queued linkedid -> the caller's uniqueid
-        self._callback_agent: dict[str, str] = {}  # number being called back -> the agent
-        self._queued_wall: dict[str, float] = {}  # queued linkedid -> epoch it joined (virtual hold)
-        self._queued_callbacks: set[str] = set()  # callback:N put in the ACD queue (a few, not the storm)
+        self._queued: dict[str, Queued] = {}  # queued linkedid -> when it joined, its class
         self._timers: set[asyncio.TimerHandle] = set()
         self.processed = 0
         self._idle = asyncio.Event()
@@ -134,12 +113,12 @@ class Engine:
         self.submit(AgentRequest(op, agent_id, reply, reason))
         return await reply
 
-    async def do_not_call(self, number: str, add: bool = True) -> Entry | None:
-        """Opt a number out of callbacks (or back in): answered by the engine task."""
+    async def do_not_call(self, number: str, add: bool = True) -> Any:
+        """Opt a number out of callbacks (or back in): answered by the engine task; the entry
+        this closed, or None."""
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.submit(DoNotCall(number, add, reply))
-        result: Entry | None = await reply
-        return result
+        return await reply
 
     async def drained(self) -> None:
         """Wait until every message submitted so far is applied (tests, shutdown)."""
@@ -201,134 +180,54 @@ class Engine:
                 self._idle.set()
 
     def _apply(self, message: Message) -> list[Any]:
-        now = self._clock()
+        now, wall = self._clock(), self._wall()
+        effects: list[Any]
         if isinstance(message, AgentRequest):
-            return self._dial_callbacks(self._agent_request(message, now) + self._callbacks_due(now))
-        if isinstance(message, DoNotCall):
-            closed = None
-            if message.add:
-                closed = self.callbacks.opt_out(message.number, self._wall())
-            else:
-                self.callbacks.opt_in(message.number)
+            effects = self._agent_request(message, now)
+        elif isinstance(message, DoNotCall):
+            closed = self._port.do_not_call(message.number, message.add, wall)
             if not message.reply.done():
                 message.reply.set_result(closed)
-            saved: list[Any] = [SaveCallback(closed)] if closed is not None else []
-            return saved + self._dial_callbacks(self._callbacks_due(now))  # a queued one leaves the queue
+            effects = []
+        else:
+            effects = self._apply_fact(message, now, wall)
+        effects += self._port.step(self.acd, now, wall)
+        return self._route_offers(effects, now, wall) + self._port.saves()
+
+    def _apply_fact(self, fact: ev.EngineEvent, now: float, wall: float) -> list[Any]:
         # The ACD first, so that a call ending in this very step is recorded with what the ACD
         # made of it (abandoned in the queue, while ringing …).
-        acd_effects = self._acd_apply(message, now)
-        at = getattr(message, "at", None) or datetime.now(timezone.utc)
+        acd_effects: list[Any] = self._acd_apply(fact, now, wall)
+        at = getattr(fact, "at", None) or datetime.now(timezone.utc)
         effects: list[Any] = []
         for effect in acd_effects:
             if isinstance(effect, (CallAnswered, CallAbandoned, QueueRefused, OfferCall)):
                 self.calls.note(effect, at)
-            if isinstance(effect, CallAnswered):
-                effects += self._served(effect.call_id)
-        effects += self.calls.apply(message)
-        self._mark_internal(message)
+            if isinstance(effect, CallAnswered) and not self._port.is_callback(effect.call_id):
+                call = self.calls.calls.get(effect.call_id)
+                if call is not None:
+                    effects += self._port.citizen_answered(call.caller_number, wall)
+        effects += self.calls.apply(fact)
+        self._mark_internal(fact)
         for effect in list(effects):
             if isinstance(effect, WriteCallRecord):
-                effects += self._book(effect.record)
-        acd_effects += self._callbacks_due(now)
-        return effects + self._dial_callbacks(acd_effects)
+                record = effect.record
+                effects += self._port.call_ended(record, self._queued.pop(record.linkedid, None),
+                                                 self._desk_of(record.dialed_number), wall)
+        return effects + acd_effects
 
-    # ---- callbacks: due entries wait in the ACD like callers; an offer dials the agent first ----
-    def _callbacks_due(self, now: float) -> list[AcdEffect]:
-        wall = self._wall()
-        effects: list[AcdEffect] = []
-        for call_id in list(self._queued_callbacks):  # not the whole queue: every step runs this
-            entry_id = entry_of(call_id)
-            if call_id not in self.acd.queue:
-                self._queued_callbacks.discard(call_id)  # answered, or gone
-            elif entry_id is None or self._closed(entry_id):
-                self._queued_callbacks.discard(call_id)
-                effects += self._withdraw(call_id, now)  # served, expired … while it waited in the queue
-        for entry in self.callbacks.due(wall, self._business_hours(wall)):
-            call_id = f"{CALL_PREFIX}{entry.entry_id}"
-            if call_id in self.acd.queue:
-                continue
-            try:
-                effects += self.acd.enqueue(call_id, "", entry.desk, entry.priority, now,
-                                            queued_at=now - max(0.0, wall - entry.due_at))
-                self._queued_callbacks.add(call_id)
-            except AcdError as exc:  # the desk's queue is full: try again at the next tick
-                log.info("callback %d not queued yet: %s", entry.entry_id, exc.code)
-        return effects
-
-    def _closed(self, entry_id: int) -> bool:
-        entry = self.callbacks.entries.get(entry_id)
-        return entry is None or not entry.open
-
-    def _withdraw(self, call_id: str, now: float) -> list[AcdEffect]:
-        """A queued callback whose entry closed leaves the queue; an agent it was being offered
-        to is free again at once (no miss counted). Not a lost call: no CallAbandoned."""
-        return [e for e in self.acd.call_left(call_id, now) if not isinstance(e, CallAbandoned)]
-
-    def _dial_callbacks(self, effects: list[Any]) -> list[Any]:
+    def _route_offers(self, effects: list[Any], now: float, wall: float) -> list[Any]:
+        """An offer of a callback is the callback feature's to carry out (it dials the agent
+        first, or withdraws it); what that brings about is routed the same way."""
         out: list[Any] = []
         pending = list(effects)
         while pending:
             effect = pending.pop(0)
-            entry_id = entry_of(effect.call_id) if isinstance(effect, OfferCall) else None
-            if entry_id is None:
+            if isinstance(effect, OfferCall) and self._port.is_callback(effect.call_id):
+                pending[:0] = self._port.offered(effect, self.acd, now, wall)
+            else:
                 out.append(effect)
-                continue
-            try:
-                entry = self.callbacks.start(entry_id)
-            except CallbackError as exc:  # closed in this very step (its citizen was just served)
-                log.info("callback %d withdrawn from %s: %s", entry_id, effect.agent_id, exc.code)
-                pending[:0] = self._withdraw(effect.call_id, self._clock())
-                continue
-            self._callback_agent[entry.number] = effect.agent_id
-            out += [SaveCallback(entry), DialCallback(entry_id, entry.number, effect.agent_id, effect.device,
-                                                      effect.desk)]
         return out
-
-    def _callback_dialed(self, fact: ev.CallbackDialed, now: float) -> list[Any]:
-        entry = next((e for e in self.callbacks.entries.values() if e.dialing and e.number == fact.number), None)
-        if entry is None:
-            return []
-        call_id = f"{CALL_PREFIX}{entry.entry_id}"
-        agent_id = self._callback_agent.get(fact.number, "")
-        if fact.status == "AGENT_ANSWERED":
-            call = self.calls.calls.get(fact.linkedid)
-            if call is not None:
-                call.agent, call.desk = agent_id, entry.desk
-            return list(self.acd.offer_answered(call_id, now))
-        self._callback_agent.pop(fact.number, None)
-        outcome = CITIZEN_OUTCOMES.get(fact.status, Outcome.NO_ANSWER)
-        effects: list[Any] = [SaveCallback(self.callbacks.result(entry.entry_id, agent_id, outcome, self._wall()))]
-        if fact.status == "AGENT_NOANSWER":  # back to its place; the next ready agent may take it
-            effects += self._dial_callbacks(list(self.acd.offer_failed(call_id, now)))
-        return effects
-
-    def _served(self, call_id: str) -> list[SaveCallback]:
-        """An agent answered the citizen: their callback entry is closed now, not when the call
-        ends, so no agent is rung to call back a citizen who is on the line (or in the survey)."""
-        call = self.calls.calls.get(call_id)
-        if call is None or not call.caller_number:
-            return []
-        served = self.callbacks.served(call.caller_number, self._wall())
-        return [SaveCallback(served)] if served is not None else []
-
-    def _book(self, record: CallRecord) -> list[SaveCallback]:
-        """Every lost call goes into the callback book; an answered call closes its number's entry."""
-        if record.disposition not in LOST:
-            self._queued_wall.pop(record.linkedid, None)
-        if record.disposition is Disposition.ANSWERED:
-            served = self.callbacks.served(record.caller_number, record.ended_at.timestamp())
-            return [SaveCallback(served)] if served is not None else []
-        if record.disposition not in LOST:
-            return []
-        waited = record.queue_wait or 0.0
-        reason = record.disposition.value if record.left_in != "fallback" else "fallback_queue"
-        virtual = record.callback == "accepted"
-        queued_at = self._queued_wall.pop(record.linkedid, record.ended_at.timestamp() - waited)
-        loss = Loss(record.linkedid, record.caller_number, record.desk or self._desk_of(record.dialed_number),
-                    reason, waited, record.ended_at.timestamp(), virtual_hold=virtual,
-                    queued_at=queued_at if virtual else None)
-        entry = self.callbacks.lost(loss)
-        return [SaveCallback(entry)] if entry is not None else []
 
     def _desk_of(self, dialed: str) -> str:
         return self.acd.config.numbers.get(dialed, self.acd.config.desks[0].name if self.acd.config.desks else "")
@@ -367,17 +266,18 @@ class Engine:
                 return agent_id
         return None
 
-    def _acd_apply(self, fact: ev.EngineEvent, now: float) -> list[AcdEffect]:
+    def _acd_apply(self, fact: ev.EngineEvent, now: float, wall: float) -> list[Any]:
         acd = self.acd
         match fact:
             case ev.CallQueued():
                 if fact.linkedid in acd.queue:
                     return []
                 self._caller_channel[fact.linkedid] = fact.uniqueid
-                self._queued_wall[fact.linkedid] = fact.queued_epoch or self._wall()
+                epoch = fact.queued_epoch or wall
+                self._queued[fact.linkedid] = Queued(epoch, Priority(fact.priority))
                 queued_at = None
                 if fact.queued_epoch is not None:  # keep the place it had before a restart
-                    queued_at = now - max(0.0, self._wall() - fact.queued_epoch)
+                    queued_at = now - max(0.0, wall - fact.queued_epoch)
                 try:
                     return acd.enqueue(fact.linkedid, fact.channel, fact.desk, Priority(fact.priority),
                                        now, queued_at=queued_at, preferred_agent=fact.preferred_agent)
@@ -390,7 +290,16 @@ class Engine:
                     return []
                 if fact.status == "ANSWER":
                     return acd.offer_answered(fact.linkedid, now)
+                if fact.status == CANCEL:  # the caller hung up while the agent's phone rang
+                    return acd.call_left(fact.linkedid, now)
                 return acd.offer_failed(fact.linkedid, now)
+            case ev.OfferNotSent():
+                return acd.offer_not_sent(fact.call_id, now)
+            case ev.CallFellBack():
+                # app_queue has the caller now (the heartbeat went stale): out of the ACD, not
+                # lost; a resync takes them back if no member has answered them yet
+                if self._caller_channel.pop(fact.linkedid, None) is not None:
+                    return acd.withdraw(fact.linkedid, now)
             case ev.ChannelCreated():
                 agent_id = self._agent_of_channel(fact.channel)
                 if fact.exten.startswith("*"):
@@ -405,37 +314,44 @@ class Engine:
                 if agent_id is not None:
                     return acd.agent_call_ended(agent_id, now)
             case ev.TimerFired() if fact.key == CALLBACK_TICK:
-                return [SetTimer(now + self._callback_tick, CALLBACK_TICK)]  # due entries: after every step
+                return [SetTimer(now + self._callback_tick, CALLBACK_TICK), *acd.dispatch(now)]
             case ev.TimerFired():
                 return acd.timer(fact.key, now)
             case ev.CallbackDialed():
-                return self._callback_dialed(fact, now)
+                return self._port.dialed(fact, acd, self.calls, now, wall)
+            case ev.AmiLinkDown():
+                acd.suspend()
             case ev.ChannelsSnapshot():
-                return self._acd_resync(fact, now)
+                return self._acd_resync(fact, now, wall)
         return []
 
-    def _acd_resync(self, snap: ev.ChannelsSnapshot, now: float) -> list[AcdEffect]:
-        """After an AMI outage: settle what the ACD missed, so no agent or call is left in a
-        ghost state (a caller who left, an offer answered or refused, a call that ended)."""
+    def _acd_resync(self, snap: ev.ChannelsSnapshot, now: float, wall: float) -> list[Any]:
+        """After a (re)connect: settle what the ACD missed, so no agent or call is left in a
+        ghost state (a caller who left, an offer answered or never rung, a call that ended),
+        then offer again: no caller waits while an agent who could take them is ready."""
         live = {c.uniqueid: c for c in snap.channels}
-        effects: list[AcdEffect] = []
+        effects: list[Any] = []
         for linkedid, uniqueid in list(self._caller_channel.items()):
             channel = live.get(uniqueid)
             queued = self.acd.queue.get(linkedid)
             if channel is None:
                 del self._caller_channel[linkedid]
                 effects += self.acd.call_left(linkedid, now)
+            elif channel.context == FALLBACK_CONTEXT and channel.bridge_id:
+                del self._caller_channel[linkedid]  # an app_queue member answered while we were away
+                effects += self.acd.withdraw(linkedid, now)
             elif queued is not None and queued.offered_to is not None:
                 if channel.bridge_id:
                     effects += self.acd.offer_answered(linkedid, now)
-                elif channel.context != "hotline-connect":
-                    effects += self.acd.offer_failed(linkedid, now)
+                elif channel.context != CONNECT_CONTEXT:  # whether the agent was rung is unknown
+                    effects += self.acd.offer_not_sent(linkedid, now)
         names = [c.channel for c in snap.channels]
         for agent_id, prefix in self._devices.items():
             agent = self.acd.agents[agent_id]
             if agent.state is AgentState.ON_CALL and not any(n.startswith(prefix) for n in names):
                 effects += self.acd.agent_call_ended(agent_id, now)
-        return effects
+        effects += self._port.resynced(snap, self.acd, now, wall)
+        return effects + self.acd.resume(now)
 
     def _channel_name(self, fact: ev.ChannelHungUp) -> str:
         channel = self.calls.channels.get(fact.uniqueid)  # still there: the model applies after
@@ -446,7 +362,7 @@ class Engine:
             self._schedule(effect)
             return
         if isinstance(effect, (CallAnswered, CallAbandoned, AgentChanged)) \
-                and not (isinstance(effect, CallAnswered) and effect.call_id.startswith(CALL_PREFIX)):
+                and not (isinstance(effect, (CallAnswered, CallAbandoned)) and self._port.is_callback(effect.call_id)):
             self.figures.record(effect)  # the live callers' figures; callbacks have their own
         for handler in (self._handlers.get(type(effect)), *self._observers.get(type(effect), ())):
             if handler is None:

@@ -227,12 +227,24 @@ class DialEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class OfferNotSent:
+    """The Redirect of an offer (or the Originate of a callback) never reached Asterisk, or
+    Asterisk refused it: nobody's miss, the call keeps its place."""
+
+    at: datetime
+    call_id: str
+    agent_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class TimerFired:
-    key: tuple[str, str]
+    key: tuple[str, str, int]
 
 
 EngineEvent = (
     ChannelCreated | ChannelStateChanged | CallerIdChanged | ChannelHungUp | BridgeEntered
     | BridgeLeft | BridgeDestroyed | AmiLinkUp | AmiLinkDown | ChannelsSnapshot | CallJournal
-    | AgiSessionStarted | AgiSessionEnded | CallQueued | CallFellBack | SurveyAnswered | CallbackChoice | CallbackDialed | DialEnded | TimerFired
+    | AgiSessionStarted | AgiSessionEnded | CallQueued | CallFellBack | SurveyAnswered | CallbackChoice | CallbackDialed | DialEnded
+    | OfferNotSent | TimerFired
 )

@@ -22,6 +22,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 GENERAL_POOL = "general"
+# A timer set for `queued_at + after` fires at a clock reading whose difference with queued_at
+# can fall a hair short of `after` in floats: times within this margin count as reached.
+TIME_EPSILON = 1e-6
 
 
 class Priority(enum.IntEnum):
@@ -47,7 +50,7 @@ class DeskPolicy:
     def step_at(self, waited: float) -> OverflowStep:
         current = self.steps[0]
         for step in self.steps:
-            if waited >= step.after:
+            if waited + TIME_EPSILON >= step.after:
                 current = step
         return current
 
@@ -150,5 +153,5 @@ def next_call_for(agent: ReadyAgent, calls: Sequence[WaitingCall],
 def next_overflow_at(call: WaitingCall, policy: DeskPolicy, now: float) -> float | None:
     """When the call's eligibility next widens (the engine sets a timer for it), if ever."""
     upcoming = [call.queued_at + step.after for step in policy.steps
-                if call.queued_at + step.after > now]
+                if call.queued_at + step.after > now + TIME_EPSILON]
     return min(upcoming) if upcoming else None

@@ -62,7 +62,9 @@ class PauseReason(str, enum.Enum):
 
 # Rules: only a READY agent is offered a call; an agent on any call (an outbound one included)
 # is never offered another; logging out is refused while a call rings or is up; a ring-no-answer
-# returns the agent to READY or pauses them (the engine decides by the miss count).
+# returns the agent to READY or pauses them (the engine decides by the miss count); an offer
+# that never reached the agent's phone (the caller left, the AMI link was down, Asterisk refused
+# the action) returns them to READY and is never their miss.
 AGENT_TRANSITIONS: dict[tuple[AgentState, str], AgentState] = {
     (AgentState.LOGGED_OUT, "login"): AgentState.PAUSED,
     (AgentState.PAUSED, "ready"): AgentState.READY,
@@ -76,6 +78,8 @@ AGENT_TRANSITIONS: dict[tuple[AgentState, str], AgentState] = {
     (AgentState.OFFERED, "no_answer"): AgentState.READY,
     (AgentState.OFFERED, "no_answer_pause"): AgentState.PAUSED,
     (AgentState.OFFERED, "caller_gone"): AgentState.READY,
+    (AgentState.OFFERED, "offer_not_sent"): AgentState.READY,  # Asterisk never got the offer: no miss
+    (AgentState.OFFERED, "withdrawn"): AgentState.READY,  # a callback closed while it was offered
     (AgentState.ON_CALL, "hangup"): AgentState.WRAP_UP,
     (AgentState.WRAP_UP, "wrap_up_done"): AgentState.READY,
     (AgentState.READY, "outbound"): AgentState.ON_CALL,

@@ -90,6 +90,7 @@ class AmiClient:
     def __init__(self, host: str, port: int, username: str, secret: str, *,
                  on_event: Callable[[Event], None],
                  on_connected: Callable[[AmiClient], Awaitable[None]] | None = None,
+                 on_disconnected: Callable[[], None] | None = None,
                  ping_interval: float = 5.0, ping_timeout: float | None = None,
                  ping_patience: float | None = None, dead_after: float | None = None,
                  action_timeout: float = 10.0,
@@ -100,6 +101,7 @@ class AmiClient:
         self._secret = secret
         self._on_event = on_event
         self._on_connected = on_connected
+        self._on_disconnected = on_disconnected  # a logged-in session ended (not at close())
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout if ping_timeout is not None else ping_interval
         # A Ping answer queues behind every event Asterisk sent before it: on a busy link it
@@ -302,6 +304,8 @@ class AmiClient:
             pump.cancel()
             writer.close()
             self._fail_pending()
+            if was_up and self._on_disconnected is not None and not self._closing.is_set():
+                self._on_disconnected()
 
     async def _run_on_connected(self) -> None:
         assert self._on_connected is not None

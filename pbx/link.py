@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from acd import events as ev
 from hotline_config import AsteriskConfig
-from pbx.ami_client import AmiClient
+from pbx.ami_client import AmiActionFailed, AmiClient
 from pbx.journal import clear_journal, read_journal
 from pbx.translate import TranslationError, channel_snapshot, translate
 
@@ -38,7 +38,7 @@ class Inbox(Protocol):
 class AmiLink:
     def __init__(self, config: AsteriskConfig, inbox: Inbox, *,
                  settled: Callable[[], Awaitable[None]], live: Callable[[], set[str]],
-                 now: Callable[[], datetime] = utcnow) -> None:
+                 now: Callable[[], datetime] = utcnow, ring_timeout: float = 15.0) -> None:
         self._inbox = inbox
         self._now = now
         self._settled = settled  # every submitted fact applied and every record stored
@@ -51,9 +51,11 @@ class AmiLink:
         self._heartbeat_sent = 0.0
         self.heartbeat_gap_max = 0.0  # seconds between two heartbeats sent (the beat itself)
         self.heartbeat_rtt_max = 0.0  # seconds until Asterisk's answer to one was read
+        self.ring_timeout = ring_timeout
         self.client = AmiClient(
             config.ami_host, config.ami_port, config.ami_user, config.ami_secret(),
             on_event=self._on_event, on_connected=self._on_connected,
+            on_disconnected=lambda: self._inbox.submit(ev.AmiLinkDown(self._now(), "connection lost")),
             ping_interval=config.ping_interval, action_timeout=config.action_timeout,
             backoff_max=config.reconnect_max)
 
@@ -69,6 +71,12 @@ class AmiLink:
 
     async def _on_connected(self, client: AmiClient) -> None:
         self._inbox.submit(ev.AmiLinkUp(self._now()))
+        # [acd] ring_timeout times the agent's ring ([hotline-connect] reads the global)
+        try:
+            await client.send_action("Setvar", {"Variable": "HOTLINE_RING_TIMEOUT",
+                                                "Value": str(max(1, round(self.ring_timeout)))})
+        except AmiActionFailed as exc:  # the resync matters more; the dialplan's default stays
+            log.warning("ring timeout not set in Asterisk: %s", exc)
         _, entries = await client.send_list_action("CoreShowChannels")
         channels = []
         for entry in entries:
@@ -131,6 +139,14 @@ class AmiLink:
         self.journal_cleared += cleared
         return cleared
 
+    async def sweep_journal_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sweep_journal()
+            except Exception as exc:  # the next sweep tries again; nothing is deleted unwritten
+                log.warning("call journal sweep failed: %s", exc)
+
     def offer(self, offer: Any) -> None:
         """Connect a waiting caller to the chosen agent: redirect into [hotline-connect]."""
         self._spawn(self._redirect(offer.channel, offer.agent_id, offer.call_id, offer.device))
@@ -142,8 +158,9 @@ class AmiLink:
                                                         "Value": device})
             await self.client.send_action("Redirect", {"Channel": channel, "Context": "hotline-connect",
                                                       "Exten": agent_id, "Priority": "1"})
-        except Exception as exc:  # the caller left meanwhile, or the link is down
+        except Exception as exc:  # the caller left meanwhile, or the link is down: nobody's miss
             log.warning("could not connect call %s to %s: %s", call_id, agent_id, exc)
+            self._inbox.submit(ev.OfferNotSent(self._now(), call_id, agent_id, str(exc)))
 
     def dial_callback(self, dial: Any, ring_seconds: float, callerid: str) -> None:
         """A callback: ring the agent first ([hotline-callback] whispers 回拨 and the desk to
@@ -157,9 +174,9 @@ class AmiLink:
                 "CallerID": f'"回拨 {dial.desk}" <{callerid}>', "Timeout": str(int(ring_seconds * 1000)),
                 "Async": "true",
                 "Variable": f"HOTLINE_CALLBACK={dial.entry_id},HOTLINE_DESK={dial.desk},HOTLINE_AGENT={dial.agent_id}"})
-        except Exception as exc:  # the link is down: the entry must not stay "dialing" forever
+        except Exception as exc:  # the link is down: not dialed, nobody's miss, no attempt spent
             log.warning("callback %s not dialed through %s: %s", dial.entry_id, dial.agent_id, exc)
-            self._inbox.submit(ev.CallbackDialed(self._now(), dial.number, "AGENT_NOANSWER"))
+            self._inbox.submit(ev.CallbackDialed(self._now(), dial.number, "NOT_SENT"))
 
     def refuse(self, refused: Any) -> None:
         """A full desk queue: the caller goes to the desk's static queue, not nowhere."""

@@ -5,3 +5,6 @@ from hypothesis import settings
 
 settings.register_profile("hotline", deadline=None)
 settings.load_profile("hotline")
+
+# the store's databases (SQLite and a real PostgreSQL cluster), for every folder that stores
+from tests.store_fixtures import postgres, store_url  # noqa: E402,F401

@@ -32,7 +32,7 @@ from acd.acd import UNKNOWN_AGENT, AcdError
 from acd.engine import Engine
 from acd.privacy import mask_number
 from acd.states import IllegalTransition, PauseReason
-from tickets.callbacks import CallbackStore
+from callback.store import CallbackStore
 from tickets.orders import WorkOrderStore
 from web.access import GRANT, TokenFile, decide
 from web.orders import open_order_json
@@ -116,8 +116,9 @@ async def calls(request: web.Request) -> web.Response:
 
 
 async def callbacks(request: web.Request) -> web.Response:
-    book = request.app[ENGINE].callbacks
-    entries = sorted((e for e in book.entries.values() if e.open), key=lambda e: (e.due_at, e.entry_id))
+    book = getattr(request.app[ENGINE].callbacks, "book", None)  # None: a hotline without callbacks
+    open_entries = book.open_entries() if book is not None else []
+    entries = sorted(open_entries, key=lambda e: (e.due_at, e.entry_id))
     return web.json_response([
         {"entry": e.entry_id, "number": mask_number(e.number), "desk": e.desk, "priority": int(e.priority),
          "virtual_hold": e.virtual_hold, "dialing": e.dialing, "due_at": e.due_at,
@@ -130,6 +131,12 @@ async def callbacks(request: web.Request) -> web.Response:
 NUMBER = re.compile(r"\+?[0-9]{3,32}")
 
 
+def _configured(engine: Engine) -> frozenset[str]:
+    """The config file's do-not-call numbers (on the list for good)."""
+    book = getattr(engine.callbacks, "book", None)
+    return book.configured if book is not None else frozenset()
+
+
 async def list_do_not_call(request: web.Request) -> web.Response:
     """The numbers never called back: the store's (who, when, why) and the config file's."""
     store = request.app.get(CALLBACK_STORE)
@@ -138,7 +145,7 @@ async def list_do_not_call(request: web.Request) -> web.Response:
     listed = [{"number": mask_number(o.number), "added_at": o.added_at.isoformat(), "added_by": o.added_by,
                "note": o.note} for o in await store.do_not_call()]
     configured = [{"number": mask_number(n), "added_at": None, "added_by": "config", "note": ""}
-                  for n in sorted(request.app[ENGINE].callbacks.configured)]
+                  for n in sorted(_configured(request.app[ENGINE]))]
     return web.json_response(configured + listed)
 
 
@@ -169,7 +176,7 @@ async def remove_do_not_call(request: web.Request) -> web.Response:
     number = request.match_info["number"]
     engine = request.app[ENGINE]
     store = request.app.get(CALLBACK_STORE)
-    if number in engine.callbacks.configured:
+    if number in _configured(engine):
         return _error(409, "configured-do-not-call", "listed in the config file ([callbacks] do_not_call)")
     if store is None or not await store.opt_in(number):
         return _error(404, "not-on-list", mask_number(number))
@@ -178,14 +185,19 @@ async def remove_do_not_call(request: web.Request) -> web.Response:
 
 
 async def callback_figures(request: web.Request) -> web.Response:
-    from acd.callbacks import figures
+    from callback.book import figures
 
     engine = request.app[ENGINE]
     day = request.query.get("day")
-    if not day:
-        live = list(engine.callbacks.entries.values())
-        return web.json_response({"day": None, **figures(live, time.time())})
     store = request.app.get(CALLBACK_STORE)
+    if not day:  # today so far: the store's entries (closed ones leave memory) and the engine's
+        book = getattr(engine.callbacks, "book", None)
+        live = {e.entry_id: e for e in book.entries.values()} if book is not None else {}
+        if store is not None:
+            midnight = datetime.combine(date.today(), datetime.min.time()).astimezone(timezone.utc)
+            stored, _, _ = await store.day(midnight, midnight + timedelta(days=1))
+            live = {e.entry_id: e for e in stored} | live
+        return web.json_response({"day": None, **figures(list(live.values()), time.time())})
     try:
         start_day = date.fromisoformat(day)
     except ValueError:

@@ -68,9 +68,9 @@ def test_given_a_call_ends_then_wrap_up_of_the_calls_desk_before_the_next_offer(
     acd.offer_answered("m1", 2)
     acd.enqueue("g1", "ch2", "general", Priority.NORMAL, 3)
     effects = acd.agent_call_ended("a2", 10)
-    assert SetTimer(18, ("wrap_up", "a2")) in effects  # the market desk's 8 s
+    assert SetTimer(18, ("wrap_up", "a2", 1)) in effects  # the market desk's 8 s
     assert offers(effects) == [] and acd.agents["a2"].state is AgentState.WRAP_UP
-    assert offers(acd.timer(("wrap_up", "a2"), 18)) == [("g1", "a2")]
+    assert offers(acd.timer(("wrap_up", "a2", 1), 18)) == [("g1", "a2")]
 
 
 def test_given_the_caller_leaves_while_ringing_then_the_agent_is_free_and_it_counts_as_abandoned() -> None:
@@ -87,7 +87,7 @@ def test_illegal_requests_raise_stable_errors_and_change_nothing() -> None:
     acd = Acd(CONFIG)
     with pytest.raises(IllegalTransition, match="^illegal-transition: agent cannot pause from logged_out"):
         acd.pause("a1", PauseReason.BREAK, 1)
-    assert acd.agents["a1"].state is AgentState.LOGGED_OUT and acd.agents["a1"].history == []
+    assert acd.agents["a1"].state is AgentState.LOGGED_OUT and list(acd.agents["a1"].history) == []
     with pytest.raises(AcdError, match=f"^{UNKNOWN_AGENT}: nobody"):
         acd.ready("nobody", 1)
     for n in range(3):
@@ -101,8 +101,8 @@ def test_overflow_timer_widens_the_call_to_the_general_pool() -> None:
     acd.login("a1", 0)
     acd.ready("a1", 0)  # general only: may take a market call only from 20 s on
     effects = acd.enqueue("m", "ch", "market", Priority.NORMAL, 0)
-    assert SetTimer(20, ("overflow", "m")) in effects and offers(effects) == []
-    assert offers(acd.timer(("overflow", "m"), 20)) == [("m", "a1")]
+    assert SetTimer(20, ("overflow", "m", 0)) in effects and offers(effects) == []
+    assert offers(acd.timer(("overflow", "m", 0), 20)) == [("m", "a1")]
 
 
 OPS = st.lists(st.tuples(
@@ -165,7 +165,7 @@ def test_no_ghost_states_whatever_the_order_of_events(ops) -> None:
             if agent.state is AgentState.READY:
                 me = ReadyAgent(aid, agent.config.skills, agent.idle_since)
                 assert all(agent_level(me, c, acd.policies[c.desk], now) is None for c in waiting)
-            assert agent.history == sorted(agent.history, key=lambda h: h[0])
+            assert list(agent.history) == sorted(agent.history, key=lambda h: h[0])
 
 
 def test_estimated_wait_follows_the_desks_live_handle_time() -> None:

@@ -184,7 +184,7 @@ async def test_a_lost_caller_is_called_back_agent_first_then_the_citizen_through
 
 async def test_a_citizen_who_does_not_answer_is_retried_then_closed_with_the_outcome(
         acd_config, phones, sip_password, sandbox_paths) -> None:
-    from acd.callbacks import Outcome
+    from callback.book import Outcome
     from hotline_config import CallbacksConfig
     from devtools import sandbox
 

@@ -12,10 +12,12 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from acd import events as ev
-from acd.callbacks import CallbackBook, Outcome
 from acd.desks import AcdConfig, Desk
 from acd.engine import Engine
-from tickets.callbacks import CallbackStore
+from callback.book import CallbackBook, Entry, Outcome
+from callback.flow import CallbackFlow, SaveCallback
+from callback.saver import CallbackSaver
+from callback.store import CallbackStore
 from tickets.store import CallRecordStore
 from web.access import Role, TokenFile, add_token
 from web.api import make_app
@@ -26,21 +28,35 @@ CONFIGURED = "13900000000"
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Engine, CallbackStore, dict[str, str], dict[str, str]]]:
-    engine = Engine({}, acd=CONFIG, callbacks=CallbackBook(do_not_call=frozenset({CONFIGURED}),
-                                                          configured=frozenset({CONFIGURED})))
-    runner = asyncio.create_task(engine.run())
     records = CallRecordStore(f"sqlite+aiosqlite:///{tmp_path}/calls.db")
     await records.open()
     store = CallbackStore(records.engine)
+    saver = CallbackSaver(store)  # as the controller wires it: every change of an entry is saved
+    book = CallbackBook(do_not_call=frozenset({CONFIGURED}), configured=frozenset({CONFIGURED}))
+    engine = Engine({SaveCallback: saver.submit}, acd=CONFIG, callbacks=CallbackFlow(book))
+    runner = asyncio.create_task(engine.run())
+    saving = asyncio.create_task(saver.run())
+    SAVERS[id(engine)] = saver
     tokens = str(tmp_path / "tokens")
     boss = {"Authorization": f"Bearer {add_token(tokens, Role.SUPERVISOR, 'chen.li')}"}
     agent = {"Authorization": f"Bearer {add_token(tokens, Role.AGENT, 'agent1001')}"}
     async with TestClient(TestServer(make_app(engine, callback_store=store, tokens=TokenFile(tokens)),
                                      host="127.0.0.1")) as client:
         yield client, engine, store, boss, agent
+    saving.cancel()
     await records.close()
     engine.stop()
     await runner
+
+
+SAVERS: dict[int, CallbackSaver] = {}
+
+
+async def saved(engine: Engine, store: CallbackStore) -> list[Entry]:
+    """The callback list as the store holds it, once the engine and the saver are done."""
+    await engine.drained()
+    await SAVERS[id(engine)].flush()
+    return await store.listing(open_only=False)
 
 
 def lose(engine: Engine, uid: str, number: str) -> None:
@@ -53,8 +69,7 @@ def lose(engine: Engine, uid: str, number: str) -> None:
 async def test_a_supervisor_opts_a_citizen_out_and_their_open_entry_closes(api) -> None:  # type: ignore[no-untyped-def]
     client, engine, store, boss, agent = api
     lose(engine, "L1", "13800000001")
-    await engine.drained()
-    [entry] = engine.callbacks.entries.values()
+    [entry] = await saved(engine, store)
     assert entry.open
 
     resp = await client.post("/api/callbacks/do-not-call", json={"number": "13800000001", "note": "市民要求不再回拨"},
@@ -62,8 +77,8 @@ async def test_a_supervisor_opts_a_citizen_out_and_their_open_entry_closes(api) 
     assert resp.status == 201
     body = await resp.json()
     assert body == {"number": "*******0001", "already_listed": False, "closed_entry": entry.entry_id}
-    assert engine.callbacks.entries[entry.entry_id].outcome is Outcome.OPTED_OUT
-    assert not [c for c in engine.acd.queue if c.startswith("callback:")]
+    assert [e.outcome for e in await saved(engine, store)] == [Outcome.OPTED_OUT]
+    assert not engine.acd.callbacks
     [kept] = await store.do_not_call()
     assert (kept.number, kept.added_by, kept.note) == ("13800000001", "chen.li", "市民要求不再回拨")
     again = await client.post("/api/callbacks/do-not-call", json={"number": "13800000001"}, headers=boss)
@@ -86,21 +101,19 @@ async def test_bad_requests_agents_and_configured_numbers_are_refused_and_change
     assert resp.status == 409 and (await resp.json())["error"] == "configured-do-not-call"
     resp = await client.delete("/api/callbacks/do-not-call/13800000002", headers=boss)
     assert resp.status == 404 and (await resp.json())["error"] == "not-on-list"
-    assert await store.do_not_call() == [] and engine.callbacks.do_not_call == {CONFIGURED}
+    assert await store.do_not_call() == [] and engine.callbacks.book.do_not_call == {CONFIGURED}
 
 
 async def test_taken_off_the_list_a_citizen_is_called_back_again(api) -> None:  # type: ignore[no-untyped-def]
     client, engine, store, boss, agent = api
     await client.post("/api/callbacks/do-not-call", json={"number": "13800000003"}, headers=boss)
     lose(engine, "L2", "13800000003")
-    await engine.drained()
-    [closed] = engine.callbacks.entries.values()
+    [closed] = await saved(engine, store)
     assert closed.outcome is Outcome.OPTED_OUT
     resp = await client.delete("/api/callbacks/do-not-call/13800000003", headers=boss)
     assert resp.status == 200 and await store.do_not_call() == []
     lose(engine, "L3", "13800000003")
-    await engine.drained()
-    assert [e.outcome for e in engine.callbacks.entries.values()] == [Outcome.OPTED_OUT, None]
+    assert [e.outcome for e in await saved(engine, store)] == [Outcome.OPTED_OUT, None]
 
 
 async def test_a_store_that_went_away_answers_503_and_logs_no_number(caplog: pytest.LogCaptureFixture) -> None:

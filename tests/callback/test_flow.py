@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from acd import events as ev
 from acd.acd import OfferCall
-from acd.callbacks import Outcome
 from acd.desks import AcdConfig, AgentConfig, Desk
-from acd.engine import DialCallback, Engine, SaveCallback
+from acd.engine import Engine
+from callback.book import Entry, Outcome
+from callback.flow import CallbackFlow, DialCallback, SaveCallback
 
 NOW = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
 CFG = AcdConfig(desks=(Desk("general", "综合", "general", wrap_up=0),),
@@ -39,12 +41,18 @@ def at(seconds: float) -> datetime:
     return NOW + timedelta(seconds=seconds)
 
 
-async def started(config: AcdConfig = CFG) -> tuple[Engine, list[object], Clock, asyncio.Task[None]]:
+async def started(config: AcdConfig = CFG, business_hours: Callable[[float], bool] = lambda _: True,
+                  ) -> tuple[Engine, list[object], Clock, asyncio.Task[None]]:
     seen: list[object] = []
     clock = Clock()
     engine = Engine({DialCallback: seen.append, OfferCall: seen.append, SaveCallback: seen.append}, acd=config,
-                    clock=clock.mono, wall=clock.wall)
+                    clock=clock.mono, wall=clock.wall, callbacks=CallbackFlow(business_hours=business_hours))
     return engine, seen, clock, asyncio.create_task(engine.run())
+
+
+def saved(seen: list[object]) -> dict[int, Entry]:
+    """The callback list as the store would hold it: the last saved state of each entry."""
+    return {e.entry.entry_id: e.entry for e in seen if isinstance(e, SaveCallback)}
 
 
 def lose(engine: Engine, uid: str, number: str, t: float, accepted: bool = False) -> None:
@@ -60,7 +68,7 @@ async def test_an_offer_of_a_callback_dials_the_agent_first_and_a_reached_citize
     lose(engine, "L1", "13800000001", 0)
     clock.t = 60  # the hang-up (at 40) is in the past now: the callback is due
     await engine.drained()
-    [entry] = engine.callbacks.entries.values()
+    [entry] = saved(seen).values()
     assert entry.open and [loss.reason for loss in entry.losses] == ["abandoned_queue"]
     await engine.request("login", "a1")
     await engine.request("ready", "a1")
@@ -73,7 +81,7 @@ async def test_an_offer_of_a_callback_dials_the_agent_first_and_a_reached_citize
     assert {a.agent_id: a.state for a in engine.agents()}["a1"] == "on_call"
     engine.submit(ev.CallbackDialed(at(160), "13800000001", "ANSWER", "cb-1"))
     await engine.drained()
-    assert engine.callbacks.entries[entry.entry_id].outcome is Outcome.REACHED
+    assert saved(seen)[entry.entry_id].outcome is Outcome.REACHED
     assert isinstance(seen[-1], SaveCallback) and seen[-1].entry.outcome is Outcome.REACHED
     engine.stop()
     await runner
@@ -93,7 +101,7 @@ async def test_an_agent_who_does_not_answer_hands_the_callback_to_the_next_agent
     await engine.drained()
     dials = [e.agent_id for e in seen if isinstance(e, DialCallback)]
     assert dials == ["a1", "a2"]
-    [entry] = engine.callbacks.entries.values()
+    [entry] = saved(seen).values()
     assert entry.dialing and [a.outcome for a in entry.attempts] == [Outcome.AGENT_NO_ANSWER]
     engine.stop()
     await runner
@@ -146,8 +154,8 @@ async def test_a_queued_callback_whose_citizen_is_answered_meanwhile_is_withdraw
     lose(engine, "L1", "13800000009", 0)
     clock.t = 60
     await engine.drained()
-    [entry] = engine.callbacks.entries.values()
-    assert f"callback:{entry.entry_id}" in engine.acd.queue  # due, waiting for a general agent
+    [entry] = saved(seen).values()
+    assert f"callback:{entry.entry_id}" in engine.acd.callbacks  # due, waiting for a general agent
     await engine.request("login", "a2")
     await engine.request("ready", "a2")
     engine.submit(ev.ChannelCreated(at(61), "R", "R", "PJSIP/carrier-R", 6, "13800000009", "", "12315", "from-trunk"))
@@ -158,8 +166,8 @@ async def test_a_queued_callback_whose_citizen_is_answered_meanwhile_is_withdraw
     engine.submit(ev.DialEnded(at(63), "R", "R", "PJSIP/agent1002-1", "ANSWER"))
     await engine.drained()
     # closed when the agent answers, not when the call ends (the citizen may stay for the survey)
-    assert engine.callbacks.entries[entry.entry_id].outcome is Outcome.SERVED
-    assert not [c for c in engine.acd.queue if c.startswith("callback:")]
+    assert saved(seen)[entry.entry_id].outcome is Outcome.SERVED
+    assert not engine.acd.callbacks
     engine.submit(ev.ChannelHungUp(at(90), "R", "R", 16, ""))
     await engine.drained()
     await engine.request("login", "a1")
@@ -167,28 +175,28 @@ async def test_a_queued_callback_whose_citizen_is_answered_meanwhile_is_withdraw
     await engine.drained()
     assert not [e for e in seen if isinstance(e, DialCallback)]
     assert {a.agent_id: a.state for a in engine.agents()}["a1"] == "ready"
-    assert not [c for c in engine.acd.queue if c.startswith("callback:")]
+    assert not engine.acd.callbacks
     engine.stop()
     await runner
 
 
 async def test_an_offer_of_a_callback_closed_in_the_same_step_is_withdrawn_and_the_agent_stays_ready(
         caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="acd.engine")
+    caplog.set_level(logging.INFO, logger="callback.flow")
     engine, seen, clock, runner = await started()
     lose(engine, "L3", "13800000004", 0)
     clock.t = 60
     await engine.request("login", "a1")
     await engine.drained()
-    [entry] = engine.callbacks.entries.values()
-    assert f"callback:{entry.entry_id}" in engine.acd.queue
+    [entry] = saved(seen).values()
+    assert f"callback:{entry.entry_id}" in engine.acd.callbacks
     # closed between two steps, as when the same step that frees the agent also serves the citizen
-    engine.callbacks.served("13800000004", clock.wall())
+    engine.callbacks.book.served("13800000004", clock.wall())
     await engine.request("ready", "a1")
     await engine.drained()
     assert not [e for e in seen if isinstance(e, DialCallback)]
     assert {a.agent_id: a.state for a in engine.agents()}["a1"] == "ready"
-    assert f"callback:{entry.entry_id}" not in engine.acd.queue
+    assert f"callback:{entry.entry_id}" not in engine.acd.callbacks
     assert "engine could not apply" not in caplog.text and "withdrawn" in caplog.text
     engine.stop()
     await runner
@@ -200,11 +208,11 @@ async def test_opting_a_number_out_closes_its_queued_callback_and_takes_it_out_o
     clock.t = 60
     await engine.request("login", "a1")
     await engine.drained()
-    [entry] = engine.callbacks.entries.values()
-    assert f"callback:{entry.entry_id}" in engine.acd.queue
+    [entry] = saved(seen).values()
+    assert f"callback:{entry.entry_id}" in engine.acd.callbacks
     closed = await engine.do_not_call("13800000007")
     assert closed is not None and closed.outcome is Outcome.OPTED_OUT
-    assert f"callback:{entry.entry_id}" not in engine.acd.queue
+    assert f"callback:{entry.entry_id}" not in engine.acd.callbacks
     assert [e.entry.outcome for e in seen if isinstance(e, SaveCallback)][-1] is Outcome.OPTED_OUT
     await engine.request("ready", "a1")
     lose(engine, "L5", "13800000007", 100)  # lost again while opted out: recorded, closed at once
@@ -217,6 +225,6 @@ async def test_opting_a_number_out_closes_its_queued_callback_and_takes_it_out_o
     await engine.drained()
     [dial] = [e for e in seen if isinstance(e, DialCallback)]
     assert dial.number == "13800000007"
-    assert [e.outcome for e in engine.callbacks.entries.values()] == [Outcome.OPTED_OUT, Outcome.OPTED_OUT, None]
+    assert [e.outcome for e in saved(seen).values()] == [Outcome.OPTED_OUT, Outcome.OPTED_OUT, None]
     engine.stop()
     await runner

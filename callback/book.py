@@ -1,5 +1,6 @@
 """The callback book (呼损回拨): every lost call becomes — or joins — one entry per number per
-window, and every entry ends in a final outcome. Pure: no I/O, no clock; the engine owns it.
+window, and every entry ends in a final outcome. Pure: no I/O, no clock; the engine task owns it
+(through callback/flow.py) and the store keeps every change (`take_changes`).
 
 Rules:
 1. A lost call (hung up in the greeting, the queue, while an agent's phone rang; refused by a
@@ -7,35 +8,48 @@ Rules:
    joins that entry; otherwise it opens one: a number never has two open entries. A lost call
    already booked (the same linkedid, as when Asterisk's call journal is replayed after a
    restart) changes nothing. An anonymous caller's entry is closed at once as `anonymous`; a
-   number on the do-not-call list as `opted_out`.
-2. An entry is closed as `served` when the citizen calls again and an agent answers.
-3. An entry is *due* when it is open, not being dialed, its retry time has come, and — for a
-   plain lost call — it is business hours. A virtual-hold entry (the caller accepted the offer
-   to be called back) is due at once: it waits in the ACD at the place it had in the queue.
-   Due entries go into the ACD's queue like callers, with the time they became due as their
-   queue time, so no callback passes a live caller of the same class who waited longer.
+   number on the do-not-call list as `opted_out`. The entry takes the best priority class of
+   its lost calls (a key enterprise stays a key enterprise when called back).
+2. An entry is closed as `served` when the citizen calls again and an agent answers — even while
+   a callback to them is being dialed (that attempt then only ends; nothing dials them again).
+3. An entry is *due* when it is open, not being dialed and its retry time has come. Due
+   entries go into the ACD's callback lanes with the time they became due as their queue time
+   (for virtual hold, the time the caller joined the queue), so no callback passes a live
+   caller of its class who waited longer. Plain lost calls are dialed only in business hours
+   (the ACD holds their lane closed outside them); virtual-hold callbacks at any hour.
 4. Dialing: one attempt at a time per entry (so never two callbacks to one number). Reached →
    closed `reached`. The citizen did not answer, was busy → another attempt after `spacing`
    seconds, up to `attempts`; then closed with that outcome. An invalid number → closed at
-   once. The agent did not answer → the entry goes back to due; it cost the citizen nothing.
+   once. The agent did not answer, or the dial never reached Asterisk → the entry stays due at
+   its place; it cost the citizen nothing. An attempt whose end was never seen (the controller
+   restarted or its AMI link dropped meanwhile, and no phone of it is left) counts as an
+   attempt that did not reach the citizen (`interrupted`), retried after `spacing`: never two
+   attempts at once, and never a quick second call to a citizen who may have been reached.
 5. Opt-out: a number put on the do-not-call list closes its open entry as `opted_out` (an
    entry being dialed closes when that attempt ends, unless it reached the citizen) and is
    never due again; taken off the list, its next lost call opens an entry as usual.
+6. Expiry: an open entry not reached within `window` of its first lost call closes as
+   `expired` at that time (an attempt being dialed first ends).
+The book's cost per engine step does not grow with the backlog: due times and expiries sit in
+heaps, the open entries are indexed by number, and closed entries leave memory once handed to
+the store.
 """
 
 from __future__ import annotations
 
 import enum
+import heapq
 from dataclasses import dataclass, field, replace
 
 from acd.errors import StableError
-from acd.routing import Priority, WaitingCall
+from acd.routing import TIME_EPSILON, Priority
 
 CALL_PREFIX = "callback:"
 
 UNKNOWN_ENTRY = "unknown-callback"
 NOT_DIALING = "callback-not-dialing"
 ALREADY_DIALING = "callback-already-dialing"
+EXPIRY_RECHECK = 60.0  # seconds: an entry being dialed at its expiry is looked at again then
 
 
 class CallbackError(StableError):
@@ -48,6 +62,8 @@ class Outcome(str, enum.Enum):
     BUSY = "busy"
     INVALID_NUMBER = "invalid_number"
     AGENT_NO_ANSWER = "agent_no_answer"  # an attempt that never reached the citizen
+    NOT_DIALED = "not_dialed"  # Asterisk refused the dial or never received it (AMI link down)
+    INTERRUPTED = "interrupted"  # the attempt's end was never seen (restart, AMI outage)
     SERVED = "served"  # the citizen called again and was served
     ANONYMOUS = "anonymous"  # no number to call
     OPTED_OUT = "opted_out"  # on the do-not-call list
@@ -55,7 +71,8 @@ class Outcome(str, enum.Enum):
 
 
 FINAL_ON_ATTEMPT = {Outcome.REACHED, Outcome.INVALID_NUMBER}
-RETRIED = {Outcome.NO_ANSWER, Outcome.BUSY}
+RETRIED = {Outcome.NO_ANSWER, Outcome.BUSY, Outcome.INTERRUPTED}
+COSTS_THE_CITIZEN_NOTHING = {Outcome.AGENT_NO_ANSWER, Outcome.NOT_DIALED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +118,7 @@ class Entry:
     dialing: bool = False
     outcome: Outcome | None = None  # set once: the entry is closed
     closed_at: float | None = None
+    dialing_agent: str = ""  # whose phone the attempt in flight rings (kept across restarts)
 
     @property
     def open(self) -> bool:
@@ -108,7 +126,7 @@ class Entry:
 
     @property
     def citizen_attempts(self) -> int:
-        return sum(1 for a in self.attempts if a.outcome is not Outcome.AGENT_NO_ANSWER)
+        return sum(1 for a in self.attempts if a.outcome not in COSTS_THE_CITIZEN_NOTHING)
 
 
 @dataclass(slots=True)
@@ -116,35 +134,85 @@ class CallbackBook:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     do_not_call: frozenset[str] = frozenset()
     configured: frozenset[str] = frozenset()  # the config file's numbers: on the list for good
+    # open entries, and closed ones whose last attempt is still being dialed
     entries: dict[int, Entry] = field(default_factory=dict)
     booked: dict[str, float] = field(default_factory=dict)  # linkedids of lost calls seen -> when
     _next_id: int = 1
     _booked_floor: int = 10_000
-    _open: set[int] = field(default_factory=set)  # the engine asks after every step: not all of today's
+    _open_by_number: dict[str, int] = field(default_factory=dict)
+    _dialing_by_number: dict[str, int] = field(default_factory=dict)
+    _due: list[tuple[float, int]] = field(default_factory=list)  # (due_at, id): not yet in the ACD
+    _released: set[int] = field(default_factory=set)  # due and handed to the ACD
+    _expiry: list[tuple[float, int]] = field(default_factory=list)
+    _changed: dict[int, Entry] = field(default_factory=dict)  # for the store, in change order
+    _closed: list[int] = field(default_factory=list)  # closed since the last look (leave the ACD)
 
+    # ---- keeping the indexes ----
     def _put(self, entry: Entry) -> Entry:
-        self.entries[entry.entry_id] = entry
-        if entry.open:
-            self._open.add(entry.entry_id)
+        old = self.entries.get(entry.entry_id)
+        self._changed[entry.entry_id] = entry
+        if entry.open or entry.dialing:
+            self.entries[entry.entry_id] = entry
         else:
-            self._open.discard(entry.entry_id)
+            self.entries.pop(entry.entry_id, None)  # in the store once saved: not kept in memory
+        if entry.open:
+            self._open_by_number[entry.number] = entry.entry_id
+            if old is None or old.due_at != entry.due_at or (old.dialing and not entry.dialing):
+                if not entry.dialing:
+                    heapq.heappush(self._due, (entry.due_at, entry.entry_id))
+            if old is None:
+                heapq.heappush(self._expiry, (entry.opened_at + self.policy.window, entry.entry_id))
+        elif self._open_by_number.get(entry.number) == entry.entry_id:
+            del self._open_by_number[entry.number]
+        if entry.dialing:
+            self._dialing_by_number[entry.number] = entry.entry_id
+        elif self._dialing_by_number.get(entry.number) == entry.entry_id:
+            del self._dialing_by_number[entry.number]
+        if not entry.open and (old is None or old.open):
+            self._closed.append(entry.entry_id)
+        if entry.dialing or not entry.open or (old is not None and old.due_at != entry.due_at):
+            self._released.discard(entry.entry_id)  # out of the ACD (dialed, closed, or due later)
         return entry
 
-    def _open_entries(self) -> list[Entry]:
-        return [self.entries[i] for i in self._open]
+    def take_changes(self) -> list[Entry]:
+        """Every entry changed since the last call, its latest state: for the store."""
+        changed, self._changed = list(self._changed.values()), {}
+        return changed
+
+    def take_closed(self) -> list[int]:
+        """Entries closed since the last call: a callback of theirs waiting in the ACD leaves it."""
+        closed, self._closed = self._closed, []
+        return closed
 
     def restore(self, entries: list[Entry], last_id: int, booked: dict[str, float] | None = None) -> None:
         """After a restart: the open entries from the store; new ids continue after `last_id`;
-        `booked`, the lost calls of recently closed entries, are not booked a second time."""
+        `booked`, the lost calls of recently closed entries, are not booked a second time. An
+        entry that was being dialed stays so until the first resync says whether its attempt
+        is still live (`in_flight`, `interrupted`)."""
         for entry in entries:
-            self._put(replace(entry, dialing=False))
+            self._put(entry)
             self.booked.update((loss.linkedid, loss.at) for loss in entry.losses)
+        self._changed.clear()  # these came from the store
+        self._closed.clear()
         self.booked.update(booked or {})
         self._next_id = max(self._next_id, last_id + 1)
 
+    # ---- reading ----
     def open_for(self, number: str) -> Entry | None:
-        return next((e for e in self._open_entries() if e.number == number), None)
+        entry_id = self._open_by_number.get(number)
+        return None if entry_id is None else self.entries[entry_id]
 
+    def dialing_for(self, number: str) -> Entry | None:
+        entry_id = self._dialing_by_number.get(number)
+        return None if entry_id is None else self.entries[entry_id]
+
+    def in_flight(self) -> list[Entry]:
+        return [self.entries[i] for i in self._dialing_by_number.values()]
+
+    def open_entries(self) -> list[Entry]:
+        return [self.entries[i] for i in self._open_by_number.values()]
+
+    # ---- the rules ----
     def lost(self, loss: Loss) -> Entry | None:
         """Rule 1: join the number's open entry within the window, or open one; None if this
         lost call was booked already."""
@@ -179,41 +247,65 @@ class CallbackBook:
     def served(self, number: str, at: float) -> Entry | None:
         """Rule 2: the citizen called again and an agent answered."""
         current = self.open_for(number)
-        if current is None or current.dialing:
+        if current is None:
             return None
         return self._put(replace(current, outcome=Outcome.SERVED, closed_at=at))
 
-    def due(self, now: float, business_hours: bool) -> list[Entry]:
-        """Rule 3, oldest first."""
-        open_entries = self._open_entries()
-        busy = {e.number for e in open_entries if e.dialing}
-        ready = [e for e in open_entries if not e.dialing and e.due_at <= now
-                 and e.number not in busy and e.number not in self.do_not_call
-                 and (business_hours or e.virtual_hold)]
+    def due(self, now: float) -> list[Entry]:
+        """Rule 3: the entries that became due since the last call, each handed out once
+        (they then wait in the ACD), best class and oldest first."""
+        ready: list[Entry] = []
+        while self._due and self._due[0][0] <= now + TIME_EPSILON:
+            due_at, entry_id = heapq.heappop(self._due)
+            entry = self.entries.get(entry_id)
+            if entry is None or not entry.open or entry.dialing or entry.due_at != due_at \
+                    or entry_id in self._released or entry.number in self.do_not_call:
+                continue  # stale: closed, dialed, due at another time, or already in the ACD
+            self._released.add(entry_id)
+            ready.append(entry)
         return sorted(ready, key=lambda e: (e.priority, e.due_at, e.entry_id))
 
-    def start(self, entry_id: int) -> Entry:
+    def expire(self, now: float) -> list[Entry]:
+        """Rule 6: entries whose window passed close now (not at the next lost call)."""
+        closed: list[Entry] = []
+        while self._expiry and self._expiry[0][0] <= now + TIME_EPSILON:
+            _, entry_id = heapq.heappop(self._expiry)
+            entry = self.entries.get(entry_id)
+            if entry is None or not entry.open:
+                continue
+            if entry.dialing:  # the attempt ends first
+                heapq.heappush(self._expiry, (now + EXPIRY_RECHECK, entry_id))
+                continue
+            closed.append(self._put(replace(entry, outcome=Outcome.EXPIRED, closed_at=now)))
+        return closed
+
+    def start(self, entry_id: int, agent_id: str = "") -> Entry:
         entry = self._entry(entry_id)
         if not entry.open:
             raise CallbackError(UNKNOWN_ENTRY, f"callback {entry_id} is closed")
-        if any(e.dialing and e.number == entry.number for e in self._open_entries()):
+        if entry.number in self._dialing_by_number:
             raise CallbackError(ALREADY_DIALING, f"{entry.number[-4:]} is being called back already")
-        return self._put(replace(entry, dialing=True))
+        return self._put(replace(entry, dialing=True, dialing_agent=agent_id))
 
     def result(self, entry_id: int, agent_id: str, outcome: Outcome, at: float) -> Entry:
         """Rule 4: what one attempt came to."""
         entry = self._entry(entry_id)
         if not entry.dialing:
             raise CallbackError(NOT_DIALING, f"callback {entry_id} is not being dialed")
-        entry = replace(entry, dialing=False, attempts=entry.attempts + (Attempt(at, agent_id, outcome),))
+        entry = replace(entry, dialing=False, dialing_agent="",
+                        attempts=entry.attempts + (Attempt(at, agent_id, outcome),))
+        if not entry.open:  # served (rule 2) while this attempt was dialed: it only ends
+            return self._put(entry)
         if outcome in FINAL_ON_ATTEMPT:
             return self._put(replace(entry, outcome=outcome, closed_at=at))
         if entry.number in self.do_not_call:  # rule 5: opted out while this attempt was dialed
             return self._put(replace(entry, outcome=Outcome.OPTED_OUT, closed_at=at))
-        if outcome is Outcome.AGENT_NO_ANSWER:
-            return self._put(entry)  # due again at once, at its old place
         if entry.citizen_attempts >= self.policy.attempts:
             return self._put(replace(entry, outcome=outcome, closed_at=at))
+        if at - entry.opened_at + TIME_EPSILON >= self.policy.window:  # rule 6: no attempt after the window
+            return self._put(replace(entry, outcome=Outcome.EXPIRED, closed_at=at))
+        if outcome in COSTS_THE_CITIZEN_NOTHING:
+            return self._put(entry)  # due again at once, at its old place
         return self._put(replace(entry, due_at=at + self.policy.spacing, virtual_hold=False))
 
     def opt_out(self, number: str, at: float) -> Entry | None:
@@ -230,6 +322,9 @@ class CallbackBook:
         if number not in self.do_not_call or number in self.configured:
             return False
         self.do_not_call = self.do_not_call - {number}
+        current = self.open_for(number)
+        if current is not None and not current.dialing:
+            heapq.heappush(self._due, (current.due_at, current.entry_id))  # due() skipped it meanwhile
         return True
 
     def _entry(self, entry_id: int) -> Entry:
@@ -239,11 +334,8 @@ class CallbackBook:
         return entry
 
 
-def as_waiting_call(entry: Entry, desk_seq: int) -> WaitingCall:
-    """A due entry as the ACD queues it: its queue time is when it became due (for virtual
-    hold, when the caller joined the queue), so the routing order puts it behind every live
-    caller of its class who waited longer, and ahead of those who came after."""
-    return WaitingCall(f"{CALL_PREFIX}{entry.entry_id}", entry.desk, entry.priority, entry.due_at, desk_seq)
+def call_id_of(entry_id: int) -> str:
+    return f"{CALL_PREFIX}{entry_id}"
 
 
 def entry_of(call_id: str) -> int | None:

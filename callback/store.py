@@ -1,6 +1,8 @@
 """The callback list in the store: each entry of the engine's callback book saved whole (upsert
-by entry id) after every change, and read back at start so a restart forgets no lost call; and
-the do-not-call list, read at start beside the config's."""
+by entry id) after every change, and read back at start so a restart forgets no lost call (an
+attempt that was being dialed is read back as such: the first resync settles it, so a restart
+never starts a second attempt beside it); and the do-not-call list, read at start beside the
+config's. The table is one of the store's (tickets/schema.py), migrated with the rest."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from acd.callbacks import Attempt, Entry, Loss, Outcome
+from callback.book import Attempt, Entry, Loss, Outcome
 from acd.routing import Priority
 from tickets.schema import callbacks, do_not_call
 
@@ -25,7 +27,8 @@ def _when(epoch: float) -> datetime:
 def to_document(entry: Entry) -> str:
     return json.dumps({"losses": [asdict(loss) | {"priority": int(loss.priority)} for loss in entry.losses],
                        "attempts": [asdict(a) | {"outcome": a.outcome.value} for a in entry.attempts],
-                       "due_at": entry.due_at, "opened_at": entry.opened_at, "closed_at": entry.closed_at},
+                       "due_at": entry.due_at, "opened_at": entry.opened_at, "closed_at": entry.closed_at,
+                       "dialing": entry.dialing, "dialing_agent": entry.dialing_agent},
                       ensure_ascii=False)
 
 
@@ -34,8 +37,9 @@ def from_row(row: Any) -> Entry:
     losses = tuple(Loss(**(d | {"priority": Priority(d["priority"])})) for d in doc["losses"])
     attempts = tuple(Attempt(a["at"], a["agent_id"], Outcome(a["outcome"])) for a in doc["attempts"])
     return Entry(row.entry_id, row.number, row.desk, Priority(row.priority), doc["opened_at"], losses, attempts,
-                 due_at=doc["due_at"], virtual_hold=bool(row.virtual_hold), dialing=False,
-                 outcome=Outcome(row.outcome) if row.outcome else None, closed_at=doc["closed_at"])
+                 due_at=doc["due_at"], virtual_hold=bool(row.virtual_hold), dialing=bool(doc.get("dialing")),
+                 outcome=Outcome(row.outcome) if row.outcome else None, closed_at=doc["closed_at"],
+                 dialing_agent=str(doc.get("dialing_agent", "")))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from acd.callbacks import CallbackBook, Loss, Outcome
+from callback.book import CallbackBook, Loss, Outcome
 from acd.routing import Priority
-from tickets.callbacks import CallbackStore
+from callback.store import CallbackStore
 from tickets.store import CallRecordStore
 
 
@@ -20,7 +20,7 @@ async def test_entries_round_trip_and_a_restart_continues_the_book(store_url: st
                            Priority.KEY_ENTERPRISE))
     book.lost(Loss("pbx-1.2", "13800000001", "market", "abandoned_ringing", 12.0, 1_795_000_100.0))
     anonymous = book.lost(Loss("pbx-1.3", "", "general", "abandoned_ivr", 0.0, 1_795_000_200.0))
-    await store.save(list(book.entries.values()))
+    await store.save(book.take_changes())  # every change, closed entries included
     book.start(first.entry_id)
     tried = book.result(first.entry_id, "agent1003", Outcome.NO_ANSWER, 1_795_000_300.0)
     await store.save([tried])
