@@ -142,7 +142,7 @@ class LiveCalls:
         self._seq = 0
         self._link_up_seq = 0
         self._recent_hangups: OrderedDict[str, None] = OrderedDict()
-        self._recent_ended: OrderedDict[str, None] = OrderedDict()
+        self._recent_ended: OrderedDict[str, Call] = OrderedDict()  # a late channel resumes them
         # FastAGI and AMI are two sockets: a session can begin before the AMI event of its channel
         # is read (seen on a loaded machine); it is applied when the channel appears
         self._early_agi: OrderedDict[str, ev.AgiSessionStarted] = OrderedDict()
@@ -285,11 +285,18 @@ class LiveCalls:
         self.channels[uniqueid] = channel
         call = self.calls.get(channel.linkedid)
         is_new = call is None
+        if call is None and channel.linkedid in self._recent_ended:
+            # a channel of a call that already ended (and was recorded): the same call goes on;
+            # its next end writes the complete record, which replaces the first
+            call = self._recent_ended.pop(channel.linkedid)
+            call.state = next_call_state(call.state, "resume_answered" if call.answered_at else "resume")
+            self.calls[channel.linkedid] = call
+            is_new = False
         if call is None:
             # the linkedid is the uniqueid of the call's oldest channel: the caller's
             call = Call(channel.linkedid, arrived_at=at, first_uniqueid=channel.linkedid)
             self.calls[channel.linkedid] = call
-        if uniqueid == call.first_uniqueid or not call.channels:
+        if uniqueid == call.first_uniqueid or is_new:  # a resumed call keeps its caller
             call.caller_number, call.caller_name = number, caller_name
             call.dialed_number = _dialed(exten) or call.dialed_number
             call.arrived_at = min(call.arrived_at, at)
@@ -331,7 +338,7 @@ class LiveCalls:
         if call.channels:
             return []
         del self.calls[call.linkedid]
-        self._remember_ended(call.linkedid)
+        self._remember_ended(call)
         call.state = next_call_state(call.state, "end")
         record = call.record(at)
         return [WriteCallRecord(record), CallEnded(call.linkedid, record.disposition.value)]
@@ -372,21 +379,22 @@ class LiveCalls:
         for entry in entries:
             if entry.linkedid in self.calls or entry.linkedid in self._recent_ended:
                 continue
-            self._remember_ended(entry.linkedid)
             call = Call(entry.linkedid, arrived_at=entry.arrived_at, caller_number=entry.caller_number,
                         caller_name=entry.caller_name, dialed_number=entry.dialed_number,
                         hangup_cause=entry.cause, hangup_cause_text=JOURNAL_TEXT)
+            self._remember_ended(call)
             if entry.answered:
                 call.answer(entry.arrived_at)
                 call.answered_at = None  # answered, but Asterisk did not say when
             call.desk, call.agent, call.fell_back = entry.desk, entry.agent, entry.fell_back
             call.queued, call.bridged = bool(entry.desk), bool(entry.agent)
+            call.state = next_call_state(call.state, "end")
             record = call.record(entry.ended_at)
             effects += [WriteCallRecord(record), CallEnded(call.linkedid, record.disposition.value)]
         return effects
 
-    def _remember_ended(self, linkedid: str) -> None:
-        self._recent_ended[linkedid] = None
+    def _remember_ended(self, call: Call) -> None:
+        self._recent_ended[call.linkedid] = call
         if len(self._recent_ended) > RECENT_HANGUPS_KEPT:
             self._recent_ended.popitem(last=False)
 

@@ -25,12 +25,17 @@ class CallState(str, enum.Enum):
     ENDED = "ended"  # every channel of the call is gone; the record is written
 
 
-# Rules: a call is answered at most once; it ends exactly once; nothing follows the end.
+# Rules: a call is answered at most once; it ends when its last channel is gone. A channel of
+# an ended call that appears later (the controller heard the call half-way, after a start or a
+# reconnect) resumes it: the call ends again with one record, the complete one, which replaces
+# the first in the store.
 CALL_TRANSITIONS: dict[tuple[CallState, str], CallState] = {
     (CallState.ARRIVING, "answer"): CallState.ANSWERED,
     (CallState.ARRIVING, "end"): CallState.ENDED,
     (CallState.ANSWERED, "answer"): CallState.ANSWERED,  # a second leg going up changes nothing
     (CallState.ANSWERED, "end"): CallState.ENDED,
+    (CallState.ENDED, "resume"): CallState.ARRIVING,
+    (CallState.ENDED, "resume_answered"): CallState.ANSWERED,
 }
 
 

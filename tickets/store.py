@@ -101,11 +101,14 @@ def _record(row: Any) -> CallRecord:
         callback=row.callback)
 
 
-def _first_of_each(records: Sequence[CallRecord]) -> list[CallRecord]:
-    """Within a batch as across batches, the first record of a linkedid wins; order is kept."""
+def _latest_of_each(records: Sequence[CallRecord]) -> list[CallRecord]:
+    """Within a batch as across batches, the record of a linkedid that ended last wins (the
+    first of those on a tie); order of first appearance is kept."""
     seen: dict[str, CallRecord] = {}
     for record in records:
-        seen.setdefault(record.linkedid, record)
+        kept = seen.get(record.linkedid)
+        if kept is None or _utc(record.ended_at) > _utc(kept.ended_at):
+            seen[record.linkedid] = record
     return list(seen.values())
 
 
@@ -131,9 +134,14 @@ class CallRecordStore:
                 _sqlite_pragmas(dbapi_connection, timeout)
 
             event.listen(self.engine.sync_engine, "connect", pragmas)
-        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        self._insert_new = (insert(call_records).on_conflict_do_nothing(index_elements=["linkedid"])
-                            .returning(call_records.c.linkedid))
+        insert = postgresql.insert(call_records) if self._dialect == "postgresql" else sqlite.insert(call_records)
+        # one row per call: a record of the same linkedid that ended later is the same call
+        # heard further (resumed after a start or reconnect) and replaces the row; a replay of
+        # the same record (writer journal, restart) changes nothing
+        columns = [c.name for c in call_records.c if c.name not in ("id", "linkedid")]
+        self._insert_new = (insert.on_conflict_do_update(
+            index_elements=["linkedid"], set_={name: insert.excluded[name] for name in columns},
+            where=insert.excluded.ended_at > call_records.c.ended_at).returning(call_records.c.linkedid))
 
     async def open(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent)."""
@@ -173,10 +181,10 @@ class CallRecordStore:
         await self.engine.dispose()
 
     async def write_many(self, records: Sequence[CallRecord]) -> int:
-        """Insert in one transaction, ignoring linkedids already stored (or repeated in
-        `records`); returns how many rows were new. Raises when the database fails: then
-        nothing of the batch is stored."""
-        unique = _first_of_each(records)
+        """Insert in one transaction, one row per linkedid: a record that ended later than the
+        stored one replaces it, any other is ignored; returns how many rows were written (new
+        or replaced). Raises when the database fails: then nothing of the batch is stored."""
+        unique = _latest_of_each(records)
         if not unique:
             return 0
         async with self.engine.begin() as conn:

@@ -3,8 +3,8 @@
 The engine calls `submit(record)`: synchronous, never blocks, never raises for a full queue (the
 queue is unbounded). One background task takes records in batches — up to `batch_size`, or
 whatever arrived within `max_delay` of the first — and hands each batch to the store in one
-transaction. The store ignores linkedids it already has, so a retry, a replay or a restart
-never makes a second row.
+transaction. The store keeps one row per linkedid (a later, more complete record of the same
+call replaces it), so a retry, a replay or a restart never makes a second row.
 
 When the database fails:
 - without a journal, the batch stays in memory and is retried, in order, with exponential

@@ -261,3 +261,26 @@ def test_an_agi_session_that_begins_before_its_channel_is_read_from_ami_still_co
     # a session of a channel that is gone is not kept for ever
     calls.apply(ev.AgiSessionStarted(t(3), LINK, "intake?dialed=12315", "12315"))
     assert LINK not in calls._early_agi
+
+
+def test_a_channel_of_a_call_that_already_ended_resumes_it_and_its_end_writes_the_complete_record() -> None:
+    """Heard half-way (after a start or a reconnect), a call can look ended when the part the
+    controller knew of it ends; a channel of that linkedid appearing later is the same call:
+    no second CallArrived, and its end writes one record holding the whole call, later than the
+    first (the store keeps the later one)."""
+    calls = LiveCalls()
+    calls.apply(ev.AmiLinkUp(t(0)))
+    calls.apply(ev.ChannelsSnapshot(t(1), (ev.ChannelSnapshot(
+        LINK, LINK, "PJSIP/x-caller", 6, "13800138000", "张三", "12345", "hotline-wait", "", 30),)))
+    calls.apply(ev.CallQueued(t(1), LINK, LINK, "PJSIP/x-caller", "general"))
+    [first] = records(calls.apply(hung_up(LINK, 5)))
+    assert first.disposition is Disposition.ABANDONED_QUEUE
+    late = calls.apply(created("agent-leg", 6, exten="s", number="1001", name=""))
+    assert not [e for e in late if isinstance(e, CallArrived)]
+    assert calls.calls[LINK].state is CallState.ANSWERED and calls.calls[LINK].caller_number == "13800138000"
+    calls.note(CallAnswered(LINK, "general", "agent1001", 12.0), t(6))
+    [complete] = records(calls.apply(hung_up("agent-leg", 50)))
+    assert complete.linkedid == LINK and complete.ended_at > first.ended_at
+    assert complete.disposition is Disposition.ANSWERED and complete.agent == "agent1001"
+    assert (complete.arrived_at, complete.caller_name) == (first.arrived_at, "张三")
+    assert calls.calls == {} and calls.channels == {}

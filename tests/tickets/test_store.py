@@ -197,3 +197,24 @@ async def test_migrations_run_to_head_once_and_adopt_a_store_made_before_them(st
         8, desk="market", agent="agent1003", queue_wait=4.5, talk_time=61.25, survey_score=2, repeat_caller=True,
         order_number="3301-20261122-000001")
     await store.close()
+
+
+async def test_a_later_record_of_the_same_call_replaces_the_first_and_a_replay_changes_nothing(
+        store_url: str) -> None:
+    """One call, one record, the complete one: the controller heard the call half-way and wrote
+    a record when the part it knew ended; a later channel of the call resumed it and its end
+    wrote the whole call (answered by an agent) — that one must be the row, not the first."""
+    store = CallRecordStore(store_url)
+    await store.open()
+    partial = record(7, disposition=Disposition.ABANDONED_QUEUE, answered_at=None)
+    complete = record(7, disposition=Disposition.ANSWERED, agent="agent1001", talk_time=42.0,
+                      ended_at=partial.ended_at + timedelta(seconds=45))
+    assert await store.write_many([partial]) == 1
+    assert await store.write_many([complete]) == 1
+    assert await store.get(partial.linkedid) == complete and await store.count() == 1
+    assert await store.write_many([partial, complete]) == 0  # a replay (writer journal, restart)
+    assert await store.get(partial.linkedid) == complete
+    assert await store.write_many([record(8), record(8, ended_at=record(8).ended_at + timedelta(seconds=1),
+                                                          agent="agent1002")]) == 1  # in one batch
+    assert (await store.get(record(8).linkedid)).agent == "agent1002"
+    await store.close()
