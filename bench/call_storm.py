@@ -125,6 +125,7 @@ class Watch:
     ast_tx_max: int = 0
     samples: int = 0
     link_down_at: list[float] = dataclasses.field(default_factory=list)
+    storm_calls: set[str] = dataclasses.field(default_factory=set)  # linkedids the carrier placed
 
 
 def _linkedid(obj: Any) -> str:
@@ -145,6 +146,8 @@ def tap_engine(controller: Controller, watch: Watch, t0: list[float]) -> None:
         kind = type(message).__name__
         watch.facts[kind] += 1
         lid = _linkedid(message)
+        if isinstance(message, ev.ChannelCreated) and message.channel.startswith("Local/12345@from-trunk"):
+            watch.storm_calls.add(message.linkedid)
         if isinstance(message, ev.CallQueued):
             watch.queued.setdefault(message.linkedid, message.desk)
         elif isinstance(message, ev.DialEnded):
@@ -318,7 +321,8 @@ async def run(calls: int, seconds: float, agents: int, record: str | None, trace
             await recorder.stop()
         tp1 = await asyncio.to_thread(taskprocessor, paths, "stasis/m:manager:core")
 
-    is_storm = [r.caller_number.startswith("139") and len(r.caller_number) == 11 for r in records]
+    # the carrier's calls (a callback to a storm caller has the same number but its own linkedid)
+    is_storm = [r.linkedid in watch.storm_calls for r in records]
     storm = [r for r, mine in zip(records, is_storm) if mine]
     distinct = len({r.linkedid for r in storm})
     others = Counter(f"{r.disposition.value}/{r.dialed_number or '-'}" for r, mine in zip(records, is_storm)
@@ -381,9 +385,9 @@ async def run(calls: int, seconds: float, agents: int, record: str | None, trace
     # (d) the desk's figures
     offered = figures.get("offered", len([c for c, d in watch.queued.items() if d == "general"]))
     answered_calls = len([c for c in watch.answered_effects if not c.startswith("callback:")])
-    doubles = [c for c, k in watch.answered_effects.items() if k > 1]
+    doubles = [c for c, k in watch.answered_effects.items() if k > 1 and not c.startswith("callback:")]
     print(f"desk figures: answered {figures['answered']}, offered to the desk {offered}, distinct calls answered "
-          f"{answered_calls} ({len(doubles)} answered more than once, {sum(watch.answered_effects.values())} CallAnswered effects), lost {figures['abandoned']}, "
+          f"{answered_calls} ({len(doubles)} answered more than once, {sum(k for c, k in watch.answered_effects.items() if not c.startswith('callback:'))} CallAnswered effects for callers), lost {figures['abandoned']}, "
           f"within 15 s {figures['answered_in_target_pct']}%, ASA {figures['average_speed_of_answer']} s")
     if figures["answered"] > offered:
         failures.append(f"desk answered {figures['answered']} > offered {offered}")
