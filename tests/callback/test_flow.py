@@ -228,3 +228,136 @@ async def test_opting_a_number_out_closes_its_queued_callback_and_takes_it_out_o
     assert [e.outcome for e in saved(seen).values()] == [Outcome.OPTED_OUT, Outcome.OPTED_OUT, None]
     engine.stop()
     await runner
+
+
+# ---- item 4 of issue 11: consistent through restarts and outages ----
+
+def evening(wall: float) -> bool:
+    """Business hours 08:00-20:00 on the test clock (NOW is 09:00 UTC; 11 h later it is 20:00)."""
+    return wall - NOW.timestamp() < 11 * 3600
+
+
+async def test_a_callback_queued_before_closing_time_is_not_dialed_after_it() -> None:
+    engine, seen, clock, runner = await started(business_hours=evening)
+    lose(engine, "N1", "13800000021", 0)
+    clock.t = 11 * 3600 - 60  # 19:59: due, queued in its lane; nobody is ready
+    await engine.drained()
+    assert len(engine.acd.callbacks) == 1
+    clock.t = 14 * 3600  # 23:00: an agent becomes ready
+    await engine.request("login", "a1")
+    await engine.request("ready", "a1")
+    await engine.drained()
+    assert not [e for e in seen if isinstance(e, DialCallback)]
+    engine.stop()
+    await runner
+
+
+async def test_a_citizen_served_while_their_callback_is_dialed_is_never_dialed_again() -> None:
+    engine, seen, clock, runner = await started()
+    lose(engine, "D1", "13800000022", 0)
+    clock.t = 60
+    await engine.request("login", "a1")
+    await engine.request("ready", "a1")
+    await engine.drained()
+    [dial] = [e for e in seen if isinstance(e, DialCallback)]
+    engine.submit(ev.CallbackDialed(at(61), dial.number, "AGENT_ANSWERED", "cb-1"))
+    # meanwhile the citizen calls 12345 and a2 answers them
+    await engine.request("login", "a2")
+    await engine.request("ready", "a2")
+    engine.submit(ev.ChannelCreated(at(62), "D2", "D2", "PJSIP/carrier-D2", 6, "13800000022", "", "12345", "from-trunk"))
+    engine.submit(ev.CallQueued(at(63), "D2", "D2", "PJSIP/carrier-D2", "general"))
+    engine.submit(ev.DialEnded(at(65), "D2", "D2", "PJSIP/agent1002-1", "ANSWER"))
+    await engine.drained()
+    assert saved(seen)[dial.entry_id].outcome is Outcome.SERVED
+    engine.submit(ev.CallbackDialed(at(90), dial.number, "BUSY", "cb-1"))  # the line was busy: it was them
+    clock.t = 10_000
+    await engine.drained()
+    assert len([e for e in seen if isinstance(e, DialCallback)]) == 1
+    entry = saved(seen)[dial.entry_id]
+    assert entry.outcome is Outcome.SERVED and not entry.dialing and [a.outcome for a in entry.attempts] == [Outcome.BUSY]
+    engine.stop()
+    await runner
+
+
+async def test_an_outage_while_a_callback_rings_the_agent_leaves_no_ghost_and_costs_nothing() -> None:
+    engine, seen, clock, runner = await started()
+    lose(engine, "O1", "13800000023", 0)
+    clock.t = 60
+    await engine.request("login", "a1")
+    await engine.request("ready", "a1")
+    await engine.drained()
+    assert {a.agent_id: a.state for a in engine.agents()}["a1"] == "offered"
+    engine.submit(ev.AmiLinkDown(at(61), "connection lost"))
+    engine.submit(ev.AmiLinkUp(at(70)))
+    engine.submit(ev.ChannelsSnapshot(at(71), ()))  # no phone of the attempt is left
+    await engine.drained()
+    dials = [e for e in seen if isinstance(e, DialCallback)]
+    assert len(dials) == 2 and dials[1].agent_id == "a1"  # dialed again after the resync: never reached
+    entry = saved(seen)[dials[0].entry_id]
+    assert entry.dialing and [a.outcome for a in entry.attempts] == [Outcome.NOT_DIALED]
+    assert entry.citizen_attempts == 0
+    engine.stop()
+    await runner
+
+
+async def test_a_restart_while_an_attempt_is_in_flight_starts_no_second_attempt() -> None:
+    """The store gives the entry back as being dialed; the first resync finds the agent's phone
+    still on the call: nothing is dialed until its outcome comes; without a phone, the attempt
+    counts as interrupted and is retried after the spacing."""
+    engine, seen, clock, runner = await started()
+    lose(engine, "X1", "13800000024", 0)
+    clock.t = 60
+    await engine.request("login", "a1")
+    await engine.request("ready", "a1")
+    await engine.drained()
+    stored = saved(seen)
+    engine.stop()
+    await runner
+    for phone_left, expect_dials in ((True, 0), (False, 0)):
+        flow = CallbackFlow()
+        flow.book.restore([e for e in stored.values() if e.open], max(stored))
+        seen2: list[object] = []
+        engine2 = Engine({DialCallback: seen2.append, SaveCallback: seen2.append}, acd=CFG,
+                         clock=clock.mono, wall=clock.wall, callbacks=flow)
+        task = asyncio.create_task(engine2.run())
+        await engine2.request("login", "a1")
+        await engine2.request("ready", "a1")
+        channels = (ev.ChannelSnapshot("cb", "cb", "PJSIP/agent1001-0000001", 6, "1001", "", "13800000024",
+                                       "hotline-callback", "b", 30),) if phone_left else ()
+        engine2.submit(ev.AmiLinkUp(at(61)))
+        engine2.submit(ev.ChannelsSnapshot(at(62), channels))
+        await engine2.drained()
+        assert len([e for e in seen2 if isinstance(e, DialCallback)]) == expect_dials
+        if not phone_left:
+            [entry] = saved(seen2).values()
+            assert [a.outcome for a in entry.attempts] == [Outcome.INTERRUPTED] and entry.citizen_attempts == 1
+            assert entry.due_at > clock.wall() + 500  # after the spacing, not now
+        engine2.stop()
+        await task
+
+
+async def test_a_key_enterprise_caller_who_accepted_virtual_hold_is_called_back_as_a_key_enterprise() -> None:
+    engine, seen, clock, runner = await started()
+    engine.submit(ev.ChannelCreated(at(0), "K", "K", "PJSIP/carrier-K", 6, "13800000025", "", "12345", "from-trunk"))
+    engine.submit(ev.CallQueued(at(1), "K", "K", "PJSIP/carrier-K", "general", priority=1))
+    engine.submit(ev.CallbackChoice(at(30), "K", "K", "accepted"))
+    engine.submit(ev.ChannelHungUp(at(31), "K", "K", 16, ""))
+    await engine.drained()
+    [entry] = saved(seen).values()
+    from acd.routing import Priority
+    assert entry.priority is Priority.KEY_ENTERPRISE and entry.virtual_hold
+    engine.stop()
+    await runner
+
+
+async def test_an_entry_expires_at_the_end_of_its_window_without_a_new_loss() -> None:
+    engine, seen, clock, runner = await started(business_hours=lambda _: False)  # never dialed
+    lose(engine, "E1", "13800000026", 0)
+    await engine.drained()
+    clock.t = 40 + 86_400  # the window after the loss (at 40)
+    engine.submit(ev.TimerFired(("callbacks", "tick", 0)))
+    await engine.drained()
+    [entry] = saved(seen).values()
+    assert entry.outcome is Outcome.EXPIRED and not engine.acd.callbacks
+    engine.stop()
+    await runner

@@ -1,0 +1,209 @@
+"""Promises of the ACD that an independent review broke, each stated as what a caller, agent or
+supervisor would see. Every test here failed on the code before issue 11."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from acd.acd import QUEUE_FULL, Acd, AcdError, CallAbandoned, OfferCall, SetTimer
+from acd.desks import AcdConfig, AgentConfig, Desk, parse_acd
+from acd.figures import DeskFigures
+from acd.routing import DeskPolicy, OverflowStep, Priority, ReadyAgent, WaitingCall, assign
+from acd.states import AgentState, IllegalTransition, PauseReason
+
+CONFIG = AcdConfig(
+    desks=(Desk("general", "综合", "general", wrap_up=5, max_queue=2),
+           Desk("market", "市场监管", "market", wrap_up=8, steps=(OverflowStep(0, 3), OverflowStep(20, 1, True)))),
+    agents=(AgentConfig("a1", "甲", "PJSIP/agent1001", "1001", "1", {"general": 3}),
+            AgentConfig("a2", "乙", "PJSIP/agent1002", "1002", "1", {"general": 2, "market": 5}),
+            AgentConfig("a3", "丙", "PJSIP/agent1003", "1003", "1", {"market": 1})),
+    max_misses=2)
+
+
+def offers(effects: list[object]) -> list[tuple[str, str]]:
+    return [(e.call_id, e.agent_id) for e in effects if isinstance(e, OfferCall)]
+
+
+def logged_in(acd: Acd, *agents: str) -> None:
+    for agent_id in agents:
+        acd.login(agent_id, 0)
+
+
+# ---- 1. callbacks never crowd out live callers ----
+
+def test_a_night_of_callbacks_never_takes_a_morning_callers_queue_slot_position_or_figures() -> None:
+    """After a night of lost calls, the first live callers of the morning are queued (max_queue
+    counts live callers only), hear positions 1 and 2, and the desk shows their wait, not the
+    callbacks' hours."""
+    acd = Acd(CONFIG)
+    for n in range(50):  # due since the night
+        acd.enqueue_callback(f"callback:{n}", "general", Priority.NORMAL, 36_000, queued_at=float(n))
+    acd.enqueue("morning-1", "ch1", "general", Priority.NORMAL, 36_000)
+    acd.enqueue("morning-2", "ch2", "general", Priority.NORMAL, 36_010)
+    assert (acd.position("morning-1", 36_020), acd.position("morning-2", 36_020)) == (1, 2)
+    with pytest.raises(AcdError, match=f"^{QUEUE_FULL}"):
+        acd.enqueue("morning-3", "ch3", "general", Priority.NORMAL, 36_020)  # the desk's 2, not 52
+    figures = DeskFigures(["general", "market"], {"general": 15.0, "market": 15.0}).snapshot(36_020, acd)["general"]
+    assert figures["waiting"] == 2 and figures["longest_wait"] == 20
+
+
+def test_callbacks_are_served_in_the_routing_order_among_live_callers_of_their_class() -> None:
+    """A callback due before a live caller arrived goes first; live callers who waited longer
+    than a callback go before it; a key enterprise goes before both."""
+    acd = Acd(CONFIG)
+    logged_in(acd, "a1")
+    acd.enqueue("early", "ch1", "general", Priority.NORMAL, 10)
+    acd.enqueue_callback("callback:1", "general", Priority.NORMAL, 20, queued_at=20)
+    acd.enqueue("late", "ch2", "general", Priority.NORMAL, 30)
+    acd.enqueue_callback("callback:2", "general", Priority.KEY_ENTERPRISE, 40, queued_at=40)
+    served = []
+    for t in (50, 60, 70, 80):
+        [(call_id, _)] = offers(acd.ready("a1", t))
+        served.append(call_id)
+        acd.offer_answered(call_id, t)
+        acd.agent_call_ended("a1", t + 1)
+        acd.pause("a1", PauseReason.BREAK, t + 7)
+    assert served == ["callback:2", "early", "callback:1", "late"]
+
+
+def test_plain_callbacks_wait_outside_business_hours_and_virtual_hold_ones_do_not() -> None:
+    acd = Acd(CONFIG)
+    logged_in(acd, "a1", "a2")
+    acd.set_business_hours(False, 0)
+    acd.enqueue_callback("callback:plain", "general", Priority.NORMAL, 0, queued_at=0)
+    acd.enqueue_callback("callback:held", "general", Priority.NORMAL, 0, queued_at=5, after_hours=True)
+    assert offers(acd.ready("a1", 10)) == [("callback:held", "a1")]
+    assert offers(acd.ready("a2", 11)) == []  # 19:59 queued, 20:00 closed: not dialed at 23:00
+    assert offers(acd.set_business_hours(True, 12)) == [("callback:plain", "a2")]
+
+
+ops = st.lists(st.tuples(st.sampled_from(["live", "callback", "held"]), st.sampled_from(["general", "market"]),
+                         st.sampled_from(list(Priority)), st.floats(0, 100)), max_size=25)
+
+
+@settings(max_examples=300)
+@given(ops, st.sets(st.sampled_from(["a1", "a2", "a3"])), st.booleans())
+def test_dispatch_from_the_lane_heads_matches_the_routing_policy_over_every_waiting_call(
+        calls: list[tuple[str, str, Priority, float]], ready: set[str], hours: bool) -> None:
+    """The ACD looks only at the head of each callback lane (flat cost); what it offers must be
+    exactly what the routing policy gives over every waiting call, callbacks included."""
+    acd = Acd(CONFIG)
+    acd.set_business_hours(hours, 0)
+    acd.suspend()
+    waiting: list[WaitingCall] = []
+    for n, (kind, desk, priority, since) in enumerate(calls):
+        if kind == "live":
+            try:
+                acd.enqueue(f"live-{n}", "ch", desk, priority, 100, queued_at=since)
+            except AcdError:
+                continue
+            waiting.append(acd.queue[f"live-{n}"].call)
+        else:
+            acd.enqueue_callback(f"callback:{n}", desk, priority, 100, queued_at=since, after_hours=kind == "held")
+            if kind == "held" or hours:
+                waiting.append(acd.callbacks[f"callback:{n}"].call)
+    for agent_id in sorted(ready):
+        acd.login(agent_id, 0)
+        acd.ready(agent_id, float(ord(agent_id[-1])))
+    agents = [ReadyAgent(a.config.agent_id, a.config.skills, a.idle_since) for a in acd.agents.values()
+              if a.state is AgentState.READY]
+    expected = {(c.call_id, a.agent_id) for c, a in assign(waiting, agents, acd.policies, 200)}
+    assert set(offers(acd.resume(200))) == expected
+
+
+# ---- 2. a caller who hangs up while the phone rings is never the agent's miss ----
+
+def test_the_caller_leaving_while_the_agent_rings_is_the_callers_abandon_and_no_miss() -> None:
+    acd = Acd(CONFIG)
+    logged_in(acd, "a1")
+    acd.enqueue("c1", "ch1", "general", Priority.NORMAL, 0)
+    assert offers(acd.ready("a1", 1)) == [("c1", "a1")]
+    effects = acd.call_left("c1", 4)  # what the engine does on DialEnd CANCEL
+    assert [e for e in effects if isinstance(e, CallAbandoned)] == [CallAbandoned("c1", "general", 4, True)]
+    agent = acd.agents["a1"]
+    assert agent.state is AgentState.READY and agent.misses == 0 and "c1" not in acd.queue
+
+
+# ---- an offer that never reached Asterisk, the AMI link down ----
+
+def test_offers_wait_while_the_link_is_down_and_one_that_never_reached_asterisk_is_no_miss() -> None:
+    acd = Acd(CONFIG)
+    logged_in(acd, "a1", "a2")
+    acd.enqueue("c1", "ch1", "general", Priority.NORMAL, 0)
+    assert offers(acd.ready("a1", 1)) == [("c1", "a1")]
+    acd.suspend()
+    effects = acd.offer_not_sent("c1", 2)  # the Redirect failed: ami-disconnected
+    assert offers(effects) == [] and acd.agents["a1"].state is AgentState.READY and acd.agents["a1"].misses == 0
+    assert offers(acd.ready("a2", 3)) == []  # nothing can reach Asterisk now
+    assert offers(acd.resume(10)) == [("c1", "a1")]  # the best level again: it was nobody's miss
+
+
+# ---- 7. the smaller ones ----
+
+def test_a_refused_ready_while_the_phone_rings_does_not_reset_the_miss_count() -> None:
+    acd = Acd(CONFIG)
+    logged_in(acd, "a1")
+    acd.enqueue("c1", "ch1", "general", Priority.NORMAL, 0)
+    acd.ready("a1", 1)
+    acd.offer_failed("c1", 16)  # miss 1, offered again at once
+    assert acd.agents["a1"].state is AgentState.OFFERED and acd.agents["a1"].misses == 1
+    with pytest.raises(IllegalTransition):
+        acd.ready("a1", 17)  # 409 in the API
+    assert acd.agents["a1"].misses == 1
+    acd.offer_failed("c1", 31)
+    assert acd.agents["a1"].state is AgentState.PAUSED  # two misses in a row: auto-paused
+
+
+def test_a_stale_wrap_up_timer_does_not_end_the_next_wrap_up_early() -> None:
+    acd = Acd(CONFIG)
+    logged_in(acd, "a1")
+    acd.enqueue("c1", "ch1", "general", Priority.NORMAL, 0)
+    acd.ready("a1", 0)
+    acd.offer_answered("c1", 1)
+    [first] = [e for e in acd.agent_call_ended("a1", 10) if isinstance(e, SetTimer)]  # wrap-up until 15
+    acd.ready("a1", 11)  # the agent ends wrap-up early by hand
+    acd.enqueue("c2", "ch2", "general", Priority.NORMAL, 12)
+    acd.offer_answered("c2", 12)
+    [second] = [e for e in acd.agent_call_ended("a1", 14) if isinstance(e, SetTimer)]  # until 19
+    assert acd.timer(first.key, 15) == [] and acd.agents["a1"].state is AgentState.WRAP_UP
+    assert acd.timer(second.key, 19) and acd.agents["a1"].state is AgentState.READY
+
+
+def test_an_overflow_timer_firing_exactly_at_its_time_widens_the_call() -> None:
+    """queued at 70408.51344132822 with a step after 0.7 s: in floats (q + 0.7) - q < 0.7, so a
+    timer that fires exactly on time used to find the step not reached, and set no next timer."""
+    cfg = AcdConfig(desks=(Desk("market", "市场", "market", steps=(OverflowStep(0, 5), OverflowStep(0.7, 1))),),
+                    agents=(AgentConfig("a3", "丙", "PJSIP/agent1003", "1003", "1", {"market": 1}),))
+    acd = Acd(cfg)
+    logged_in(acd, "a3")
+    acd.ready("a3", 0)
+    queued_at = 70408.51344132822
+    [timer] = [e for e in acd.enqueue("m1", "ch", "market", Priority.NORMAL, queued_at) if isinstance(e, SetTimer)]
+    assert (timer.at - queued_at) < 0.7  # the float trap itself
+    assert offers(acd.timer(timer.key, timer.at)) == [("m1", "a3")]
+
+
+def test_overflow_steps_that_would_narrow_with_the_wait_are_refused_in_the_config() -> None:
+    text = """[[desks]]
+name = "market"
+skill = "market"
+overflow = [{after = 0, min_level = 1}, {after = 20, min_level = 3}]
+"""
+    import tomllib
+
+    with pytest.raises(Exception, match="only widen"):
+        parse_acd(tomllib.loads(text), text=text)
+
+
+def test_the_policy_heads_argument_holds_a_lane_head_is_eligible_wherever_a_later_one_is() -> None:
+    """Why the lanes may be served from their heads: with widening steps, a call that waited
+    longer may go to every agent a call of the same desk and class that waited less may."""
+    policy = DeskPolicy("market", "market", (OverflowStep(0, 4), OverflowStep(20, 2), OverflowStep(40, 1, True)))
+    agents = [ReadyAgent(f"a{lvl}", {"market": lvl}, 0) for lvl in range(1, 6)] + [ReadyAgent("pool", {"general": 1}, 0)]
+    for older, newer in ((0.0, 10.0), (0.0, 30.0), (5.0, 45.0)):
+        head, later = (WaitingCall(n, "market", Priority.NORMAL, q, i) for i, (n, q) in enumerate((("h", older), ("l", newer))))
+        for agent in agents:
+            if assign([later], [agent], {"market": policy}, 50):
+                assert assign([head], [agent], {"market": policy}, 50)

@@ -1,0 +1,153 @@
+"""The engine driven through its inbox with the event orders Asterisk produces (the orders of
+tests/fixtures/ami/ringing_fallback.raw, recorded on the sandbox), each promise stated as what
+the people on the line would see."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+from acd import events as ev
+from acd.acd import AgentChanged, OfferCall
+from acd.commands import WriteCallRecord
+from acd.desks import AcdConfig, AgentConfig, Desk
+from acd.engine import Engine
+from acd.records import Disposition
+
+NOW = datetime(2026, 11, 23, 1, 30, tzinfo=timezone.utc)  # 09:30 in Beijing, a Monday
+CFG = AcdConfig(desks=(Desk("general", "综合", "general", wrap_up=0),),
+                agents=(AgentConfig("a1", "甲", "PJSIP/agent1001", "1001", "1", {"general": 3}),
+                        AgentConfig("a2", "乙", "PJSIP/agent1002", "1002", "1", {"general": 2})),
+                numbers={"12345": "general"}, max_misses=2)
+
+
+def at(seconds: float) -> datetime:
+    return NOW + timedelta(seconds=seconds)
+
+
+class Hall:
+    """A running engine and what it asked the edges to do."""
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+        self.t = 0.0
+        self.engine = Engine({OfferCall: self.seen.append, WriteCallRecord: self.seen.append,
+                              AgentChanged: self.seen.append}, acd=CFG, clock=lambda: self.t,
+                             wall=lambda: NOW.timestamp() + self.t)
+        self.task = asyncio.create_task(self.engine.run())
+
+    async def agents_ready(self, *agents: str) -> None:
+        for agent_id in agents:
+            await self.engine.request("login", agent_id)
+            await self.engine.request("ready", agent_id)
+
+    def caller_waits(self, uid: str, t: float, number: str = "13800000001") -> None:
+        self.engine.submit(ev.ChannelCreated(at(t), uid, uid, f"PJSIP/carrier-{uid}", 6, number, "", "12345",
+                                             "from-trunk"))
+        self.engine.submit(ev.CallQueued(at(t + 1), uid, uid, f"PJSIP/carrier-{uid}", "general"))
+
+    def offers(self) -> list[tuple[str, str]]:
+        return [(e.call_id, e.agent_id) for e in self.seen if isinstance(e, OfferCall)]
+
+    def records(self) -> dict[str, object]:
+        return {e.record.linkedid: e.record for e in self.seen if isinstance(e, WriteCallRecord)}
+
+    def agent(self, agent_id: str) -> tuple[str, int]:
+        live = self.engine.acd.agents[agent_id]
+        return live.state.value, live.misses
+
+    async def close(self) -> None:
+        await self.engine.drained()
+        self.engine.stop()
+        await self.task
+
+
+async def test_a_caller_who_hangs_up_while_the_phone_rings_is_never_the_agents_miss() -> None:
+    """Asterisk's order (recorded): DialEnd with DialStatus CANCEL on the caller's channel, the
+    agent's channel hangs up, then the caller's Hangup. Two such callers in a row used to
+    auto-pause the agent, and the dying channel was offered to the next agent."""
+    hall = Hall()
+    await hall.agents_ready("a1", "a2")
+    for n, uid in enumerate(("C1", "C2")):
+        t = 20.0 * n
+        hall.caller_waits(uid, t)
+        await hall.engine.drained()
+        assert hall.offers()[-1] == (uid, "a1")
+        leg = f"{uid}-agent"
+        hall.engine.submit(ev.ChannelCreated(at(t + 2), leg, uid, f"PJSIP/agent1001-{n:08x}", 5, "1001", "", "s",
+                                             "from-agents"))
+        hall.engine.submit(ev.DialEnded(at(t + 6), uid, uid, f"PJSIP/agent1001-{n:08x}", "CANCEL"))
+        hall.engine.submit(ev.ChannelHungUp(at(t + 6), leg, uid, 16, ""))
+        hall.engine.submit(ev.ChannelHungUp(at(t + 6), uid, uid, 16, ""))
+        await hall.engine.drained()
+        assert hall.agent("a1") == ("ready", 0)
+    assert hall.offers() == [("C1", "a1"), ("C2", "a1")]  # never re-offered to a2
+    records = hall.records()
+    assert [records[u].disposition for u in ("C1", "C2")] == [Disposition.ABANDONED_RINGING] * 2
+    figures = hall.engine.desk_figures()["general"]
+    assert (figures["abandoned"], figures["abandoned_while_ringing"], figures["answered"]) == (2, 2, 0)
+    await hall.close()
+
+
+async def test_a_caller_answered_in_the_fallback_queue_leaves_the_acd_and_is_not_abandoned() -> None:
+    """The heartbeat went stale while the controller lived (its AMI link was down) and an
+    app_queue member answered: the ACD must not offer that caller to the next ready agent
+    (which would redirect them out of a conversation) nor count them abandoned."""
+    hall = Hall()
+    hall.caller_waits("F", 0)
+    hall.engine.submit(ev.CallFellBack(at(4), "F", "F", "general"))
+    hall.engine.submit(ev.ChannelCreated(at(5), "F-m", "F", "PJSIP/agent1002-0000000a", 5, "1002", "", "s",
+                                         "from-agents"))
+    hall.engine.submit(ev.BridgeEntered(at(8), "b1", "F", "F"))
+    hall.engine.submit(ev.BridgeEntered(at(8), "b1", "F-m", "F"))
+    await hall.engine.drained()
+    assert "F" not in hall.engine.acd.queue
+    await hall.agents_ready("a1")
+    await hall.engine.drained()
+    assert hall.offers() == []
+    hall.engine.submit(ev.ChannelHungUp(at(60), "F-m", "F", 16, ""))
+    hall.engine.submit(ev.ChannelHungUp(at(60), "F", "F", 16, ""))
+    await hall.engine.drained()
+    assert hall.records()["F"].disposition is Disposition.FALLBACK_QUEUE
+    assert hall.engine.desk_figures()["general"]["abandoned"] == 0
+    await hall.close()
+
+
+async def test_offers_failed_during_an_outage_are_retried_after_the_resync_without_a_miss() -> None:
+    """In the storm the link dropped: offers failed with ami-disconnected. After the resync no
+    caller may wait while an agent who could take them is ready, and nobody is charged a miss."""
+    hall = Hall()
+    await hall.agents_ready("a1")
+    hall.caller_waits("S1", 0)
+    await hall.engine.drained()
+    assert hall.offers() == [("S1", "a1")]
+    hall.engine.submit(ev.AmiLinkDown(at(2), "connection lost"))
+    hall.engine.submit(ev.OfferNotSent(at(2), "S1", "a1", "ami-disconnected"))
+    hall.caller_waits("S2", 3, number="13800000002")
+    await hall.engine.request("login", "a2")
+    await hall.engine.request("ready", "a2")
+    await hall.engine.drained()
+    assert hall.offers() == [("S1", "a1")] and hall.agent("a1") == ("ready", 0)  # waiting for the link
+    hall.engine.submit(ev.AmiLinkUp(at(10)))
+    hall.engine.submit(ev.ChannelsSnapshot(at(11), tuple(
+        ev.ChannelSnapshot(u, u, f"PJSIP/carrier-{u}", 6, n, "", "12345", "hotline-wait", "", 10)
+        for u, n in (("S1", "13800000001"), ("S2", "13800000002")))))
+    await hall.engine.drained()
+    assert sorted(hall.offers()[1:]) == [("S1", "a1"), ("S2", "a2")]
+    assert hall.agent("a1") == ("offered", 0) and hall.agent("a2") == ("offered", 0)
+    await hall.close()
+
+
+async def test_a_resync_finding_an_offered_caller_back_in_the_wait_charges_no_miss() -> None:
+    """Whether the agent's phone rang while the controller was blind is unknown: not a miss."""
+    hall = Hall()
+    await hall.agents_ready("a1")
+    hall.caller_waits("R1", 0)
+    await hall.engine.drained()
+    hall.engine.submit(ev.AmiLinkDown(at(2), "connection lost"))
+    hall.engine.submit(ev.AmiLinkUp(at(30)))
+    hall.engine.submit(ev.ChannelsSnapshot(at(31), (
+        ev.ChannelSnapshot("R1", "R1", "PJSIP/carrier-R1", 6, "13800000001", "", "12345", "hotline-wait", "", 31),)))
+    await hall.engine.drained()
+    assert hall.agent("a1") == ("offered", 0) and hall.offers() == [("R1", "a1"), ("R1", "a1")]
+    await hall.close()
