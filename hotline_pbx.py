@@ -63,7 +63,9 @@ class Controller:
         self.writer = CallRecordWriter(self.store, batch_size=config.store.batch_size,
                                        max_delay=config.store.max_delay,
                                        journal=Path(config.store.journal) if config.store.journal else None)
-        notify = notify or _log_notification
+        from events.notifier import Notifier
+
+        notify = notify or Notifier()
         self.engine = Engine({WriteCallRecord: lambda effect: self.writer.submit(effect.record),
                               CallArrived: notify, CallEnded: notify, CallAnswered: notify,
                               AgentChanged: notify,
@@ -165,17 +167,6 @@ class Controller:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def _log_notification(effect: object) -> None:
-    from acd.commands import CallArrived, CallEnded
-    from acd.privacy import mask_number
-
-    if isinstance(effect, CallArrived):
-        log.info("call %s arrived: %s -> %s", effect.linkedid, mask_number(effect.caller_number),
-                 effect.dialed_number)
-    elif isinstance(effect, CallEnded):
-        log.info("call %s ended: %s", effect.linkedid, effect.disposition)
 
 
 async def _serve(config: Config) -> None:

@@ -214,7 +214,7 @@ class LiveCalls:
                     dialed.callback_of, dialed.internal = fact.number, False
                     if fact.status == "AGENT_ANSWERED":  # [hotline-callback] records from here on
                         dialed.stage, dialed.reached_agent = "talking", True
-                        dialed.recording = f"{fact.at:%Y%m%d}/{fact.linkedid}.wav"
+                        dialed.recording = fact.recording
                     else:
                         dialed.callback_status = fact.status
             case ev.CallbackChoice():

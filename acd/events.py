@@ -203,6 +203,7 @@ class CallbackDialed:
     number: str
     status: str
     linkedid: str = ""
+    recording: str = ""  # AGENT_ANSWERED: the file [hotline-callback] records to
 
 
 @dataclass(frozen=True, slots=True)

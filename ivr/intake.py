@@ -31,6 +31,7 @@ from acd.events import CallQueued, EngineEvent
 from acd.privacy import mask_number
 from acd.routing import Priority
 from ivr.config import IntakeConfig, Menu
+from recordings.naming import recording_name
 
 log = logging.getLogger("ivr.intake")
 
@@ -118,7 +119,7 @@ def make_intake(submit: Callable[[EngineEvent], None], acd: AcdConfig, intake: I
                          is_holiday(now.date()))
         linkedid = (await agi.command("GET FULL VARIABLE ${CHANNEL(linkedid)}")).data or agi.env.uniqueid
         queued = datetime.now(timezone.utc)
-        recording = f"{queued:%Y%m%d}/{linkedid}.wav"  # MixMonitor writes it once an agent answers
+        recording = recording_name(linkedid, queued)  # MixMonitor writes it once an agent answers
         await agi.set_variable("HOTLINE_DESK", routing.desk)
         # kept on the channel so a restarted controller can re-adopt the caller in place
         await agi.set_variable("HOTLINE_QUEUED_AT", f"{queued.timestamp():.3f}")

@@ -114,7 +114,8 @@ def _dial_end(e: AmiEventLike, at: datetime) -> ev.EngineEvent | None:
 def _user_event(e: AmiEventLike, at: datetime) -> ev.EngineEvent | None:
     """The dialplan's own events: [hotline-fallback]'s and [hotline-callback]'s."""
     if e.get("UserEvent") == "HotlineCallback" and e.get("Number"):
-        return ev.CallbackDialed(at=at, number=e.get("Number"), status=e.get("Status"), linkedid=e.get("Linkedid"))
+        return ev.CallbackDialed(at=at, number=e.get("Number"), status=e.get("Status"), linkedid=e.get("Linkedid"),
+                                 recording=e.get("Recording"))
     if e.get("UserEvent") != "HotlineFallback" or not e.get("Uniqueid"):
         return None
     return ev.CallFellBack(at=at, uniqueid=_need(e, "Uniqueid"), linkedid=e.get("Linkedid"),

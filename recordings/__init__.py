@@ -1,1 +1,1 @@
-"""recordings"""
+"""Recordings: naming now; post-processing, retention and access come with their issue."""

@@ -33,6 +33,10 @@ def test_the_fallback_user_event_becomes_a_fact_and_other_user_events_do_not() -
     fact = translate(event(UserEvent="HotlineFallback", Uniqueid="u.1", Linkedid="u.1", Desk="market"), now)
     assert fact == ev.CallFellBack(now(), "u.1", "u.1", "market")
     assert translate(event(UserEvent="Other", Uniqueid="u.1", Linkedid="u.1"), now) is None
+    # [hotline-callback] names the file it records to when the agent has answered
+    answered = translate(event(UserEvent="HotlineCallback", Number="13800138000", Status="AGENT_ANSWERED",
+                               Recording="20261122/u.2.wav", Uniqueid="u.2", Linkedid="u.2"), now)
+    assert answered == ev.CallbackDialed(now(), "13800138000", "AGENT_ANSWERED", "u.2", "20261122/u.2.wav")
 
 
 @pytest.mark.parametrize("value", ["", "1,2,Up", "x,y,Up,16,12345,1,n", "v2,1,2,Up,16,12345,n"])
