@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from acd.desks import AcdConfig, AgentConfig
 from acd.errors import StableError
@@ -330,11 +330,29 @@ class Acd:
         return [self._move(agent, trigger, now), *self.dispatch(now)]
 
     def set_business_hours(self, open_now: bool, now: float) -> list[AcdEffect]:
-        """Plain callbacks wait outside business hours; a virtual-hold callback never does."""
+        """Plain callbacks wait outside business hours; a virtual-hold callback never does.
+        When the hours open, a plain callback that waited overnight counts as queued at the
+        opening (the moment it could be dialed), in its old order: live callers who were
+        already waiting at 07:59 are served before it, those who call after 08:00 after it."""
         if open_now == self.business_hours:
             return []
         self.business_hours = open_now
+        if open_now:
+            for (_, _, after_hours), lane in self._lanes.items():
+                if not after_hours:
+                    self._rebase(lane, now)
         return self.dispatch(now)
+
+    def _rebase(self, lane: list[tuple[float, int, str]], now: float) -> None:
+        waiting = sorted(item for item in lane if (q := self.callbacks.get(item[2])) is not None
+                         and q.call.seq == item[1] and q.offered_to is None)
+        lane.clear()
+        for _, _, call_id in waiting:
+            queued = self.callbacks[call_id]
+            self._seq += 1
+            queued.call = replace(queued.call, queued_at=now, seq=self._seq)
+            lane.append((queued.call.queued_at, queued.call.seq, call_id))
+        heapq.heapify(lane)
 
     def suspend(self) -> None:
         """The AMI link is down: offers wait (they could not reach Asterisk)."""

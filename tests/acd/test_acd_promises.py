@@ -79,6 +79,25 @@ def test_plain_callbacks_wait_outside_business_hours_and_virtual_hold_ones_do_no
     assert offers(acd.set_business_hours(True, 12)) == [("callback:plain", "a2")]
 
 
+def test_at_opening_time_overnight_callbacks_queue_behind_callers_already_waiting_and_before_later_ones() -> None:
+    acd = Acd(CONFIG)
+    logged_in(acd, "a1")
+    acd.set_business_hours(False, 0)
+    acd.enqueue_callback("callback:night-1", "general", Priority.NORMAL, 0, queued_at=0)
+    acd.enqueue_callback("callback:night-2", "general", Priority.NORMAL, 10, queued_at=10)
+    acd.enqueue("at-07:59", "ch1", "general", Priority.NORMAL, 100)
+    acd.set_business_hours(True, 160)  # 08:00
+    acd.enqueue("at-08:01", "ch2", "general", Priority.NORMAL, 220)
+    served = []
+    for t in (300, 400, 500, 600):
+        [(call_id, _)] = offers(acd.ready("a1", t))
+        served.append(call_id)
+        acd.offer_answered(call_id, t)
+        acd.agent_call_ended("a1", t + 1)
+        acd.pause("a1", PauseReason.BREAK, t + 2)
+    assert served == ["at-07:59", "callback:night-1", "callback:night-2", "at-08:01"]
+
+
 ops = st.lists(st.tuples(st.sampled_from(["live", "callback", "held"]), st.sampled_from(["general", "market"]),
                          st.sampled_from(list(Priority)), st.floats(0, 100)), max_size=25)
 
