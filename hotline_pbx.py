@@ -226,7 +226,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
         _logging("INFO")
         out = Path(args.out)
-        asyncio.run(record_ami(Controller, hotline_config.load(SANDBOX_CONFIG), out))
+        asyncio.run(record_ami(Controller, hotline_config.load(SANDBOX_CONFIG), out, args.scenario))
         print(f"recorded {out} ({out.stat().st_size} bytes)")
         return 0
     raise AssertionError(args.action)
@@ -374,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_argument("words", nargs="+")
     rec = box_sub.add_parser("record-ami", help="record the raw AMI stream of a scripted call scenario")
     rec.add_argument("--out", required=True, help="file to write (e.g. tests/fixtures/ami/calls.raw)")
+    rec.add_argument("--scenario", default="calls", choices=("calls", "ringing-fallback"),
+                     help="calls: greeting, greeting hang-up, seat to seat; ringing-fallback: a hang-up while "
+                          "the agent rings, a caller answered in the fallback queue")
     box.set_defaults(func=cmd_sandbox)
 
     demo = sub.add_parser("demo", help="sandbox + controller + simulated citizens calling 12345")

@@ -288,6 +288,14 @@ class Engine:
             case ev.DialEnded():
                 if self._caller_channel.get(fact.linkedid) != fact.uniqueid:
                     return []
+                queued = acd.queue.get(fact.linkedid)
+                offered_to = queued.offered_to if queued is not None else None
+                if offered_to is None or self._agent_of_channel(fact.dest_channel) != offered_to:
+                    # not the ACD's offer: app_queue ringing its members ([hotline-fallback]);
+                    # a member who answers has taken the caller, who leaves the ACD, not lost
+                    if fact.status == "ANSWER" and queued is not None:
+                        return acd.withdraw(fact.linkedid, now)
+                    return []
                 if fact.status == "ANSWER":
                     return acd.offer_answered(fact.linkedid, now)
                 if fact.status == CANCEL:  # the caller hung up while the agent's phone rang
@@ -295,11 +303,6 @@ class Engine:
                 return acd.offer_failed(fact.linkedid, now)
             case ev.OfferNotSent():
                 return acd.offer_not_sent(fact.call_id, now)
-            case ev.CallFellBack():
-                # app_queue has the caller now (the heartbeat went stale): out of the ACD, not
-                # lost; a resync takes them back if no member has answered them yet
-                if self._caller_channel.pop(fact.linkedid, None) is not None:
-                    return acd.withdraw(fact.linkedid, now)
             case ev.ChannelCreated():
                 agent_id = self._agent_of_channel(fact.channel)
                 if fact.exten.startswith("*"):

@@ -50,9 +50,19 @@ async def citizen_call(phone: BaresipPhone, hang_up_after: float | None = None,
     return str(closed.get("param", ""))
 
 
-async def record_ami(controller_factory: ControllerFactory, config: Config, out: Path) -> None:
-    """Record what the controller receives for: a greeting heard to the end, a caller hanging
-    up during the greeting, and a bridged call between two seats."""
+SCENARIOS = ("calls", "ringing-fallback")
+
+
+async def record_ami(controller_factory: ControllerFactory, config: Config, out: Path,
+                     scenario: str = "calls") -> None:
+    """Record what the controller receives for a scenario: `calls` — a greeting heard to the
+    end, a caller hanging up during the greeting, and a bridged call between two seats;
+    `ringing-fallback` — a caller hanging up while the agent's phone rings, then a caller
+    handed to the static app_queue while the controller lives (its heartbeat made stale) and
+    answered there by a member."""
+    if scenario == "ringing-fallback":
+        await _record_ringing_fallback(controller_factory, config, out)
+        return
     paths = sandbox.SandboxPaths()
     with tempfile.TemporaryDirectory(prefix="hotline-rec-") as tmp:
         controller = controller_factory(_with_store(config, f"sqlite+aiosqlite:///{tmp}/rec.db"))
@@ -76,6 +86,48 @@ async def record_ami(controller_factory: ControllerFactory, config: Config, out:
             await seat_a.wait_event("CALL_CLOSED", timeout=10)
             await asyncio.sleep(0.5)
         finally:
+            await recorder.stop()
+            await bank.close()
+            await controller.stop()
+
+
+async def _record_ringing_fallback(controller_factory: ControllerFactory, config: Config, out: Path) -> None:
+    paths = sandbox.SandboxPaths()
+    with tempfile.TemporaryDirectory(prefix="hotline-rec-") as tmp:
+        controller = controller_factory(_with_store(config, f"sqlite+aiosqlite:///{tmp}/rec.db"))
+        await controller.start()
+        recorder = AmiRecorder(config.asterisk.ami_host, config.asterisk.ami_port,
+                               config.asterisk.ami_user, config.asterisk.ami_secret(), out)
+        bank = PhoneBank(Path(tmp) / "phones")
+        try:
+            password = sandbox.sip_secret(paths)
+            ringing = await bank.add(PhoneSpec("agent1003", "agent1003", password=password))  # lets it ring
+            member = await bank.add(PhoneSpec("agent1002", "agent1002", password=password, auto_answer=True))
+            first = await bank.add(PhoneSpec("citizen-1", CITIZENS[2][0], CITIZENS[2][1]))
+            second = await bank.add(PhoneSpec("citizen-2", CITIZENS[3][0], CITIZENS[3][1]))
+            await controller.ami.client.wait_connected(10)
+            for phone in (first, second):  # no callback rings agent1003 between the two scenes
+                await controller.engine.do_not_call(phone.spec.user)
+            await controller.engine.request("login", "agent1003")
+            await controller.engine.request("ready", "agent1003")
+            await recorder.start()
+            # 1. the caller gives up while agent1003's phone rings (12315: the market desk)
+            await first.dial("12315")
+            await ringing.wait_event("CALL_INCOMING", timeout=30)
+            await asyncio.sleep(1.0)
+            await first.hangup()
+            await ringing.wait_event("CALL_CLOSED", timeout=10)
+            await controller.engine.request("logout", "agent1003")
+            # 2. the heartbeat looks stale to the wait loop: the caller falls back to app_queue
+            sandbox.cli(paths, "dialplan set global HOTLINE_STALE_AFTER -100000")
+            await second.dial("12345")
+            await member.wait_event("CALL_ESTABLISHED", timeout=40)
+            await asyncio.sleep(1.5)
+            await second.hangup()
+            await second.wait_event("CALL_CLOSED", timeout=10)
+            await asyncio.sleep(0.5)
+        finally:
+            sandbox.cli(paths, "dialplan set global HOTLINE_STALE_AFTER 3")
             await recorder.stop()
             await bank.close()
             await controller.stop()

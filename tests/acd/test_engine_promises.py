@@ -98,6 +98,7 @@ async def test_a_caller_answered_in_the_fallback_queue_leaves_the_acd_and_is_not
     hall.engine.submit(ev.CallFellBack(at(4), "F", "F", "general"))
     hall.engine.submit(ev.ChannelCreated(at(5), "F-m", "F", "PJSIP/agent1002-0000000a", 5, "1002", "", "s",
                                          "from-agents"))
+    hall.engine.submit(ev.DialEnded(at(7), "F", "F", "PJSIP/agent1002-0000000a", "ANSWER"))  # app_queue's
     hall.engine.submit(ev.BridgeEntered(at(8), "b1", "F", "F"))
     hall.engine.submit(ev.BridgeEntered(at(8), "b1", "F-m", "F"))
     await hall.engine.drained()
@@ -110,6 +111,32 @@ async def test_a_caller_answered_in_the_fallback_queue_leaves_the_acd_and_is_not
     await hall.engine.drained()
     assert hall.records()["F"].disposition is Disposition.FALLBACK_QUEUE
     assert hall.engine.desk_figures()["general"]["abandoned"] == 0
+    await hall.close()
+
+
+async def test_a_caller_waiting_in_the_fallback_queue_is_still_served_by_the_controller() -> None:
+    """The heartbeat went stale while the controller lived (a loaded machine): callers in the
+    fallback queue whose app_queue members do not answer are not stranded there — the ACD still
+    offers them, an app_queue ring that is cancelled by that is not the caller's abandon, and
+    the call is answered by the controller's agent."""
+    hall = Hall()
+    hall.caller_waits("G", 0)
+    hall.engine.submit(ev.CallFellBack(at(4), "G", "G", "general"))
+    hall.engine.submit(ev.DialEnded(at(6), "G", "G", "PJSIP/agent1012-0000000b", "NOANSWER"))  # a member
+    await hall.agents_ready("a1")
+    await hall.engine.drained()
+    assert hall.offers() == [("G", "a1")]
+    hall.engine.submit(ev.DialEnded(at(9), "G", "G", "PJSIP/agent1012-0000000c", "CANCEL"))  # pulled out of Queue
+    hall.engine.submit(ev.ChannelCreated(at(9), "G-a", "G", "PJSIP/agent1001-0000000d", 5, "1001", "", "s",
+                                         "from-agents"))
+    hall.engine.submit(ev.DialEnded(at(11), "G", "G", "PJSIP/agent1001-0000000d", "ANSWER"))
+    hall.engine.submit(ev.ChannelHungUp(at(40), "G-a", "G", 16, ""))
+    hall.engine.submit(ev.ChannelHungUp(at(41), "G", "G", 16, ""))
+    await hall.engine.drained()
+    record = hall.records()["G"]
+    assert record.disposition is Disposition.ANSWERED and record.agent == "a1"
+    figures = hall.engine.desk_figures()["general"]
+    assert (figures["answered"], figures["abandoned"]) == (1, 0)
     await hall.close()
 
 
