@@ -200,7 +200,9 @@ class LiveCalls:
             case ev.CallQueued():
                 queued = self.calls.get(fact.linkedid)
                 if queued is not None:
-                    queued.queued, queued.desk, queued.stage = True, fact.desk, "queue"
+                    queued.queued, queued.desk = True, fact.desk
+                    if queued.stage != "ringing":  # offered in this very step (the ACD went first)
+                        queued.stage = "queue"
                     queued.recording = fact.recording or queued.recording
                     queued.open_order = fact.open_order or queued.open_order
             case ev.SurveyAnswered():
@@ -229,8 +231,8 @@ class LiveCalls:
                 dialing = self.calls.get(fact.linkedid)
                 if dialing is not None and fact.status == "ANSWER":
                     dialing.reached_agent, dialing.stage = True, "talking"
-                elif dialing is not None and dialing.stage == "ringing":
-                    dialing.stage = "queue"  # back to its place
+                elif dialing is not None and dialing.stage == "ringing" and fact.status != "CANCEL":
+                    dialing.stage = "queue"  # back to its place (CANCEL: the caller left while it rang)
             case ev.AgiSessionStarted():
                 self._agi_started(fact)
             case _:

@@ -84,6 +84,7 @@ async def test_a_caller_who_hangs_up_while_the_phone_rings_is_never_the_agents_m
     assert hall.offers() == [("C1", "a1"), ("C2", "a1")]  # never re-offered to a2
     records = hall.records()
     assert [records[u].disposition for u in ("C1", "C2")] == [Disposition.ABANDONED_RINGING] * 2
+    assert [records[u].left_in for u in ("C1", "C2")] == ["ringing"] * 2
     figures = hall.engine.desk_figures()["general"]
     assert (figures["abandoned"], figures["abandoned_while_ringing"], figures["answered"]) == (2, 2, 0)
     await hall.close()
