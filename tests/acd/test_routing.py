@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acd.routing import (GENERAL_POOL, DeskPolicy, OverflowStep, Priority, ReadyAgent, WaitingCall,
-                         agent_level, assign, call_order, next_call_for, next_overflow_at)
+from acd.routing import (GENERAL_POOL, TIME_EPSILON, DeskPolicy, OverflowStep, Priority, ReadyAgent,
+                         WaitingCall, agent_level, assign, call_order, next_call_for, next_overflow_at)
 
 SKILLS = ["general", "enterprise", "heating", "market", "social"]
 POLICIES = {
@@ -108,3 +108,50 @@ def test_best_skilled_then_longest_idle() -> None:
     b = ReadyAgent("b", {"market": 5}, NOW - 1)
     c = ReadyAgent("c", {"market": 5}, NOW - 50)
     assert assign([call], [a, b, c], POLICIES, NOW) == [(call, c)]
+
+
+def test_a_heavier_desk_counts_its_wait_for_more() -> None:
+    """Weighted wait: 30 s at a desk of weight 2 counts as 60 s, ahead of 50 s at weight 1,
+    whether one agent became ready or several."""
+    policies = {"heavy": DeskPolicy("heavy", "heavy", weight=2.0), "plain": DeskPolicy("plain", "plain")}
+    plain = WaitingCall("p", "plain", Priority.NORMAL, NOW - 50, 0)
+    heavy = WaitingCall("h", "heavy", Priority.NORMAL, NOW - 30, 1)
+    both = ReadyAgent("both", {"heavy": 3, "plain": 3}, NOW - 10)
+    elsewhere = ReadyAgent("elsewhere", {"market": 3}, NOW - 10)
+    assert next_call_for(both, [plain, heavy], policies, NOW) is heavy
+    assert assign([plain, heavy], [both, elsewhere], policies, NOW) == [(heavy, both)]
+    # lighter than 1: 100 s at weight 0.25 counts as 25 s, behind 50 s at weight 1
+    light = {**policies, "heavy": DeskPolicy("heavy", "heavy", weight=0.25)}
+    slow = WaitingCall("s", "heavy", Priority.NORMAL, NOW - 100, 1)
+    assert assign([plain, slow], [both, elsewhere], light, NOW) == [(plain, both)]
+
+
+def test_the_general_pool_takes_an_overflowed_call_only_after_every_skilled_agent() -> None:
+    """At heating's last step (30 s) any level-1 heating agent or the general pool may take the
+    call: a skilled agent still goes first, even one who has been idle for less time."""
+    call = WaitingCall("c", "heating", Priority.NORMAL, NOW - 40, 0)
+    skilled = ReadyAgent("skilled", {"heating": 1}, NOW - 1)
+    pool = ReadyAgent("pool", {GENERAL_POOL: 5}, NOW - 400)
+    assert assign([call], [pool, skilled], POLICIES, NOW) == [(call, skilled)]
+    assert assign([call], [skilled, pool], POLICIES, NOW) == [(call, skilled)]
+    pool_level = agent_level(pool, call, POLICIES["heating"], NOW)
+    skilled_level = agent_level(skilled, call, POLICIES["heating"], NOW)
+    assert pool_level is not None and skilled_level is not None and pool_level < skilled_level
+    assert assign([call], [pool], POLICIES, NOW) == [(call, pool)]
+
+
+def test_an_overflow_step_reached_a_hair_early_is_reached_and_no_longer_ahead() -> None:
+    """The engine's overflow timer may fire a hair (< TIME_EPSILON) before queued_at + after:
+    the step then applies, and the next timer is for the following step, not this one again."""
+    policy = POLICIES["enterprise"]  # steps at 0 s (level 4), 20 s (level 2), 40 s (general pool)
+    call = WaitingCall("c", "enterprise", Priority.NORMAL, 0.0, 0)
+    now = 20.0 - TIME_EPSILON
+    assert now + TIME_EPSILON == 20.0  # the exact edge, in floats
+    assert policy.step_at(now - call.queued_at) == OverflowStep(20, 2)
+    junior = ReadyAgent("junior", {"enterprise": 2}, 0.0)
+    assert assign([call], [junior], POLICIES, now) == [(call, junior)]
+    assert next_overflow_at(call, policy, now) == 40.0
+    # at the last step the call is as wide as it gets: no timer
+    last = 40.0 - TIME_EPSILON
+    assert policy.step_at(last - call.queued_at) == OverflowStep(40, 1, general_pool=True)
+    assert next_overflow_at(call, policy, last) is None

@@ -8,7 +8,8 @@ import pytest
 
 from tickets.deadlines import (DeadlinePolicy, DeadlineRule, WorkCalendar, due_soon, order_number,
                                overdue, parse_days)
-from tickets.workflow import (FollowUpResult, OrderProgress, OrderState, OrderTransitionError, apply)
+from tickets.workflow import (FollowUpResult, OrderProgress, OrderState, OrderTransitionError, Transition,
+                              apply)
 
 CST = timezone(timedelta(hours=8))
 T = datetime(2026, 9, 29, 10, 0, tzinfo=CST)
@@ -67,3 +68,57 @@ def test_overdue_and_due_soon_and_numbers() -> None:
     assert overdue(orders, T) == ["A"]
     assert due_soon(orders, T, timedelta(hours=2)) == ["B"]
     assert order_number("3301", date(2026, 11, 22), 42) == "3301-20261122-000042"
+
+
+# What the docstring promises, written out again: every other (state, action) pair is refused.
+ACTIONS = ("answer_directly", "dispatch", "accept", "reply", "return", "follow_up", "close")
+ALLOWED = {
+    (OrderState.NEW, "answer_directly"): OrderState.ANSWERED_DIRECTLY,
+    (OrderState.ANSWERED_DIRECTLY, "close"): OrderState.CLOSED,
+    (OrderState.NEW, "dispatch"): OrderState.DISPATCHED,
+    (OrderState.DISPATCHED, "accept"): OrderState.ACCEPTED,
+    (OrderState.ACCEPTED, "reply"): OrderState.REPLIED,
+    (OrderState.REPLIED, "return"): OrderState.RETURNED,
+    (OrderState.RETURNED, "reply"): OrderState.REPLIED,
+    (OrderState.REPLIED, "follow_up"): OrderState.FOLLOW_UP,
+    (OrderState.FOLLOW_UP, "close"): OrderState.CLOSED,
+}
+
+
+@pytest.mark.parametrize("state", list(OrderState))
+@pytest.mark.parametrize("action", ACTIONS)
+def test_each_action_is_allowed_only_where_the_workflow_says(state: OrderState, action: str) -> None:
+    p = OrderProgress(state=state)
+    if (state, action) in ALLOWED:
+        after = apply(p, action, by="agent1001", at=T, follow_up_result=FollowUpResult.DISSATISFIED)
+        assert after.state is ALLOWED[state, action]
+        return
+    with pytest.raises(OrderTransitionError) as err:
+        apply(p, action, by="agent1001", at=T, follow_up_result=FollowUpResult.DISSATISFIED)
+    # what the agent sees in the API answer: the stable code, the action and the order's state
+    assert str(err.value) == f"illegal-order-transition: cannot {action} an order that is {state.value}"
+    assert p == OrderProgress(state=state)
+
+
+def test_a_follow_up_without_the_citizens_verdict_is_refused_and_says_why() -> None:
+    replied = OrderProgress(state=OrderState.REPLIED)
+    with pytest.raises(OrderTransitionError) as err:
+        apply(replied, "follow_up", by="agent1002", at=T)
+    assert err.value.code == "follow-up-result-required"
+    assert str(err.value) == "follow-up-result-required: a follow-up records the citizen's verdict"
+
+
+def test_the_history_says_who_did_what_when_with_their_note() -> None:
+    p = apply(OrderProgress(), "dispatch", by="agent1001", at=T, note="转水务集团")
+    p = apply(p, "accept", by="水务集团", at=T + timedelta(hours=1))
+    assert p.history == (
+        Transition(T, "agent1001", "dispatch", OrderState.NEW, OrderState.DISPATCHED, "转水务集团"),
+        Transition(T + timedelta(hours=1), "水务集团", "accept", OrderState.DISPATCHED, OrderState.ACCEPTED, ""),
+    )
+
+
+def test_the_citizens_verdict_stays_on_the_order_after_it_is_closed() -> None:
+    p = apply(OrderProgress(state=OrderState.REPLIED), "follow_up", by="agent1002", at=T,
+              follow_up_result=FollowUpResult.BASICALLY_SATISFIED)
+    closed = apply(p, "close", by="agent1002", at=T)
+    assert closed.follow_up_result is FollowUpResult.BASICALLY_SATISFIED
