@@ -179,3 +179,100 @@ async def test_a_resync_finding_an_offered_caller_back_in_the_wait_charges_no_mi
     await hall.engine.drained()
     assert hall.agent("a1") == ("offered", 0) and hall.offers() == [("R1", "a1"), ("R1", "a1")]
     await hall.close()
+
+
+# ---- a stateful property: random hall life with AMI outages and reconnects ----
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from acd.routing import ReadyAgent, agent_level  # noqa: E402
+
+hall_ops = st.lists(st.tuples(
+    st.sampled_from(["call", "ready", "pause", "answer", "no_answer", "cancel", "leave", "down", "resync",
+                     "not_sent", "hang_up_agent"]),
+    st.integers(0, 3)), max_size=40)
+
+
+async def live_a_hall(ops: list[tuple[str, int]]) -> None:
+    hall = Hall()
+    for agent_id in ("a1", "a2"):
+        await hall.engine.request("login", agent_id)
+    asterisk: dict[str, str] = {}  # what Asterisk has: caller uniqueid -> context
+    n = 0
+    link_up = True
+    for op, k in ops:
+        engine = hall.engine
+        acd = engine.acd
+        offered = {q.offered_to: cid for cid, q in acd.queue.items() if q.offered_to}
+        pick = sorted(asterisk)[k % len(asterisk)] if asterisk else None
+        hall.t += 1.0
+        if op == "call":
+            n += 1
+            uid = f"C{n}"
+            asterisk[uid] = "hotline-wait"
+            hall.caller_waits(uid, hall.t, number=f"1380000{n:04d}")
+        elif op in ("ready", "pause"):
+            agent_id = ("a1", "a2")[k % 2]
+            try:
+                await engine.request(op, agent_id, "break" if op == "pause" else "")
+            except Exception:
+                pass  # refused (409): changes nothing
+        elif op in ("answer", "no_answer", "cancel") and offered and link_up:
+            agent_id, uid = sorted(offered.items())[k % len(offered)]
+            status = {"answer": "ANSWER", "no_answer": "NOANSWER", "cancel": "CANCEL"}[op]
+            device = f"PJSIP/agent100{agent_id[-1]}-{n:04x}"
+            engine.submit(ev.DialEnded(at(hall.t), uid, uid, device, status))
+            if op == "answer":
+                asterisk[uid] = "bridged"
+            elif op == "cancel":
+                engine.submit(ev.ChannelHungUp(at(hall.t), uid, uid, 16, ""))
+                asterisk.pop(uid)
+        elif op == "leave" and pick is not None and link_up:
+            engine.submit(ev.ChannelHungUp(at(hall.t), pick, pick, 16, ""))
+            asterisk.pop(pick)
+        elif op == "leave" and pick is not None:
+            asterisk.pop(pick)  # the caller left while the controller was blind
+        elif op == "hang_up_agent":
+            for agent in acd.agents.values():
+                if agent.state.value == "on_call" and agent.call_id in asterisk and link_up:
+                    engine.submit(ev.ChannelHungUp(at(hall.t), agent.call_id, agent.call_id, 16, ""))
+                    asterisk.pop(agent.call_id)
+                    break
+        elif op == "not_sent" and offered:
+            agent_id, uid = sorted(offered.items())[k % len(offered)]
+            engine.submit(ev.OfferNotSent(at(hall.t), uid, agent_id, "ami-disconnected"))
+        elif op == "down" and link_up:
+            link_up = False
+            engine.submit(ev.AmiLinkDown(at(hall.t), "connection lost"))
+        elif op == "resync":
+            link_up = True
+            engine.submit(ev.AmiLinkUp(at(hall.t)))
+            engine.submit(ev.ChannelsSnapshot(at(hall.t), tuple(
+                ev.ChannelSnapshot(u, u, f"PJSIP/carrier-{u}", 6, "138", "", "12345",
+                                   "hotline-connect" if ctx == "bridged" else ctx, "b" if ctx == "bridged" else "", 5)
+                for u, ctx in asterisk.items())))
+        await engine.drained()
+        # no ghost: an agent is OFFERED exactly when a waiting call is offered to them
+        offered_now = {q.offered_to for q in acd.queue.values() if q.offered_to}
+        assert offered_now == {a for a, live in acd.agents.items() if live.state.value == "offered"}
+        # no caller of a gone channel is still waiting once Asterisk has been heard again
+        if link_up and op == "resync":
+            assert set(acd.queue) <= set(asterisk)
+        # the dispatch invariant: with the link up, nobody waits while an eligible agent is ready
+        if not acd.suspended:
+            for queued in acd.queue.values():
+                if queued.offered_to is None:
+                    for agent in acd.agents.values():
+                        if agent.state.value == "ready":
+                            me = ReadyAgent(agent.config.agent_id, agent.config.skills, agent.idle_since)
+                            assert agent_level(me, queued.call, acd.policies[queued.call.desk], hall.t) is None
+        # a miss is counted only for a ring the agent let go unanswered
+        assert all(live.misses <= sum(1 for o, _ in ops if o == "no_answer") for live in acd.agents.values())
+    await hall.close()
+
+
+@settings(max_examples=150)
+@given(hall_ops)
+def test_whatever_the_hall_lives_through_no_ghost_no_idle_agent_beside_a_waiting_caller(ops: list[tuple[str, int]]) -> None:
+    asyncio.run(live_a_hall(ops))
