@@ -268,12 +268,9 @@ class Acd:
     def offer_failed(self, call_id: str, now: float) -> list[AcdEffect]:
         """Ring-no-answer (or busy, unavailable): the call goes back to its original place;
         the agent is ready again, or paused after too many misses in a row."""
-        queued = self._queued(call_id)
-        if queued is None or queued.offered_to is None:
+        agent = self._take_back(call_id)
+        if agent is None:
             return []
-        agent = self._agent(queued.offered_to)
-        self._back_in_line(queued)
-        agent.call_id = None
         agent.misses += 1
         if agent.misses >= self.config.max_misses:
             changed = self._move(agent, "no_answer_pause", now, PauseReason.AUTO_NO_ANSWER.value)
@@ -287,15 +284,22 @@ class Acd:
         link was down): the call goes back to its place, the agent is ready again, and it is
         nobody's miss. The agent goes to the back of the idle line, so a failure that repeats
         does not ring the same agent in a loop."""
-        queued = self._queued(call_id)
-        if queued is None or queued.offered_to is None:
+        agent = self._take_back(call_id)
+        if agent is None:
             return []
-        agent = self._agent(queued.offered_to)
-        self._back_in_line(queued)
-        agent.call_id = None
         changed = self._move(agent, "offer_not_sent", now)
         agent.idle_since = now
         return [changed, *self.dispatch(now)]
+
+    def _take_back(self, call_id: str) -> LiveAgent | None:
+        """An offer that did not connect: the call back at its place; the agent it rang."""
+        queued = self._queued(call_id)
+        if queued is None or queued.offered_to is None:
+            return None
+        agent = self._agent(queued.offered_to)
+        self._back_in_line(queued)
+        agent.call_id = None
+        return agent
 
     def _back_in_line(self, queued: QueuedCall) -> None:
         queued.offered_to = None

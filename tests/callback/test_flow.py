@@ -55,6 +55,15 @@ def saved(seen: list[object]) -> dict[int, Entry]:
     return {e.entry.entry_id: e.entry for e in seen if isinstance(e, SaveCallback)}
 
 
+async def due_with_a1_ready(engine: Engine, clock: Clock, uid: str, number: str) -> None:
+    """A citizen's lost call is due a minute later, when a1 logs in and becomes ready."""
+    lose(engine, uid, number, 0)
+    clock.t = 60
+    await engine.request("login", "a1")
+    await engine.request("ready", "a1")
+    await engine.drained()
+
+
 def lose(engine: Engine, uid: str, number: str, t: float, accepted: bool = False) -> None:
     engine.submit(ev.ChannelCreated(at(t), uid, uid, f"PJSIP/carrier-{uid}", 6, number, "", "12345", "from-trunk"))
     engine.submit(ev.CallQueued(at(t + 5), uid, uid, f"PJSIP/carrier-{uid}", "general"))
@@ -254,11 +263,7 @@ async def test_a_callback_queued_before_closing_time_is_not_dialed_after_it() ->
 
 async def test_a_citizen_served_while_their_callback_is_dialed_is_never_dialed_again() -> None:
     engine, seen, clock, runner = await started()
-    lose(engine, "D1", "13800000022", 0)
-    clock.t = 60
-    await engine.request("login", "a1")
-    await engine.request("ready", "a1")
-    await engine.drained()
+    await due_with_a1_ready(engine, clock, "D1", "13800000022")
     [dial] = [e for e in seen if isinstance(e, DialCallback)]
     engine.submit(ev.CallbackDialed(at(61), dial.number, "AGENT_ANSWERED", "cb-1"))
     # meanwhile the citizen calls 12345 and a2 answers them
@@ -281,11 +286,7 @@ async def test_a_citizen_served_while_their_callback_is_dialed_is_never_dialed_a
 
 async def test_an_outage_while_a_callback_rings_the_agent_leaves_no_ghost_and_costs_nothing() -> None:
     engine, seen, clock, runner = await started()
-    lose(engine, "O1", "13800000023", 0)
-    clock.t = 60
-    await engine.request("login", "a1")
-    await engine.request("ready", "a1")
-    await engine.drained()
+    await due_with_a1_ready(engine, clock, "O1", "13800000023")
     assert {a.agent_id: a.state for a in engine.agents()}["a1"] == "offered"
     engine.submit(ev.AmiLinkDown(at(61), "connection lost"))
     engine.submit(ev.AmiLinkUp(at(70)))
@@ -305,11 +306,7 @@ async def test_a_restart_while_an_attempt_is_in_flight_starts_no_second_attempt(
     still on the call: nothing is dialed until its outcome comes; without a phone, the attempt
     counts as interrupted and is retried after the spacing."""
     engine, seen, clock, runner = await started()
-    lose(engine, "X1", "13800000024", 0)
-    clock.t = 60
-    await engine.request("login", "a1")
-    await engine.request("ready", "a1")
-    await engine.drained()
+    await due_with_a1_ready(engine, clock, "X1", "13800000024")
     stored = saved(seen)
     engine.stop()
     await runner
