@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acd.routing import Priority
-from callback.book import CallbackBook, CallbackError, Entry, Loss, Outcome, RetryPolicy, call_id_of, entry_of
+from callback.book import (Attempt, CallbackBook, CallbackError, Entry, Loss, Outcome, RetryPolicy, call_id_of,
+                           entry_of)
 
 POLICY = RetryPolicy(attempts=3, spacing=600, window=86_400)
 
@@ -277,3 +278,85 @@ def test_a_loss_past_the_window_while_the_entry_is_dialed_joins_it_so_an_opt_out
     book.opt_out("13800000001", 3602)
     assert book.result(first.entry_id, "a1", Outcome.NO_ANSWER, 3610).outcome is Outcome.OPTED_OUT
     assert book.entries == {} and book.open_for("13800000001") is None
+
+
+T = 1_795_000_000.0  # a real epoch (2026-11-18): window arithmetic that works only from 0 fails here
+
+
+def test_at_real_times_losses_join_within_the_window_and_a_later_one_opens_a_new_entry() -> None:
+    book = CallbackBook(RetryPolicy(attempts=2, spacing=600, window=3600))
+    first = book.lost(loss("13800000071", T))
+    joined = book.lost(loss("13800000071", T + 3600))  # exactly at the end of the window: still joins
+    assert joined is not None and first is not None and joined.entry_id == first.entry_id and len(joined.losses) == 2
+    book.take_changes()
+    later = book.lost(loss("13800000071", T + 3601))
+    assert later is not None and later.entry_id != first.entry_id and later.opened_at == T + 3601
+    saved = {e.entry_id: e for e in book.take_changes()}
+    assert (saved[first.entry_id].outcome, saved[first.entry_id].closed_at) == (Outcome.EXPIRED, T + 3601)
+    assert book.expire(T + 3601 + 3599) == [] and [e.entry_id for e in book.expire(T + 3601 + 3600)] == [later.entry_id]
+
+
+def test_an_entry_holds_every_attempt_who_made_it_and_when_and_closes_when_it_ends() -> None:
+    """What a supervisor reads on the callback list: each attempt's time and agent, the entry's
+    close time; after an unanswered attempt a virtual-hold entry is a plain retry (it waits for
+    business hours and the spacing)."""
+    book = CallbackBook(RetryPolicy(attempts=2, spacing=600, window=86_400))
+    entry = book.lost(loss("13800000072", T, virtual_hold=True, queued_at=T - 30))
+    assert entry is not None and entry.virtual_hold and entry.due_at == T - 30
+    started = book.start(entry.entry_id, "agent1001")
+    assert started.dialing and started.dialing_agent == "agent1001" and book.dialing_for("13800000072") == started
+    with pytest.raises(CallbackError, match="^callback-already-dialing"):
+        book.start(entry.entry_id, "agent1002")
+    tried = book.result(entry.entry_id, "agent1001", Outcome.NO_ANSWER, T + 100)
+    assert (tried.dialing, tried.dialing_agent, tried.virtual_hold, tried.due_at) == (False, "", False, T + 700)
+    assert tried.attempts == (Attempt(T + 100, "agent1001", Outcome.NO_ANSWER),) and tried.open
+    assert book.dialing_for("13800000072") is None
+    with pytest.raises(CallbackError, match="^callback-not-dialing"):
+        book.result(entry.entry_id, "agent1001", Outcome.NO_ANSWER, T + 101)
+    assert [e.entry_id for e in book.due(T + 700)] == [entry.entry_id]
+    book.start(entry.entry_id, "agent1003")
+    last = book.result(entry.entry_id, "agent1003", Outcome.BUSY, T + 800)
+    assert (last.outcome, last.closed_at, last.citizen_attempts) == (Outcome.BUSY, T + 800, 2)
+    assert last.attempts[-1] == Attempt(T + 800, "agent1003", Outcome.BUSY)
+    with pytest.raises(CallbackError, match="^unknown-callback"):
+        book.start(entry.entry_id, "agent1001")  # closed and out of memory
+
+
+def test_an_attempt_ending_after_the_window_closes_the_entry_as_expired_then() -> None:
+    book = CallbackBook(RetryPolicy(attempts=3, spacing=600, window=3600))
+    entry = book.lost(loss("13800000073", T))
+    book.start(entry.entry_id, "a1")
+    closed = book.result(entry.entry_id, "a1", Outcome.NO_ANSWER, T + 3600)
+    assert (closed.outcome, closed.closed_at) == (Outcome.EXPIRED, T + 3600)
+    other = book.lost(loss("13800000074", T))
+    book.start(other.entry_id, "a1")
+    assert book.result(other.entry_id, "a1", Outcome.NO_ANSWER, T + 3599).open  # a second before: retried
+
+
+def test_an_opt_out_while_dialed_closes_at_the_attempts_end_with_its_time_and_opt_in_makes_it_due_again() -> None:
+    book = CallbackBook(POLICY)
+    entry = book.lost(loss("13800000075", T))
+    book.start(entry.entry_id, "a1")
+    book.opt_out("13800000075", T + 5)
+    closed = book.result(entry.entry_id, "a1", Outcome.NO_ANSWER, T + 9)
+    assert (closed.outcome, closed.closed_at) == (Outcome.OPTED_OUT, T + 9)
+    waiting = book.lost(loss("13800000076", T))
+    assert [e.entry_id for e in book.due(T)] == [waiting.entry_id]
+    book.opt_out("13800000077", T)  # a number without an entry
+    assert book.opt_in("13800000077") and book.due(T + 1) == []
+
+
+def test_a_virtual_hold_loss_joining_a_plain_entry_makes_it_keep_the_callers_place() -> None:
+    book = CallbackBook(POLICY)
+    book.lost(loss("13800000078", T))
+    joined = book.lost(loss("13800000078", T + 100, virtual_hold=True, queued_at=T + 40))
+    assert joined is not None and joined.virtual_hold and joined.due_at == T + 40
+
+
+def test_after_the_memory_of_booked_calls_is_pruned_a_replay_of_the_last_two_windows_is_still_refused() -> None:
+    book = CallbackBook(RetryPolicy(window=100))
+    for n in range(20_001):  # the 20,001st prunes
+        book.lost(Loss(f"j-{n}", "", "general", "abandoned_ivr", 0.0, float(n)))
+    assert book.lost(Loss("j-19801", "", "general", "abandoned_ivr", 0.0, 19_801.0)) is None
+    assert book.lost(Loss("j-19800", "", "general", "abandoned_ivr", 0.0, 19_800.0)) is None  # exactly 2 windows
+    assert "j-100" not in book.booked
