@@ -229,3 +229,26 @@ def test_the_policy_heads_argument_holds_a_lane_head_is_eligible_wherever_a_late
         for agent in agents:
             if assign([later], [agent], {"market": policy}, 50):
                 assert assign([head], [agent], {"market": policy}, 50)
+
+
+def test_what_a_supervisor_sees_of_an_offer_and_an_agent_keeps_their_place_in_the_idle_line() -> None:
+    """The wallboard's facts name the agent, the state, the desk and the time; a ready agent told
+    ready again keeps the time they became idle (their place in the longest-idle order)."""
+    from acd.acd import AgentChanged
+
+    acd = Acd(CONFIG)
+    logged_in(acd, "a1")
+    acd.ready("a1", 1)
+    acd.ready("a1", 3)
+    assert acd.agents["a1"].idle_since == 1
+    effects = acd.enqueue("c1", "PJSIP/carrier-1", "general", Priority.NORMAL, 4)
+    assert effects == [AgentChanged("a1", AgentState.OFFERED, "general", 4),
+                       OfferCall("c1", "PJSIP/carrier-1", "a1", "PJSIP/agent1001", "general")]
+    left = acd.call_left("c1", 5)
+    assert AgentChanged("a1", AgentState.READY, "", 5) in left and acd.agents["a1"].call_id is None
+    acd.enqueue("c2", "PJSIP/carrier-2", "general", Priority.NORMAL, 6)
+    acd.offer_not_sent("c2", 7)  # back in line: the agent holds no call while it is re-offered
+    assert acd.agents["a1"].call_id == "c2" and acd.queue["c2"].offered_to == "a1"
+    acd.suspend()
+    acd.offer_failed("c2", 8)
+    assert acd.agents["a1"].call_id is None and acd.agents["a1"].idle_since == 8
