@@ -7,12 +7,13 @@ the controller is handed in (built by the composition root), so this module neve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,24 @@ async def citizen_call(phone: BaresipPhone, hang_up_after: float | None = None,
 SCENARIOS = ("calls", "ringing-fallback")
 
 
+@contextlib.asynccontextmanager
+async def _recording(controller_factory: ControllerFactory, config: Config,
+                     out: Path) -> AsyncIterator[tuple[Any, PhoneBank, AmiRecorder, str]]:
+    """A controller on a throw-away store, a phone bank, and an AMI recorder (not yet started)."""
+    with tempfile.TemporaryDirectory(prefix="hotline-rec-") as tmp:
+        controller = controller_factory(_with_store(config, f"sqlite+aiosqlite:///{tmp}/rec.db"))
+        await controller.start()
+        recorder = AmiRecorder(config.asterisk.ami_host, config.asterisk.ami_port,
+                               config.asterisk.ami_user, config.asterisk.ami_secret(), out)
+        bank = PhoneBank(Path(tmp) / "phones")
+        try:
+            yield controller, bank, recorder, sandbox.sip_secret(sandbox.SandboxPaths())
+        finally:
+            await recorder.stop()
+            await bank.close()
+            await controller.stop()
+
+
 async def record_ami(controller_factory: ControllerFactory, config: Config, out: Path,
                      scenario: str = "calls") -> None:
     """Record what the controller receives for a scenario: `calls` — a greeting heard to the
@@ -63,58 +82,39 @@ async def record_ami(controller_factory: ControllerFactory, config: Config, out:
     if scenario == "ringing-fallback":
         await _record_ringing_fallback(controller_factory, config, out)
         return
-    paths = sandbox.SandboxPaths()
-    with tempfile.TemporaryDirectory(prefix="hotline-rec-") as tmp:
-        controller = controller_factory(_with_store(config, f"sqlite+aiosqlite:///{tmp}/rec.db"))
-        await controller.start()
-        recorder = AmiRecorder(config.asterisk.ami_host, config.asterisk.ami_port,
-                               config.asterisk.ami_user, config.asterisk.ami_secret(), out)
-        bank = PhoneBank(Path(tmp) / "phones")
-        try:
-            password = sandbox.sip_secret(paths)
-            seat_a = await bank.add(PhoneSpec("agent1001", "agent1001", password=password))
-            await bank.add(PhoneSpec("agent1002", "agent1002", password=password, auto_answer=True))
-            citizen = await bank.add(PhoneSpec("citizen-1", CITIZENS[0][0], CITIZENS[0][1]))
-            anonymous = await bank.add(PhoneSpec("citizen-2", CITIZENS[1][0], CITIZENS[1][1]))
-            await recorder.start()
-            await citizen_call(citizen)  # hears the whole greeting; the controller hangs up
-            await citizen_call(anonymous, hang_up_after=0.5)  # gives up during the greeting
-            await seat_a.dial("1002")
-            await seat_a.wait_event("CALL_ESTABLISHED", timeout=10)
-            await asyncio.sleep(1.5)
-            await seat_a.hangup()
-            await seat_a.wait_event("CALL_CLOSED", timeout=10)
-            await asyncio.sleep(0.5)
-        finally:
-            await recorder.stop()
-            await bank.close()
-            await controller.stop()
+    async with _recording(controller_factory, config, out) as (_, bank, recorder, password):
+        seat_a = await bank.add(PhoneSpec("agent1001", "agent1001", password=password))
+        await bank.add(PhoneSpec("agent1002", "agent1002", password=password, auto_answer=True))
+        citizen = await bank.add(PhoneSpec("citizen-1", CITIZENS[0][0], CITIZENS[0][1]))
+        anonymous = await bank.add(PhoneSpec("citizen-2", CITIZENS[1][0], CITIZENS[1][1]))
+        await recorder.start()
+        await citizen_call(citizen)  # hears the whole greeting; the controller hangs up
+        await citizen_call(anonymous, hang_up_after=0.5)  # gives up during the greeting
+        await seat_a.dial("1002")
+        await seat_a.wait_event("CALL_ESTABLISHED", timeout=10)
+        await asyncio.sleep(1.5)  # the recording's seats talk a moment (a scene, not a test)
+        await seat_a.hangup()
+        await seat_a.wait_event("CALL_CLOSED", timeout=10)
+        await asyncio.sleep(0.5)
 
 
 async def _record_ringing_fallback(controller_factory: ControllerFactory, config: Config, out: Path) -> None:
     paths = sandbox.SandboxPaths()
-    with tempfile.TemporaryDirectory(prefix="hotline-rec-") as tmp:
-        controller = controller_factory(_with_store(config, f"sqlite+aiosqlite:///{tmp}/rec.db"))
-        await controller.start()
-        recorder = AmiRecorder(config.asterisk.ami_host, config.asterisk.ami_port,
-                               config.asterisk.ami_user, config.asterisk.ami_secret(), out)
-        bank = PhoneBank(Path(tmp) / "phones")
+    async with _recording(controller_factory, config, out) as (controller, bank, recorder, password):
+        ringing = await bank.add(PhoneSpec("agent1003", "agent1003", password=password))  # lets it ring
+        member = await bank.add(PhoneSpec("agent1002", "agent1002", password=password, auto_answer=True))
+        first = await bank.add(PhoneSpec("citizen-1", CITIZENS[2][0], CITIZENS[2][1]))
+        second = await bank.add(PhoneSpec("citizen-2", CITIZENS[3][0], CITIZENS[3][1]))
+        await controller.ami.client.wait_connected(10)
+        for phone in (first, second):  # no callback rings agent1003 between the two scenes
+            await controller.engine.do_not_call(phone.spec.user)
+        await controller.engine.request("login", "agent1003")
+        await controller.engine.request("ready", "agent1003")
+        await recorder.start()
         try:
-            password = sandbox.sip_secret(paths)
-            ringing = await bank.add(PhoneSpec("agent1003", "agent1003", password=password))  # lets it ring
-            member = await bank.add(PhoneSpec("agent1002", "agent1002", password=password, auto_answer=True))
-            first = await bank.add(PhoneSpec("citizen-1", CITIZENS[2][0], CITIZENS[2][1]))
-            second = await bank.add(PhoneSpec("citizen-2", CITIZENS[3][0], CITIZENS[3][1]))
-            await controller.ami.client.wait_connected(10)
-            for phone in (first, second):  # no callback rings agent1003 between the two scenes
-                await controller.engine.do_not_call(phone.spec.user)
-            await controller.engine.request("login", "agent1003")
-            await controller.engine.request("ready", "agent1003")
-            await recorder.start()
             # 1. the caller gives up while agent1003's phone rings (12315: the market desk)
             await first.dial("12315")
             await ringing.wait_event("CALL_INCOMING", timeout=30)
-            await asyncio.sleep(1.0)
             await first.hangup()
             await ringing.wait_event("CALL_CLOSED", timeout=10)
             await controller.engine.request("logout", "agent1003")
@@ -122,15 +122,10 @@ async def _record_ringing_fallback(controller_factory: ControllerFactory, config
             sandbox.cli(paths, "dialplan set global HOTLINE_STALE_AFTER -100000")
             await second.dial("12345")
             await member.wait_event("CALL_ESTABLISHED", timeout=40)
-            await asyncio.sleep(1.5)
             await second.hangup()
             await second.wait_event("CALL_CLOSED", timeout=10)
-            await asyncio.sleep(0.5)
         finally:
             sandbox.cli(paths, "dialplan set global HOTLINE_STALE_AFTER 3")
-            await recorder.stop()
-            await bank.close()
-            await controller.stop()
 
 
 def _greeting_seconds() -> float:

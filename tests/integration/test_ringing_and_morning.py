@@ -3,7 +3,6 @@ phone rings, and the morning after a night of lost calls."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from datetime import datetime, timedelta
 
@@ -42,7 +41,7 @@ async def test_a_caller_who_hangs_up_while_the_agents_phone_rings_is_never_the_a
         citizen = await phones.add(PhoneSpec(f"citizen-{n}", number, "孙八"))
         await citizen.dial("12315")
         await desk_agent.wait_event("CALL_INCOMING", timeout=30)  # greeted, queued, offered: it rings
-        await asyncio.sleep(1.0)
+        await wait_until(lambda: live_agent(ctl, "agent1003")[0] == "offered", what="agent1003 rung by the ACD")
         await citizen.hangup()
         await desk_agent.wait_event("CALL_CLOSED", timeout=10)  # Asterisk cancels the agent's leg
         await wait_until(lambda: ctl.engine.snapshot() == (), timeout=15, what="the call to end")
@@ -92,7 +91,8 @@ async def test_the_morning_after_a_night_of_lost_calls_every_live_caller_is_queu
             for phone in night:  # given up in the greeting at night
                 await phone.dial("12345")
                 await phone.wait_event("CALL_ESTABLISHED", timeout=10)
-                await asyncio.sleep(0.5)
+                await wait_until(lambda: any(c.caller_number == phone.spec.user and c.stage == "intake"
+                                             for c in ctl.engine.calls.calls.values()), what="the greeting begun")
                 await phone.hangup()
                 await phone.wait_event("CALL_CLOSED", timeout=10)
             await wait_until(lambda: len(ctl.engine.acd.callbacks) == 2, timeout=20, what="two callbacks due")
@@ -115,7 +115,7 @@ async def test_the_morning_after_a_night_of_lost_calls_every_live_caller_is_queu
                 if served[-1].startswith("callback"):
                     phone = next(p for p in night if served[-1].endswith(p.spec.user))
                     await phone.wait_event("CALL_ESTABLISHED", timeout=30)  # the citizen, after the agent
-                await asyncio.sleep(1.0)
+                await wait_until(lambda: live_agent(ctl, "agent1001")[0] == "on_call", what="agent1001 on the call")
                 await desk_agent.hangup()
                 await desk_agent.wait_event("CALL_CLOSED", timeout=10)
             assert served[:4] == [early_call, f"callback {night[0].spec.user}", f"callback {night[1].spec.user}",
