@@ -205,6 +205,8 @@ class LiveCalls:
                         queued.stage = "queue"
                     queued.recording = fact.recording or queued.recording
                     queued.open_order = fact.open_order or queued.open_order
+                    if len(fact.caller_name) > len(queued.caller_name):  # the name Asterisk cut
+                        queued.caller_name = fact.caller_name
             case ev.SurveyAnswered():
                 surveyed = self.calls.get(fact.linkedid)
                 if surveyed is not None:

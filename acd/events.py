@@ -167,6 +167,7 @@ class CallQueued:
     recording: str = ""  # the MixMonitor file [hotline-record] will write when an agent answers
     open_order: str = ""  # the caller's open work order (first-contact responsibility)
     preferred_agent: str = ""  # the agent who took that order: offered first if ready
+    caller_name: str = ""  # the full display name (SIP From), when Asterisk's caller ID cut it
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,9 @@ from recordings.naming import recording_name
 log = logging.getLogger("ivr.intake")
 
 GREETING = "hotline/greeting"
+# set when the flow ends a call itself; [hotline-intake] sends a caller who has neither this nor a
+# desk to the fallback queue (the controller went away mid-greeting)
+INTAKE_DONE = "HOTLINE_INTAKE_DONE"
 
 OpenOrders = Callable[[str], Awaitable[Sequence[Any]]]  # caller number → open orders, newest first
 LinkRepeat = Callable[[str, str], Awaitable[Any]]  # (order number, linkedid)
@@ -104,6 +107,7 @@ def make_intake(submit: Callable[[EngineEvent], None], acd: AcdConfig, intake: I
         try:
             await agi.stream_file(greeting)
             if dialed_desk is None or lookup is None:
+                await agi.set_variable(INTAKE_DONE, "1")  # finished on purpose: no fallback
                 await agi.hangup()
                 return
             menu = settings.menu_for(dialed)
