@@ -30,6 +30,7 @@ from acd.desks import AcdConfig
 from acd.events import CallQueued, EngineEvent
 from acd.privacy import mask_number
 from acd.routing import Priority
+from ivr.caller_name import full_name, may_be_cut
 from ivr.config import IntakeConfig, Menu
 from recordings.naming import recording_name
 
@@ -39,6 +40,9 @@ GREETING = "hotline/greeting"
 # set when the flow ends a call itself; [hotline-intake] sends a caller who has neither this nor a
 # desk to the fallback queue (the controller went away mid-greeting)
 INTAKE_DONE = "HOTLINE_INTAKE_DONE"
+
+# the caller's From header as sent (PJSIP channels only): it holds the name Asterisk's caller ID cut
+FROM_HEADER = "GET FULL VARIABLE ${PJSIP_HEADER(read,From)}"
 
 OpenOrders = Callable[[str], Awaitable[Sequence[Any]]]  # caller number → open orders, newest first
 LinkRepeat = Callable[[str, str], Awaitable[Any]]  # (order number, linkedid)
@@ -122,6 +126,7 @@ def make_intake(submit: Callable[[EngineEvent], None], acd: AcdConfig, intake: I
         routing = decide(dialed_desk, caller, menu_desk, open_order, settings, desk_names, now,
                          is_holiday(now.date()))
         linkedid = (await agi.command("GET FULL VARIABLE ${CHANNEL(linkedid)}")).data or agi.env.uniqueid
+        caller_name = await _full_caller_name(agi)
         queued = datetime.now(timezone.utc)
         recording = recording_name(linkedid, queued)  # MixMonitor writes it once an agent answers
         await agi.set_variable("HOTLINE_DESK", routing.desk)
@@ -136,9 +141,27 @@ def make_intake(submit: Callable[[EngineEvent], None], acd: AcdConfig, intake: I
                 await _link(link_repeat, routing.open_order, linkedid)
         submit(CallQueued(queued, agi.env.uniqueid, linkedid, agi.env.channel, routing.desk,
                           int(routing.priority), recording=recording, open_order=routing.open_order,
-                          preferred_agent=routing.preferred_agent))
+                          preferred_agent=routing.preferred_agent, caller_name=caller_name))
 
     return flow
+
+
+async def _full_caller_name(agi: Any) -> str:
+    """The caller's whole display name when the caller ID may have cut it, from the From header;
+    "" when it was not cut or the header cannot be read (not a PJSIP channel, an error reply):
+    the call is queued all the same, and a caller who hung up meets it at the next command."""
+    name = agi.env.calleridname
+    if not may_be_cut(name):
+        return ""
+    try:
+        reply = await agi.command(FROM_HEADER)
+    except Exception as exc:
+        log.debug("From header of %s not read: %s: %s", agi.env.channel, type(exc).__name__, exc)
+        return ""
+    if reply.result != 1:
+        log.debug("From header of %s not read: result=%s", agi.env.channel, reply.raw_result)
+        return ""
+    return full_name(name, reply.data)
 
 
 async def _link(link_repeat: LinkRepeat, order: str, linkedid: str) -> None:
