@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -33,7 +34,7 @@ SHUTTING_DOWN = "server shutting down"
 
 __all__ = ["AgiChannel", "AgiCommandFailed", "AgiCommandTimeout", "AgiDeadChannel", "AgiError",
            "AgiHangup", "AgiInvalidCommand", "AgiProtocolFailure", "AgiUsageError",
-           "FastAgiServer", "Handler", "SessionOutcome", "quote"]
+           "FastAgiServer", "Handler", "PeerWarnings", "SessionOutcome", "quote"]
 
 
 # ---- what a call flow can see go wrong -------------------------------------------------------
@@ -81,6 +82,42 @@ class SessionOutcome:
 
     def __str__(self) -> str:
         return self.kind
+
+
+class PeerWarnings:
+    """Says the first `burst` bad peers of each `interval` seconds in full and only counts the
+    rest, so a port scan or a flood of garbage logs a few lines, not one per connection. Pure:
+    the caller logs; `clock` is injected."""
+
+    def __init__(self, burst: int = 5, interval: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst, self.interval, self._clock = burst, interval, clock
+        self.total = 0  # every bad peer ever noted, logged in full or not
+        self._window_start: float | None = None
+        self._in_window = 0
+        self._suppressed = 0
+
+    def note(self) -> bool:
+        """Count one bad peer; True when it is to be logged in full. Call `summary_due` first,
+        so the summary of an interval that has ended comes before the new interval's lines."""
+        self.total += 1
+        now = self._clock()
+        if self._window_start is None or now - self._window_start >= self.interval:
+            self._window_start, self._in_window = now, 0
+        self._in_window += 1
+        if self._in_window <= self.burst:
+            return True
+        self._suppressed += 1
+        return False
+
+    def summary_due(self) -> int:
+        """How many bad peers of an interval that has ended went unlogged (0: none, or the
+        interval is still running); each is reported once."""
+        if (not self._suppressed or self._window_start is None
+                or self._clock() - self._window_start < self.interval):
+            return 0
+        suppressed, self._suppressed = self._suppressed, 0
+        return suppressed
 
 
 Handler = Callable[["AgiChannel"], Awaitable[None]]
@@ -143,8 +180,9 @@ class _Session(asyncio.Protocol):
             return
         self.server.sessions_failed += 1
         self.failure = HEADER_TIMEOUT
-        log.warning("FastAGI peer %s: %s: no complete environment within %.1fs; dropped",
-                    self._peer(), HEADER_TIMEOUT, self.server.header_timeout)
+        if self.server._bad_peer():
+            log.warning("FastAGI peer %s: %s: no complete environment within %.1fs; dropped",
+                        self._peer(), HEADER_TIMEOUT, self.server.header_timeout)
         self.close()
 
     def _pump(self) -> None:
@@ -161,8 +199,9 @@ class _Session(asyncio.Protocol):
                 assert isinstance(event, ProtocolError)
                 if self.task is None and not self.failure:  # not already dropped by us
                     self.server.sessions_failed += 1
-                    log.warning("FastAGI peer %s dropped before its session began: %s",
-                                self._peer(), event.reason)
+                    if self.server._bad_peer():
+                        log.warning("FastAGI peer %s dropped before its session began: %s",
+                                    self._peer(), event.reason)
                 self.failure = self.failure or event.reason
                 self.close()
             waiter = self.waiter
@@ -381,7 +420,8 @@ class FastAgiServer:
                  max_header_bytes: int = 8192, max_line_bytes: int = 8192,
                  timer_resolution: float | None = None, hangup_grace: float = 0.2,
                  on_session_start: SessionStartHook | None = None,
-                 on_session_end: SessionEndHook | None = None) -> None:
+                 on_session_end: SessionEndHook | None = None,
+                 peer_warnings: PeerWarnings | None = None) -> None:
         self.host, self.port = host, port
         self.command_timeout = command_timeout
         self.media_timeout = media_timeout
@@ -402,6 +442,13 @@ class FastAgiServer:
             0.01, min(0.25, command_timeout / 10, header_timeout / 10))
         self.sessions_total = 0
         self.sessions_failed = 0
+        self.peer_warnings = peer_warnings or PeerWarnings()
+
+    @property
+    def bad_peers(self) -> int:
+        """Peers dropped before their session began (garbage, oversized or no header in time),
+        exact however few of them were logged."""
+        return self.peer_warnings.total
 
     def route(self, script: str, handler: Handler) -> None:
         """Handle `agi://host:port/<script>[?query]` with `handler`."""
@@ -469,6 +516,17 @@ class FastAgiServer:
             overdue = [s for s in self._live if s.deadline <= now]
             for session in overdue:
                 session.expire()
+            self._summarise_bad_peers()
+
+    def _bad_peer(self) -> bool:
+        """Count a peer dropped before its session began; True when it is to be logged in full."""
+        self._summarise_bad_peers()
+        return self.peer_warnings.note()
+
+    def _summarise_bad_peers(self) -> None:
+        if dropped := self.peer_warnings.summary_due():
+            log.warning("%d more garbage FastAGI peer(s) dropped in the last %.0f s", dropped,
+                        self.peer_warnings.interval)
 
     def _spawn(self, session: _Session, env: AgiEnvironment) -> None:
         task = asyncio.get_running_loop().create_task(self._run(session, env))

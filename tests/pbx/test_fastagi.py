@@ -12,7 +12,7 @@ import pytest
 from pbx.agi import AgiEnvironment
 from pbx.fastagi import (HEADER_TIMEOUT, SHUTTING_DOWN, UNKNOWN_SCRIPT, AgiChannel,
                          AgiCommandTimeout, AgiDeadChannel, AgiHangup, AgiInvalidCommand,
-                         AgiUsageError, FastAgiServer, SessionOutcome)
+                         AgiUsageError, FastAgiServer, PeerWarnings, SessionOutcome)
 
 DEAD = b"511 Command Not Permitted on a dead channel or intercept routine\n"
 
@@ -428,3 +428,59 @@ async def test_hooks_that_fail_do_not_break_the_session() -> None:
         srv.route("intake", flow)
         commands = await asyncio.wait_for(Asterisk(srv.bound_port).run(), 5)
     assert ran == ["intake"] and commands == ["ANSWER"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_given_a_burst_of_bad_peers_then_the_first_few_are_told_and_the_rest_summed_once() -> None:
+    clock = Clock()
+    warnings = PeerWarnings(burst=3, interval=60.0, clock=clock)
+    told = [warnings.note() for _ in range(10)]
+    assert told == [True] * 3 + [False] * 7
+    assert warnings.summary_due() == 0  # the interval is still running
+    clock.now += 60.0
+    assert warnings.summary_due() == 7 and warnings.summary_due() == 0  # said once
+    assert warnings.note() is True and warnings.total == 11  # a new interval: told again
+    clock.now += 120.0
+    assert warnings.summary_due() == 0  # nothing went unsaid
+
+
+async def test_given_244_garbage_peers_then_a_few_warnings_and_an_exact_count(
+        caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    srv = FastAgiServer("127.0.0.1", 0, header_timeout=0.3,
+                        peer_warnings=PeerWarnings(burst=5, interval=60.0, clock=clock))
+    caplog.set_level(logging.WARNING, logger="pbx.fastagi")
+
+    async def garbage() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.bound_port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: example\r\n\r\n")
+        try:
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        except ConnectionResetError:
+            pass
+        writer.close()
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    async with srv:
+        await asyncio.gather(*(garbage() for _ in range(244)))
+        assert srv.bad_peers == 244 and srv.sessions_failed == 244
+        assert len(warnings()) == 5
+        assert all("dropped before its session began: bad environment line" in w for w in warnings())
+        clock.now += 60.0  # the interval ends: the server's sweep says the rest in one line
+        for _ in range(100):
+            if len(warnings()) > 5:
+                break
+            await asyncio.sleep(0.02)
+        assert warnings()[5:] == ["239 more garbage FastAGI peer(s) dropped in the last 60 s"]
+        await garbage()  # the next bad peer, in a new interval, is told in full again
+        assert srv.bad_peers == 245
+        assert len(warnings()) == 7 and "bad environment line" in warnings()[6]
