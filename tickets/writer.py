@@ -229,6 +229,7 @@ class CallRecordWriter:
         delay = self.backoff_initial
         offset = 0
         failures = 0
+        replayed_before = self.replayed
         while True:
             await asyncio.sleep(delay)
             async with self._journal_lock:
@@ -264,7 +265,9 @@ class CallRecordWriter:
                 journal.unlink(missing_ok=True)
                 self._backlog = False
                 done, self._journaled_here = self._journaled_here, 0
-            log.info("call-record journal replayed; %d record(s) written from it in all", self.replayed)
+            if self.replayed > replayed_before:  # a pass that found nothing to write says nothing
+                log.info("call-record journal replayed; %d record(s) written from it in all",
+                         self.replayed)
             await self._advance(done)
             return
 

@@ -4,13 +4,18 @@ PostgreSQL server stopped for real (the on-disk journal)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from acd.records import CallRecord, Disposition
 from tickets.store import CallRecordStore
-from tickets.writer import CallRecordWriter
+from tickets.writer import CallRecordWriter, _encode
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 
@@ -90,3 +95,87 @@ async def test_given_postgresql_stopped_mid_traffic_then_the_journal_keeps_every
     assert [r.linkedid for r in rows] == [record(n).linkedid for n in range(120)]
     await writer.close()
     await store.close()
+
+
+class FlakyStore:
+    """A database that is away while `down` is set."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.rows: dict[str, CallRecord] = {}
+
+    async def write_many(self, records: Sequence[CallRecord]) -> int:
+        if self.down:
+            raise ConnectionError("database away")
+        new = {r.linkedid for r in records} - set(self.rows)
+        self.rows.update((r.linkedid, r) for r in records)
+        return len(new)
+
+
+def replayed_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "journal replayed" in r.getMessage()]
+
+
+async def test_given_a_journal_from_before_then_its_replay_is_said_once_with_the_count(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tickets.writer")
+    journal = tmp_path / "journal.jsonl"
+    journal.write_text("".join(json.dumps(_encode(record(n)), ensure_ascii=False) + "\n" for n in (1, 2)))
+    store = FlakyStore()
+    writer = CallRecordWriter(store, backoff_initial=0.01, journal=journal)
+    await writer.start()
+    for _ in range(200):
+        if not journal.exists():
+            break
+        await asyncio.sleep(0.01)
+    await writer.close()
+    assert len(store.rows) == 2
+    assert replayed_lines(caplog) == ["call-record journal replayed; 2 record(s) written from it in all"]
+
+
+async def test_given_a_journal_with_nothing_readable_then_no_replay_is_claimed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tickets.writer")
+    journal = tmp_path / "journal.jsonl"
+    journal.write_text('{"linkedid": "torn by a cr\n')
+    writer = CallRecordWriter(FlakyStore(), backoff_initial=0.01, journal=journal)
+    await writer.start()
+    for _ in range(200):
+        if not journal.exists():
+            break
+        await asyncio.sleep(0.01)
+    await writer.close()
+    assert not journal.exists() and writer.unreadable == 1 and writer.replayed == 0
+    assert replayed_lines(caplog) == []
+
+
+async def test_given_the_database_away_and_the_disk_full_then_no_replay_is_claimed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each failed journal write starts a replay pass that finds nothing; none of them may say
+    the journal was replayed (each did, once per pass, in the log of issue 12)."""
+    import errno
+
+    import tickets.writer
+
+    def disk_full(path: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tickets.writer, "_append", disk_full)
+    caplog.set_level(logging.INFO, logger="tickets.writer")
+    store = FlakyStore()
+    store.down = True
+    writer = CallRecordWriter(store, backoff_initial=0.02, backoff_max=0.05,
+                              journal=tmp_path / "journal.jsonl")
+    await writer.start()
+    writer.submit(record(1))
+    for _ in range(200):
+        if writer.errors >= 8:  # four database failures, four journal failures: four passes
+            break
+        await asyncio.sleep(0.01)
+    cannot = [r for r in caplog.records if "cannot be written" in r.getMessage()]
+    assert len(cannot) >= 4
+    store.down = False
+    await asyncio.wait_for(writer.flush(), 5)  # retried from memory once the database is back
+    await writer.close()
+    assert list(store.rows) == [record(1).linkedid] and writer.replayed == 0
+    assert replayed_lines(caplog) == []
