@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -28,6 +29,10 @@ CONF_SOURCE = REPO / "asterisk-conf"
 SANDBOX_PACKAGES = ("asterisk", "asterisk-core-sounds-en-gsm", "asterisk-moh-opsound-gsm")
 SUITE = "sid"
 AGENT_COUNT = 12  # test agents agent1001 … agent1012 in the sandbox
+# the sandbox's asterisk user gets the highest id below this that no host or root account uses:
+# above the ids adduser hands out (100-999 system, 1000-59999 users), below systemd's
+# DynamicUser range (61184-65519), whose ids never appear in /etc/passwd
+OWN_ID_CEILING = 60000
 
 
 class SandboxError(RuntimeError):
@@ -155,6 +160,119 @@ def _asterisk_ids(root: Path) -> tuple[int, int]:
         if fields[0] == "asterisk":
             return int(fields[2]), int(fields[3])
     raise SandboxError(f"no asterisk user in {root}/etc/passwd")
+
+
+def _id_table(path: Path) -> list[tuple[str, int]]:
+    """(name, id) of each passwd/group line; lines that are not `name:x:id:…` are skipped."""
+    if not path.exists():
+        return []
+    table = []
+    for line in path.read_text(errors="replace").splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[0] and fields[2].isdigit():
+            table.append((fields[0], int(fields[2])))
+    return table
+
+
+def _highest_free(taken: set[int]) -> int:
+    for candidate in range(OWN_ID_CEILING - 1, 999, -1):
+        if candidate not in taken:
+            return candidate
+    raise SandboxError(f"no free id between 1000 and {OWN_ID_CEILING} for the sandbox's asterisk user")
+
+
+def _set_id(path: Path, name: str, new_id: int, primary_gid: int | None = None) -> None:
+    """Rewrite `name`'s line of a passwd/group file (field 3, and for passwd the primary group),
+    in place of the old file at once, keeping its mode and owner."""
+    lines = path.read_text().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        fields = line.rstrip("\n").split(":")
+        if fields[0] == name and len(fields) >= 4:
+            fields[2] = str(new_id)
+            if primary_gid is not None:
+                fields[3] = str(primary_gid)
+            lines[i] = ":".join(fields) + ("\n" if line.endswith("\n") else "")
+    info = path.stat()
+    tmp = path.with_name(path.name + ".hotline-tmp")
+    tmp.write_text("".join(lines))
+    os.chown(tmp, info.st_uid, info.st_gid)
+    tmp.chmod(stat.S_IMODE(info.st_mode))
+    os.replace(tmp, path)
+
+
+def _chown_tree(root: Path, old_uid: int, new_uid: int, old_gid: int, new_gid: int) -> int:
+    """Give every entry in `root` owned by the old ids the new ones; symlinks themselves, never
+    their targets, and nothing on another filesystem (the root's /proc, /dev, /sys mounts).
+    Returns how many entries changed."""
+    device = os.lstat(root).st_dev
+    changed = 0
+
+    def retag(path: str) -> None:
+        nonlocal changed
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return  # gone since it was listed
+        uid = new_uid if info.st_uid == old_uid and old_uid != new_uid else -1
+        gid = new_gid if info.st_gid == old_gid and old_gid != new_gid else -1
+        if uid == -1 and gid == -1:
+            return
+        os.lchown(path, uid, gid)
+        mode = stat.S_IMODE(info.st_mode)
+        if stat.S_ISREG(info.st_mode) and mode & (stat.S_ISUID | stat.S_ISGID):
+            os.chmod(path, mode)  # chown clears set-id bits; they belong to the file, keep them
+        changed += 1
+
+    retag(str(root))
+    for top, dirs, files in os.walk(root, followlinks=False):
+        kept = []
+        for name in dirs:
+            path = os.path.join(top, name)
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(info.st_mode) and info.st_dev != device:
+                continue  # a mount inside the root: not the root's own files
+            retag(path)  # a symlink to a directory is listed here too; lchown takes the link
+            if stat.S_ISDIR(info.st_mode):
+                kept.append(name)
+        dirs[:] = kept
+        for name in files:
+            retag(os.path.join(top, name))
+    return changed
+
+
+def ensure_own_ids(root: Path, host_etc: Path = Path("/etc")) -> tuple[int, int] | None:
+    """Give the root's asterisk user and group ids no host account or group has (and no other
+    account of the root), so the host's `ps` and file listings never show the sandbox's Asterisk
+    as, say, postgres. Returns the new (uid, gid), or None when there was nothing to change.
+
+    The new id depends only on the other accounts, and files are re-owned before group, then
+    passwd, are rewritten: a run cut short is finished by the next one. Only while Asterisk is
+    stopped: a running one keeps its old ids."""
+    uid, primary = _asterisk_ids(root)
+    root_users, root_groups = _id_table(root / "etc/passwd"), _id_table(root / "etc/group")
+    host_users, host_groups = _id_table(host_etc / "passwd"), _id_table(host_etc / "group")
+    gid = next((i for n, i in root_groups if n == "asterisk"), None)  # None: no group of its own
+    users_taken = {i for _, i in host_users} | {i for n, i in root_users if n != "asterisk"}
+    groups_taken = {i for _, i in host_groups} | {i for n, i in root_groups if n != "asterisk"}
+    uid_clash = uid in users_taken
+    gid_clash = gid is not None and gid in groups_taken
+    # passwd still names the group's old id (a run stopped between rewriting group and passwd)
+    stale = gid is not None and primary != gid and primary not in {i for _, i in root_groups}
+    if not (uid_clash or gid_clash or stale):
+        return None
+    new_id = _highest_free(users_taken | groups_taken)  # one number for both, when both move
+    new_uid = new_id if uid_clash else uid
+    new_gid = new_id if gid_clash else (primary if gid is None else gid)
+    changed = _chown_tree(root, uid, new_uid, gid if gid is not None else primary, new_gid)
+    if gid_clash:
+        _set_id(root / "etc/group", "asterisk", new_gid)
+    _set_id(root / "etc/passwd", "asterisk", new_uid, new_gid)
+    log.info("sandbox asterisk user %d:%d → %d:%d (the old ids belong to host or root accounts); "
+             "%d file(s) re-owned", uid, primary, new_uid, new_gid, changed)
+    return new_uid, new_gid
 
 
 def _secret(path: Path) -> str:
@@ -335,6 +453,9 @@ def start(paths: SandboxPaths, *, echo: bool = True, boot_timeout: float = 60.0)
     if asterisk_pid(paths):
         _say(f"asterisk already running (pid {asterisk_pid(paths)})", echo)
         return
+    if (moved := ensure_own_ids(paths.root)) is not None:
+        _say(f"the sandbox's asterisk user now runs as {moved[0]}:{moved[1]}, ids no host account uses",
+             echo)
     install_conf(paths)
     install_prompts(paths, echo=echo)
     if paths.messages_log.exists():
