@@ -35,7 +35,7 @@ class Controller:
     """The running controller: engine + AMI link + FastAGI server + record writer."""
 
     def __init__(self, config: Config, notify: Callable[[object], None] | None = None) -> None:
-        from acd.commands import CallArrived, CallEnded, WriteCallRecord
+        from acd.commands import CallArrived, CallEnded, SaveAgentSession, WriteCallRecord
         from acd.engine import Engine
         from acd.acd import AgentChanged, CallAnswered, OfferCall, QueueRefused
         from ivr.agent_codes import make_agent_codes
@@ -48,7 +48,9 @@ class Controller:
         from callback.flow import CallbackFlow, DialCallback, SaveCallback
         from callback.saver import CallbackSaver
         from callback.store import CallbackStore
+        from tickets.agent_sessions import AgentSessionStore
         from tickets.orders import WorkOrderStore
+        from tickets.saves import SaveLoop
         from tickets.store import CallRecordStore
         from tickets.writer import CallRecordWriter
 
@@ -57,6 +59,8 @@ class Controller:
         self.orders = WorkOrderStore(self.store.engine, config.store.city_code, config.orders.deadlines)
         self.callback_store = CallbackStore(self.store.engine)
         self.callback_saver = CallbackSaver(self.callback_store)
+        self.agent_sessions = AgentSessionStore(self.store.engine)
+        self.session_saver = SaveLoop(self.agent_sessions.save, "agents' sessions", lambda effect: effect.session)
         configured = frozenset(n.strip() for n in config.callbacks.do_not_call.split(",") if n.strip())
         book = CallbackBook(RetryPolicy(config.callbacks.attempts, config.callbacks.spacing, config.callbacks.window),
                             do_not_call=configured, configured=configured)
@@ -72,9 +76,10 @@ class Controller:
                               OfferCall: lambda effect: self.ami.offer(effect),
                               QueueRefused: lambda effect: self.ami.refuse(effect),
                               SaveCallback: self.callback_saver.submit,
+                              SaveAgentSession: self.session_saver.submit,
                               DialCallback: lambda effect: self.ami.dial_callback(
                                   effect, config.acd.ring_timeout, config.dialplan.outbound_callerid)},
-                             acd=config.acd,
+                             acd=config.acd, wait_for_link=True,
                              callbacks=CallbackFlow(book, business_hours=config.callbacks.in_business_hours))
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
                            live=lambda: {call.linkedid for call in self.engine.snapshot()},
@@ -128,7 +133,9 @@ class Controller:
         book.restore(await self.callback_store.open_entries(), await self.callback_store.last_id(),
                      await self.callback_store.recently_booked(since))
         book.do_not_call |= {o.number for o in await self.callback_store.do_not_call()}
+        self.engine.restore_agents(await self.agent_sessions.load())  # nobody logs in again
         self._spawn(self.callback_saver.run(), "callback-saves")
+        self._spawn(self.session_saver.run(), "agent-session-saves")
         self._spawn(self.engine.run(), "engine")
         await self.agi.start()
         self._spawn(self.ami.run(), "ami")
@@ -162,6 +169,9 @@ class Controller:
         await self.ami.close()
         await self.engine.drained()
         self.engine.stop()
+        for saver in (self.callback_saver, self.session_saver):  # the store may be away: not forever
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(saver.flush(), 5.0)
         await self.writer.close(timeout=5.0)  # what the database did not take stays in the journal
         await self.store.close()
         for task in list(self._tasks):

@@ -48,12 +48,16 @@ class OfferCall:
 
 
 TimerKey = tuple[str, str, int]
+# an offer nobody heard back about (no DialEnd, no failure) ends this long after the agent's
+# ring time: the agent is not left OFFERED while callers wait (the engine first checks that no
+# channel of the agent's phone is live: a ring or call in progress still gets its DialEnd)
+OFFER_GRACE = 10.0
 
 
 @dataclass(frozen=True, slots=True)
 class SetTimer:
     at: float
-    key: TimerKey  # ("wrap_up", agent_id, generation) | ("overflow", call_id, 0)
+    key: TimerKey  # ("wrap_up" | "offer", agent_id, generation) | ("overflow", call_id, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +111,27 @@ class LiveAgent:
     call_id: str | None = None
     desk: str | None = None  # the desk of the call the agent is on
     wrap_up_generation: int = 0  # a wrap-up timer of an earlier wrap-up must not end this one
+    wrap_up_until: float = 0.0
+    offer_generation: int = 0  # likewise for the deadline of an offer
     # the recent transitions (the agent history of the events issue goes to the store)
     history: deque[tuple[float, AgentState, str]] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))
 
 
 HISTORY_KEPT = 256
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSession:
+    """What the store keeps of an agent, so a controller restart does not log out the hall.
+    Times are epoch seconds (the engine's monotonic clock does not survive a restart)."""
+
+    agent_id: str
+    state: str  # an AgentState value
+    reason: str
+    since: float
+    desk: str = ""
+    call_id: str = ""
+    wrap_up_until: float = 0.0
 
 
 @dataclass(slots=True)
@@ -126,7 +146,7 @@ LaneKey = tuple[str, int, bool]  # desk, priority class, may be dialed after hou
 
 
 class Acd:
-    def __init__(self, config: AcdConfig) -> None:
+    def __init__(self, config: AcdConfig, suspended: bool = False) -> None:
         self.config = config
         self.policies = config.policies()
         self.agents = {a.agent_id: LiveAgent(a) for a in config.agents}
@@ -134,7 +154,7 @@ class Acd:
         self.callbacks: dict[str, QueuedCall] = {}  # due callbacks, in their lanes
         self._lanes: dict[LaneKey, list[tuple[float, int, str]]] = {}
         self.business_hours = True  # plain callbacks are offered only in business hours
-        self.suspended = False  # the AMI link is down: no offer could reach Asterisk
+        self.suspended = suspended  # the AMI link is down: no offer could reach Asterisk
         self._seq = 0
 
     # ---- agents: checks, then effects ----
@@ -168,12 +188,22 @@ class Acd:
     def logout(self, agent_id: str, now: float) -> list[AcdEffect]:
         return [self._move(self._agent(agent_id), "logout", now)]
 
-    def agent_outbound(self, agent_id: str, now: float) -> list[AcdEffect]:
-        """The agent's phone is on a call the ACD did not offer (they dialed out)."""
+    def agent_outbound(self, agent_id: str, now: float, call_id: str = "", desk: str = "") -> list[AcdEffect]:
+        """The agent's phone is on a call the ACD did not offer: they dialed out, or Asterisk
+        shows them on a call the ACD did not see begin (after a restart or an outage: the
+        ACD's own offer, or app_queue's while the controller was away; then `call_id` and
+        `desk` name it, and the wrap-up is that desk's). A logged-out agent stays logged out
+        (app_queue rings its static members whether logged in or not); an offered one is
+        left to the offer's DialEnd."""
         agent = self._agent(agent_id)
-        if agent.state in (AgentState.ON_CALL, AgentState.OFFERED, AgentState.LOGGED_OUT):
+        if agent.state in (AgentState.OFFERED, AgentState.LOGGED_OUT):
             return []
-        return [self._move(agent, "outbound", now, "outbound")]
+        desk = desk if desk in self.policies else ""
+        if agent.state is AgentState.ON_CALL:
+            agent.call_id, agent.desk = call_id or agent.call_id, desk or agent.desk
+            return []
+        agent.call_id, agent.desk = call_id or None, desk or None
+        return [self._move(agent, "outbound", now, desk or "outbound")]
 
     def agent_call_ended(self, agent_id: str, now: float) -> list[AcdEffect]:
         """The agent's call is over: wrap-up, then ready again when the desk says."""
@@ -183,8 +213,43 @@ class Acd:
         desk, agent.desk, agent.call_id = agent.desk, None, None
         wrap_up = self.config.desk(desk).wrap_up if desk else 0.0
         agent.wrap_up_generation += 1
+        agent.wrap_up_until = now + wrap_up
         return [self._move(agent, "hangup", now, desk or ""),
-                SetTimer(now + wrap_up, ("wrap_up", agent_id, agent.wrap_up_generation))]
+                SetTimer(agent.wrap_up_until, ("wrap_up", agent_id, agent.wrap_up_generation))]
+
+    # ---- sessions across restarts ----
+    def session(self, agent_id: str, now: float, wall: float) -> AgentSession:
+        agent = self._agent(agent_id)
+        until = wall + (agent.wrap_up_until - now) if agent.state is AgentState.WRAP_UP else 0.0
+        return AgentSession(agent_id, agent.state.value, agent.reason, wall + (agent.since - now),
+                            agent.desk or "", agent.call_id or "", until)
+
+    def restore(self, sessions: list[AgentSession], now: float, wall: float) -> list[AcdEffect]:
+        """Agents as the store kept them, at start (before the first resync, which reconciles
+        them with what Asterisk shows). An agent who was being offered a call comes back ready:
+        the resync finds the offer's ring or call, if there is one. A wrap-up resumes with the
+        time it had left. Agents no longer configured are ignored."""
+        effects: list[AcdEffect] = []
+        for kept in sessions:
+            agent = self.agents.get(kept.agent_id)
+            try:
+                state = AgentState(kept.state)
+            except ValueError:
+                continue
+            if agent is None:
+                continue
+            if state is AgentState.OFFERED:
+                state, kept = AgentState.READY, replace(kept, reason="", call_id="")
+            since = now - max(0.0, wall - kept.since)
+            agent.state, agent.reason, agent.since, agent.idle_since = state, kept.reason, since, since
+            agent.call_id, agent.desk = kept.call_id or None, kept.desk or None
+            agent.history.append((since, state, kept.reason))
+            effects.append(AgentChanged(kept.agent_id, state, kept.reason, since))
+            if state is AgentState.WRAP_UP:
+                agent.wrap_up_generation += 1
+                agent.wrap_up_until = now + max(0.0, kept.wrap_up_until - wall)
+                effects.append(SetTimer(agent.wrap_up_until, ("wrap_up", kept.agent_id, agent.wrap_up_generation)))
+        return effects
 
     # ---- calls ----
     def enqueue(self, call_id: str, channel: str, desk: str, priority: Priority,
@@ -279,17 +344,32 @@ class Acd:
             agent.idle_since = now  # to the back of the idle line, not the front
         return [changed, *self.dispatch(now)]
 
-    def offer_not_sent(self, call_id: str, now: float) -> list[AcdEffect]:
+    def offer_not_sent(self, call_id: str, now: float, caller_gone: bool = False) -> list[AcdEffect]:
         """The offer never reached the agent's phone (Asterisk refused the action, or the AMI
         link was down): the call goes back to its place, the agent is ready again, and it is
         nobody's miss. The agent goes to the back of the idle line, so a failure that repeats
-        does not ring the same agent in a loop."""
+        does not ring the same agent in a loop. When Asterisk said the caller's channel is gone
+        (they hung up as the offer went out), the call leaves the queue as the caller's abandon,
+        before anybody else is offered it."""
+        queued = self._queued(call_id)
         agent = self._take_back(call_id)
-        if agent is None:
+        if agent is None or queued is None:
             return []
         changed = self._move(agent, "offer_not_sent", now)
         agent.idle_since = now
-        return [changed, *self.dispatch(now)]
+        effects: list[AcdEffect] = [changed]
+        if caller_gone:
+            self._pop(call_id)
+            effects.append(CallAbandoned(call_id, queued.call.desk, now - queued.call.queued_at, False))
+        return effects + self.dispatch(now)
+
+    def offer_expired(self, agent_id: str, generation: int, now: float) -> list[AcdEffect]:
+        """The deadline of an offer passed with no word from Asterisk: not the agent's miss
+        (their phone may never have rung); the call goes back to its place."""
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.state is not AgentState.OFFERED or agent.offer_generation != generation:
+            return []
+        return self.offer_not_sent(agent.call_id or "", now)
 
     def _take_back(self, call_id: str) -> LiveAgent | None:
         """An offer that did not connect: the call back at its place; the agent it rang."""
@@ -415,9 +495,12 @@ class Acd:
             return []
         queued.offered_to = agent.config.agent_id
         agent.call_id = queued.call.call_id
+        agent.offer_generation += 1
+        deadline = now + self.config.ring_timeout + OFFER_GRACE
         return [self._move(agent, "offer", now, queued.call.desk),
                 OfferCall(queued.call.call_id, queued.channel, agent.config.agent_id, agent.config.device,
-                          queued.call.desk)]
+                          queued.call.desk),
+                SetTimer(deadline, ("offer", agent.config.agent_id, agent.offer_generation))]
 
     def position(self, call_id: str, now: float) -> int | None:
         """1-based place among the calls of the same desk not yet offered."""

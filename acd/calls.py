@@ -257,6 +257,22 @@ class LiveCalls:
             case OfferCall():
                 call.stage = "ringing"
 
+    def hung_up(self, uniqueid: str) -> bool:
+        """This channel was seen and has hung up (as far as the recent memory goes)."""
+        return uniqueid in self._recent_hangups
+
+    def found_talking(self, linkedid: str, agent_id: str, desk: str, answered_at: datetime | None) -> None:
+        """Asterisk shows this citizen bridged to `agent_id` and the call began before the
+        controller saw it (a restart): an answered call of that agent and desk. `answered_at`
+        None: app_queue connected it (the fallback queue answered, not the controller)."""
+        call = self.calls.get(linkedid)
+        if call is None:
+            return
+        call.agent, call.desk, call.queued, call.reached_agent = agent_id, desk or call.desk, True, True
+        call.bridged, call.stage = True, "talking"
+        if answered_at is not None:
+            call.agent_answered_at = answered_at
+
     def mark_internal(self, linkedid: str) -> None:
         call = self.calls.get(linkedid)
         if call is not None:

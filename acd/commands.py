@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from acd.acd import AgentSession
 from acd.records import CallRecord
 
 
@@ -31,6 +32,13 @@ class CallEnded:
 
     linkedid: str
     disposition: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaveAgentSession:
+    """Keep this agent's session in the store (a restarted controller restores it)."""
+
+    session: AgentSession
 
 
 Effect = WriteCallRecord | CallArrived | CallEnded

@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from acd import events as ev
-from acd.acd import (Acd, AcdEffect, AcdError, AgentChanged, CallAbandoned, CallAnswered, OfferCall,
-                     QueueRefused, SetTimer)
+from acd.acd import (Acd, AcdEffect, AcdError, AgentChanged, AgentSession, CallAbandoned, CallAnswered,
+                     OfferCall, QueueRefused, SetTimer)
 from acd.calls import CallView, LiveCalls
-from acd.commands import Effect, WriteCallRecord
+from acd.commands import Effect, SaveAgentSession, WriteCallRecord
 from acd.desks import AcdConfig
 from acd.figures import DeskFigures
 from acd.ports import CallbackPort, NoCallbacks, Queued
@@ -37,6 +37,13 @@ AGENTS_CONTEXT = "from-agents"  # where calls from agents' phones start (asteris
 CONNECT_CONTEXT = "hotline-connect"
 FALLBACK_CONTEXT = "hotline-fallback"
 CANCEL = "CANCEL"  # DialEnd's status when the dialing side (the caller) hung up
+# Asterisk refused an offer's action (shutting down, overloaded …): offers wait this long (or,
+# if the link drops, until the resync) instead of ringing the next agent into the same refusal
+OFFERS_HELD = ("offers", "held", 0)
+OFFER_RETRY_AFTER = 2.0
+# a FastAGI session whose channel the AMI has not shown yet is held this long, then dropped: a
+# session Asterisk does not know (a local process speaking FastAGI) never becomes a caller
+CHANNEL_WAIT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +83,16 @@ class Engine:
     def __init__(self, handlers: Mapping[type, EffectHandler], acd: AcdConfig | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time, callbacks: CallbackPort | None = None,
-                 callback_tick: float = 5.0) -> None:
+                 callback_tick: float = 5.0, wait_for_link: bool = False) -> None:
+        """`wait_for_link`: no offer before the first resync (a starting controller does not
+        know yet which agents are on calls, nor can it reach Asterisk)."""
         self.calls = LiveCalls()
         self.callbacks: Any = callbacks or NoCallbacks()  # the feature's own object (tests, API read it)
         self._port: CallbackPort = self.callbacks
         self._callback_tick = callback_tick
-        self.acd = Acd(acd or AcdConfig())
+        self.acd = Acd(acd or AcdConfig(), suspended=wait_for_link)
+        self.link_down = wait_for_link  # from AmiLinkDown until the next resync
+        self._unseen: dict[str, ev.CallQueued] = {}  # uniqueid -> a queued session AMI has not shown
         self.figures = DeskFigures([d.name for d in self.acd.config.desks],
                                    {d.name: d.service_level for d in self.acd.config.desks})
         self._devices = {a.agent_id: f"{a.device}-" for a in self.acd.config.agents}
@@ -123,6 +134,12 @@ class Engine:
     async def drained(self) -> None:
         """Wait until every message submitted so far is applied (tests, shutdown)."""
         await self._idle.wait()
+
+    def restore_agents(self, sessions: list[AgentSession]) -> None:
+        """The agents' sessions the store kept (before `run`): nobody logs in again after a
+        restart; the first resync reconciles them with what Asterisk shows."""
+        for effect in self.acd.restore(sessions, self._clock(), self._wall()):
+            self._carry_out(effect)
 
     def stop(self) -> None:
         self._inbox.put_nowait(None)
@@ -192,7 +209,9 @@ class Engine:
         else:
             effects = self._apply_fact(message, now, wall)
         effects += self._port.step(self.acd, now, wall)
-        return self._route_offers(effects, now, wall) + self._port.saves()
+        out = self._route_offers(effects, now, wall) + self._port.saves()
+        changed = dict.fromkeys(e.agent_id for e in out if isinstance(e, AgentChanged))
+        return out + [SaveAgentSession(self.acd.session(agent_id, now, wall)) for agent_id in changed]
 
     def _apply_fact(self, fact: ev.EngineEvent, now: float, wall: float) -> list[Any]:
         # The ACD first, so that a call ending in this very step is recorded with what the ACD
@@ -209,6 +228,12 @@ class Engine:
                     effects += self._port.citizen_answered(call.caller_number, wall)
         effects += self.calls.apply(fact)
         self._mark_internal(fact)
+        if isinstance(fact, ev.ChannelsSnapshot):
+            effects += self._note_talking(fact, wall)
+        for uniqueid in self._now_seen(fact):
+            held = self._unseen.pop(uniqueid, None)
+            if held is not None:  # its channel appeared: the caller is queued now
+                acd_effects += self._apply_fact(held, now, wall)
         for effect in list(effects):
             if isinstance(effect, WriteCallRecord):
                 record = effect.record
@@ -272,6 +297,8 @@ class Engine:
             case ev.CallQueued():
                 if fact.linkedid in acd.queue:
                     return []
+                if fact.uniqueid not in self.calls.channels:
+                    return self._hold_unseen(fact, now)
                 self._caller_channel[fact.linkedid] = fact.uniqueid
                 epoch = fact.queued_epoch or wall
                 self._queued[fact.linkedid] = Queued(epoch, Priority(fact.priority))
@@ -301,8 +328,11 @@ class Engine:
                 if fact.status == CANCEL:  # the caller hung up while the agent's phone rang
                     return acd.call_left(fact.linkedid, now)
                 return acd.offer_failed(fact.linkedid, now)
+            case ev.OfferNotSent() if fact.caller_gone:  # raced with the caller's hang-up
+                self._caller_channel.pop(fact.call_id, None)
+                return acd.offer_not_sent(fact.call_id, now, caller_gone=True)
             case ev.OfferNotSent():
-                return acd.offer_not_sent(fact.call_id, now)
+                return self._hold_offers(now) + acd.offer_not_sent(fact.call_id, now)
             case ev.ChannelCreated():
                 agent_id = self._agent_of_channel(fact.channel)
                 if fact.exten.startswith("*"):
@@ -318,11 +348,26 @@ class Engine:
                     return acd.agent_call_ended(agent_id, now)
             case ev.TimerFired() if fact.key == CALLBACK_TICK:
                 return [SetTimer(now + self._callback_tick, CALLBACK_TICK), *acd.dispatch(now)]
+            case ev.TimerFired() if fact.key == OFFERS_HELD:
+                return [] if self.link_down else acd.resume(now)
+            case ev.TimerFired() if fact.key[0] == "offer":
+                _, agent_id, generation = fact.key
+                if self._phone_busy(agent_id):  # ringing or talking: its DialEnd will tell
+                    return [SetTimer(now + acd.config.ring_timeout, fact.key)]
+                expired = acd.offer_expired(agent_id, generation, now)
+                if expired:
+                    log.warning("offer to %s: no word from Asterisk within its deadline; the call "
+                                "goes back to its place", agent_id)
+                return expired
+            case ev.TimerFired() if fact.key[0] == "unseen":
+                return self._drop_unseen(fact.key[1], now)
             case ev.TimerFired():
                 return acd.timer(fact.key, now)
             case ev.CallbackDialed():
-                return self._port.dialed(fact, acd, self.calls, now, wall)
+                held = self._hold_offers(now) if fact.status == "NOT_SENT" else []
+                return held + self._port.dialed(fact, acd, self.calls, now, wall)
             case ev.AmiLinkDown():
+                self.link_down = True
                 acd.suspend()
             case ev.ChannelsSnapshot():
                 return self._acd_resync(fact, now, wall)
@@ -353,8 +398,81 @@ class Engine:
             agent = self.acd.agents[agent_id]
             if agent.state is AgentState.ON_CALL and not any(n.startswith(prefix) for n in names):
                 effects += self.acd.agent_call_ended(agent_id, now)
+        citizens = self._talking_citizens(snap)
+        for channel in snap.channels:  # an agent whose phone is on a call is on that call
+            on_phone = self._agent_of_channel(channel.channel)
+            if on_phone is not None:
+                citizen = citizens.get(channel.bridge_id)
+                effects += (self.acd.agent_outbound(on_phone, now, citizen.linkedid, citizen.desk)
+                            if citizen is not None else self.acd.agent_outbound(on_phone, now))
         effects += self._port.resynced(snap, self.acd, now, wall)
+        for uniqueid in [u for u in self._unseen if u not in live]:
+            effects += self._drop_unseen(uniqueid, now)
+        self.link_down = False
         return effects + self.acd.resume(now)
+
+    def _talking_citizens(self, snap: ev.ChannelsSnapshot) -> dict[str, ev.ChannelSnapshot]:
+        """Citizens' channels (the first of their call, not an agent's phone) in a bridge, by
+        bridge: the agent's channel in the same bridge is talking to them."""
+        return {c.bridge_id: c for c in snap.channels
+                if c.bridge_id and c.uniqueid == c.linkedid and self._agent_of_channel(c.channel) is None
+                and c.context in (CONNECT_CONTEXT, FALLBACK_CONTEXT)}
+
+    def _note_talking(self, snap: ev.ChannelsSnapshot, wall: float) -> list[Any]:
+        """A citizen found talking to an agent at resync (the call began before a restart) is an
+        answered call of that agent and desk: recorded so, and never called back."""
+        citizens = self._talking_citizens(snap)
+        effects: list[Any] = []
+        for channel in snap.channels:
+            agent_id = self._agent_of_channel(channel.channel)
+            citizen = citizens.get(channel.bridge_id)
+            call = self.calls.calls.get(citizen.linkedid) if citizen is not None else None
+            if agent_id is None or citizen is None or call is None or call.agent or call.callback_of:
+                continue
+            answered = snap.at - timedelta(seconds=channel.seconds_up)  # the agent's leg: a bound
+            self.calls.found_talking(call.linkedid, agent_id, citizen.desk,
+                                     None if citizen.context == FALLBACK_CONTEXT else answered)
+            if not self._port.is_callback(call.linkedid):
+                effects += self._port.citizen_answered(call.caller_number, wall)
+        return effects
+
+    def _now_seen(self, fact: ev.EngineEvent) -> list[str]:
+        if not self._unseen:
+            return []
+        if isinstance(fact, ev.ChannelCreated):
+            return [fact.uniqueid]
+        if isinstance(fact, ev.ChannelsSnapshot):
+            return [c.uniqueid for c in fact.channels]
+        return []
+
+    def _hold_unseen(self, fact: ev.CallQueued, now: float) -> list[Any]:
+        if self.calls.hung_up(fact.uniqueid):
+            log.info("queued session on a channel that already hung up: not queued")
+            return []
+        self._unseen[fact.uniqueid] = fact
+        return [SetTimer(now + CHANNEL_WAIT, ("unseen", fact.uniqueid, 0))]
+
+    def _drop_unseen(self, uniqueid: str, now: float) -> list[Any]:
+        held = self._unseen.get(uniqueid)
+        if held is None:
+            return []
+        if self.link_down:  # the resync decides (the channel may be in its snapshot)
+            return [SetTimer(now + CHANNEL_WAIT, ("unseen", uniqueid, 0))]
+        del self._unseen[uniqueid]
+        log.warning("FastAGI intake for a channel Asterisk does not show (%s): not queued",
+                    held.channel[:40] or "no channel name")
+        return []
+
+    def _hold_offers(self, now: float) -> list[Any]:
+        """Asterisk refused an action: no offer for a moment (nor one into the same refusal)."""
+        if self.acd.suspended:
+            return []
+        self.acd.suspend()
+        return [SetTimer(now + OFFER_RETRY_AFTER, OFFERS_HELD)]
+
+    def _phone_busy(self, agent_id: str) -> bool:
+        prefix = self._devices.get(agent_id, "\0")
+        return any(c.name.startswith(prefix) for c in self.calls.channels.values())
 
     def _channel_name(self, fact: ev.ChannelHungUp) -> str:
         channel = self.calls.channels.get(fact.uniqueid)  # still there: the model applies after

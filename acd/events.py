@@ -98,6 +98,7 @@ class ChannelSnapshot:
     context: str
     bridge_id: str  # "" when not bridged
     seconds_up: int  # Duration: how long the channel has existed
+    desk: str = ""  # HOTLINE_DESK of a citizen's channel bridged to an agent (read at resync)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +238,7 @@ class OfferNotSent:
     call_id: str
     agent_id: str
     reason: str
+    caller_gone: bool = False  # Asterisk said the caller's channel no longer exists
 
 
 @dataclass(frozen=True, slots=True)

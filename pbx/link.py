@@ -8,6 +8,7 @@ matches Asterisk again. `AgiLink`: FastAGI session starts and ends become facts 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -24,6 +25,14 @@ from pbx.translate import TranslationError, channel_snapshot, translate
 log = logging.getLogger("pbx.link")
 
 WAITING_CONTEXTS = ("hotline-wait", "hotline-fallback")
+TALKING_CONTEXTS = ("hotline-connect", "hotline-fallback")  # a citizen bridged here talks to an agent
+# how Asterisk answers an action on a channel that no longer exists (Redirect, Setvar)
+CHANNEL_GONE = ("channel does not exist", "no such channel")
+
+
+def caller_gone(exc: Exception) -> bool:
+    """Asterisk refused the action because the caller's channel is gone (they hung up)."""
+    return isinstance(exc, AmiActionFailed) and any(text in str(exc).lower() for text in CHANNEL_GONE)
 HEARTBEATS_IN_FLIGHT = 10  # unanswered heartbeats before the beat pauses (the keep-alive decides)
 
 
@@ -71,6 +80,12 @@ class AmiLink:
 
     async def _on_connected(self, client: AmiClient) -> None:
         self._inbox.submit(ev.AmiLinkUp(self._now()))
+        # fresh before anything else: a caller taken back from the fallback queue must not find
+        # the heartbeat of the controller's previous life and fall straight back
+        try:
+            await self._beat_now(client)
+        except AmiActionFailed as exc:
+            log.warning("heartbeat not set at connect: %s", exc)
         # [acd] ring_timeout times the agent's ring ([hotline-connect] reads the global)
         try:
             await client.send_action("Setvar", {"Variable": "HOTLINE_RING_TIMEOUT",
@@ -84,6 +99,7 @@ class AmiLink:
                 channels.append(channel_snapshot(entry))
             except TranslationError as exc:
                 log.warning("resync: skipped a channel: %s", exc)
+        channels = [await self._with_desk(client, c) for c in channels]
         journal = await read_journal(client)
         self._inbox.submit(ev.ChannelsSnapshot(self._now(), tuple(channels), journal))
         await self._adopt_waiting(client, channels)
@@ -91,6 +107,18 @@ class AmiLink:
         log.info("resynchronised with Asterisk: %d live channel(s), %d journal line(s)",
                  len(channels), len(journal))
         self.journal_cleared += await clear_journal(client, journal, self._live, self._settled)
+
+    async def _with_desk(self, client: AmiClient, channel: ev.ChannelSnapshot) -> ev.ChannelSnapshot:
+        """A citizen talking to an agent: the desk the call was for (its wrap-up, its record)."""
+        if not channel.bridge_id or channel.context not in TALKING_CONTEXTS or channel.uniqueid != channel.linkedid:
+            return channel
+        try:
+            desk = (await client.send_action("Getvar", {"Channel": channel.channel,
+                                                        "Variable": "HOTLINE_DESK"})).get("Value") or ""
+        except AmiActionFailed as exc:  # hung up meanwhile
+            log.info("resync: no desk for a talking call: %s", exc)
+            return channel
+        return dataclasses.replace(channel, desk=desk)
 
     async def _adopt_waiting(self, client: AmiClient, channels: list[ev.ChannelSnapshot]) -> None:
         """Callers who waited while the controller was away: those still in [hotline-wait]
@@ -159,8 +187,9 @@ class AmiLink:
             await self.client.send_action("Redirect", {"Channel": channel, "Context": "hotline-connect",
                                                       "Exten": agent_id, "Priority": "1"})
         except Exception as exc:  # the caller left meanwhile, or the link is down: nobody's miss
-            log.warning("could not connect call %s to %s: %s", call_id, agent_id, exc)
-            self._inbox.submit(ev.OfferNotSent(self._now(), call_id, agent_id, str(exc)))
+            gone = caller_gone(exc)
+            (log.info if gone else log.warning)("could not connect call %s to %s: %s", call_id, agent_id, exc)
+            self._inbox.submit(ev.OfferNotSent(self._now(), call_id, agent_id, str(exc), caller_gone=gone))
 
     def dial_callback(self, dial: Any, ring_seconds: float, callerid: str) -> None:
         """A callback: ring the agent first ([hotline-callback] whispers 回拨 and the desk to
@@ -208,10 +237,13 @@ class AmiLink:
                 self._spawn(self._beat(now))
             await asyncio.sleep(interval)
 
+    @staticmethod
+    async def _beat_now(client: AmiClient) -> None:
+        await client.send_action("Setvar", {"Variable": "HOTLINE_HEARTBEAT", "Value": str(int(time.time()))})
+
     async def _beat(self, sent: float) -> None:
         try:
-            await self.client.send_action("Setvar", {"Variable": "HOTLINE_HEARTBEAT",
-                                                     "Value": str(int(time.time()))})
+            await self._beat_now(self.client)
             self.heartbeat_rtt_max = max(self.heartbeat_rtt_max, asyncio.get_running_loop().time() - sent)
         except Exception as exc:
             log.warning("heartbeat not delivered: %s", exc)

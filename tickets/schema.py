@@ -138,3 +138,17 @@ do_not_call = Table(
     Column("added_by", Unicode(64), nullable=False),
     Column("note", Unicode(200), nullable=False),
 )
+
+# Agents' sessions (revision 0007): the last state of each agent, restored after a restart.
+agent_sessions = Table(
+    "agent_sessions",
+    metadata,
+    Column("agent_id", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("desk", String(32), nullable=False),
+    Column("call_id", String(64), nullable=False),
+    Column("wrap_up_until", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

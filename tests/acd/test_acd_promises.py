@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acd.acd import QUEUE_FULL, Acd, AcdError, CallAbandoned, OfferCall, SetTimer
+from acd.acd import QUEUE_FULL, Acd, AcdError, CallAbandoned, OfferCall, SetTimer, OFFER_GRACE
 from acd.desks import AcdConfig, AgentConfig, Desk, parse_acd
 from acd.figures import DeskFigures
 from acd.routing import DeskPolicy, OverflowStep, Priority, ReadyAgent, WaitingCall, assign
@@ -243,7 +243,8 @@ def test_what_a_supervisor_sees_of_an_offer_and_an_agent_keeps_their_place_in_th
     assert acd.agents["a1"].idle_since == 1
     effects = acd.enqueue("c1", "PJSIP/carrier-1", "general", Priority.NORMAL, 4)
     assert effects == [AgentChanged("a1", AgentState.OFFERED, "general", 4),
-                       OfferCall("c1", "PJSIP/carrier-1", "a1", "PJSIP/agent1001", "general")]
+                       OfferCall("c1", "PJSIP/carrier-1", "a1", "PJSIP/agent1001", "general"),
+                       SetTimer(4 + CONFIG.ring_timeout + OFFER_GRACE, ("offer", "a1", 1))]  # every offer ends
     left = acd.call_left("c1", 5)
     assert AgentChanged("a1", AgentState.READY, "", 5) in left and acd.agents["a1"].call_id is None
     acd.enqueue("c2", "PJSIP/carrier-2", "general", Priority.NORMAL, 6)

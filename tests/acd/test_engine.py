@@ -75,6 +75,8 @@ async def test_given_a_full_queue_then_the_caller_is_refused_not_forgotten() -> 
     seen: list[object] = []
     engine = Engine({QueueRefused: seen.append}, acd=AcdConfig(desks=(Desk("general", "综合", "general", max_queue=1),)))
     runner = asyncio.create_task(engine.run())
+    for uid in ("A", "B", "C"):  # real callers: Asterisk shows their channels
+        engine.submit(ev.ChannelCreated(NOW, uid, uid, f"PJSIP/carrier-{uid}", 6, "1", "", "12345", "from-trunk"))
     for uid in ("A", "B"):
         engine.submit(ev.CallQueued(NOW, uid, uid, f"PJSIP/carrier-{uid}", "general"))
     engine.submit(ev.CallQueued(NOW, "C", "C", "PJSIP/carrier-C", "nowhere"))
