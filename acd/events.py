@@ -170,6 +170,18 @@ class CallQueued:
     preferred_agent: str = ""  # the agent who took that order: offered first if ready
     caller_name: str = ""  # the full display name (SIP From), when Asterisk's caller ID cut it
 
+    @classmethod
+    def adopted(cls, at: datetime, uniqueid: str, linkedid: str, channel: str, desk: str, since: str | None,
+                priority: str | None, order: str | None) -> CallQueued:
+        """A caller found waiting whom the ACD does not hold (after a restart), from what the
+        intake kept on the channel: its desk, its queue time, its priority, its open order."""
+        try:
+            epoch = float(since) if since else None
+        except ValueError:
+            epoch = None
+        return cls(at, uniqueid, linkedid, channel, desk, int(priority) if priority in ("0", "1") else 2,
+                   queued_epoch=epoch, open_order=order or "")
+
 
 @dataclass(frozen=True, slots=True)
 class SurveyAnswered:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from acd.events import CallbackChoice, EngineEvent
+from acd.events import CallbackChoice, CallQueued, EngineEvent
 from ivr.prompts import duration_clips, number_clips
 
 QueuePosition = Callable[[str], "tuple[int, float] | None"]
@@ -20,11 +20,21 @@ CallbackDue = Callable[[str], bool]
 def make_announce(position_of: QueuePosition, submit: Callable[[EngineEvent], None] | None = None,
                   callback_due: CallbackDue | None = None,
                   offer_timeout: float = 5.0) -> Callable[[Any], Awaitable[None]]:
+    async def adopt(agi: Any, linkedid: str) -> None:
+        """A caller in [hotline-wait] whom the ACD does not hold (an agent's ring that began
+        before a controller restart came back unanswered): queued again at their old place."""
+        desk = await agi.get_variable("HOTLINE_DESK")
+        if submit is None or not desk:
+            return
+        kept = [await agi.get_variable(name) for name in ("HOTLINE_QUEUED_AT", "HOTLINE_PRIORITY", "HOTLINE_OPEN_ORDER")]
+        submit(CallQueued.adopted(datetime.now(timezone.utc), agi.env.uniqueid, linkedid, agi.env.channel, desk, *kept))
+
     async def announce(agi: Any) -> None:
         linkedid = (await agi.command("GET FULL VARIABLE ${CHANNEL(linkedid)}")).data or agi.env.uniqueid
         place = position_of(linkedid)
-        if place is None:
-            return  # not (or no longer) waiting in the ACD: say nothing
+        if place is None:  # not waiting in the ACD: say nothing, but do not leave them unheard
+            await adopt(agi, linkedid)
+            return
         ahead, seconds = place
         if ahead == 0:
             await agi.stream_file("hotline/queue-busy")

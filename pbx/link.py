@@ -146,14 +146,8 @@ class AmiLink:
             except Exception as exc:  # the caller left meanwhile
                 log.info("resync: could not adopt %s: %s", channel.channel, exc)
                 continue
-            try:
-                epoch = float(since) if since else None
-            except ValueError:
-                epoch = None
-            self._inbox.submit(ev.CallQueued(self._now(), channel.uniqueid, channel.linkedid,
-                                             channel.channel, desk,
-                                             int(priority) if priority in ("0", "1") else 2,
-                                             queued_epoch=epoch, open_order=order or ""))
+            self._inbox.submit(ev.CallQueued.adopted(self._now(), channel.uniqueid, channel.linkedid,
+                                                     channel.channel, desk, since, priority, order))
             log.info("resync: re-adopted a waiting caller for desk %s", desk)
 
     async def sweep_journal(self) -> int:

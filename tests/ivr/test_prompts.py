@@ -101,3 +101,39 @@ async def test_the_announcement_composes_position_and_wait_and_offers_the_callba
     played.clear()
     await announce(Agi())  # offered already: position and wait only
     assert "hotline/callback-offer" not in played and len(facts) == 2
+
+
+async def test_a_waiting_caller_the_acd_does_not_hold_is_queued_again_at_their_old_place() -> None:
+    """After a controller restart, an agent's ring that began before it came back unanswered: the
+    caller is back in [hotline-wait] but not in the ACD. Their next announcement hears nothing
+    and queues them again with the desk, queue time and priority the intake kept on the channel."""
+    from acd.events import CallQueued
+
+    facts: list = []
+    kept = {"HOTLINE_DESK": "market", "HOTLINE_QUEUED_AT": "1795000000.250", "HOTLINE_PRIORITY": "1"}
+
+    class Reply:
+        data = "1795000000.7"
+
+    class Agi:
+        class env:  # noqa: N801
+            uniqueid = "1795000000.7"
+            channel = "PJSIP/carrier-00000007"
+
+        async def command(self, text: str) -> Reply:
+            return Reply()
+
+        async def get_variable(self, name: str) -> str | None:
+            return kept.get(name)
+
+        async def stream_file(self, name: str) -> None:
+            raise AssertionError("nothing is said to a caller the ACD does not hold")
+
+    await make_announce(lambda linkedid: None, facts.append)(Agi())
+    [queued] = facts
+    assert isinstance(queued, CallQueued)
+    assert (queued.linkedid, queued.channel, queued.desk, queued.queued_epoch, queued.priority) == (
+        "1795000000.7", "PJSIP/carrier-00000007", "market", 1795000000.25, 1)
+    kept.clear()  # not a caller the intake queued (no desk on the channel): left alone
+    await make_announce(lambda linkedid: None, facts.append)(Agi())
+    assert len(facts) == 1
