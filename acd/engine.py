@@ -93,6 +93,8 @@ class Engine:
         self.acd = Acd(acd or AcdConfig(), suspended=wait_for_link)
         self.link_down = wait_for_link  # from AmiLinkDown until the next resync
         self._unseen: dict[str, ev.CallQueued] = {}  # uniqueid -> a queued session AMI has not shown
+        self.ghosts_dropped = 0
+        self._ghost_warned_at = float("-inf")
         self.figures = DeskFigures([d.name for d in self.acd.config.desks],
                                    {d.name: d.service_level for d in self.acd.config.desks})
         self._devices = {a.agent_id: f"{a.device}-" for a in self.acd.config.agents}
@@ -230,6 +232,8 @@ class Engine:
         self._mark_internal(fact)
         if isinstance(fact, ev.ChannelsSnapshot):
             effects += self._note_talking(fact, wall)
+        elif isinstance(fact, ev.DialEnded) and fact.status == "ANSWER":
+            self._note_answered_unseen(fact)
         for uniqueid in self._now_seen(fact):
             held = self._unseen.pop(uniqueid, None)
             if held is not None:  # its channel appeared: the caller is queued now
@@ -436,6 +440,16 @@ class Engine:
                 effects += self._port.citizen_answered(call.caller_number, wall)
         return effects
 
+    def _note_answered_unseen(self, fact: ev.DialEnded) -> None:
+        """An agent answered a citizen the ACD did not offer (app_queue's member, or a ring
+        that began before a restart): the call is that agent's, whoever rang them."""
+        call = self.calls.calls.get(fact.linkedid)
+        agent_id = self._agent_of_channel(fact.dest_channel)
+        if call is None or agent_id is None or call.agent or call.internal or call.callback_of \
+                or fact.uniqueid != call.first_uniqueid:
+            return
+        self.calls.found_talking(call.linkedid, agent_id, call.desk, None if call.fell_back else fact.at)
+
     def _now_seen(self, fact: ev.EngineEvent) -> list[str]:
         if not self._unseen:
             return []
@@ -459,8 +473,13 @@ class Engine:
         if self.link_down:  # the resync decides (the channel may be in its snapshot)
             return [SetTimer(now + CHANNEL_WAIT, ("unseen", uniqueid, 0))]
         del self._unseen[uniqueid]
-        log.warning("FastAGI intake for a channel Asterisk does not show (%s): not queued",
-                    held.channel[:40] or "no channel name")
+        self.ghosts_dropped += 1
+        warn = now - self._ghost_warned_at >= 60.0  # a burst of strangers is one warning a minute
+        if warn:
+            self._ghost_warned_at = now
+        (log.warning if warn else log.info)(
+            "FastAGI intake for a channel Asterisk does not show (%s): not queued (%d so far)",
+            held.channel[:40] or "no channel name", self.ghosts_dropped)
         return []
 
     def _hold_offers(self, now: float) -> list[Any]:

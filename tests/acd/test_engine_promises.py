@@ -8,10 +8,10 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 from acd import events as ev
-from acd.acd import AgentChanged, OfferCall
-from acd.commands import WriteCallRecord
+from acd.acd import AgentChanged, AgentSession, OfferCall
+from acd.commands import SaveAgentSession, WriteCallRecord
 from acd.desks import AcdConfig, AgentConfig, Desk
-from acd.engine import Engine
+from acd.engine import OFFERS_HELD, Engine
 from acd.records import Disposition
 
 NOW = datetime(2026, 11, 23, 1, 30, tzinfo=timezone.utc)  # 09:30 in Beijing, a Monday
@@ -28,13 +28,21 @@ def at(seconds: float) -> datetime:
 class Hall:
     """A running engine and what it asked the edges to do."""
 
-    def __init__(self) -> None:
+    def __init__(self, sessions: list[AgentSession] | None = None) -> None:
+        """`sessions`: a restarted controller, given what the store kept of the agents."""
         self.seen: list[object] = []
         self.t = 0.0
         self.engine = Engine({OfferCall: self.seen.append, WriteCallRecord: self.seen.append,
-                              AgentChanged: self.seen.append}, acd=CFG, clock=lambda: self.t,
-                             wall=lambda: NOW.timestamp() + self.t)
+                              AgentChanged: self.seen.append, SaveAgentSession: self.seen.append},
+                             acd=CFG, clock=lambda: self.t,
+                             wall=lambda: NOW.timestamp() + self.t, wait_for_link=sessions is not None)
+        if sessions is not None:
+            self.engine.restore_agents(sessions)
         self.task = asyncio.create_task(self.engine.run())
+
+    def kept_sessions(self) -> list[AgentSession]:
+        """What the store holds: the last session saved of each agent."""
+        return list({e.session.agent_id: e.session for e in self.seen if isinstance(e, SaveAgentSession)}.values())
 
     async def agents_ready(self, *agents: str) -> None:
         for agent_id in agents:
@@ -190,8 +198,23 @@ from acd.routing import ReadyAgent, agent_level  # noqa: E402
 
 hall_ops = st.lists(st.tuples(
     st.sampled_from(["call", "ready", "pause", "answer", "no_answer", "cancel", "leave", "down", "resync",
-                     "not_sent", "hang_up_agent"]),
+                     "not_sent", "hang_up_agent", "hold_ends", "ghost", "restart", "asterisk_restart"]),
     st.integers(0, 3)), max_size=40)
+
+
+def listing(asterisk: dict[str, str]) -> tuple[ev.ChannelSnapshot, ...]:
+    """What CoreShowChannels lists for the model of Asterisk: a citizen waiting, or bridged to
+    the agent who answered (both channels in one bridge)."""
+    channels = []
+    for u, ctx in asterisk.items():
+        agent_id = ctx.partition(":")[2]
+        bridge = f"b-{u}" if agent_id else ""
+        channels.append(ev.ChannelSnapshot(u, u, f"PJSIP/carrier-{u}", 6, "138", "", "12345",
+                                           "hotline-connect" if agent_id else ctx, bridge, 5, "general"))
+        if agent_id:
+            channels.append(ev.ChannelSnapshot(f"{u}-a", u, f"PJSIP/agent100{agent_id[-1]}-{u}", 6, "1", "", "s",
+                                               "from-agents", bridge, 4))
+    return tuple(channels)
 
 
 async def live_a_hall(ops: list[tuple[str, int]]) -> None:
@@ -201,6 +224,7 @@ async def live_a_hall(ops: list[tuple[str, int]]) -> None:
     asterisk: dict[str, str] = {}  # what Asterisk has: caller uniqueid -> context
     n = 0
     link_up = True
+    store: dict[str, AgentSession] = {}  # the agent_sessions table
     for op, k in ops:
         engine = hall.engine
         acd = engine.acd
@@ -224,7 +248,7 @@ async def live_a_hall(ops: list[tuple[str, int]]) -> None:
             device = f"PJSIP/agent100{agent_id[-1]}-{n:04x}"
             engine.submit(ev.DialEnded(at(hall.t), uid, uid, device, status))
             if op == "answer":
-                asterisk[uid] = "bridged"
+                asterisk[uid] = f"bridged:{agent_id}"
             elif op == "cancel":
                 engine.submit(ev.ChannelHungUp(at(hall.t), uid, uid, 16, ""))
                 asterisk.pop(uid)
@@ -248,11 +272,34 @@ async def live_a_hall(ops: list[tuple[str, int]]) -> None:
         elif op == "resync":
             link_up = True
             engine.submit(ev.AmiLinkUp(at(hall.t)))
-            engine.submit(ev.ChannelsSnapshot(at(hall.t), tuple(
-                ev.ChannelSnapshot(u, u, f"PJSIP/carrier-{u}", 6, "138", "", "12345",
-                                   "hotline-connect" if ctx == "bridged" else ctx, "b" if ctx == "bridged" else "", 5)
-                for u, ctx in asterisk.items())))
+            engine.submit(ev.ChannelsSnapshot(at(hall.t), listing(asterisk), ()))
+            for u, ctx in asterisk.items():  # the link re-adopts the waiting callers, as pbx/link.py does
+                if ctx == "hotline-wait":
+                    engine.submit(ev.CallQueued(at(hall.t), u, u, f"PJSIP/carrier-{u}", "general",
+                                                queued_epoch=NOW.timestamp()))
+        elif op == "hold_ends":
+            engine.submit(ev.TimerFired(OFFERS_HELD))
+        elif op == "ghost":  # a local process speaks FastAGI for a channel Asterisk does not have
+            engine.submit(ev.CallQueued(at(hall.t), f"ghost{k}", f"ghost{k}", "PJSIP/nobody", "general"))
+        elif op == "restart":  # SIGKILL: a new process, given the store; the link is not up yet
+            before = {a: (live.state.value, live.reason) for a, live in acd.agents.items()}
+            store.update({kept.agent_id: kept for kept in hall.kept_sessions()})  # outlives the process
+            await hall.close()
+            t = hall.t
+            hall = Hall(list(store.values()))
+            hall.t = t
+            link_up = False
+            restored = {a: (live.state.value, live.reason) for a, live in hall.engine.acd.agents.items()}
+            for agent_id, was in before.items():  # nobody logs in again; an offer comes back ready
+                assert restored[agent_id] == (was if was[0] != "offered" else ("ready", "")), (agent_id, was)
+        elif op == "asterisk_restart":  # every call is gone; phones stay registered
+            asterisk.clear()
+            if link_up:
+                link_up = False
+                engine.submit(ev.AmiLinkDown(at(hall.t), "connection lost"))
+        engine, acd = hall.engine, hall.engine.acd
         await engine.drained()
+        assert not [c for c in acd.queue if c.startswith("ghost")]  # a stranger's session is no caller
         # no ghost: an agent is OFFERED exactly when a waiting call is offered to them
         offered_now = {q.offered_to for q in acd.queue.values() if q.offered_to}
         assert offered_now == {a for a, live in acd.agents.items() if live.state.value == "offered"}
@@ -269,6 +316,11 @@ async def live_a_hall(ops: list[tuple[str, int]]) -> None:
                             assert agent_level(me, queued.call, acd.policies[queued.call.desk], hall.t) is None
         # a miss is counted only for a ring the agent let go unanswered
         assert all(live.misses <= sum(1 for o, _ in ops if o == "no_answer") for live in acd.agents.values())
+        # an agent talking to a citizen (as Asterisk has it), once it has been heard, is on that call
+        if link_up and op == "resync":
+            for u, ctx in asterisk.items():
+                if ctx.startswith("bridged:"):
+                    assert acd.agents[ctx.partition(":")[2]].state.value == "on_call", (u, ctx)
     await hall.close()
 
 

@@ -253,3 +253,51 @@ async def test_every_offer_has_a_deadline_unless_the_agents_phone_is_still_ringi
     assert hall.offers() == [("C1", "a1"), ("C1", "a1")]  # the caller offered again at once
     await hall.close()
 
+
+
+async def test_a_ring_that_began_before_a_restart_and_is_answered_after_it_is_that_agents_answered_call() -> None:
+    """The caller was in [hotline-connect] ringing agent1001 when the controller died; after the
+    restart the agent picks up (DialEnd ANSWER names their phone). The agent is on that call and
+    the record says answered by them, not a caller lost in the IVR."""
+    hall = Controller(wait_for_link=True)
+    hall.engine.restore_agents([AgentSession("a1", "offered", "general", NOW.timestamp()),
+                                *ready_at(NOW.timestamp(), "a2")])
+    hall.engine.submit(snapshot(1, channel("C1", "PJSIP/carrier-C1", "hotline-connect", up=20),
+                                channel("C1-a", "PJSIP/agent1001-0001", "from-agents", linkedid="C1", up=3)))
+    hall.engine.submit(ev.DialEnded(at(2), "C1", "C1", "PJSIP/agent1001-0001", "ANSWER"))
+    hall.caller_waits("C2", 3)
+    await hall.engine.drained()
+    assert hall.agent("a1") == ("on_call", 0) and hall.offers() == [("C2", "a2")]
+    hall.engine.submit(ev.ChannelHungUp(at(40), "C1-a", "C1", 16, ""))
+    hall.engine.submit(ev.ChannelHungUp(at(40), "C1", "C1", 16, ""))
+    await hall.engine.drained()
+    record = hall.records()["C1"]
+    assert (record.disposition, record.agent, record.talk_time) == (Disposition.ANSWERED, "a1", 38)
+    await hall.close()
+
+
+async def test_a_call_between_two_seats_stays_internal() -> None:
+    hall = Controller()
+    await hall.agents_ready("a1", "a2")
+    hall.engine.submit(ev.ChannelCreated(at(0), "I1", "I1", "PJSIP/agent1001-0009", 6, "1001", "", "1002", "from-agents"))
+    hall.engine.submit(ev.ChannelCreated(at(1), "I1-b", "I1", "PJSIP/agent1002-0009", 5, "1002", "", "s", "from-agents"))
+    hall.engine.submit(ev.DialEnded(at(2), "I1", "I1", "PJSIP/agent1002-0009", "ANSWER"))
+    for uid in ("I1-b", "I1"):
+        hall.engine.submit(ev.ChannelHungUp(at(9), uid, "I1", 16, ""))
+    await hall.engine.drained()
+    assert hall.records()["I1"].disposition is Disposition.INTERNAL
+    await hall.close()
+
+
+async def test_a_burst_of_strangers_is_counted_and_logged_once(caplog) -> None:  # type: ignore[no-untyped-def]
+    hall = Controller()
+    for n in range(50):
+        hall.engine.submit(ev.CallQueued(at(0), f"ghost{n}", f"ghost{n}", "PJSIP/nobody", "general"))
+    hall.t = CHANNEL_WAIT
+    for n in range(50):
+        hall.engine.submit(ev.TimerFired(("unseen", f"ghost{n}", 0)))
+    with caplog.at_level("INFO", logger="acd.engine"):
+        await hall.engine.drained()
+    assert hall.engine.ghosts_dropped == 50 and not hall.engine.acd.queue
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1
+    await hall.close()
