@@ -20,6 +20,13 @@ backlog (bytes unread in the kernel), event volume, engine time.
 
     .venv/bin/python bench/call_storm.py [--calls 1000] [--seconds 20] [--agents 50]
         [--record /tmp/storm.ami] [--trace /tmp/storm-facts.txt]
+
+Impatient callers (issue 12): `--patience 2-15 --seed 7` runs the same seeded traffic twice in
+one invocation, first with patient callers (the baseline: no offer can race a hang-up), then
+with callers who hang up after a seeded random wait, so offers race hang-ups ("Channel does not
+exist"). Besides the strict checks it prints, for both runs, the agent-seconds agents sat unused
+while a caller waited (READY with the desk's skill, or OFFERED for over 2 s with no ring on
+their phone: an offer frozen on a failed action) and the ratio of the two.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import random
 import resource
 import sys
 import tempfile
@@ -43,10 +51,12 @@ from acd.acd import CallAnswered, OfferCall  # noqa: E402
 from acd.desks import AcdConfig, AgentConfig, Desk  # noqa: E402
 from acd.states import AgentState  # noqa: E402
 from devtools import sandbox  # noqa: E402
+from hotline_config import CallbacksConfig  # noqa: E402
 from hotline_pbx import SANDBOX_CONFIG, Controller  # noqa: E402
 from pbx.ami_client import AmiClient, AmiError  # noqa: E402
 
 SAMPLE_EVERY = 0.05
+FROZEN_AFTER = 2.0  # an offer with no ring on the agent's phone this long is frozen
 MAX_READY_WAIT = 1.0
 AMI_PORT_HEX = "13AE"  # 5038
 
@@ -126,6 +136,8 @@ class Watch:
     samples: int = 0
     link_down_at: list[float] = dataclasses.field(default_factory=list)
     storm_calls: set[str] = dataclasses.field(default_factory=set)  # linkedids the carrier placed
+    unused_agent_seconds: float = 0.0  # agents READY (skilled) or frozen OFFERED while a caller waited
+    offers_not_sent: Counter[str] = dataclasses.field(default_factory=Counter)  # caller gone / refused
 
 
 def _linkedid(obj: Any) -> str:
@@ -154,6 +166,8 @@ def tap_engine(controller: Controller, watch: Watch, t0: list[float]) -> None:
             watch.dial_status[message.linkedid].append(message.status)
             if message.status == "ANSWER":
                 watch.dial_answer.add(message.linkedid)
+        elif isinstance(message, ev.OfferNotSent):
+            watch.offers_not_sent["caller gone" if message.caller_gone else "refused"] += 1
         elif isinstance(message, (ev.AmiLinkDown, ev.AmiLinkUp, ev.ChannelsSnapshot)):
             watch.link_down_at.append(time.monotonic() - t0[0])
         if lid:
@@ -199,6 +213,15 @@ async def sample(controller: Controller, watch: Watch, stop: asyncio.Event) -> N
             if tx is not None:
                 watch.ast_tx_max = max(watch.ast_tx_max, tx)
         ready_skills = [a.config.skills for a in acd.agents.values() if a.state is AgentState.READY]
+        waiting = [q for q in acd.queue.values() if q.offered_to is None]
+        if waiting:
+            skills = {skill_of.get(q.call.desk, q.call.desk) for q in waiting}
+            ringing = {c.name.rsplit("-", 1)[0] for c in controller.engine.calls.channels.values()}
+            engine_now = controller.engine._clock()
+            unused = sum(1 for skills_of in ready_skills if skills & set(skills_of)) + sum(
+                1 for a in acd.agents.values() if a.state is AgentState.OFFERED
+                and engine_now - a.since > FROZEN_AFTER and a.config.device not in ringing)
+            watch.unused_agent_seconds += unused * SAMPLE_EVERY
         holding: set[str] = set()
         if ready_skills:
             for call_id, queued in acd.queue.items():
@@ -216,7 +239,8 @@ async def sample(controller: Controller, watch: Watch, stop: asyncio.Event) -> N
                 watch.ready_wait_max[call_id] = now - since
 
 
-async def run(calls: int, seconds: float, agents: int, record: str | None, trace: str | None) -> int:
+async def run(calls: int, seconds: float, agents: int, record: str | None, trace: str | None,
+              patience: tuple[float, float] | None = None, seed: int = 7, label: str = "storm") -> tuple[int, Watch]:
     paths = sandbox.SandboxPaths()
     base = hotline_config.load(SANDBOX_CONFIG, env={})
     acd = AcdConfig(
@@ -231,6 +255,8 @@ async def run(calls: int, seconds: float, agents: int, record: str | None, trace
     with tempfile.TemporaryDirectory(prefix="hotline-storm-") as tmp:
         config = dataclasses.replace(
             base, acd=acd, http=dataclasses.replace(base.http, port=0),
+            # lost calls wait for business hours that never come: no callback rings a bench agent
+            callbacks=CallbacksConfig(business_hours="00:00-00:00"),
             asterisk=dataclasses.replace(base.asterisk, ami_secret_file=str(paths.ami_secret_file)),
             store=dataclasses.replace(base.store, url=f"sqlite+aiosqlite:///{tmp}/storm.db",
                                       journal=f"{tmp}/journal.jsonl"))
@@ -264,14 +290,18 @@ async def run(calls: int, seconds: float, agents: int, record: str | None, trace
         t0[0] = time.monotonic()
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample(controller, watch, stop), name="sampler")
-        print(f"storm: {calls} calls within {seconds:.0f} s, {agents} agents", flush=True)
+        waits = random.Random(seed)
+        lives = [round(waits.uniform(*patience), 1) if patience else 300 for _ in range(calls)]
+        print(f"{label}: {calls} calls within {seconds:.0f} s, {agents} agents"
+              + (f", callers hang up after {patience[0]:.0f}-{patience[1]:.0f} s (seed {seed})" if patience else ""),
+              flush=True)
         originate_failed: list[str] = []
         placing: set[asyncio.Task[None]] = set()
 
         async def place(n: int) -> None:
             try:
                 await carrier.send_action("Originate", {
-                    "Channel": "Local/12345@from-trunk/n", "Application": "Wait", "Data": "300",
+                    "Channel": "Local/12345@from-trunk/n", "Application": "Wait", "Data": str(lives[n]),
                     "CallerID": f'"市民" <139{n:08d}>', "Async": "true"})
             except AmiError as exc:
                 originate_failed.append(str(exc))
@@ -397,6 +427,9 @@ async def run(calls: int, seconds: float, agents: int, record: str | None, trace
           f"controller CPU {used:.1f} s = {100 * used / elapsed:.0f}% of one core, {1000 * used / calls:.2f} ms "
           f"per call; Asterisk CPU {aused:.1f} s, {1000 * aused / calls:.1f} ms per call")
 
+    print(f"agents unused while a caller waited: {watch.unused_agent_seconds:.1f} agent-seconds "
+          f"(READY with the skill, or OFFERED > {FROZEN_AFTER:.0f} s with no ring); offers not sent: "
+          f"{dict(watch.offers_not_sent) or 'none'}")
     suspects = {c for c, _ in over} | {w.split()[0] for w in wrong}
     if trace:
         with open(trace, "w") as out:
@@ -406,9 +439,21 @@ async def run(calls: int, seconds: float, agents: int, record: str | None, trace
         print(f"facts applied for {len(suspects) or 'the first 20'} call(s) written to {trace}")
     if failures:
         print("FAILED: " + "; ".join(failures))
-        return 1
+        return 1, watch
     print("OK")
-    return 0
+    return 0, watch
+
+
+async def compare(args: argparse.Namespace, patience: tuple[float, float]) -> int:
+    """The same seeded traffic, patient (the baseline) then impatient."""
+    rc_base, base = await run(args.calls, args.seconds, args.agents, None, None, None, args.seed, "baseline (patient)")
+    print()
+    rc, watch = await run(args.calls, args.seconds, args.agents, args.record, args.trace, patience, args.seed,
+                          "impatient callers")
+    ratio = watch.unused_agent_seconds / base.unused_agent_seconds if base.unused_agent_seconds else float("inf")
+    print(f"\nagents unused while callers waited: impatient {watch.unused_agent_seconds:.1f} agent-s, "
+          f"baseline {base.unused_agent_seconds:.1f} agent-s, ratio {ratio:.2f}")
+    return rc or rc_base
 
 
 def main() -> None:
@@ -418,8 +463,13 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--record", help="also record the raw AMI stream into this file (a second AMI session)")
     parser.add_argument("--trace", help="write the facts the engine applied for each failing call here")
+    parser.add_argument("--patience", help="LO-HI seconds: also run with callers who hang up after a random wait")
+    parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    sys.exit(asyncio.run(run(args.calls, args.seconds, args.agents, args.record, args.trace)))
+    if args.patience:
+        lo, _, hi = args.patience.partition("-")
+        sys.exit(asyncio.run(compare(args, (float(lo), float(hi or lo)))))
+    sys.exit(asyncio.run(run(args.calls, args.seconds, args.agents, args.record, args.trace))[0])
 
 
 if __name__ == "__main__":
