@@ -242,7 +242,8 @@ class Acd:
                 state, kept = AgentState.READY, replace(kept, reason="", call_id="")
             since = now - max(0.0, wall - kept.since)
             agent.state, agent.reason, agent.since, agent.idle_since = state, kept.reason, since, since
-            agent.call_id, agent.desk = kept.call_id or None, kept.desk or None
+            agent.call_id = kept.call_id or None
+            agent.desk = kept.desk if kept.desk in self.policies else None  # a desk since removed: none
             agent.history.append((since, state, kept.reason))
             effects.append(AgentChanged(kept.agent_id, state, kept.reason, since))
             if state is AgentState.WRAP_UP:

@@ -26,7 +26,9 @@ one invocation, first with patient callers (the baseline: no offer can race a ha
 with callers who hang up after a seeded random wait, so offers race hang-ups ("Channel does not
 exist"). Besides the strict checks it prints, for both runs, the agent-seconds agents sat unused
 while a caller waited (READY with the desk's skill, or OFFERED for over 2 s with no ring on
-their phone: an offer frozen on a failed action) and the ratio of the two.
+their phone: an offer frozen on a failed action) and the ratio of the two. `--ghosts N` adds, to
+the second run, N intake sessions from a local process speaking FastAGI for channels Asterisk
+does not have (the ghost callers of issue 12); it prints how often a ghost was offered.
 """
 
 from __future__ import annotations
@@ -167,7 +169,7 @@ def tap_engine(controller: Controller, watch: Watch, t0: list[float]) -> None:
             if message.status == "ANSWER":
                 watch.dial_answer.add(message.linkedid)
         elif isinstance(message, ev.OfferNotSent):
-            watch.offers_not_sent["caller gone" if message.caller_gone else "refused"] += 1
+            watch.offers_not_sent["caller gone" if getattr(message, "caller_gone", False) else "refused"] += 1
         elif isinstance(message, (ev.AmiLinkDown, ev.AmiLinkUp, ev.ChannelsSnapshot)):
             watch.link_down_at.append(time.monotonic() - t0[0])
         if lid:
@@ -239,8 +241,23 @@ async def sample(controller: Controller, watch: Watch, stop: asyncio.Event) -> N
                 watch.ready_wait_max[call_id] = now - since
 
 
+async def ghost(port: int, n: int) -> None:
+    """A local process that speaks FastAGI to the intake for a channel Asterisk does not have,
+    answering every command the way Asterisk would."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write((f"agi_network: yes\nagi_network_script: intake?dialed=12345\nagi_channel: PJSIP/ghost-{n:08x}\n"
+                  f"agi_uniqueid: ghost-{n}\nagi_callerid: 1370000{n:04d}\nagi_extension: 12345\n\n").encode())
+    while line := await reader.readline():
+        command = line.decode().strip()
+        reply = f"200 result=1 (ghost-{n})" if command.startswith("GET FULL VARIABLE") else "200 result=0"
+        writer.write(f"{reply}\n".encode())
+        await writer.drain()
+    writer.close()
+
+
 async def run(calls: int, seconds: float, agents: int, record: str | None, trace: str | None,
-              patience: tuple[float, float] | None = None, seed: int = 7, label: str = "storm") -> tuple[int, Watch]:
+              patience: tuple[float, float] | None = None, seed: int = 7, label: str = "storm",
+              ghosts: int = 0) -> tuple[int, Watch]:
     paths = sandbox.SandboxPaths()
     base = hotline_config.load(SANDBOX_CONFIG, env={})
     acd = AcdConfig(
@@ -306,6 +323,7 @@ async def run(calls: int, seconds: float, agents: int, record: str | None, trace
             except AmiError as exc:
                 originate_failed.append(str(exc))
 
+        ghost_every = calls // ghosts if ghosts else 0
         for n in range(calls):
             due = t0[0] + n * seconds / calls
             if (delay := due - time.monotonic()) > 0:
@@ -313,6 +331,10 @@ async def run(calls: int, seconds: float, agents: int, record: str | None, trace
             task = asyncio.create_task(place(n))
             placing.add(task)
             task.add_done_callback(placing.discard)
+            if ghost_every and n % ghost_every == 0:
+                task = asyncio.create_task(ghost(config.agi.port, n))
+                placing.add(task)
+                task.add_done_callback(placing.discard)
         await asyncio.gather(*placing)
         sent = time.monotonic() - t0[0]
         print(f"  {calls - len(originate_failed)} calls placed in {sent:.1f} s"
@@ -427,6 +449,11 @@ async def run(calls: int, seconds: float, agents: int, record: str | None, trace
           f"controller CPU {used:.1f} s = {100 * used / elapsed:.0f}% of one core, {1000 * used / calls:.2f} ms "
           f"per call; Asterisk CPU {aused:.1f} s, {1000 * aused / calls:.1f} ms per call")
 
+    if ghosts:
+        offered = sum(k for c, k in watch.offers.items() if c.startswith("ghost"))
+        print(f"ghost sessions: {ghosts}; offers of a ghost to an agent: {offered} (target 0)")
+        if offered:
+            failures.append(f"ghosts were offered {offered} time(s)")
     print(f"agents unused while a caller waited: {watch.unused_agent_seconds:.1f} agent-seconds "
           f"(READY with the skill, or OFFERED > {FROZEN_AFTER:.0f} s with no ring); offers not sent: "
           f"{dict(watch.offers_not_sent) or 'none'}")
@@ -449,7 +476,7 @@ async def compare(args: argparse.Namespace, patience: tuple[float, float]) -> in
     rc_base, base = await run(args.calls, args.seconds, args.agents, None, None, None, args.seed, "baseline (patient)")
     print()
     rc, watch = await run(args.calls, args.seconds, args.agents, args.record, args.trace, patience, args.seed,
-                          "impatient callers")
+                          "impatient callers" + (f" and {args.ghosts} ghosts" if args.ghosts else ""), args.ghosts)
     ratio = watch.unused_agent_seconds / base.unused_agent_seconds if base.unused_agent_seconds else float("inf")
     print(f"\nagents unused while callers waited: impatient {watch.unused_agent_seconds:.1f} agent-s, "
           f"baseline {base.unused_agent_seconds:.1f} agent-s, ratio {ratio:.2f}")
@@ -465,6 +492,7 @@ def main() -> None:
     parser.add_argument("--trace", help="write the facts the engine applied for each failing call here")
     parser.add_argument("--patience", help="LO-HI seconds: also run with callers who hang up after a random wait")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--ghosts", type=int, default=0, help="with --patience: ghost intake sessions in the second run")
     args = parser.parse_args()
     if args.patience:
         lo, _, hi = args.patience.partition("-")

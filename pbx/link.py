@@ -25,6 +25,7 @@ from pbx.translate import TranslationError, channel_snapshot, translate
 log = logging.getLogger("pbx.link")
 
 WAITING_CONTEXTS = ("hotline-wait", "hotline-fallback")
+HEARTBEATS_IN_FLIGHT = 10  # unanswered heartbeats before the beat pauses (the keep-alive decides)
 TALKING_CONTEXTS = ("hotline-connect", "hotline-fallback")  # a citizen bridged here talks to an agent
 # how Asterisk answers an action on a channel that no longer exists (Redirect, Setvar)
 CHANNEL_GONE = ("channel does not exist", "no such channel")
@@ -33,7 +34,6 @@ CHANNEL_GONE = ("channel does not exist", "no such channel")
 def caller_gone(exc: Exception) -> bool:
     """Asterisk refused the action because the caller's channel is gone (they hung up)."""
     return isinstance(exc, AmiActionFailed) and any(text in str(exc).lower() for text in CHANNEL_GONE)
-HEARTBEATS_IN_FLIGHT = 10  # unanswered heartbeats before the beat pauses (the keep-alive decides)
 
 
 def utcnow() -> datetime:

@@ -301,3 +301,15 @@ async def test_a_burst_of_strangers_is_counted_and_logged_once(caplog) -> None: 
     assert hall.engine.ghosts_dropped == 50 and not hall.engine.acd.queue
     assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1
     await hall.close()
+
+
+async def test_an_agent_on_a_call_of_a_desk_since_removed_still_wraps_up_and_is_ready_again() -> None:
+    hall = Controller(wait_for_link=True)
+    hall.engine.restore_agents([AgentSession("a1", "on_call", "heating", NOW.timestamp(), "heating", "old-call")])
+    hall.engine.submit(snapshot(1))  # the call ended while the controller was away
+    await hall.engine.drained()
+    assert hall.agent("a1")[0] in ("wrap_up", "ready")
+    hall.caller_waits("C1", 2)
+    await hall.engine.drained()
+    assert hall.offers() == [("C1", "a1")]
+    await hall.close()
