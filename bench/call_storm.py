@@ -162,7 +162,7 @@ def tap_engine(controller: Controller, watch: Watch, t0: list[float]) -> None:
         lid = _linkedid(message)
         if isinstance(message, ev.ChannelCreated) and message.channel.startswith("Local/12345@from-trunk"):
             watch.storm_calls.add(message.linkedid)
-        if isinstance(message, ev.CallQueued):
+        if isinstance(message, ev.CallQueued) and not message.uniqueid.startswith("ghost"):
             watch.queued.setdefault(message.linkedid, message.desk)
         elif isinstance(message, ev.DialEnded):
             watch.dial_status[message.linkedid].append(message.status)
