@@ -239,7 +239,7 @@ class Acd:
             if agent is None:
                 continue
             if state is AgentState.OFFERED:
-                state, kept = AgentState.READY, replace(kept, reason="", call_id="")
+                state, kept = AgentState.READY, replace(kept, reason="", call_id="", desk="")
             since = now - max(0.0, wall - kept.since)
             agent.state, agent.reason, agent.since, agent.idle_since = state, kept.reason, since, since
             agent.call_id = kept.call_id or None
