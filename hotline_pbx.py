@@ -134,6 +134,10 @@ class Controller:
                      await self.callback_store.recently_booked(since))
         book.do_not_call |= {o.number for o in await self.callback_store.do_not_call()}
         self.engine.restore_agents(await self.agent_sessions.load())  # nobody logs in again
+        from acd.kpis import local_day_bounds
+
+        today = datetime.now(self.engine.today.zone).date()  # the day's figures go on counting
+        self.engine.restore_records(await self.store.arrived_between(*local_day_bounds(today, self.engine.today.zone)))
         self._spawn(self.callback_saver.run(), "callback-saves")
         self._spawn(self.session_saver.run(), "agent-session-saves")
         self._spawn(self.engine.run(), "engine")
@@ -153,7 +157,7 @@ class Controller:
                     log.error("API: %s", tokens.error)
                 log.warning("API: no tokens in %s, every request will be refused; make one with "
                             "`hotline_pbx.py api-token add --role supervisor --name NAME`", tokens.path)
-            app = make_app(self.engine, self.orders, self.callback_store, tokens)
+            app = make_app(self.engine, self.orders, self.callback_store, tokens, records=self.store)
             add_routes(app, self.orders, self.config.orders, self.store)
             self._http = web.AppRunner(app, access_log=None)
             await self._http.setup()

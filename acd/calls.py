@@ -64,6 +64,7 @@ class Call:
     queue_wait: float | None = None
     lost_while_ringing: bool = False
     fell_back: bool = False  # sent to app_queue (controller silent, or the desk's queue full)
+    fallback_answered: bool = False  # an app_queue member answered it (seen live or at resync)
     bridged: bool = False
     internal: bool = False  # placed by an agent's own phone
     survey_score: int | None = None
@@ -85,7 +86,7 @@ class Call:
             return Disposition.CALLED_BACK if self.callback_status == "ANSWER" else Disposition.FAILED
         if self.transferred_to:
             return Disposition.TRANSFERRED
-        if self.agent and not (self.fell_back and self.agent_answered_at is None):
+        if self.agent and not self.fallback_answered and not (self.fell_back and self.agent_answered_at is None):
             return Disposition.ANSWERED  # by the controller's offer (a fallback member: below)
         if self.internal:
             return Disposition.INTERNAL
@@ -261,17 +262,17 @@ class LiveCalls:
         """This channel was seen and has hung up (as far as the recent memory goes)."""
         return uniqueid in self._recent_hangups
 
-    def found_talking(self, linkedid: str, agent_id: str, desk: str, answered_at: datetime | None) -> None:
-        """Asterisk shows this citizen bridged to `agent_id` and the call began before the
-        controller saw it (a restart): an answered call of that agent and desk. `answered_at`
-        None: app_queue connected it (the fallback queue answered, not the controller)."""
+    def found_talking(self, linkedid: str, agent_id: str, desk: str, answered_at: datetime,
+                      by_fallback: bool = False) -> None:
+        """An agent talks to this citizen and the ACD did not connect them (a call that began
+        before a restart, or app_queue's member when `by_fallback`): an answered call of that
+        agent and desk, answered at `answered_at` (a bound when seen only at a resync)."""
         call = self.calls.get(linkedid)
         if call is None:
             return
         call.agent, call.desk, call.queued, call.reached_agent = agent_id, desk or call.desk, True, True
-        call.bridged, call.stage = True, "talking"
-        if answered_at is not None:
-            call.agent_answered_at = answered_at
+        call.bridged, call.stage, call.agent_answered_at = True, "talking", answered_at
+        call.fallback_answered = by_fallback
 
     def mark_internal(self, linkedid: str) -> None:
         call = self.calls.get(linkedid)

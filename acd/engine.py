@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from acd import events as ev
 from acd.acd import (Acd, AcdEffect, AcdError, AgentChanged, AgentSession, CallAbandoned, CallAnswered,
@@ -23,6 +24,8 @@ from acd.calls import CallView, LiveCalls
 from acd.commands import Effect, SaveAgentSession, WriteCallRecord
 from acd.desks import AcdConfig
 from acd.figures import DeskFigures
+from acd.kpis import HOTLINE, DayFigures, ServiceFigures
+from acd.records import CallRecord
 from acd.ports import CallbackPort, NoCallbacks, Queued
 from acd.routing import Priority
 from acd.states import AgentState, PauseReason
@@ -83,7 +86,7 @@ class Engine:
     def __init__(self, handlers: Mapping[type, EffectHandler], acd: AcdConfig | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time, callbacks: CallbackPort | None = None,
-                 callback_tick: float = 5.0, wait_for_link: bool = False) -> None:
+                 callback_tick: float = 5.0, wait_for_link: bool = False, city_tz: str = "Asia/Shanghai") -> None:
         """`wait_for_link`: no offer before the first resync (a starting controller does not
         know yet which agents are on calls, nor can it reach Asterisk)."""
         self.calls = LiveCalls()
@@ -95,8 +98,9 @@ class Engine:
         self._unseen: dict[str, ev.CallQueued] = {}  # uniqueid -> a queued session AMI has not shown
         self.ghosts_dropped = 0
         self._ghost_warned_at = float("-inf")
-        self.figures = DeskFigures([d.name for d in self.acd.config.desks],
-                                   {d.name: d.service_level for d in self.acd.config.desks})
+        self.figures = DeskFigures([d.name for d in self.acd.config.desks])
+        self.today = DayFigures(ZoneInfo(city_tz), self._desk_of, {d.name: d.service_level for d in self.acd.config.desks},
+                                self.acd.config.short_abandon)
         self._devices = {a.agent_id: f"{a.device}-" for a in self.acd.config.agents}
         self._handlers = dict(handlers)
         self._observers: dict[type, list[EffectHandler]] = {}
@@ -177,8 +181,20 @@ class Engine:
         return self._clock() - queued.call.queued_at >= after
 
     def desk_figures(self) -> dict[str, dict[str, Any]]:
-        now = self._clock()
-        return self.figures.snapshot(now, self.acd)
+        """Per desk and for the whole hotline (acd.kpis.HOTLINE): today's figures as the
+        records count them (the calls in talk now included), and who waits now."""
+        live = self.figures.snapshot(self._clock(), self.acd)
+        at = datetime.fromtimestamp(self._wall(), timezone.utc)
+        talking = [c.record(at) for c in self.calls.calls.values()
+                   if c.agent_answered_at is not None and not c.callback_of and not c.internal]
+        counted = self.today.figures(at, talking)
+        empty = ServiceFigures(self._desk_of).figures()[HOTLINE]
+        return {desk: {**live.get(desk, {}), **counted.get(desk, empty)} for desk in [*live, *counted]}
+
+    def restore_records(self, records: list[CallRecord]) -> None:
+        """Today's call records from the store (at start): the day's figures go on counting."""
+        for record in records:
+            self.today.add(record)
 
     # ---- the task ----
     async def run(self) -> None:
@@ -241,6 +257,7 @@ class Engine:
         for effect in list(effects):
             if isinstance(effect, WriteCallRecord):
                 record = effect.record
+                self.today.add(record)
                 effects += self._port.call_ended(record, self._queued.pop(record.linkedid, None),
                                                  self._desk_of(record.dialed_number), wall)
         return effects + acd_effects
@@ -434,8 +451,8 @@ class Engine:
             if agent_id is None or citizen is None or call is None or call.agent or call.callback_of:
                 continue
             answered = snap.at - timedelta(seconds=channel.seconds_up)  # the agent's leg: a bound
-            self.calls.found_talking(call.linkedid, agent_id, citizen.desk,
-                                     None if citizen.context == FALLBACK_CONTEXT else answered)
+            self.calls.found_talking(call.linkedid, agent_id, citizen.desk, answered,
+                                     by_fallback=citizen.context == FALLBACK_CONTEXT)
             if not self._port.is_callback(call.linkedid):
                 effects += self._port.citizen_answered(call.caller_number, wall)
         return effects
@@ -448,7 +465,7 @@ class Engine:
         if call is None or agent_id is None or call.agent or call.internal or call.callback_of \
                 or fact.uniqueid != call.first_uniqueid:
             return
-        self.calls.found_talking(call.linkedid, agent_id, call.desk, None if call.fell_back else fact.at)
+        self.calls.found_talking(call.linkedid, agent_id, call.desk, fact.at, by_fallback=call.fell_back)
 
     def _now_seen(self, fact: ev.EngineEvent) -> list[str]:
         if not self._unseen:

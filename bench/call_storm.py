@@ -437,7 +437,7 @@ async def run(calls: int, seconds: float, agents: int, record: str | None, trace
     doubles = [c for c, k in watch.answered_effects.items() if k > 1 and not c.startswith("callback:")]
     print(f"desk figures: answered {figures['answered']}, offered to the desk {offered}, distinct calls answered "
           f"{answered_calls} ({len(doubles)} answered more than once, {sum(k for c, k in watch.answered_effects.items() if not c.startswith('callback:'))} CallAnswered effects for callers), lost {figures['abandoned']}, "
-          f"within 15 s {figures['answered_in_target_pct']}%, ASA {figures['average_speed_of_answer']} s")
+          f"within 15 s {figures['service_level_pct']}%, ASA {figures['average_speed_of_answer']} s")
     if figures["answered"] > offered:
         failures.append(f"desk answered {figures['answered']} > offered {offered}")
     if figures["answered"] != answered_calls:

@@ -227,7 +227,7 @@ async def demo(controller_factory: ControllerFactory, config: Config, *, calls: 
         if not f["answered"] and not f["abandoned"]:
             _say(f"  {desks.get(desk, desk)}: no calls")
             continue
-        pct, asa = f["answered_in_target_pct"], f["average_speed_of_answer"]
+        pct, asa = f["service_level_pct"], f["average_speed_of_answer"]  # of offered calls, from arrival
         _say(f"  {desks.get(desk, desk)}: answered {f['answered']}, abandoned {f['abandoned']}, "
              f"within 15 s {'-' if pct is None else f'{pct}%'}, average speed of answer "
              f"{'-' if asa is None else f'{asa}s'}")

@@ -210,6 +210,13 @@ class CallRecordStore:
         async with self.engine.connect() as conn:
             return [_record(row) for row in await conn.execute(query)]
 
+    async def arrived_between(self, start: datetime, end: datetime) -> list[CallRecord]:
+        """The calls that arrived in [start, end) (a local day, given in UTC), oldest first."""
+        query = (select(call_records).where(call_records.c.arrived_at >= _utc(start), call_records.c.arrived_at < _utc(end))
+                 .order_by(call_records.c.arrived_at, call_records.c.id))
+        async with self.engine.connect() as conn:
+            return [_record(row) for row in await conn.execute(query)]
+
     async def count(self) -> int:
         async with self.engine.connect() as conn:
             return int((await conn.execute(select(func.count()).select_from(call_records))).scalar_one())

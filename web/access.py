@@ -143,6 +143,7 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/calls"): SUPERVISOR,
     ("GET", "/api/callbacks"): SUPERVISOR,
     ("GET", "/api/callbacks/figures"): SUPERVISOR,
+    ("GET", "/api/figures"): SUPERVISOR,
     ("GET", "/api/callbacks/do-not-call"): SUPERVISOR,
     ("POST", "/api/callbacks/do-not-call"): SUPERVISOR,
     ("DELETE", "/api/callbacks/do-not-call/{number}"): SUPERVISOR,

@@ -6,7 +6,10 @@ changes live state itself. Errors answer with a stable code string and change no
     POST /api/agents/{id}/login|ready|logout
     POST /api/agents/{id}/pause           {"reason": "break|meal|training|meeting|after_call_work"}
     GET  /api/agents/{id}/call            the agent's current call and the caller's open orders
-    GET  /api/desks                       live figures per desk
+    GET  /api/desks                       per desk and for the hotline ("all"): today's service
+                                          figures (README: offered, 接通率, 15 s level, ASA …) and
+                                          who waits now
+    GET  /api/figures?day=YYYY-MM-DD      that local day's service figures, from the call records
     GET  /api/calls                       live calls (caller numbers masked)
     GET  /api/callbacks                   open callback entries (呼损回拨), numbers masked
     GET  /api/callbacks/figures[?day=YYYY-MM-DD]  live (or that day's) lost-call rate, callbacks
@@ -30,10 +33,12 @@ from aiohttp import web
 
 from acd.acd import UNKNOWN_AGENT, AcdError
 from acd.engine import Engine
+from acd.kpis import ServiceFigures, local_day_bounds
 from acd.privacy import mask_number
 from acd.states import IllegalTransition, PauseReason
 from callback.store import CallbackStore
 from tickets.orders import WorkOrderStore
+from tickets.store import CallRecordStore
 from web.access import GRANT, TokenFile, decide
 from web.orders import open_order_json
 
@@ -42,6 +47,7 @@ log = logging.getLogger("web.api")
 ENGINE = web.AppKey("engine", Engine)
 WORK_ORDERS = web.AppKey("work_orders", WorkOrderStore)
 CALLBACK_STORE = web.AppKey("callback_store", CallbackStore)
+CALL_RECORDS = web.AppKey("call_records", CallRecordStore)
 BAD_REQUEST = "bad-request"
 UNKNOWN_OPERATION = "unknown-operation"
 AGENT_OPS = ("login", "ready", "pause", "logout")
@@ -184,6 +190,24 @@ async def remove_do_not_call(request: web.Request) -> web.Response:
     return web.json_response({"number": mask_number(number), "removed": True})
 
 
+async def day_figures(request: web.Request) -> web.Response:
+    """A local day's service figures, counted from the store's call records exactly as the
+    live figures are (for today: the same numbers as /api/desks, once the calls have ended)."""
+    engine = request.app[ENGINE]
+    try:
+        day = date.fromisoformat(request.query.get("day", ""))
+    except ValueError:
+        return _error(400, BAD_REQUEST, "day must be YYYY-MM-DD")
+    store = request.app.get(CALL_RECORDS)
+    if store is None:
+        return _error(404, "no-store", "figures per day need the store")
+    start, end = local_day_bounds(day, engine.today.zone)
+    records = await store.arrived_between(start, end)
+    kept = engine.today.records
+    figures = ServiceFigures(kept.desk_of, kept.targets, kept.short_abandon).add_all(records).figures()
+    return web.json_response({"day": day.isoformat(), "timezone": engine.today.zone.key, "desks": figures})
+
+
 async def callback_figures(request: web.Request) -> web.Response:
     from callback.book import figures
 
@@ -194,8 +218,8 @@ async def callback_figures(request: web.Request) -> web.Response:
         book = getattr(engine.callbacks, "book", None)
         live = {e.entry_id: e for e in book.entries.values()} if book is not None else {}
         if store is not None:
-            midnight = datetime.combine(date.today(), datetime.min.time()).astimezone(timezone.utc)
-            stored, _, _ = await store.day(midnight, midnight + timedelta(days=1))
+            midnight, next_midnight = local_day_bounds(datetime.now(engine.today.zone).date(), engine.today.zone)
+            stored, _, _ = await store.day(midnight, next_midnight)
             live = {e.entry_id: e for e in stored} | live
         return web.json_response({"day": None, **figures(list(live.values()), time.time())})
     try:
@@ -204,8 +228,8 @@ async def callback_figures(request: web.Request) -> web.Response:
         return _error(400, BAD_REQUEST, "day must be YYYY-MM-DD")
     if store is None:
         return _error(404, "no-store", "figures per day need the store")
-    start = datetime.combine(start_day, datetime.min.time()).astimezone(timezone.utc)
-    entries, lost, citizen = await store.day(start, start + timedelta(days=1))
+    start, end = local_day_bounds(start_day, engine.today.zone)
+    entries, lost, citizen = await store.day(start, end)
     return web.json_response({"day": day, **figures(entries, time.time(), lost_calls=lost, citizen_calls=citizen)})
 
 
@@ -260,7 +284,8 @@ def guard(tokens: TokenFile) -> Any:
 
 
 def make_app(engine: Engine, orders: WorkOrderStore | None = None,
-             callback_store: CallbackStore | None = None, tokens: TokenFile | None = None) -> web.Application:
+             callback_store: CallbackStore | None = None, tokens: TokenFile | None = None,
+             records: CallRecordStore | None = None) -> web.Application:
     """`tokens` None serves without access control: for handler tests only; the controller
     always passes its token file."""
     app = web.Application(middlewares=([guard(tokens)] if tokens is not None else []) + [store_errors])
@@ -269,10 +294,13 @@ def make_app(engine: Engine, orders: WorkOrderStore | None = None,
         app[WORK_ORDERS] = orders
     if callback_store is not None:
         app[CALLBACK_STORE] = callback_store
+    if records is not None:
+        app[CALL_RECORDS] = records
     app.router.add_get("/api/agents", list_agents)
     app.router.add_get("/api/agents/{agent_id}/call", agent_call)
     app.router.add_post("/api/agents/{agent_id}/{op}", agent_op)
     app.router.add_get("/api/desks", desks)
+    app.router.add_get("/api/figures", day_figures)
     app.router.add_get("/api/calls", calls)
     app.router.add_get("/api/callbacks", callbacks)
     app.router.add_get("/api/callbacks/figures", callback_figures)

@@ -172,7 +172,7 @@ def test_estimated_wait_follows_the_desks_live_handle_time() -> None:
     from acd.figures import DeskFigures
     from acd.acd import AgentChanged
 
-    figures = DeskFigures(["general"], {"general": 15})
+    figures = DeskFigures(["general"])
     assert figures.estimated_wait("general", 2, 1) == 3 * 180.0
     figures.record(AgentChanged("a1", AgentState.ON_CALL, "general", 100.0))
     figures.record(AgentChanged("a1", AgentState.WRAP_UP, "general", 160.0))

@@ -45,7 +45,7 @@ def test_a_night_of_callbacks_never_takes_a_morning_callers_queue_slot_position_
     assert (acd.position("morning-1", 36_020), acd.position("morning-2", 36_020)) == (1, 2)
     with pytest.raises(AcdError, match=f"^{QUEUE_FULL}"):
         acd.enqueue("morning-3", "ch3", "general", Priority.NORMAL, 36_020)  # the desk's 2, not 52
-    figures = DeskFigures(["general", "market"], {"general": 15.0, "market": 15.0}).snapshot(36_020, acd)["general"]
+    figures = DeskFigures(["general", "market"]).snapshot(36_020, acd)["general"]
     assert figures["waiting"] == 2 and figures["longest_wait"] == 20
 
 

@@ -38,7 +38,7 @@ async def test_given_ready_agents_then_a_12345_call_goes_to_the_best_skilled_and
     await wait_until(lambda: state(ctl, "agent1001") == "ready", timeout=5, what="ready after the desk's 2 s wrap-up")
     figures = ctl.engine.desk_figures()["general"]
     assert figures["answered"] == 1 and figures["abandoned"] == 0
-    assert figures["answered_in_target_pct"] == 100.0
+    assert figures["service_level_pct"] == 100.0
     await ctl.writer.flush()
     await wait_until(lambda: ctl.engine.snapshot() == (), what="the call to end")
     await ctl.writer.flush()
