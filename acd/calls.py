@@ -253,6 +253,8 @@ class LiveCalls:
                 call.agent_answered_at, call.stage = at, "talking"
             case CallAbandoned():
                 call.queue_wait, call.lost_while_ringing = outcome.waited, outcome.while_ringing
+                if not outcome.while_ringing and call.stage == "ringing":
+                    call.stage = "queue"  # the offer never reached the agent's phone
             case QueueRefused():
                 call.fell_back, call.stage = True, "fallback"
             case OfferCall():

@@ -313,3 +313,80 @@ async def test_an_agent_on_a_call_of_a_desk_since_removed_still_wraps_up_and_is_
     await hall.engine.drained()
     assert hall.offers() == [("C1", "a1")]
     await hall.close()
+
+
+async def test_what_a_supervisor_sees_of_an_agent_found_on_a_call_at_resync() -> None:
+    """The wallboard names the desk of the call the agent was found on (not "outbound"), the
+    call, and when; the wrap-up after it is that desk's 10 s. A restored call id and desk give
+    way to what Asterisk shows; a desk no longer configured is no desk."""
+    hall = Controller(wait_for_link=True)
+    hall.engine.restore_agents([AgentSession("a1", "on_call", "general", NOW.timestamp(), "general", "old-call"),
+                                *ready_at(NOW.timestamp(), "a2", "a3")])
+    hall.t = 1.0
+    hall.engine.submit(snapshot(1, channel("C1", "PJSIP/carrier-C1", "hotline-connect", "B1", desk="general"),
+                                channel("C1-a", "PJSIP/agent1001-0001", "from-agents", "B1", linkedid="C1"),
+                                channel("C2", "PJSIP/carrier-C2", "hotline-fallback", "B2", desk="gone"),
+                                channel("C2-a", "PJSIP/agent1002-0002", "from-agents", "B2", linkedid="C2"),
+                                channel("X3", "PJSIP/agent1003-0003", "from-agents", up=5)))  # a3 dialed out
+    await hall.engine.drained()
+    agents = hall.engine.acd.agents
+    assert (agents["a1"].call_id, agents["a1"].desk) == ("C1", "general")
+    assert (agents["a2"].state.value, agents["a2"].reason, agents["a2"].call_id, agents["a2"].desk) == (
+        "on_call", "outbound", "C2", None)
+    changed = {e.agent_id: e for e in hall.seen if isinstance(e, AgentChanged) and e.at == 1.0}
+    assert (changed["a3"].state.value, changed["a3"].reason) == ("on_call", "outbound")
+    hall.t = 30.0
+    hall.engine.submit(ev.ChannelHungUp(at(30), "C1-a", "C1", 16, ""))
+    await hall.engine.drained()
+    assert (agents["a1"].state.value, agents["a1"].reason, agents["a1"].wrap_up_until) == ("wrap_up", "general", 40.0)
+    await hall.close()
+
+
+async def test_a_stale_offer_deadline_never_ends_a_later_offer() -> None:
+    """a1's first ring goes unanswered and the caller is offered to a1 again: the first offer's
+    deadline, firing later, leaves the second offer ringing; a deadline of an offer that
+    ended leaves the agent alone."""
+    hall = Controller()
+    await hall.agents_ready("a1")
+    hall.caller_waits("C1", 0)
+    await hall.engine.drained()
+    hall.engine.submit(ev.DialEnded(at(9), "C1", "C1", "PJSIP/agent1001-1", "NOANSWER"))
+    await hall.engine.drained()
+    assert hall.offers() == [("C1", "a1"), ("C1", "a1")] and hall.agent("a1") == ("offered", 1)
+    hall.t = 100.0
+    hall.engine.submit(ev.TimerFired(("offer", "a1", 1)))
+    await hall.engine.drained()
+    assert hall.agent("a1") == ("offered", 1) and len(hall.offers()) == 2
+    hall.engine.submit(ev.DialEnded(at(12), "C1", "C1", "PJSIP/agent1001-2", "ANSWER"))
+    hall.engine.submit(ev.TimerFired(("offer", "a1", 2)))
+    await hall.engine.drained()
+    assert hall.agent("a1") == ("on_call", 0)
+    await hall.close()
+
+
+async def test_an_offer_not_sent_sends_the_agent_to_the_back_of_the_idle_line() -> None:
+    """Two agents of the same level: the one whose offer Asterisk refused is not the next one
+    rung; the caller who raced the hang-up is recorded with the time they waited."""
+    equal = dataclasses.replace(CFG3, agents=(
+        AgentConfig("a1", "甲", "PJSIP/agent1001", "1001", "1", {"general": 2}),
+        AgentConfig("a2", "乙", "PJSIP/agent1002", "1002", "1", {"general": 2})))
+    hall = Controller()
+    hall.engine = Engine({}, acd=equal, clock=lambda: hall.t, wall=lambda: NOW.timestamp() + hall.t)
+    for kind in _SEEN:
+        hall.engine.observe(kind, hall.seen.append)
+    hall.task = asyncio.create_task(hall.engine.run())
+    await hall.agents_ready("a1")
+    hall.t = 1.0
+    await hall.agents_ready("a2")  # a1 has been idle longest
+    hall.caller_waits("C1", 2)
+    await hall.engine.drained()
+    assert hall.offers() == [("C1", "a1")]
+    hall.t = 4.0
+    hall.engine.submit(ev.OfferNotSent(at(4), "C1", "a1", "Channel does not exist", caller_gone=True))
+    hall.engine.submit(ev.ChannelHungUp(at(4), "C1", "C1", 16, ""))
+    hall.caller_waits("C2", 5)
+    await hall.engine.drained()
+    assert hall.offers()[-1] == ("C2", "a2")  # a1 went to the back of the line
+    record = hall.records()["C1"]
+    assert (record.queue_wait, record.left_in) == (3.0, "queue")  # queued at 1 s, gone at 4 s, never rung
+    await hall.close()
