@@ -76,6 +76,9 @@ async def test_a_controller_restart_keeps_the_hall_as_it_was(tmp_path, phones, s
         await wait_until(lambda: context_of(sandbox_paths, "13866660202") == "hotline-wait",
                          timeout=20, what="the second citizen waiting")
         before = await served.agents()
+        counted = ("offered", "answered", "abandoned", "short_abandons")
+        figures_before = {k: (await served.api("GET", "/api/desks"))["all"][k] for k in counted}
+        assert figures_before["answered"] == 1  # the call in talk counts as answered already
 
         await served.kill()
         await wait_until(lambda: context_of(sandbox_paths, "13866660202") == "hotline-fallback",
@@ -85,6 +88,8 @@ async def test_a_controller_restart_keeps_the_hall_as_it_was(tmp_path, phones, s
         for seat in ("agent1001", "agent1003", "agent1005"):
             assert after[seat] == before[seat], (seat, before[seat], after[seat])
         assert after["agent1003"] == ("paused", "meal")
+        figures_after = {k: (await served.api("GET", "/api/desks"))["all"][k] for k in counted}
+        assert figures_after == figures_before  # the day's figures survive the restart
         await wait_until(lambda: context_of(sandbox_paths, "13866660202") == "hotline-wait",
                          timeout=10, what="the waiting citizen taken back")
         watch_until = time.monotonic() + 5.0  # longer than the heartbeat's staleness limit
