@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acd.acd import QUEUE_FULL, Acd, AcdError, CallAbandoned, OfferCall, SetTimer, OFFER_GRACE
+from acd.acd import OFFER_GRACE, QUEUE_FULL, Acd, AcdError, AgentChanged, AgentSession, CallAbandoned, OfferCall, SetTimer
 from acd.desks import AcdConfig, AgentConfig, Desk, parse_acd
 from acd.figures import DeskFigures
 from acd.routing import DeskPolicy, OverflowStep, Priority, ReadyAgent, WaitingCall, assign
@@ -253,3 +253,49 @@ def test_what_a_supervisor_sees_of_an_offer_and_an_agent_keeps_their_place_in_th
     acd.suspend()
     acd.offer_failed("c2", 8)
     assert acd.agents["a1"].call_id is None and acd.agents["a1"].idle_since == 8
+
+
+# ---- issue 12: agents' sessions across a controller restart ----
+
+def test_a_restart_restores_every_agent_as_the_store_kept_them() -> None:
+    """The store kept (epoch seconds; the old process died at wall 1000): a2 in wrap-up until
+    1004 after a market call, a1 being offered a call, a3 paused for a meal since 900, an agent
+    no longer configured, a state this version does not know. The new process starts at wall
+    1010 (monotonic 50): each agent is as kept, on the new clock."""
+    acd = Acd(CONFIG, suspended=True)
+    kept = [AgentSession("gone", "ready", "", 990.0),
+            AgentSession("a3", "dancing", "", 999.0),
+            AgentSession("a1", "offered", "general", 995.0, "general", "C9"),
+            AgentSession("a2", "wrap_up", "market", 998.0, "market", "", 1014.0),
+            AgentSession("a3", "paused", "meal", 900.0)]
+    effects = acd.restore(kept, now=50.0, wall=1010.0)
+    a1, a2, a3 = (acd.agents[a] for a in ("a1", "a2", "a3"))
+    assert (a1.state, a1.reason, a1.call_id, a1.desk, a1.since, a1.idle_since) == (
+        AgentState.READY, "", None, None, 35.0, 35.0)  # the resync finds the offer's ring, if any
+    assert (a2.state, a2.reason, a2.desk, a2.since, a2.wrap_up_until) == (AgentState.WRAP_UP, "market", "market", 38.0, 54.0)
+    assert (a3.state, a3.reason, a3.since) == (AgentState.PAUSED, "meal", -60.0)
+    assert effects == [AgentChanged("a1", AgentState.READY, "", 35.0),
+                       AgentChanged("a2", AgentState.WRAP_UP, "market", 38.0),
+                       SetTimer(54.0, ("wrap_up", "a2", a2.wrap_up_generation)),
+                       AgentChanged("a3", AgentState.PAUSED, "meal", -60.0)]
+    assert list(a3.history)[-1] == (-60.0, AgentState.PAUSED, "meal")
+    assert acd.timer(("wrap_up", "a2", a2.wrap_up_generation - 1), 54.0) == []  # an older wrap-up's timer
+    assert acd.timer(("wrap_up", "a2", a2.wrap_up_generation), 54.0)[0] == AgentChanged("a2", AgentState.READY, "", 54.0)
+
+
+def test_a_session_kept_is_the_agents_state_in_epoch_seconds() -> None:
+    acd = Acd(CONFIG)
+    logged_in(acd, "a1", "a2")
+    acd.ready("a2", 3.0)
+    acd.enqueue("c1", "PJSIP/carrier-1", "market", Priority.NORMAL, 4.0)
+    acd.offer_answered("c1", 6.0)
+    assert acd.session("a2", now=7.0, wall=1007.0) == AgentSession("a2", "on_call", "market", 1006.0, "market", "c1")
+    acd.agent_call_ended("a2", 10.0)  # the market desk's 8 s wrap-up
+    assert acd.session("a2", now=11.0, wall=1011.0) == AgentSession("a2", "wrap_up", "market", 1010.0, "", "", 1018.0)
+    assert acd.session("a1", now=11.0, wall=1011.0) == AgentSession("a1", "paused", "login", 1011.0 - 11.0)
+    after = Acd(CONFIG)  # the next process, 2 s later: 5 s of wrap-up left
+    after.restore([acd.session("a2", now=11.0, wall=1011.0)], now=0.0, wall=1013.0)
+    assert after.agents["a2"].wrap_up_until == 5.0
+    skewed = Acd(CONFIG)  # a store clock ahead of this host: never a start in the future
+    skewed.restore([AgentSession("a1", "ready", "", 2000.0)], now=0.0, wall=1013.0)
+    assert skewed.agents["a1"].since == 0.0
