@@ -10,16 +10,18 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from datetime import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from acd.desks import AcdConfig, AcdConfigError, parse_acd
 from dialplan.plan import DialPlan, DialplanError, parse_dialplan
 from ivr.config import IntakeConfig, IntakeConfigError, parse_intake
 from tickets.catalog import DEFAULT_CATALOG, Catalog, CatalogError, parse_orders
+from tickets.deadlines import CITY_ZONE
 
 CONFIG_ERROR = "config-error"
 
@@ -27,6 +29,18 @@ CONFIG_ERROR = "config-error"
 class ConfigError(ValueError):
     def __init__(self, message: str) -> None:
         super().__init__(f"{CONFIG_ERROR}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class CityConfig:
+    """The city's time zone: working days, the end of the working day, order-number dates,
+    callback business hours, the night plan and per-day figures are all counted in it;
+    timestamps are stored in UTC. An IANA name (zoneinfo; the tzdata package ships the data)."""
+
+    time_zone: str = CITY_ZONE
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +98,14 @@ class CallbacksConfig:
     spacing: float = 600.0  # seconds between attempts
     window: float = 86_400.0  # lost calls of one number within this make one entry
     do_not_call: str = ""  # comma-separated numbers never called back
-    business_hours: str = "08:00-20:00"  # local time when plain lost calls are called back
+    business_hours: str = "08:00-20:00"  # the city's local time when plain lost calls are called back
 
-    def in_business_hours(self, epoch: float) -> bool:
-        """Virtual-hold callbacks ignore this: the caller was promised their turn."""
+    def in_business_hours(self, epoch: float, zone: tzinfo) -> bool:
+        """Whether `epoch` falls in business hours on the city's clock (`zone`: [city] time_zone),
+        whatever the host's zone. Virtual-hold callbacks ignore this: the caller was promised
+        their turn."""
         start, _, end = self.business_hours.partition("-")
-        now = datetime.fromtimestamp(epoch).strftime("%H:%M")
+        now = datetime.fromtimestamp(epoch, zone).strftime("%H:%M")
         return start <= now < end if start <= end else (now >= start or now < end)
 
 
@@ -100,6 +116,7 @@ class LogConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    city: CityConfig = field(default_factory=CityConfig)
     asterisk: AsteriskConfig = field(default_factory=AsteriskConfig)
     agi: AgiConfig = field(default_factory=AgiConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -113,7 +130,7 @@ class Config:
     source: str = "<defaults>"
 
 
-_SECTIONS: dict[str, type[Any]] = {"asterisk": AsteriskConfig, "agi": AgiConfig,
+_SECTIONS: dict[str, type[Any]] = {"city": CityConfig, "asterisk": AsteriskConfig, "agi": AgiConfig,
                                    "store": StoreConfig, "http": HttpConfig, "log": LogConfig,
                                    "callbacks": CallbacksConfig}
 
@@ -149,11 +166,16 @@ def _build(data: Mapping[str, Any], env: Mapping[str, str], where: str, text: st
                 given[key] = env[env_key]
         sections[name] = cls(**{k: _coerce(name, k, v, fields[k], where) for k, v in given.items()})
     try:
+        zone = sections["city"].zone()
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: [city] time_zone {sections['city'].time_zone!r} is not a time zone "
+                          f"(an IANA name such as {CITY_ZONE!r})") from None
+    try:
         acd = parse_acd(data.get("acd", {}), text=text, where=where)
     except AcdConfigError as exc:
         raise ConfigError(str(exc)) from None
     try:
-        orders = parse_orders(data.get("orders", {}), where)
+        orders = parse_orders(data.get("orders", {}), where, zone)
     except CatalogError as exc:
         raise ConfigError(str(exc)) from None
     try:

@@ -55,6 +55,7 @@ class Controller:
         from tickets.writer import CallRecordWriter
 
         self.config = config
+        zone = config.city.zone()  # the city's clock: business hours, night plan, days, order numbers
         self.store = CallRecordStore(config.store.url)
         self.orders = WorkOrderStore(self.store.engine, config.store.city_code, config.orders.deadlines)
         self.callback_store = CallbackStore(self.store.engine)
@@ -79,8 +80,9 @@ class Controller:
                               SaveAgentSession: self.session_saver.submit,
                               DialCallback: lambda effect: self.ami.dial_callback(
                                   effect, config.acd.ring_timeout, config.dialplan.outbound_callerid)},
-                             acd=config.acd, wait_for_link=True,
-                             callbacks=CallbackFlow(book, business_hours=config.callbacks.in_business_hours))
+                             acd=config.acd, wait_for_link=True, city_tz=config.city.time_zone,
+                             callbacks=CallbackFlow(book, business_hours=lambda epoch: config.callbacks.in_business_hours(
+                                 epoch, zone)))
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
                            live=lambda: {call.linkedid for call in self.engine.snapshot()},
                            ring_timeout=config.acd.ring_timeout)
@@ -92,11 +94,11 @@ class Controller:
             max_header_bytes=config.agi.max_header_bytes,
             on_session_start=self.agi_link.session_started,
             on_session_end=self.agi_link.session_ended)
-        holidays = config.orders.deadlines.calendar.holidays
+        calendar = config.orders.deadlines.calendar  # the deadlines' calendar, in the same zone
         self.agi.route("intake", make_intake(self.engine.submit, config.acd, config.intake,
                                              open_orders=self.orders.open_for_caller,
                                              link_repeat=self._link_repeat,
-                                             is_holiday=holidays.__contains__))
+                                             is_holiday=calendar.is_day_off, zone=zone))
         offer_after = config.intake.callback_offer_after
         self.agi.route("announce", make_announce(self.engine.queue_position, self.engine.submit,
                                                  lambda linkedid: self.engine.callback_due(linkedid, offer_after)))
@@ -300,17 +302,19 @@ def cmd_api_token(args: argparse.Namespace) -> int:
 
 def cmd_records(args: argparse.Namespace) -> int:
     from acd.privacy import mask_number
+    from tickets.deadlines import local_time
     from tickets.store import CallRecordStore
 
     config = hotline_config.load(args.config)
+    zone = config.city.zone()
 
     async def show() -> None:
         store = CallRecordStore(config.store.url)
         await store.open()
         try:
-            for record in await store.recent(args.limit):
-                answered = record.answered_at.strftime("%H:%M:%S") if record.answered_at else "-"
-                print(f"{record.arrived_at:%Y-%m-%d %H:%M:%S}  {record.linkedid:32}  "
+            for record in await store.recent(args.limit):  # stored in UTC, shown on the city's clock
+                answered = local_time(record.answered_at, zone).strftime("%H:%M:%S") if record.answered_at else "-"
+                print(f"{local_time(record.arrived_at, zone):%Y-%m-%d %H:%M:%S}  {record.linkedid:32}  "
                       f"{mask_number(record.caller_number):>14}  → {record.dialed_number:6}  "
                       f"answered {answered:8}  {record.disposition.value:9}  "
                       f"cause {record.hangup_cause} {record.hangup_cause_text}")
@@ -340,6 +344,31 @@ def cmd_dialplan(args: argparse.Namespace) -> int:
     target.write_text(text, encoding="utf-8")
     print(f"wrote {target} ({len(config.dialplan.numbers)} hotline numbers, "
           f"{len(config.dialplan.emergency)} emergency numbers); reload: dialplan reload")
+    return 0
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    """Compare the configured holidays and make-up working days with the chinese-calendar package."""
+    from tickets.calendar import ReferenceUnavailable, chinese_calendar_reference, disagreements
+
+    config = hotline_config.load(args.config)
+    calendar = config.orders.deadlines.calendar
+    year = args.year or datetime.now(calendar.zone).year
+    try:
+        reference = chinese_calendar_reference(year)
+    except ReferenceUnavailable as exc:
+        print(f"hotline_pbx: calendar check: {exc}", file=sys.stderr)
+        return 2
+    found = disagreements(calendar, reference)
+    for disagreement in found:
+        print(disagreement.describe(reference.source))
+    if found:
+        print(f"{len(found)} disagreement(s) between {config.source} and {reference.source} for {year}")
+        return 1
+    holidays = sum(1 for d in calendar.holidays if d.year == year)
+    makeup = sum(1 for d in calendar.makeup_workdays if d.year == year)
+    print(f"{config.source} agrees with {reference.source} for {year}: {holidays} holidays, "
+          f"{makeup} make-up working days")
     return 0
 
 
@@ -408,6 +437,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", default=str(REPO / "asterisk-conf"), help="folder or file to write")
     gen.add_argument("--check", action="store_true", help="only say whether the file matches")
     plan.set_defaults(func=cmd_dialplan)
+
+    cal = sub.add_parser("calendar", help="the working-day calendar of [orders]: check it against chinese-calendar")
+    cal_sub = cal.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = cal_sub.add_parser("check", help="print every day the config and chinese-calendar disagree on; "
+                                             "exit 1 when any")
+    check.add_argument("--config", default=str(REPO / "hotline.example.toml"))
+    check.add_argument("--year", type=int, default=None, help="default: this year in the city")
+    cal.set_defaults(func=cmd_calendar)
 
     voice = sub.add_parser("prompts", help="the Mandarin prompts: build (espeak-ng → 8 kHz WAV) | list")
     voice_sub = voice.add_subparsers(dest="action", required=True, metavar="ACTION")

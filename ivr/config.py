@@ -2,8 +2,9 @@
 
 No menu by default (GB/T 33358: phone intake should not make citizens press keys to be
 heard); a site may add a short menu per dialed number. Key enterprises go to the enterprise
-desk with priority. A night plan (and public holidays) keeps fewer desks open; calls for a
-closed desk go to the general desk.
+desk with priority. A night plan (and days off: weekends and public holidays of the [orders]
+calendar, not its make-up working days) keeps fewer desks open; calls for a closed desk go to
+the general desk. The night's start and end are the city's local time ([city] time_zone).
 
     [intake]
     key_enterprises = ["057188886666"]   # callers served by the enterprise desk, with priority
@@ -13,7 +14,7 @@ closed desk go to the general desk.
     [intake.night]
     start = "22:00"
     end = "08:00"
-    desks = ["general"]                   # open at night and on public holidays
+    desks = ["general"]                   # open at night and on days off
     [[intake.menus]]
     number = "12345"
     prompt = "menu-example"
@@ -76,8 +77,9 @@ class IntakeConfig:
         return next((m for m in self.menus if m.number == dialed), None)
 
     def open_desk(self, desk: str, when: datetime, holiday: bool, general: str = "general") -> str:
-        """The desk that answers now: a desk closed at night or on a holiday hands its calls
-        to the general desk (or the first desk open at night)."""
+        """The desk that answers now: a desk closed at night or on a day off hands its calls
+        to the general desk (or the first desk open at night). `when` is the city's local time
+        (the intake turns its clock into it); `holiday`: today is a day off in the city."""
         if self.night is None or desk in self.night.desks:
             return desk
         if holiday or self.night.covers(when.time()):

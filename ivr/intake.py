@@ -11,7 +11,9 @@ Which desk, first rule that applies:
    the order;
 3. a menu choice, where the site configured a menu for the dialed number;
 4. the dialed number's desk (out of season → general).
-Then the night plan / public holidays: a closed desk hands its calls to the general desk.
+Then the night plan / days off: a closed desk hands its calls to the general desk. The night,
+the day off (the calendar of the deadlines: weekends and public holidays, but a make-up working
+day works) and the season are the city's (`zone`), whatever the host's clock says.
 
 The open-order lookup runs while the greeting plays; a slow or failed lookup never delays the
 caller: after the greeting the call is queued with whatever is known by then.
@@ -23,8 +25,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from acd.desks import AcdConfig
 from acd.events import CallQueued, EngineEvent
@@ -75,8 +78,12 @@ def make_intake(submit: Callable[[EngineEvent], None], acd: AcdConfig, intake: I
                 greeting: str = GREETING, open_orders: OpenOrders | None = None,
                 link_repeat: LinkRepeat | None = None,
                 is_holiday: Callable[[date], bool] = lambda _: False,
-                clock: Callable[[], datetime] = datetime.now) -> Callable[[Any], Awaitable[None]]:
+                clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                zone: tzinfo | None = None) -> Callable[[Any], Awaitable[None]]:
+    """`is_holiday(day)`: the holiday plan applies on that (local) day; `zone`: the city's time
+    zone (default Asia/Shanghai); `clock`: now, aware (a naive one is taken as UTC)."""
     settings = intake or IntakeConfig()
+    city = zone or ZoneInfo("Asia/Shanghai")
     desk_names = [d.name for d in acd.desks]
 
     async def newest_open_order(caller: str) -> Any | None:
@@ -105,6 +112,7 @@ def make_intake(submit: Callable[[EngineEvent], None], acd: AcdConfig, intake: I
         await agi.answer()
         dialed = agi.env.params.get("dialed") or agi.env.extension
         now = clock()
+        now = (now if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)).astimezone(city)
         dialed_desk = acd.desk_for(dialed, now.strftime("%m-%d"))
         caller = agi.env.callerid
         lookup = asyncio.ensure_future(newest_open_order(caller)) if dialed_desk is not None else None

@@ -8,25 +8,32 @@ praise 表扬. Topics are the common subject areas of a municipal hotline with t
 that usually handles them; every city replaces them with its own list.
 
     [orders]
-    holidays = ["2026-10-01", …]          # public holidays (no working day)
-    makeup_workdays = ["2026-09-27", …]   # weekend days worked instead (调休上班)
-    day_ends = "18:00"                    # "N working days" ends at this time
+    holidays = ["2026-10-01", …]          # public holidays, every day off of each holiday
+    makeup_workdays = ["2026-09-20", …]   # weekend days worked instead (调休上班)
+    day_ends = "18:00"                    # "N working days" ends at this time, in the city's zone
     due_soon_hours = 24
     [[orders.categories]]  code = "complaint"  name = "投诉"
     [[orders.topics]]      code = "water"  name = "供水"  department = "water"
     [[orders.departments]] code = "water"  name = "市水务集团"
     [[orders.deadlines]]   category = "*"  topics = ["water"]  hours = 24
+
+The calendar (holidays and makeup_workdays together) defaults to the State Council's 2026
+schedule (tickets/calendar.py); a config that gives either list gives the whole calendar, the
+other list being empty when left out. Its days are the city's (`[city] time_zone`);
+`hotline_pbx.py calendar check` compares it with the chinese-calendar package.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
+from datetime import date, time, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from acd.errors import StableError
-from tickets.deadlines import DeadlinePolicy, DeadlineRule, WorkCalendar
+from tickets.calendar import HOLIDAYS_2026, MAKEUP_WORKDAYS_2026
+from tickets.deadlines import CITY_ZONE, DeadlinePolicy, DeadlineRule, WorkCalendar
 
 CATALOG_ERROR = "orders-config-error"
 
@@ -104,7 +111,9 @@ DEFAULT_RULES = (
     DeadlineRule("report", (), working_days=5),
     DeadlineRule("*", (), working_days=3),
 )
-DEFAULT_CATALOG = Catalog(DEFAULT_CATEGORIES, DEFAULT_TOPICS, DEFAULT_DEPARTMENTS, DeadlinePolicy(DEFAULT_RULES))
+DEFAULT_CALENDAR = WorkCalendar(HOLIDAYS_2026, MAKEUP_WORKDAYS_2026, time(18, 0), ZoneInfo(CITY_ZONE))
+DEFAULT_CATALOG = Catalog(DEFAULT_CATEGORIES, DEFAULT_TOPICS, DEFAULT_DEPARTMENTS,
+                          DeadlinePolicy(DEFAULT_RULES, DEFAULT_CALENDAR))
 
 _KEYS = {"holidays", "makeup_workdays", "day_ends", "due_soon_hours", "categories", "topics",
          "departments", "deadlines"}
@@ -171,8 +180,9 @@ def _rules(rows: Any, where: str, categories: Sequence[str], topics: Sequence[st
     return tuple(rules)
 
 
-def parse_orders(data: Mapping[str, Any], where: str = "<config>") -> Catalog:
-    """The `[orders]` section → Catalog; errors name the table and row."""
+def parse_orders(data: Mapping[str, Any], where: str = "<config>", zone: tzinfo | None = None) -> Catalog:
+    """The `[orders]` section → Catalog; errors name the table and row. `zone` is the city's
+    (`[city] time_zone`; default Asia/Shanghai): its days are the calendar's."""
     unknown = set(data) - _KEYS
     if unknown:
         raise _fail(where, f"unknown key(s) {', '.join(sorted(unknown))}")
@@ -194,8 +204,15 @@ def parse_orders(data: Mapping[str, Any], where: str = "<config>") -> Catalog:
         day_ends = time.fromisoformat(str(data.get("day_ends", "18:00")))
     except ValueError:
         raise _fail(where, "day_ends must be a time (HH:MM)") from None
-    calendar = WorkCalendar(_days(data.get("holidays", []), "holidays", where),
-                            _days(data.get("makeup_workdays", []), "makeup_workdays", where), day_ends)
+    if "holidays" in data or "makeup_workdays" in data:
+        holidays = _days(data.get("holidays", []), "holidays", where)
+        makeup = _days(data.get("makeup_workdays", []), "makeup_workdays", where)
+    else:
+        holidays, makeup = DEFAULT_CALENDAR.holidays, DEFAULT_CALENDAR.makeup_workdays
+    both = sorted(holidays & makeup)
+    if both:
+        raise _fail(where, f"{both[0].isoformat()} is both a holiday and a make-up working day")
+    calendar = WorkCalendar(holidays, makeup, day_ends, zone or DEFAULT_CALENDAR.zone)
     soon = data.get("due_soon_hours", 24)
     if isinstance(soon, bool) or not isinstance(soon, (int, float)) or soon <= 0:
         raise _fail(where, "due_soon_hours must be a positive number")

@@ -89,8 +89,9 @@ def _aware(value: datetime) -> datetime:
 
 
 def _utc(value: datetime) -> datetime:
-    """Stored in UTC: SQLite keeps no zone, so what goes in must already be UTC."""
-    return value.astimezone(timezone.utc)
+    """Stored in UTC: SQLite keeps no zone, so what goes in must already be UTC (a naive value
+    is taken as UTC, never as the host's local time)."""
+    return _aware(value).astimezone(timezone.utc)
 
 
 class WorkOrderStore:
@@ -100,14 +101,17 @@ class WorkOrderStore:
         self.deadlines = deadlines
         self._dialect = engine.dialect.name
 
-    async def _next_number(self, conn: AsyncConnection, day: datetime) -> str:
+    async def _next_number(self, conn: AsyncConnection, at: datetime) -> str:
+        """The date in the number is the city's date of `at` (07:00 in Beijing is still the
+        previous day in UTC)."""
+        day = self.deadlines.calendar.local_date(at)
         key = {"city_code": self.city_code, "day": f"{day:%Y%m%d}", "last": 1}
         insert: Any = (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(order_sequences)
         statement = insert.values(**key).on_conflict_do_update(
             index_elements=["city_code", "day"], set_={"last": order_sequences.c.last + 1},
         ).returning(order_sequences.c.last)
         sequence: int = (await conn.execute(statement)).scalar_one()
-        return order_number(self.city_code, day.date(), int(sequence))
+        return order_number(self.city_code, day, int(sequence))
 
     async def create(self, order: NewOrder, *, by: str, at: datetime) -> str:
         """A new order (state new) with its deadline; returns its number."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from acd.acd import OfferCall
 from acd.records import Disposition
@@ -55,10 +56,10 @@ async def test_a_caller_who_hangs_up_while_the_agents_phone_rings_is_never_the_a
     assert (figures["abandoned"], figures["abandoned_while_ringing"], figures["answered"]) == (2, 2, 0)
 
 
-def opening_soon() -> str:
-    """Business hours that open at the next minute at least 30 s away (local time, as the
-    callback rule reads it) and run six hours."""
-    now = datetime.now()
+def opening_soon(zone: str = "Asia/Shanghai") -> str:
+    """Business hours that open at the next minute at least 30 s away (the city's local time,
+    [city] time_zone, as the callback rule reads it) and run six hours."""
+    now = datetime.now(ZoneInfo(zone))
     opening = (now + timedelta(seconds=90)).replace(second=0, microsecond=0)
     if (opening - now).total_seconds() > 90:
         opening -= timedelta(minutes=1)
@@ -77,7 +78,7 @@ async def test_the_morning_after_a_night_of_lost_calls_every_live_caller_is_queu
     desks = tuple(general if d.name == "general" else d for d in acd_config.acd.desks)
     config = dataclasses.replace(
         acd_config, acd=dataclasses.replace(acd_config.acd, desks=desks),
-        callbacks=CallbacksConfig(business_hours=opening_soon()),
+        callbacks=CallbacksConfig(business_hours=opening_soon(acd_config.city.time_zone)),
         intake=dataclasses.replace(acd_config.intake, survey=False, callback_offer_after=0.0))
     night = [await phones.add(PhoneSpec(f"night-{n}", f"1386666000{n}", "夜间", auto_answer=True)) for n in range(2)]
     for phone in night:  # the carrier reaches them when the callback dials their number

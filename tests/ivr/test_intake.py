@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime, time, timezone, tzinfo
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import pytest
+
+import ivr.intake
 from acd.desks import AcdConfig, Desk
 from acd.events import CallQueued
+from ivr.config import IntakeConfig, NightPlan
 from ivr.intake import make_intake
 from pbx.fastagi import FastAgiServer
+from tests.host_tz import host_tz  # noqa: F401
 
 from .asterisk_peer import converse
 
@@ -109,3 +117,103 @@ async def test_a_site_menu_routes_by_key_retries_once_then_takes_its_default() -
         assert [c for c in said if c.startswith("GET DATA")][0] == "GET DATA hotline/menu-example 2000 1"
         assert [c.split()[2] for c in said if c.startswith("STREAM FILE")][1:] == prompts
         assert [q.desk for q in queued] == [desk], keys
+
+
+# ---- the night plan and days off on the city's clock (issue 13) ----
+
+UTC = timezone.utc
+NIGHT_PLAN = IntakeConfig(night=NightPlan(time(22), time(8), ("general",)))
+
+
+async def desk_of_a_call(handler: Any, dialed: str = "12315") -> str:
+    server = FastAgiServer("127.0.0.1", 0)
+    server.route("intake", handler)
+    await server.start()
+    try:
+        said = await converse(server.bound_port, f"intake?dialed={dialed}", caller="13800138000")
+    finally:
+        await server.close()
+    [desk] = [line.split()[-1] for line in said if line.startswith("SET VARIABLE HOTLINE_DESK")]
+    return desk
+
+
+@pytest.mark.parametrize(("now_utc", "desk"), [
+    (datetime(2026, 11, 24, 1, 0, tzinfo=UTC), "market"),    # Tue 09:00 in Beijing (01:00 UTC: night in London)
+    (datetime(2026, 11, 24, 13, 0, tzinfo=UTC), "market"),   # Tue 21:00 in Beijing
+    (datetime(2026, 11, 24, 14, 30, tzinfo=UTC), "general"),  # Tue 22:30 in Beijing (14:30 UTC: day)
+    (datetime(2026, 11, 23, 23, 30, tzinfo=UTC), "general"),  # Tue 07:30 in Beijing
+])
+async def test_the_night_plan_runs_on_the_citys_clock_whatever_the_hosts_zone(
+        host_tz: str, now_utc: datetime, desk: str) -> None:
+    flow = make_intake(lambda _: None, CONFIG, NIGHT_PLAN, clock=lambda: now_utc, zone=ZoneInfo("Asia/Shanghai"))
+    assert await desk_of_a_call(flow) == desk
+
+
+async def test_the_days_off_are_the_citys_days() -> None:
+    asked: list[Any] = []
+
+    def is_day_off(day: Any) -> bool:
+        asked.append(day)
+        return False
+
+    sunday_night_utc = datetime(2026, 11, 22, 23, 0, tzinfo=UTC)  # Monday 07:00 in Beijing, 05:00 in Urumqi
+    for zone in (ZoneInfo("Asia/Shanghai"), ZoneInfo("Asia/Urumqi")):
+        await desk_of_a_call(make_intake(lambda _: None, CONFIG, NIGHT_PLAN, is_holiday=is_day_off,
+                                         clock=lambda: sunday_night_utc, zone=zone))
+    assert [d.isoformat() for d in asked] == ["2026-11-23", "2026-11-23"]
+    await desk_of_a_call(make_intake(lambda _: None, CONFIG, NIGHT_PLAN, is_holiday=is_day_off,
+                                     clock=lambda: sunday_night_utc, zone=UTC))
+    assert asked[-1].isoformat() == "2026-11-22"
+
+
+def frozen_at(moment: datetime) -> type[datetime]:
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Any:
+            return moment.astimezone(tz) if tz is not None else moment.astimezone().replace(tzinfo=None)
+
+    return Frozen
+
+
+CONTROLLER_CONFIG = """
+[store]
+url = "sqlite+aiosqlite:///{db}"
+journal = ""
+[http]
+port = 0
+[acd]
+numbers = {{ "12345" = "general", "12315" = "market" }}
+[[acd.desks]]
+name = "general"
+label = "综合受理"
+[[acd.desks]]
+name = "market"
+label = "市场监管"
+[intake.night]
+start = "22:00"
+end = "08:00"
+desks = ["general"]
+"""
+
+
+@pytest.mark.parametrize(("now_utc", "desk"), [
+    (datetime(2026, 9, 20, 2, 0, tzinfo=UTC), "market"),    # Sun 20 Sep 10:00: a make-up working day
+    (datetime(2026, 9, 13, 2, 0, tzinfo=UTC), "general"),   # Sun 13 Sep 10:00: an ordinary Sunday off
+    (datetime(2026, 9, 27, 2, 0, tzinfo=UTC), "general"),   # Sun 27 Sep: Mid-Autumn (the old calendar worked it)
+    (datetime(2026, 10, 1, 2, 0, tzinfo=UTC), "general"),   # Thu 1 Oct: National Day
+    (datetime(2026, 2, 16, 2, 0, tzinfo=UTC), "general"),   # Mon 16 Feb: Spring Festival
+    (datetime(2026, 2, 14, 2, 0, tzinfo=UTC), "market"),    # Sat 14 Feb: worked for the Spring Festival
+    (datetime(2026, 9, 21, 23, 30, tzinfo=UTC), "general"),  # Tue 22 Sep 07:30 in Beijing: night
+    (datetime(2026, 9, 22, 1, 0, tzinfo=UTC), "market"),    # Tue 22 Sep 09:00 in Beijing
+])
+async def test_the_controllers_intake_reads_the_deadlines_calendar_in_the_citys_zone(
+        host_tz: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, now_utc: datetime, desk: str) -> None:
+    import hotline_config
+    import hotline_pbx
+
+    path = tmp_path / "city.toml"
+    path.write_text(CONTROLLER_CONFIG.format(db=tmp_path / "h.db"), encoding="utf-8")
+    monkeypatch.setenv("HOTLINE_AMI_SECRET", "unused")
+    controller = hotline_pbx.Controller(hotline_config.load(path, env={}))  # the shipped 2026 calendar
+    monkeypatch.setattr(ivr.intake, "datetime", frozen_at(now_utc))
+    assert await desk_of_a_call(controller.agi._routes["intake"]) == desk

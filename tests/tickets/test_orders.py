@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.host_tz import host_tz  # noqa: F401
+from tickets.catalog import DEFAULT_CATALOG
 from tickets.deadlines import DeadlinePolicy, DeadlineRule
 from tickets.orders import NewOrder, WorkOrderStore
 from tickets.store import CallRecordStore
@@ -136,4 +138,24 @@ async def test_overdue_and_due_soon_leave_closed_orders_out(store_url: str) -> N
     assert [o.number for o in await work.due(T)] == [late]
     assert [o.number for o in await work.due(T, timedelta(hours=6))] == [soon]
     assert [o.number for o in await work.due(T, timedelta(hours=48))] == [soon, later]
+    await store.close()
+
+
+async def test_an_order_taken_at_seven_on_a_beijing_monday_has_mondays_date_and_deadline(
+        store_url: str, host_tz: str) -> None:
+    store = CallRecordStore(store_url)
+    await store.open()
+    work = WorkOrderStore(store.engine, "3301", DEFAULT_CATALOG.deadlines)
+    sunday_utc = datetime(2026, 11, 22, 23, 0, tzinfo=timezone.utc)  # = Monday 23 Nov 07:00 in Beijing
+    complaint = NewOrder("13800009999", "", "complaint", "noise", "西湖区", "夜间施工噪音")
+    number = await work.create(complaint, by="agent1001", at=sunday_utc)
+    assert number == "3301-20261123-000001"  # the city's date, not the UTC Sunday
+    # the Beijing day's sequence goes on across UTC midnight; the next Beijing day starts again
+    later = await work.create(complaint, by="agent1001", at=datetime(2026, 11, 23, 15, 59, tzinfo=timezone.utc))
+    next_day = await work.create(complaint, by="agent1001", at=datetime(2026, 11, 23, 16, 0, tzinfo=timezone.utc))
+    assert (later, next_day) == ("3301-20261123-000002", "3301-20261124-000001")
+    created = await work.get(number)
+    # stored in UTC; due at the end of the fifth Beijing working day after Monday (Mon 30 Nov 18:00)
+    assert created.created_at == sunday_utc and created.created_at.utcoffset() == timedelta(0)
+    assert created.due_at == datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)
     await store.close()

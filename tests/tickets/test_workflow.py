@@ -43,9 +43,11 @@ def test_illegal_transitions_raise_stable_errors_and_change_nothing() -> None:
         apply(closed, "close", by="a", at=T)
 
 
-# National Day 2026: Oct 1–7 off; Sunday Sep 27 and Saturday Oct 10 are make-up working days
-CAL = WorkCalendar(holidays=parse_days([f"2026-10-0{d}" for d in range(1, 8)]),
-                   makeup_workdays=parse_days(["2026-09-27", "2026-10-10"]))
+# National Day 2026: Oct 1–7 off; Sunday Sep 20 and Saturday Oct 10 are make-up working days
+# (Sep 25–27 is the Mid-Autumn holiday)
+CAL = WorkCalendar(holidays=parse_days([f"2026-10-0{d}" for d in range(1, 8)] + ["2026-09-25", "2026-09-26",
+                                                                                 "2026-09-27"]),
+                   makeup_workdays=parse_days(["2026-09-20", "2026-10-10"]))
 POLICY = DeadlinePolicy(rules=(
     DeadlineRule("help_request", ("emergency",), hours=2),
     DeadlineRule("*", ("water", "power", "gas", "heating"), hours=24),
@@ -60,7 +62,8 @@ def test_deadlines_skip_the_holiday_and_count_the_make_up_working_day() -> None:
     assert POLICY.due("consultation", "school", T) == datetime(2026, 10, 9, 18, 0, tzinfo=CST)
     assert POLICY.due("help_request", "emergency", T) == T + timedelta(hours=2)
     assert POLICY.due("report", "heating", T) == T + timedelta(hours=24)
-    assert CAL.is_working_day(date(2026, 9, 27)) and not CAL.is_working_day(date(2026, 10, 5))
+    assert CAL.is_working_day(date(2026, 9, 20)) and not CAL.is_working_day(date(2026, 10, 5))
+    assert not CAL.is_working_day(date(2026, 9, 27)) and not CAL.is_working_day(date(2026, 9, 25))
 
 
 def test_overdue_and_due_soon_and_numbers() -> None:
