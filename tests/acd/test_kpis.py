@@ -4,6 +4,7 @@ definitions written out here, and compared."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -93,3 +94,44 @@ def test_a_record_written_again_complete_replaces_the_first() -> None:
     figures.add(record(20, D.ANSWERED, lasted=60, to_agent=10, desk="general"))
     whole = figures.figures()[HOTLINE]
     assert (whole["offered"], whole["answered"], whole["lost_by"]["ivr"]) == (1, 1, 0)
+
+
+BUSY_DAY = DAY + [
+    record(30, D.ANSWERED, lasted=50, to_agent=0.5, desk="general"),  # an agent ready at once
+    record(31, D.ABANDONED_IVR, lasted=12),
+    record(32, D.ABANDONED_QUEUE, lasted=33, desk="general"),
+    record(33, D.ABANDONED_RINGING, lasted=25, desk="general"),
+    record(34, D.FALLBACK_QUEUE, lasted=80, desk="general"),
+    record(35, D.FAILED, lasted=8, desk="general"),  # the carrier failed the call: lost
+    record(36, D.UNKNOWN, lasted=40, desk="general"),
+    record(37, D.ABANDONED_IVR, lasted=5),  # exactly 5 s: within the threshold, 秒挂
+    record(38, D.ABANDONED_IVR, lasted=20, dialed=""),  # no number dialed known: still a citizen's call
+    record(39, D.CALLED_BACK, lasted=60, to_agent=4, desk="general", dialed=""),
+    record(40, D.TRANSFERRED, lasted=70, to_agent=6, desk="general", transferred="120"),
+]
+
+
+def test_every_way_of_losing_a_call_is_counted_where_it_was_lost() -> None:
+    whole = ServiceFigures(lambda d: NUMBERS.get(d, "general")).add_all(BUSY_DAY).figures()[HOTLINE]
+    assert whole["lost_by"] == {"ivr": 3, "queue": 2, "ringing": 2, "fallback_unanswered": 2, "other": 2}
+    assert whole["short_abandons"] == 3 and whole["transferred"] == 2
+    assert whole["callbacks"] == {"dialed": 3, "reached": 2, "callback_rate_pct": round(100 * 2 / whole["lost"], 1)}
+    assert whole["average_speed_of_answer"] == round((12 + 40 + 15 + 25 + 8 + 0.5 + 6) / 7, 2)
+    assert {k: whole[k] for k in second_way(BUSY_DAY, None)} == second_way(BUSY_DAY, None)
+
+
+def test_a_local_day_runs_from_midnight_to_midnight_in_beijing() -> None:
+    from datetime import date
+
+    from acd.kpis import DayFigures, local_day_bounds
+
+    start, end = local_day_bounds(date(2026, 11, 23), BEIJING)
+    assert (start.astimezone(timezone.utc), end.astimezone(timezone.utc)) == (
+        datetime(2026, 11, 22, 16, tzinfo=timezone.utc), datetime(2026, 11, 23, 16, tzinfo=timezone.utc))
+    today = DayFigures(BEIJING, lambda d: "general", {}, 5.0)
+    late = record(0, D.ANSWERED, lasted=30, to_agent=3, desk="general")
+    late = dataclasses.replace(late, arrived_at=datetime(2026, 11, 23, 15, 59, 59, tzinfo=timezone.utc),
+                               ended_at=datetime(2026, 11, 23, 16, 0, 29, tzinfo=timezone.utc))  # 23:59:59 local
+    today.add(late)
+    assert today.figures(datetime(2026, 11, 23, 15, 59, 59, tzinfo=timezone.utc))[HOTLINE]["answered"] == 1
+    assert today.figures(datetime(2026, 11, 23, 16, 0, 0, tzinfo=timezone.utc))[HOTLINE]["answered"] == 0  # a new day
