@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from acd.kpis import HOTLINE, ServiceFigures
 from acd.records import CallRecord, Disposition as D
+from tests.host_tz import host_tz  # noqa: F401
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 MORNING = datetime(2026, 11, 23, 9, 0, tzinfo=BEIJING)  # a Monday, local time
@@ -120,7 +121,7 @@ def test_every_way_of_losing_a_call_is_counted_where_it_was_lost() -> None:
     assert {k: whole[k] for k in second_way(BUSY_DAY, None)} == second_way(BUSY_DAY, None)
 
 
-def test_a_local_day_runs_from_midnight_to_midnight_in_beijing() -> None:
+def test_a_local_day_runs_from_midnight_to_midnight_in_beijing(host_tz: str) -> None:
     from datetime import date
 
     from acd.kpis import DayFigures, local_day_bounds
@@ -135,3 +136,14 @@ def test_a_local_day_runs_from_midnight_to_midnight_in_beijing() -> None:
     today.add(late)
     assert today.figures(datetime(2026, 11, 23, 15, 59, 59, tzinfo=timezone.utc))[HOTLINE]["answered"] == 1
     assert today.figures(datetime(2026, 11, 23, 16, 0, 0, tzinfo=timezone.utc))[HOTLINE]["answered"] == 0  # a new day
+
+
+def test_each_desk_has_its_own_target_and_a_call_lost_in_the_greeting_counts_for_the_number_dialed() -> None:
+    """The market desk answers within 20 s by its own rule; a 12315 caller who gave up in the
+    greeting is the market desk's lost call."""
+    calls = [record(50, D.ANSWERED, lasted=90, to_agent=18, desk="market", dialed="12315"),
+             record(51, D.ANSWERED, lasted=90, to_agent=18, desk="general"),
+             record(52, D.ABANDONED_IVR, lasted=30, dialed="12315")]
+    figures = ServiceFigures(lambda d: NUMBERS.get(d, "general"), {"market": 20.0}).add_all(calls).figures()
+    assert (figures["market"]["answered_in_target"], figures["general"]["answered_in_target"]) == (1, 0)
+    assert (figures["market"]["offered"], figures["market"]["lost_by"]["ivr"]) == (2, 1)
