@@ -360,6 +360,57 @@ exten => _[a-z].,1,Answer()
 """
 
 
+# bench/service_level.py: the same desks as app_queue would run them in a center — one queue
+# per desk, members added by the bench with penalty 5 - skill level, the market and enterprise
+# desks overflowing to the general queue by timeout, key enterprises with QUEUE_PRIO; one set of
+# queues with retry = 1 and one with app_queue's default retry = 5 (wrap-up the same as the ACD's)
+SL_NUMBERS = {"12345": "general", "12315": "market", "12366": "enterprise"}
+SL_WRAP_UP = 3
+SL_MARKET = (3, 6)  # level >= 3 first; after 6 s in queue the general queue (ACD: any general agent)
+SL_ENTERPRISE = (4, 4, 2, 12)  # level >= 4, after 4 s level >= 2, after 12 s the general queue
+SL_KEY_ENTERPRISE = "057188886666"
+SL_RETRIES = {"r1": 1, "r5": 5}
+
+
+def service_level_queues() -> str:
+    lines = ["", "; bench/service_level.py: one queue per desk, retry 1 (r1) and the default 5 (r5)"]
+    for variant, retry in SL_RETRIES.items():
+        for desk in ("general", "market", "enterprise"):
+            lines += [f"[bench-{variant}-{desk}](hotline-queue)", f"retry = {retry}",
+                      f"wrapuptime = {SL_WRAP_UP}", "timeout = 15", ""]
+    return "\n".join(lines)
+
+
+SL_QUEUE_RULES = f"""
+; bench/service_level.py: the enterprise desk widens from level >= 4 to level >= 2 (penalty 5 - level)
+[bench-enterprise]
+penaltychange => {SL_ENTERPRISE[1]},{5 - SL_ENTERPRISE[2]}
+"""
+
+
+def service_level_dialplan() -> str:
+    lines = ["", "; bench/service_level.py: a desk agent answers at once; the caller ends the call",
+             "[hotline-bench-sl-agent]", "exten => _[a-z].,1,Answer()", " same => n,Wait(3600)",
+             " same => n,Hangup(16)"]
+    market_level, market_after = SL_MARKET
+    ent_level, _, _, ent_after = SL_ENTERPRISE
+    for variant in SL_RETRIES:
+        q = f"bench-{variant}"
+        lines += ["", f"; the same greeting as the intake, then app_queue ({variant})", f"[hotline-bench-aq-{variant}]"]
+        for number, desk in SL_NUMBERS.items():
+            lines += [f"exten => {number},1,Answer()", " same => n,Playback(hotline/greeting)"]
+            if desk == "market":
+                lines += [f" same => n,Set(QUEUE_MAX_PENALTY={5 - market_level})",
+                          f" same => n,Queue({q}-market,t,,,{market_after})", " same => n,Set(QUEUE_MAX_PENALTY=)"]
+            elif desk == "enterprise":
+                lines += [f' same => n,ExecIf($["${{CALLERID(num)}}" = "{SL_KEY_ENTERPRISE}"]?Set(QUEUE_PRIO=10))',
+                          f" same => n,Set(QUEUE_MAX_PENALTY={5 - ent_level})",
+                          f" same => n,Queue({q}-enterprise,t,,,{ent_after},,,bench-enterprise)",
+                          " same => n,Set(QUEUE_MAX_PENALTY=)"]
+            lines += [f" same => n,Queue({q}-general,t)", " same => n,Hangup(16)"]
+    return "\n".join(lines) + "\n"
+
+
 def fallback_queues(config_file: Path = REPO / "sandbox.toml") -> str:
     """One static app_queue per desk of the sandbox's ACD, for when the controller is gone."""
     import hotline_config
@@ -392,8 +443,9 @@ def install_conf(paths: SandboxPaths, conf_source: Path = CONF_SOURCE) -> None:
     generated = {
         "manager_secret.conf": f"secret = {ami_secret(paths)}\n",
         "pjsip_local.conf": sandbox_pjsip(sip_secret(paths)),
-        "queues_local.conf": fallback_queues() + BENCH_QUEUE,
-        "extensions_local.conf": BENCH_DIALPLAN,
+        "queues_local.conf": fallback_queues() + BENCH_QUEUE + service_level_queues(),
+        "extensions_local.conf": BENCH_DIALPLAN + service_level_dialplan(),
+        "queuerules.conf": (conf_source / "queuerules.conf").read_text() + SL_QUEUE_RULES,
         "extensions_numbers.conf": _sandbox_numbers(),
     }
     for source in sorted(conf_source.glob("*.conf")):
