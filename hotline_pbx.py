@@ -285,7 +285,12 @@ def cmd_api_token(args: argparse.Namespace) -> int:
         print(token)
         return 0
     if args.action == "remove":
-        if not remove_token(path, args.name):
+        try:
+            removed = remove_token(path, args.name)
+        except (ValueError, TokenFileError) as exc:
+            print(f"hotline_pbx: api-token: {exc}; nothing was removed: fix that line first", file=sys.stderr)
+            return 2
+        if not removed:
             print(f"hotline_pbx: api-token: no token for {args.name!r} in {path}", file=sys.stderr)
             return 1
         print(f"removed the token of {args.name}")

@@ -100,32 +100,55 @@ class TokenBook:
 
 
 def add_token(path: str, role: Role, name: str) -> str:
-    """Append a new token for `name` to the file (created 0600) and return the token, which is
-    stored nowhere else. Refuses a name already listed."""
+    """Add a new token for `name` to the file (0600) and return the token, which is stored
+    nowhere else. Refuses a name already listed, and a file the controller would not load
+    (TokenFileError names the bad line: fix it first)."""
     if not NAME_PATTERN.fullmatch(name):
         raise ValueError(f"name {name!r}: letters, digits, _ . @ - (1-64)")
-    book = TokenBook.load(path)
+    book = TokenBook.load(path)  # raises on a file the controller would not load
     if any(g.name == name for g in book.grants.values()):
         raise ValueError(f"{name!r} already has a token: remove it first")
     token = secrets.token_urlsafe(32)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as out:
-        out.write(f"{digest(token)} {role.value} {name}\n")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    if text and not text.endswith("\n"):
+        text += "\n"
+    _replace(path, text + f"{digest(token)} {role.value} {name}\n")
     return token
 
 
 def remove_token(path: str, name: str) -> bool:
-    """Drop `name`'s line; True if there was one. Comments and other lines are kept."""
+    """Drop `name`'s line; True if there was one. Comments and other lines are kept. Refuses
+    (TokenFileError) a file the controller would not load: a revocation written into such a
+    file would only look done."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines(keepends=True)
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         return False
+    TokenBook.parse(text, path)
+    lines = text.splitlines(keepends=True)
     kept = [line for line in lines if line.split("#", 1)[0].split()[2:3] != [name]]
     if len(kept) == len(lines):
         return False
-    Path(path).write_text("".join(kept), encoding="utf-8")
+    _replace(path, "".join(kept))
     return True
+
+
+def _replace(path: str, text: str) -> None:
+    """Write the whole file anew, 0600, atomically (the controller reads it at any moment),
+    after checking it parses."""
+    TokenBook.parse(text, path)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, target)
 
 
 # ---- the rules: (method, route) → who may; "own" = an agent only for their own {agent_id} ----
@@ -177,19 +200,22 @@ def decide(method: str, route: str, grant: Grant | None, agent_id: str | None = 
 
 
 class TokenFile:
-    """The token file, read again when it changes, so `api-token add` needs no restart. A file
-    that becomes unreadable or malformed keeps the last good book (and says so once)."""
+    """The token file, read again when it changes, so `api-token add` and `remove` need no
+    restart. A file that becomes unreadable or malformed fails closed: no token is honoured
+    until it loads again (a revocation must never be undone by a bad line); `error` says why.
+    A change is seen by inode, size, mtime and ctime: a file copied over with its old size and
+    mtime (cp -p, rsync -t) still has a new ctime."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int, int] | None = None
         self._book = TokenBook({})
         self.error: str | None = None
 
     def current(self) -> TokenBook:
         try:
             stat = os.stat(self.path)
-            stamp = (stat.st_mtime_ns, stat.st_size)
+            stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
         except FileNotFoundError:
             stamp = None
         if stamp != self._stamp:
@@ -197,6 +223,7 @@ class TokenFile:
                 self._book = TokenBook.load(self.path)
                 self.error = None
             except (OSError, UnicodeDecodeError, TokenFileError) as exc:
+                self._book = TokenBook({})  # fail closed
                 self.error = str(exc)  # the caller logs it
             self._stamp = stamp
         return self._book

@@ -265,7 +265,8 @@ def guard(tokens: TokenFile) -> Any:
         if tokens.error != reported[0]:
             reported[0] = tokens.error
             if tokens.error:
-                log.error("API tokens not reloaded, the previous ones stay: %s", tokens.error)
+                log.error("API tokens file cannot be loaded: EVERY token is refused until it is fixed: %s",
+                          tokens.error)
         grant = book.holder(request.headers.get("Authorization"))
         refusal = decide(request.method, resource.canonical, grant, request.match_info.get("agent_id"))
         if refusal is not None:

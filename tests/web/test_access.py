@@ -82,7 +82,9 @@ def test_roles_per_route() -> None:
         assert decide("GET", route, supervisor) is None
 
 
-async def test_the_file_is_read_again_when_it_changes_and_a_broken_one_keeps_the_last_good(tmp_path: Path) -> None:
+async def test_the_file_is_read_again_when_it_changes_and_a_broken_one_refuses_every_token(tmp_path: Path) -> None:
+    """Fail closed: a bad line must never keep a revoked token alive, so while the file does
+    not load no token is honoured (and the error says which line)."""
     path = str(tmp_path / "tokens")
     tokens = TokenFile(path)
     assert tokens.current().grants == {} and tokens.error is None
@@ -90,11 +92,58 @@ async def test_the_file_is_read_again_when_it_changes_and_a_broken_one_keeps_the
     assert tokens.current().holder(f"Bearer {first}") is not None
     with open(path, "a") as out:
         out.write("garbage\n")
-    assert tokens.current().holder(f"Bearer {first}") is not None
+    assert tokens.current().holder(f"Bearer {first}") is None
     assert tokens.error is not None and ":2:" in tokens.error
-    remove_token(path, "garbage")  # no such name: the file stays broken
-    Path(path).write_text("")
-    assert tokens.current().grants == {} and tokens.error is None
+    Path(path).write_text(Path(path).read_text().replace("garbage\n", ""))
+    assert tokens.current().holder(f"Bearer {first}") is not None and tokens.error is None
+
+
+def test_a_revocation_is_never_written_into_a_file_the_controller_would_not_load(tmp_path: Path) -> None:
+    """`api-token remove` beside an unreadable line used to say "removed" while the controller
+    kept the old tokens: now it refuses, names the line, and changes nothing; so does add."""
+    path = str(tmp_path / "tokens")
+    add_token(path, Role.SUPERVISOR, "duty.supervisor")
+    with open(path, "a") as out:
+        out.write("not a token line\n")
+    before = Path(path).read_text()
+    with pytest.raises(TokenFileError, match=":2:"):
+        remove_token(path, "duty.supervisor")
+    with pytest.raises(TokenFileError, match=":2:"):
+        add_token(path, Role.AGENT, "agent1002")
+    assert Path(path).read_text() == before
+
+
+def test_the_cli_refuses_to_pretend_a_revocation(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from hotline_pbx import REPO
+
+    config = tmp_path / "hotline.toml"
+    config.write_text(f'[http]\ntokens = "{tmp_path}/tokens"\n')
+    cli = [sys.executable, str(REPO / "hotline_pbx.py"), "api-token"]
+    made = subprocess.run([*cli, "add", "--config", str(config), "--role", "supervisor", "--name", "boss"],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    with open(tmp_path / "tokens", "a") as out:
+        out.write("bad\n")
+    removed = subprocess.run([*cli, "remove", "--config", str(config), "--name", "boss"], capture_output=True, text=True)
+    assert removed.returncode == 2 and "nothing was removed" in removed.stderr and "removed the token" not in removed.stdout
+
+
+async def test_a_file_copied_over_with_the_same_size_and_mtime_is_read_again(tmp_path: Path) -> None:
+    """cp -p / rsync -t: a new token list of the same length and the same mtime still counts."""
+    path, other = str(tmp_path / "tokens"), str(tmp_path / "other")
+    old = add_token(path, Role.AGENT, "agent1001")
+    new = add_token(other, Role.AGENT, "agent1009")  # the same line length
+    tokens = TokenFile(path)
+    assert tokens.current().holder(f"Bearer {old}") is not None
+    stat = os.stat(path)
+    Path(path).write_text(Path(other).read_text())  # same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime
+    assert os.stat(path).st_size == stat.st_size and os.stat(path).st_mtime_ns == stat.st_mtime_ns
+    assert tokens.current().holder(f"Bearer {old}") is None
+    assert tokens.current().holder(f"Bearer {new}") is not None
 
 
 @pytest.fixture
