@@ -29,6 +29,8 @@ class Served:
     def __init__(self, tmp_path: Path, paths: sandbox.SandboxPaths) -> None:
         self.port = free_port()
         self.folder = tmp_path
+        # a fresh store: earlier tests' calls in Asterisk's journal would become its lost calls
+        sandbox.cli(paths, "database deltree hotline-journal")
         text = (REPO / "sandbox.toml").read_text()
         text = text.replace('ami_secret_file = "/var/cache/hotline-pbx/sandbox/ami.secret"',
                             f'ami_secret_file = "{paths.ami_secret_file}"')

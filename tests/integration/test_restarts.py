@@ -18,7 +18,7 @@ from tickets.store import CallRecordStore
 
 from .conftest import agent, running, wait_until
 from .serve import Served
-from .test_fallback import poll, wait_until_state
+from .test_fallback import wait_until_state
 
 
 def context_of(paths: sandbox.SandboxPaths, number: str) -> str:
@@ -33,7 +33,6 @@ def context_of(paths: sandbox.SandboxPaths, number: str) -> str:
 async def test_a_caller_in_the_greeting_when_the_controller_dies_reaches_the_fallback_queue(
         tmp_path, phones, sandbox_paths, sip_password) -> None:
     served = Served(tmp_path, sandbox_paths)
-    sandbox.cli(sandbox_paths, "database deltree hotline-journal")
     a1 = await agent(phones, 1001, sip_password)  # a static member of hotline-general
     await served.start()
     try:
@@ -56,7 +55,6 @@ async def test_a_controller_restart_keeps_the_hall_as_it_was(tmp_path, phones, s
     the waiting citizen is taken back and never falls back again, the talking call is recorded
     as agent1001's answered call and nobody is rung to call that citizen back."""
     served = Served(tmp_path, sandbox_paths)
-    sandbox.cli(sandbox_paths, "database deltree hotline-journal")
     a1 = await agent(phones, 1001, sip_password)
     await agent(phones, 1003, sip_password)
     await agent(phones, 1005, sip_password)
@@ -213,10 +211,4 @@ async def test_a_stranger_on_the_fastagi_port_queues_no_ghost_and_the_next_calle
     await a1.wait_event("CALL_ESTABLISHED", timeout=30)
     assert [o.agent_id for o in offers] == ["agent1001"]
     await citizen.hangup()
-    await poll(_async(lambda: "pbx-1.1" not in ctl.engine._unseen), 10, lambda: "the ghost dropped")  # noqa: SLF001
-
-
-def _async(predicate):  # type: ignore[no-untyped-def]
-    async def check() -> bool:
-        return bool(predicate())
-    return check
+    await wait_until(lambda: ctl.engine.ghosts_dropped == 1, timeout=10, what="the ghost dropped")
