@@ -8,8 +8,8 @@ import pytest
 
 from tickets.deadlines import (DeadlinePolicy, DeadlineRule, WorkCalendar, due_soon, order_number,
                                overdue, parse_days)
-from tickets.workflow import (FollowUpResult, OrderProgress, OrderState, OrderTransitionError, Transition,
-                              apply)
+from tickets.workflow import (FieldChange, FollowUpResult, OrderProgress, OrderState, OrderTransitionError,
+                              Transition, apply)
 
 CST = timezone(timedelta(hours=8))
 T = datetime(2026, 9, 29, 10, 0, tzinfo=CST)
@@ -92,12 +92,13 @@ ALLOWED = {
 @pytest.mark.parametrize("action", ACTIONS)
 def test_each_action_is_allowed_only_where_the_workflow_says(state: OrderState, action: str) -> None:
     p = OrderProgress(state=state)
+    verdict = FollowUpResult.DISSATISFIED if action == "follow_up" else None
     if (state, action) in ALLOWED:
-        after = apply(p, action, by="agent1001", at=T, follow_up_result=FollowUpResult.DISSATISFIED)
+        after = apply(p, action, by="agent1001", at=T, follow_up_result=verdict)
         assert after.state is ALLOWED[state, action]
         return
     with pytest.raises(OrderTransitionError) as err:
-        apply(p, action, by="agent1001", at=T, follow_up_result=FollowUpResult.DISSATISFIED)
+        apply(p, action, by="agent1001", at=T, follow_up_result=verdict)
     # what the agent sees in the API answer: the stable code, the action and the order's state
     assert str(err.value) == f"illegal-order-transition: cannot {action} an order that is {state.value}"
     assert p == OrderProgress(state=state)
@@ -125,3 +126,36 @@ def test_the_citizens_verdict_stays_on_the_order_after_it_is_closed() -> None:
               follow_up_result=FollowUpResult.BASICALLY_SATISFIED)
     closed = apply(p, "close", by="agent1002", at=T)
     assert closed.follow_up_result is FollowUpResult.BASICALLY_SATISFIED
+
+
+@pytest.mark.parametrize("state, action", [pair for pair in ALLOWED if pair[1] != "follow_up"])
+@pytest.mark.parametrize("verdict", list(FollowUpResult))
+def test_only_the_follow_up_step_takes_the_citizens_verdict(state: OrderState, action: str,
+                                                            verdict: FollowUpResult) -> None:
+    before = OrderProgress(state=state, follow_up_result=FollowUpResult.DISSATISFIED)
+    with pytest.raises(OrderTransitionError) as err:
+        apply(before, action, by="agent1001", at=T, follow_up_result=verdict)
+    assert str(err.value) == f"follow-up-result-not-here: only a follow-up records the citizen's verdict, not {action}"
+    assert before == OrderProgress(state=state, follow_up_result=FollowUpResult.DISSATISFIED)
+
+
+def test_a_dissatisfied_verdict_cannot_be_turned_into_satisfied_by_closing() -> None:
+    followed = apply(OrderProgress(state=OrderState.REPLIED), "follow_up", by="agent1002", at=T,
+                     follow_up_result=FollowUpResult.DISSATISFIED)
+    with pytest.raises(OrderTransitionError, match="^follow-up-result-not-here"):
+        apply(followed, "close", by="agent1003", at=T, follow_up_result=FollowUpResult.SATISFIED)
+    closed = apply(followed, "close", by="agent1003", at=T)
+    assert closed.follow_up_result is FollowUpResult.DISSATISFIED
+    assert closed.history[-1].changes == ()
+
+
+def test_each_history_line_keeps_the_values_its_step_changed() -> None:
+    p = apply(OrderProgress(), "dispatch", by="agent1001", at=T, department="water")
+    for action, who in (("accept", "water"), ("reply", "water")):
+        p = apply(p, action, by=who, at=T)
+    p = apply(p, "follow_up", by="agent1002", at=T, follow_up_result=FollowUpResult.BASICALLY_SATISFIED)
+    p = apply(p, "close", by="agent1002", at=T, department="housing")  # a department given to close changes nothing
+    assert [h.changes for h in p.history] == [
+        (FieldChange("department", None, "water"),), (), (),
+        (FieldChange("follow_up_result", None, "basically_satisfied"),), ()]
+    assert p.department == "water" and p.follow_up_result is FollowUpResult.BASICALLY_SATISFIED
