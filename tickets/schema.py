@@ -61,6 +61,9 @@ work_orders = Table(
     Column("taken_by", Unicode(64), nullable=False, server_default=""),  # first-contact agent
     Column("updated_at", DateTime(timezone=True), nullable=True),
     Column("survey_score", SmallInteger, nullable=True),  # the citizen's rating of the call about it
+    # revision 0008
+    Column("confidential", Boolean, nullable=False, server_default=false()),  # 保密: personal data withheld
+    Column("version", Integer, nullable=False, server_default="1"),  # +1 on each edit, step, 保密 change
 )
 Index("ix_work_orders_caller_number", work_orders.c.caller_number)
 Index("ix_work_orders_state_due", work_orders.c.state, work_orders.c.due_at)
@@ -73,6 +76,9 @@ Index("ix_work_orders_caller_created", work_orders.c.caller_number, work_orders.
 # no filter, or one only a scan can serve: the first page of every order by created_at or due_at
 Index("ix_work_orders_created", work_orders.c.created_at, work_orders.c.id)
 Index("ix_work_orders_due", work_orders.c.due_at, work_orders.c.id, work_orders.c.state)
+# revision 0008: an agent's scope (the orders they took; the calls they answered)
+Index("ix_work_orders_taken_by_created", work_orders.c.taken_by, work_orders.c.created_at, work_orders.c.id)
+Index("ix_call_records_agent", call_records.c.agent)
 
 work_order_history = Table(
     "work_order_history",
@@ -85,6 +91,8 @@ work_order_history = Table(
     Column("from_state", String(32), nullable=False),
     Column("to_state", String(32), nullable=False),
     Column("note", Unicode(1000), nullable=False),
+    # revision 0008: the values the line changed, JSON [{"field", "old", "new"}]; NULL before it
+    Column("changes", UnicodeText, nullable=True),
 )
 
 order_sequences = Table(

@@ -3,7 +3,9 @@ that cover every match once (ties on the sort key included), the capped count, b
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -84,6 +86,38 @@ async def test_a_cursor_we_did_not_hand_out_is_refused(store_url: str, cursor: s
     store = await loaded(store_url, 3)
     with pytest.raises(SearchError, match="^bad-cursor"):
         await search(store.engine, OrderQuery(cursor=cursor))
+    await store.close()
+
+
+def _cursor(*document: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
+
+
+WHEN = "2026-11-01T08:00:00+00:00"
+
+
+@pytest.mark.parametrize("sort, cursor", [
+    ("created_at", _cursor("created_at", "desc", WHEN, 2 ** 31)),  # beyond PostgreSQL's integer
+    ("created_at", _cursor("created_at", "desc", WHEN, 2 ** 63)),
+    ("created_at", _cursor("created_at", "desc", WHEN, -1)),
+    ("created_at", _cursor("created_at", "desc", WHEN, True)),
+    ("created_at", _cursor("created_at", "desc", "0001-01-01T00:00:00+08:00", 1)),  # before year 1 in UTC
+    ("created_at", _cursor("created_at", "desc", "9999-12-31T23:59:59-14:00", 1)),  # after 9999 in UTC
+    ("created_at", _cursor("created_at", "desc", "2026-11-01T08:00:00", 1)),  # no zone: never handed out
+    ("created_at", _cursor("created_at", "desc", [[[[WHEN]]]], 1)),
+    ("created_at", _cursor("created_at", "desc", WHEN, [[[[1]]]])),
+    ("number", _cursor("number", "desc", "\ud800", 1)),  # a lone surrogate no database can bind
+    ("number", _cursor("number", "desc", "3301\u0000", 1)),  # PostgreSQL refuses NUL in text
+    ("created_at", "W" * 10 + _cursor("created_at", "desc", WHEN, 1)),
+    ("created_at", base64.urlsafe_b64encode(b"[" * 100_000).decode()),  # deep nesting
+])
+async def test_a_cursor_no_database_could_bind_is_refused_as_bad_never_a_database_error(
+        store_url: str, sort: str, cursor: str) -> None:
+    store = await loaded(store_url, 3)
+    with pytest.raises(SearchError, match="^bad-cursor"):
+        await search(store.engine, OrderQuery(sort=sort, cursor=cursor))
+    far = await search(store.engine, OrderQuery(cursor=_cursor("created_at", "desc", "0001-01-01T00:00:00+00:00", 1)))
+    assert far.rows == [] and far.next_cursor is None  # the calendar's first day is a cursor, an empty page
     await store.close()
 
 
