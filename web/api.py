@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
-from datetime import date, datetime, timedelta, timezone
-from dataclasses import asdict
+from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
@@ -35,12 +33,17 @@ from acd.acd import UNKNOWN_AGENT, AcdError
 from acd.engine import Engine
 from acd.kpis import ServiceFigures, local_day_bounds
 from acd.privacy import mask_number
-from acd.states import IllegalTransition, PauseReason
+from acd.states import IllegalTransition
 from callback.store import CallbackStore
 from tickets.orders import WorkOrderStore
+from tickets.scope import Viewer, ViewerRole
 from tickets.store import CallRecordStore
-from web.access import GRANT, TokenFile, decide
-from web.orders import open_order_json
+from web.access import GRANT, Role, TokenFile, decide
+from web.models import (AgentCall, AgentOpPath, AgentPath, AgentState, AgentView, CallbackEntryView,
+                        CallbackFigures, CallbackFiguresQuery, DayFigures, DayQuery, DeskToday, Document,
+                        DoNotCallAdded, DoNotCallBody, DoNotCallEntry, DoNotCallRemoved, LiveCall, NumberPath,
+                        PauseBody)
+from web.routes import BODY_TIMEOUT_SECONDS, MAX_BODY, READ_TIMEOUT, Answer, Operation, RouteTable, error, openapi, reply
 
 log = logging.getLogger("web.api")
 
@@ -48,93 +51,83 @@ ENGINE = web.AppKey("engine", Engine)
 WORK_ORDERS = web.AppKey("work_orders", WorkOrderStore)
 CALLBACK_STORE = web.AppKey("callback_store", CallbackStore)
 CALL_RECORDS = web.AppKey("call_records", CallRecordStore)
-BAD_REQUEST = "bad-request"
+SERVED = web.AppKey("served", list[Operation])  # every operation served, for the OpenAPI document
 UNKNOWN_OPERATION = "unknown-operation"
-AGENT_OPS = ("login", "ready", "pause", "logout")
+NO_STORE = "no-store"
+route = RouteTable()
+_error = error
 
 
-def _error(status: int, code: str, detail: str) -> web.Response:
-    return web.json_response({"error": code, "detail": detail}, status=status)
-
-
+@route("GET", "/api/agents", "agents and their states", Answer(200, "every agent", list[AgentView]))
 async def list_agents(request: web.Request) -> web.Response:
-    return web.json_response([asdict(a) for a in request.app[ENGINE].agents()])
+    return reply(request.app[ENGINE].agents(), list[AgentView])
 
 
-async def agent_op(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE]
-    agent_id, op = request.match_info["agent_id"], request.match_info["op"]
-    if op not in AGENT_OPS:
-        return _error(404, UNKNOWN_OPERATION, op)
-    reason = ""
-    if op == "pause":
+@route("GET", "/api/agents/{agent_id}/call", "the agent's current call and the caller's open orders",
+       Answer(200, "the call, or call null", AgentCall), errors=(404,))
+async def agent_call(request: web.Request, path: AgentPath) -> web.Response:
+    """What the agent's screen shows when a call is offered or connected: who calls, for which
+    desk, and the caller's open orders (first-contact responsibility). The number is shown in
+    full here: the agent needs it for the order."""
+    engine, agent_id = request.app[ENGINE], path.agent_id
+    agent = next((a for a in engine.agents() if a.agent_id == agent_id), None)
+    if agent is None:
+        return _error(404, UNKNOWN_AGENT, agent_id)
+    call = current_call(engine, agent_id)
+    if call is None:
+        return reply({"agent": agent_id, "state": agent.state, "call": None}, AgentCall)
+    orders = request.app.get(WORK_ORDERS)
+    open_orders: list[Any] = []
+    if orders is not None and call.caller_number:
         try:
-            body: Any = await request.json() if request.can_read_body else {}
-        except json.JSONDecodeError:
-            return _error(400, BAD_REQUEST, "body is not JSON")
-        reason = str(body.get("reason", "break")) if isinstance(body, dict) else ""
-        allowed = {r.value for r in PauseReason} - {PauseReason.AUTO_NO_ANSWER.value, PauseReason.LOGIN.value}
-        if reason not in allowed:
-            return _error(400, BAD_REQUEST, f"reason must be one of {sorted(allowed)}")
+            open_orders = list(await orders.open_for_caller(call.caller_number, viewer=viewer_of(request)))
+        except Exception as exc:  # the store is away: the call is shown all the same
+            log.warning("open orders for %s not read: %s", mask_number(call.caller_number), type(exc).__name__)
+    return reply({"agent": agent_id, "state": agent.state, "call": {
+        "linkedid": call.linkedid, "caller_number": call.caller_number, "caller_name": call.caller_name,
+        "dialed": call.dialed_number, "desk": call.desk, "arrived_at": call.arrived_at,
+        "repeat_of": call.open_order or None, "open_orders": open_orders}}, AgentCall)
+
+
+@route("POST", "/api/agents/{agent_id}/{op}", "log in, ready, pause (with a reason) or log out",
+       Answer(200, "the agent's state after it", AgentState), errors=(404, 409))
+async def agent_op(request: web.Request, path: AgentOpPath, body: PauseBody | None) -> web.Response:
+    reason = (body or PauseBody()).reason if path.op == "pause" else ""
     try:
-        state = await engine.request(op, agent_id, reason)
+        state = await request.app[ENGINE].request(path.op, path.agent_id, reason)
     except AcdError as exc:
         return _error(404 if exc.code == UNKNOWN_AGENT else 409, exc.code, str(exc))
     except IllegalTransition as exc:
         return _error(409, "illegal-transition", str(exc))
-    return web.json_response({"agent": agent_id, "state": state})
+    return reply({"agent": path.agent_id, "state": state}, AgentState)
 
 
-async def agent_call(request: web.Request) -> web.Response:
-    """What the agent's screen shows when a call is offered or connected: who calls, for which
-    desk, and the caller's open orders (first-contact responsibility). The number is shown in
-    full here: the agent needs it for the order."""
-    engine, agent_id = request.app[ENGINE], request.match_info["agent_id"]
-    agent = next((a for a in engine.agents() if a.agent_id == agent_id), None)
-    if agent is None:
-        return _error(404, UNKNOWN_AGENT, agent_id)
-    call = next((c for c in engine.snapshot() if c.linkedid == agent.call_id), None)
-    if call is None:
-        return web.json_response({"agent": agent_id, "state": agent.state, "call": None})
-    orders = request.app.get(WORK_ORDERS)
-    open_orders = []
-    if orders is not None and call.caller_number:
-        try:
-            open_orders = [open_order_json(o) for o in await orders.open_for_caller(call.caller_number)]
-        except Exception as exc:  # the store is away: the call is shown all the same
-            log.warning("open orders for %s not read: %s", mask_number(call.caller_number), type(exc).__name__)
-    return web.json_response({"agent": agent_id, "state": agent.state, "call": {
-        "linkedid": call.linkedid, "caller_number": call.caller_number, "caller_name": call.caller_name,
-        "dialed": call.dialed_number, "desk": call.desk, "arrived_at": call.arrived_at.isoformat(),
-        "repeat_of": call.open_order or None, "open_orders": open_orders}})
-
-
+@route("GET", "/api/desks", "per desk and for the hotline (all): today's service figures and who waits now",
+       Answer(200, "by desk", dict[str, DeskToday]))
 async def desks(request: web.Request) -> web.Response:
-    return web.json_response(request.app[ENGINE].desk_figures())
+    return reply(request.app[ENGINE].desk_figures(), dict[str, DeskToday])
 
 
+@route("GET", "/api/calls", "live calls (caller numbers masked)", Answer(200, "the calls now", list[LiveCall]))
 async def calls(request: web.Request) -> web.Response:
-    views = request.app[ENGINE].snapshot()
-    return web.json_response([
-        {"linkedid": v.linkedid, "state": v.state, "caller": mask_number(v.caller_number),
-         "dialed": v.dialed_number, "arrived_at": v.arrived_at.isoformat(),
-         "channels": list(v.channels), "bridges": list(v.bridges)} for v in views])
+    return reply([{"linkedid": v.linkedid, "state": v.state, "caller": mask_number(v.caller_number),
+                   "dialed": v.dialed_number, "arrived_at": v.arrived_at, "channels": list(v.channels),
+                   "bridges": list(v.bridges)} for v in request.app[ENGINE].snapshot()], list[LiveCall])
 
 
+@route("GET", "/api/callbacks", "open callback entries (呼损回拨), numbers masked",
+       Answer(200, "the open entries, the most due first", list[CallbackEntryView]))
 async def callbacks(request: web.Request) -> web.Response:
     book = getattr(request.app[ENGINE].callbacks, "book", None)  # None: a hotline without callbacks
     open_entries = book.open_entries() if book is not None else []
     entries = sorted(open_entries, key=lambda e: (e.due_at, e.entry_id))
-    return web.json_response([
+    return reply([
         {"entry": e.entry_id, "number": mask_number(e.number), "desk": e.desk, "priority": int(e.priority),
          "virtual_hold": e.virtual_hold, "dialing": e.dialing, "due_at": e.due_at,
          "lost_calls": [{"linkedid": loss.linkedid, "reason": loss.reason, "waited": loss.waited, "at": loss.at}
                         for loss in e.losses],
          "attempts": [{"at": a.at, "agent": a.agent_id, "outcome": a.outcome.value} for a in e.attempts]}
-        for e in entries])
-
-
-NUMBER = re.compile(r"\+?[0-9]{3,32}")
+        for e in entries], list[CallbackEntryView])
 
 
 def _configured(engine: Engine) -> frozenset[str]:
@@ -143,112 +136,150 @@ def _configured(engine: Engine) -> frozenset[str]:
     return book.configured if book is not None else frozenset()
 
 
+@route("GET", "/api/callbacks/do-not-call", "numbers never called back (masked), who and why",
+       Answer(200, "the config file's, then the store's", list[DoNotCallEntry]), errors=(404,))
 async def list_do_not_call(request: web.Request) -> web.Response:
     """The numbers never called back: the store's (who, when, why) and the config file's."""
     store = request.app.get(CALLBACK_STORE)
     if store is None:
-        return _error(404, "no-store", "the do-not-call list needs the store")
-    listed = [{"number": mask_number(o.number), "added_at": o.added_at.isoformat(), "added_by": o.added_by,
+        return _error(404, NO_STORE, "the do-not-call list needs the store")
+    listed = [{"number": mask_number(o.number), "added_at": o.added_at, "added_by": o.added_by,
                "note": o.note} for o in await store.do_not_call()]
     configured = [{"number": mask_number(n), "added_at": None, "added_by": "config", "note": ""}
                   for n in sorted(_configured(request.app[ENGINE]))]
-    return web.json_response(configured + listed)
+    return reply(configured + listed, list[DoNotCallEntry])
 
 
-async def add_do_not_call(request: web.Request) -> web.Response:
+@route("POST", "/api/callbacks/do-not-call", "a citizen opts out of callbacks; their open entry closes",
+       Answer(201, "listed", DoNotCallAdded), Answer(200, "was listed already", DoNotCallAdded), errors=(404,))
+async def add_do_not_call(request: web.Request, body: DoNotCallBody) -> web.Response:
     """A citizen asked not to be called back: on the list (the store first, so it outlives a
     restart), then the engine closes their open entry and takes it out of the queue."""
     store = request.app.get(CALLBACK_STORE)
     if store is None:
-        return _error(404, "no-store", "the do-not-call list needs the store")
-    try:
-        body: Any = await request.json()
-    except json.JSONDecodeError:
-        return _error(400, BAD_REQUEST, "body is not JSON")
-    number, note = (body.get("number"), body.get("note", "")) if isinstance(body, dict) else (None, None)
-    if not isinstance(number, str) or not NUMBER.fullmatch(number):
-        return _error(400, BAD_REQUEST, "number: digits, optionally after +, 3 to 32 of them")
-    if not isinstance(note, str) or len(note) > 200:
-        return _error(400, BAD_REQUEST, "note: text of at most 200 characters")
+        return _error(404, NO_STORE, "the do-not-call list needs the store")
     grant = request.get(GRANT)
-    added = await store.opt_out(number, grant.name if grant else "api", note, datetime.now(timezone.utc))
-    closed = await request.app[ENGINE].do_not_call(number)
-    log.info("do-not-call: %s added by %s", mask_number(number), grant.name if grant else "api")
-    return web.json_response({"number": mask_number(number), "already_listed": not added,
-                              "closed_entry": closed.entry_id if closed else None}, status=201 if added else 200)
+    added = await store.opt_out(body.number, grant.name if grant else "api", body.note, datetime.now(timezone.utc))
+    closed = await request.app[ENGINE].do_not_call(body.number)
+    log.info("do-not-call: %s added by %s", mask_number(body.number), grant.name if grant else "api")
+    return reply({"number": mask_number(body.number), "already_listed": not added,
+                  "closed_entry": closed.entry_id if closed else None}, DoNotCallAdded, status=201 if added else 200)
 
 
-async def remove_do_not_call(request: web.Request) -> web.Response:
-    number = request.match_info["number"]
+@route("DELETE", "/api/callbacks/do-not-call/{number}", "opt back in (not numbers from the config file)",
+       Answer(200, "removed", DoNotCallRemoved), errors=(404, 409))
+async def remove_do_not_call(request: web.Request, path: NumberPath) -> web.Response:
     engine = request.app[ENGINE]
     store = request.app.get(CALLBACK_STORE)
-    if number in _configured(engine):
+    if path.number in _configured(engine):
         return _error(409, "configured-do-not-call", "listed in the config file ([callbacks] do_not_call)")
-    if store is None or not await store.opt_in(number):
-        return _error(404, "not-on-list", mask_number(number))
-    await engine.do_not_call(number, add=False)
-    return web.json_response({"number": mask_number(number), "removed": True})
+    if store is None or not await store.opt_in(path.number):
+        return _error(404, "not-on-list", mask_number(path.number))
+    await engine.do_not_call(path.number, add=False)
+    return reply({"number": mask_number(path.number), "removed": True}, DoNotCallRemoved)
 
 
-async def day_figures(request: web.Request) -> web.Response:
+@route("GET", "/api/figures", "a local day's service figures, from the call records",
+       Answer(200, "by desk and for the hotline", DayFigures), errors=(404,))
+async def day_figures(request: web.Request, query: DayQuery) -> web.Response:
     """A local day's service figures, counted from the store's call records exactly as the
     live figures are (for today: the same numbers as /api/desks, once the calls have ended)."""
     engine = request.app[ENGINE]
-    try:
-        day = date.fromisoformat(request.query.get("day", ""))
-    except ValueError:
-        return _error(400, BAD_REQUEST, "day must be YYYY-MM-DD")
     store = request.app.get(CALL_RECORDS)
     if store is None:
-        return _error(404, "no-store", "figures per day need the store")
-    start, end = local_day_bounds(day, engine.today.zone)
+        return _error(404, NO_STORE, "figures per day need the store")
+    start, end = local_day_bounds(query.day, engine.today.zone)
     records = await store.arrived_between(start, end)
     kept = engine.today.records
     figures = ServiceFigures(kept.desk_of, kept.targets, kept.short_abandon).add_all(records).figures()
-    return web.json_response({"day": day.isoformat(), "timezone": engine.today.zone.key, "desks": figures})
+    return reply({"day": query.day.isoformat(), "timezone": engine.today.zone.key, "desks": figures}, DayFigures)
 
 
-async def callback_figures(request: web.Request) -> web.Response:
+@route("GET", "/api/callbacks/figures", "live (or that day's) lost-call rate, callbacks due, outcomes, success",
+       Answer(200, "the figures", CallbackFigures), errors=(404,))
+async def callback_figures(request: web.Request, query: CallbackFiguresQuery) -> web.Response:
     from callback.book import figures
 
     engine = request.app[ENGINE]
-    day = request.query.get("day")
     store = request.app.get(CALLBACK_STORE)
-    if not day:  # today so far: the store's entries (closed ones leave memory) and the engine's
+    if query.day is None:  # today so far: the store's entries (closed ones leave memory) and the engine's
         book = getattr(engine.callbacks, "book", None)
         live = {e.entry_id: e for e in book.entries.values()} if book is not None else {}
         if store is not None:
             midnight, next_midnight = local_day_bounds(datetime.now(engine.today.zone).date(), engine.today.zone)
             stored, _, _ = await store.day(midnight, next_midnight)
             live = {e.entry_id: e for e in stored} | live
-        return web.json_response({"day": None, **figures(list(live.values()), time.time())})
-    try:
-        start_day = date.fromisoformat(day)
-    except ValueError:
-        return _error(400, BAD_REQUEST, "day must be YYYY-MM-DD")
+        return reply({"day": None, **figures(list(live.values()), time.time())}, CallbackFigures)
     if store is None:
-        return _error(404, "no-store", "figures per day need the store")
-    start, end = local_day_bounds(start_day, engine.today.zone)
+        return _error(404, NO_STORE, "figures per day need the store")
+    start, end = local_day_bounds(query.day, engine.today.zone)
     entries, lost, citizen = await store.day(start, end)
-    return web.json_response({"day": day, **figures(entries, time.time(), lost_calls=lost, citizen_calls=citizen)})
+    return reply({"day": query.day.isoformat(), **figures(entries, time.time(), lost_calls=lost,
+                                                         citizen_calls=citizen)}, CallbackFigures)
+
+
+def current_call(engine: Engine, agent_id: str) -> Any:
+    """The live call the agent is on (offered or talking), or None."""
+    agent = next((a for a in engine.agents() if a.agent_id == agent_id), None)
+    if agent is None or not agent.call_id:
+        return None
+    return next((c for c in engine.snapshot() if c.linkedid == agent.call_id), None)
+
+
+def viewer_of(request: web.Request) -> Viewer | None:
+    """Who reads, for the store's scope and 保密 masking: an agent with the caller of their
+    current call, a supervisor, or None (everything) in an app without access control."""
+    grant = request.get(GRANT)
+    if grant is None:
+        return None
+    if grant.role is Role.SUPERVISOR:
+        return Viewer(grant.name, ViewerRole.SUPERVISOR)
+    engine = request.app.get(ENGINE)
+    call = current_call(engine, grant.name) if engine is not None else None
+    return Viewer(grant.name, ViewerRole.AGENT, call.caller_number if call is not None else "")
 
 
 STORE_UNAVAILABLE = "store-unavailable"
+INTERNAL_ERROR = "internal-error"
+HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 413: "too-large", 400: "bad-request"}
 
 
 @web.middleware
 async def store_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """The database went away: 503 with a stable code, one log line without the statement or
-    its parameters (they hold callers' numbers and words); the controller keeps running."""
+    its parameters (they hold callers' numbers and words); the controller keeps running.
+    aiohttp's own refusals (no such route, method, body too large) answer in the same JSON
+    shape as every other error; anything unforeseen is a 500 `internal-error`, logged by type
+    and route (the log's formatter masks numbers and tokens)."""
     from sqlalchemy.exc import DBAPIError, InterfaceError
 
+    route = request.match_info.route.resource
+    where = route.canonical if route is not None else "?"
     try:
         return await handler(request)
     except (DBAPIError, InterfaceError, OSError) as exc:
-        route = request.match_info.route.resource
-        log.warning("API %s %s: the store is unavailable (%s)", request.method,
-                    route.canonical if route is not None else "?", type(getattr(exc, "orig", None) or exc).__name__)
+        log.warning("API %s %s: the store is unavailable (%s)", request.method, where,
+                    type(getattr(exc, "orig", None) or exc).__name__)
         return _error(503, STORE_UNAVAILABLE, "the store is unavailable; try again shortly")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        answer = _error(exc.status, HTTP_CODES.get(exc.status, "http-error"), exc.reason)
+        if exc.status == 405 and "Allow" in exc.headers:
+            answer.headers["Allow"] = exc.headers["Allow"]
+        return answer
+    except Exception as exc:
+        log.error("API %s %s failed: %s", request.method, where, type(exc).__name__, exc_info=exc)
+        return _error(500, INTERNAL_ERROR, "the request failed; it is logged")
+
+
+def _authorization(request: web.Request) -> str | None:
+    """The Authorization header if it can be a token at all: printable ASCII (a token is
+    URL-safe Base64). Anything else — bytes that are not UTF-8, Chinese text — is no token."""
+    value = request.headers.get("Authorization")
+    if value is None or not value.isascii() or not value.isprintable() or len(value) > 512:
+        return None
+    return value
 
 
 def guard(tokens: TokenFile) -> Any:
@@ -267,7 +298,7 @@ def guard(tokens: TokenFile) -> Any:
             if tokens.error:
                 log.error("API tokens file cannot be loaded: EVERY token is refused until it is fixed: %s",
                           tokens.error)
-        grant = book.holder(request.headers.get("Authorization"))
+        grant = book.holder(_authorization(request))
         refusal = decide(request.method, resource.canonical, grant, request.match_info.get("agent_id"))
         if refusal is not None:
             log.warning("API %s %s refused for %s: %s", request.method, resource.canonical,
@@ -286,26 +317,33 @@ def guard(tokens: TokenFile) -> Any:
 
 def make_app(engine: Engine, orders: WorkOrderStore | None = None,
              callback_store: CallbackStore | None = None, tokens: TokenFile | None = None,
-             records: CallRecordStore | None = None) -> web.Application:
+             records: CallRecordStore | None = None, read_timeout: float = BODY_TIMEOUT_SECONDS) -> web.Application:
     """`tokens` None serves without access control: for handler tests only; the controller
-    always passes its token file."""
-    app = web.Application(middlewares=([guard(tokens)] if tokens is not None else []) + [store_errors])
+    always passes its token file. web/orders.py's `add_routes` adds the work-order routes; the
+    OpenAPI document covers whatever is served when it is first asked for. A request body that
+    has not arrived after `read_timeout` seconds answers 408."""
+    app = web.Application(middlewares=[store_errors] + ([guard(tokens)] if tokens is not None else []),
+                          client_max_size=MAX_BODY)
     app[ENGINE] = engine
+    app[READ_TIMEOUT] = read_timeout
     if orders is not None:
         app[WORK_ORDERS] = orders
     if callback_store is not None:
         app[CALLBACK_STORE] = callback_store
     if records is not None:
         app[CALL_RECORDS] = records
-    app.router.add_get("/api/agents", list_agents)
-    app.router.add_get("/api/agents/{agent_id}/call", agent_call)
-    app.router.add_post("/api/agents/{agent_id}/{op}", agent_op)
-    app.router.add_get("/api/desks", desks)
-    app.router.add_get("/api/figures", day_figures)
-    app.router.add_get("/api/calls", calls)
-    app.router.add_get("/api/callbacks", callbacks)
-    app.router.add_get("/api/callbacks/figures", callback_figures)
-    app.router.add_get("/api/callbacks/do-not-call", list_do_not_call)
-    app.router.add_post("/api/callbacks/do-not-call", add_do_not_call)
-    app.router.add_delete("/api/callbacks/do-not-call/{number}", remove_do_not_call)
+    app[SERVED] = route.add_to(app)
+    app[DOCUMENT] = []
     return app
+
+
+DOCUMENT = web.AppKey("document", list[bytes])
+
+
+@route("GET", "/api/openapi.json", "this document (no token needed)", Answer(200, "OpenAPI 3.1", Document))
+async def openapi_document(request: web.Request) -> web.Response:
+    """Written from the served operations when first asked for (after every route is added)."""
+    cached = request.app[DOCUMENT]
+    if not cached:
+        cached.append(json.dumps(openapi(request.app[SERVED]), ensure_ascii=False).encode())
+    return web.Response(body=cached[0], content_type="application/json")

@@ -49,7 +49,7 @@ async def test_errors_are_4xx_with_stable_codes_and_change_nothing(client: TestC
     assert resp.status == 404 and (await resp.json())["error"] == "unknown-operation"
     await client.post("/api/agents/agent1001/login")
     resp = await client.post("/api/agents/agent1001/pause", json={"reason": "auto_no_answer"})
-    assert resp.status == 400 and (await resp.json())["error"] == "bad-request"
+    assert resp.status == 400 and (await resp.json())["error"] == "validation-failed"
     resp = await client.post("/api/agents/agent1001/pause", data=b"{not json", headers={"Content-Type": "application/json"})
     assert resp.status == 400
     [agent] = await (await client.get("/api/agents")).json()

@@ -91,9 +91,11 @@ async def test_a_supervisor_opts_a_citizen_out_and_their_open_entry_closes(api) 
 
 async def test_bad_requests_agents_and_configured_numbers_are_refused_and_change_nothing(api) -> None:  # type: ignore[no-untyped-def]
     client, engine, store, boss, agent = api
-    for body in ({"number": "abc"}, {"number": "12"}, {}, {"number": "13800000001", "note": "x" * 201}, ["13800000001"]):
+    for body, code in (({"number": "abc"}, "validation-failed"), ({"number": "12"}, "validation-failed"),
+                       ({}, "validation-failed"), ({"number": "13800000001", "note": "x" * 201}, "validation-failed"),
+                       ({"number": "13800000001", "why": "x"}, "validation-failed"), (["13800000001"], "bad-request")):
         resp = await client.post("/api/callbacks/do-not-call", json=body, headers=boss)
-        assert resp.status == 400 and (await resp.json())["error"] == "bad-request"
+        assert resp.status == 400 and (await resp.json())["error"] == code
     resp = await client.post("/api/callbacks/do-not-call", json={"number": "13800000001"}, headers=agent)
     assert resp.status == 403
     assert (await client.get("/api/callbacks/do-not-call", headers=agent)).status == 403

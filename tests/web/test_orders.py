@@ -66,16 +66,28 @@ async def test_bad_requests_get_field_level_messages_and_write_nothing(client: T
     assert (await (await client.get(f"/api/orders/{number}")).json())["state"] == "new"
 
 
-async def test_the_openapi_document_lists_exactly_the_routes_served(client: TestClient) -> None:
-    spec = await (await client.get("/api/openapi.json")).json()
-    served = {(r.method.lower(), r.resource.canonical) for r in client.app.router.routes()
+async def test_the_openapi_document_lists_exactly_the_routes_served(tmp_path: Path) -> None:
+    from acd.desks import AcdConfig, Desk
+    from acd.engine import Engine
+    from web.api import make_app
+
+    store = CallRecordStore(f"sqlite+aiosqlite:///{tmp_path}/doc.db")
+    app = make_app(Engine({}, acd=AcdConfig(desks=(Desk("general", "综合受理", "general"),), agents=())))
+    add_routes(app, WorkOrderStore(store.engine, "3301", DEFAULT_CATALOG.deadlines), DEFAULT_CATALOG, store)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        spec = await (await client.get("/api/openapi.json")).json()
+    await store.close()
+    served = {(r.method.lower(), r.resource.canonical) for r in app.router.routes()
               if r.method != "HEAD" and r.resource is not None}
     documented = {(method, path) for path, ops in spec["paths"].items() for method in ops}
     assert documented == served
-    create = spec["paths"]["/api/orders"]["post"]
-    assert create["requestBody"]["content"]["application/json"]["schema"]["required"] == [
-        "caller_number", "category", "content"]
-    assert {"400", "404", "409"} <= set(spec["paths"]["/api/orders/{number}/{action}"]["post"]["responses"])
+    create = spec["paths"]["/api/orders"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    schema = spec["components"]["schemas"][create["$ref"].rsplit("/", 1)[1]]
+    assert schema["required"] == ["caller_number", "category", "content"] and schema["additionalProperties"] is False
+    step = spec["paths"]["/api/orders/{number}/{action}"]["post"]
+    assert {"400", "401", "403", "404", "409", "412"} <= set(step["responses"])
+    assert {p["name"]: p["schema"].get("maximum") for p in spec["paths"]["/api/orders"]["get"]["parameters"]
+            if p["name"] in ("limit", "offset")} == {"limit": 1000, "offset": 100_000}
 
 
 async def test_catalog_codes_are_enforced_and_served(client: TestClient) -> None:
@@ -126,9 +138,10 @@ async def test_paging_by_cursor_csv_of_every_match_and_bad_search_params(client:
     csv_text = (await (await client.get("/api/orders.csv?category=complaint")).read()).decode("utf-8-sig")
     assert len(csv_text.splitlines()) == 6
     assert (await (await client.get("/api/orders?overdue=1")).json())["orders"] == []
-    for bad in ("cursor=zzz", "due_before=yesterday", "overdue=maybe", "limit=0"):
+    for bad, code in (("cursor=zzz", "bad-cursor"), ("due_before=yesterday", "validation-failed"),
+                      ("overdue=maybe", "validation-failed"), ("limit=0", "validation-failed")):
         resp = await client.get(f"/api/orders?{bad}")
-        assert resp.status == 400 and (await resp.json())["error"] == "validation-failed", bad
+        assert resp.status == 400 and (await resp.json())["error"] == code, bad
 
 
 async def _bulk_orders(client: TestClient, n: int) -> None:
@@ -187,9 +200,9 @@ async def test_search_params_department_due_window_overdue_and_cursor_walk(clien
 
 async def test_bad_search_params_name_their_field(client: TestClient) -> None:
     for bad, field in (("cursor=WzEsMl0", "cursor"), ("due_after=2026-13-01", "due_after"),
-                       ("limit=1001", "limit/offset"), ("offset=-1", "limit/offset"), ("sort=content", "sort")):
+                       ("limit=1001", "limit"), ("offset=-1", "offset"), ("sort=content", "sort")):
         resp = await client.get(f"/api/orders?{bad}")
         body = await resp.json()
-        assert resp.status == 400 and body["error"] == "validation-failed", bad
+        assert resp.status == 400 and body["error"] == ("bad-cursor" if field == "cursor" else "validation-failed"), bad
         assert field in body["detail"], (bad, body)
         assert (await client.get(f"/api/orders.csv?{bad}")).status == 400
