@@ -170,6 +170,7 @@ class OpenOrderView(Answer):
     created_at: datetime
     due_at: datetime
     desk: str = ""
+    confidential: bool = False
 
 
 class AgentCallInfo(Answer):
@@ -400,6 +401,7 @@ class OrderView(Answer):
     taken_by: str
     survey_score: int | None
     confidential: bool = False
+    masked: bool = Field(False, description="保密: the numbers and address are masked for this reader")
     version: int = 1
     history: list[HistoryLine]
     calls: list[LinkedCallView]

@@ -120,8 +120,9 @@ async def test_a_confidential_order_shows_the_citizens_data_only_to_its_taker_an
         order = await _get(hall, number, who)
         assert (order["caller_number"], order["contact_number"], order["area"]) == (
             "13800001111", "13900009999", ORDER["area"])
+        assert order["masked"] is False
     other = await _get(hall, number, hall.li)
-    assert other["confidential"] is True and other["content"] == ORDER["content"]
+    assert other["confidential"] is True and other["masked"] is True and other["content"] == ORDER["content"]
     text = str(other)
     assert "13800001111" not in text and "13900009999" not in text and "湖墅南路" not in text
     found = await (await hall.client.get("/api/orders?caller=13800001111", headers=hall.li)).json()
