@@ -399,8 +399,20 @@ def cmd_prompts(args: argparse.Namespace) -> int:
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    """Every line through the redacting formatter (acd/privacy.py): libraries quote what they
+    were sent (aiohttp a malformed request line with its `?caller=` number, or an Authorization
+    header, at ERROR; SQLAlchemy its bound parameters at INFO), and none of it may reach the log
+    as it came. An uncaught exception is logged the same way instead of printed raw."""
+    from acd.privacy import RedactingFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter())
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
+
+    def uncaught(kind: type[BaseException], error: BaseException, trace: Any) -> None:
+        log.critical("uncaught %s", kind.__name__, exc_info=(kind, error, trace))
+
+    sys.excepthook = uncaught
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,12 @@
 """Where a call's recording goes: `<YYYYMMDD>/<linkedid>.wav` under Asterisk's monitor
 directory, the date of the moment the caller was queued (the callback context names its own
 file the same way in the dialplan and says so in its UserEvent). One place for the rule, so the
-call record, MixMonitor and the recordings issue's retention all agree."""
+call record, MixMonitor and the recordings issue's retention all agree.
+
+Recordings are callers' voices: 0600 in 0700 folders, like the store. The controller creates
+neither the folders nor the files (Asterisk's MixMonitor does, under Asterisk's umask: run it
+with `UMask=0077`); whatever of this package comes to write or move them (post-processing,
+retention) makes them with tickets.files.open_private / private_folder."""
 
 from __future__ import annotations
 

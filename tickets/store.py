@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from acd.records import CallRecord, Disposition
-from tickets.migrations import ensure_folder, upgrade
+from tickets.migrations import private_database, upgrade
 from tickets.schema import call_records
 
 log = logging.getLogger("tickets.store")
@@ -123,7 +123,7 @@ class CallRecordStore:
         self._dialect = parsed.get_backend_name()
         if self._dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {self._dialect!r}: sqlite or postgresql")
-        ensure_folder(url)
+        private_database(url)  # 0600 in 0700 folders, -wal and -shm alike
         if self._dialect == "postgresql":
             engine_options.setdefault("pool_pre_ping", True)  # survive a database restart
         self.engine: AsyncEngine = create_async_engine(url, **engine_options)

@@ -15,7 +15,8 @@ When the database fails:
 Nothing is dropped and nothing is reordered. `flush()` waits until everything submitted so far
 is in the database; `close()` flushes (optionally with a timeout), then stops.
 
-Personal data: log lines carry counts, linkedids and masked caller numbers only.
+Personal data: log lines carry counts, linkedids and masked caller numbers only; the journal
+and its .bad side file are 0600 in 0700 folders (tickets/files.py), whatever the umask.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any, Protocol
 
 from acd.privacy import mask_number
 from acd.records import CallRecord, Disposition
+from tickets.files import open_private, private_folder, tighten
 
 log = logging.getLogger("tickets.writer")
 
@@ -93,6 +95,8 @@ class CallRecordWriter:
     async def start(self) -> None:
         if self._task is not None:
             return
+        if self.journal is not None:  # callers' numbers: 0600, whatever made it before
+            await asyncio.to_thread(_tighten_journal, self.journal)
         if self.journal is not None and self.journal.exists() and self.journal.stat().st_size:
             log.warning("call-record journal %s holds records from before: replaying", self.journal)
             await asyncio.to_thread(_end_with_newline, self.journal)  # a torn last line stays apart
@@ -321,11 +325,18 @@ def _log_crash(task: asyncio.Task[None]) -> None:
 
 
 def _append(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("ab") as sink:
+    """Append and fsync; the file (journal or its .bad) holds callers' numbers: 0600 in 0700
+    folders, whatever the umask."""
+    with os.fdopen(open_private(path, os.O_WRONLY | os.O_APPEND), "ab") as sink:
         sink.write(data)
         sink.flush()
         os.fsync(sink.fileno())
+
+
+def _tighten_journal(journal: Path) -> None:
+    private_folder(journal.parent)
+    for path in (journal, journal.with_name(journal.name + ".bad")):
+        tighten(path)
 
 
 def _read_from(path: Path, offset: int) -> bytes:

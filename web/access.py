@@ -20,6 +20,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from tickets.files import private_folder
+
 UNAUTHORIZED = "unauthorized"
 FORBIDDEN = "forbidden"
 BAD_TOKEN_FILE = "bad-token-file"
@@ -141,9 +143,12 @@ def _replace(path: str, text: str) -> None:
     after checking it parses."""
     TokenBook.parse(text, path)
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    # a folder made here is 0700; one that was there (/etc/hotline-pbx, shared with the
+    # config) is left as it is: the file is 0600 and holds digests only
+    private_folder(target.parent, warn=False)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a stale temporary left by a crash keeps its old mode through O_CREAT
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
         out.flush()

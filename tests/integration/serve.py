@@ -15,6 +15,7 @@ import aiohttp
 
 from hotline_pbx import REPO
 from devtools import sandbox
+from tests.conftest import remember_token
 
 
 def free_port() -> int:
@@ -48,10 +49,13 @@ class Served:
         made = subprocess.run([sys.executable, str(REPO / "hotline_pbx.py"), "api-token", "add", "--config",
                                str(self.config), "--role", "supervisor", "--name", "duty.supervisor"],
                               check=True, capture_output=True, text=True)  # as an operator makes one
-        self.headers = {"Authorization": f"Bearer {made.stdout.splitlines()[-1]}"}
+        token = made.stdout.splitlines()[-1]
+        remember_token(token)  # the run's log scan looks for it (tests/conftest.py)
+        self.headers = {"Authorization": f"Bearer {token}"}
 
     @property
     def log(self) -> Path:
+        """Under the test's tmp_path: tests/conftest.py scans every `serve-*.log` of the run."""
         return self.folder / f"serve-{self.lives}.log"
 
     async def start(self) -> None:

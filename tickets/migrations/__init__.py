@@ -22,17 +22,26 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tickets.files import private_file, tighten
+
 HERE = Path(__file__).resolve().parent
 ADOPTED_REVISION = "0001"  # what a pre-Alembic store (one call_records table) corresponds to
 _PG_LOCK = 0x12345_0001  # advisory lock key: "hotline migrations"
 
 
-def ensure_folder(url: str) -> None:
-    """A SQLite file's folders are created (the default lives under /var/lib/hotline-pbx/)."""
+def private_database(url: str) -> None:
+    """A SQLite file is made 0600, in folders made 0700, before SQLite opens it (the default
+    lives under /var/lib/hotline-pbx/): SQLite gives its -wal and -shm files the database
+    file's mode, so they are private too, whatever the umask. An existing file, -wal or -shm
+    that others may read is tightened (tickets.files says so in the log)."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
-            and not parsed.database.startswith("file:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:" \
+            or parsed.database.startswith("file:"):
+        return
+    path = Path(parsed.database)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        tighten(path.with_name(path.name + suffix))
 
 
 def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:
@@ -66,7 +75,7 @@ def current(connection: Connection) -> str | None:
 
 async def migrate(url: str, **engine_options: Any) -> None:
     """Upgrade the database at `url` to head, in one transaction where the database allows."""
-    ensure_folder(url)
+    private_database(url)
     engine = create_async_engine(url, **engine_options)
     try:
         async with engine.begin() as conn:
