@@ -175,8 +175,10 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/callbacks/do-not-call"): SUPERVISOR,
     ("POST", "/api/callbacks/do-not-call"): SUPERVISOR,
     ("DELETE", "/api/callbacks/do-not-call/{number}"): SUPERVISOR,
+    ("POST", "/api/callbacks/do-not-call/remove"): SUPERVISOR,
     ("POST", "/api/orders"): AGENT,
     ("GET", "/api/orders"): AGENT,
+    ("POST", "/api/orders/search"): AGENT,
     ("GET", "/api/orders.csv"): SUPERVISOR,
     ("GET", "/api/orders/overdue"): AGENT,
     ("GET", "/api/orders/due-soon"): AGENT,
@@ -185,6 +187,7 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/orders/{number}/calls"): AGENT,
     ("POST", "/api/orders/{number}/{action}"): AGENT,
     ("GET", "/api/records"): AGENT,
+    ("POST", "/api/records/search"): AGENT,
     ("GET", "/api/catalog"): AGENT,
 }
 

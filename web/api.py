@@ -17,6 +17,7 @@ changes live state itself. Errors answer with a stable code string and change no
     GET  /api/callbacks/do-not-call       numbers never called back (masked), who and why
     POST /api/callbacks/do-not-call       {"number": …, "note": …}: opt out; closes the open entry
     DELETE /api/callbacks/do-not-call/{number}   opt back in (not numbers from the config file)
+    POST /api/callbacks/do-not-call/remove       the same, {"number": …} in the body (out of URL logs)
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from tickets.store import CallRecordStore
 from web.access import GRANT, Role, TokenFile, decide
 from web.models import (AgentCall, AgentOpPath, AgentPath, AgentState, AgentView, CallbackEntryView,
                         CallbackFigures, CallbackFiguresQuery, DayFigures, DayQuery, DeskToday, Document,
-                        DoNotCallAdded, DoNotCallBody, DoNotCallEntry, DoNotCallRemoved, LiveCall, NumberPath,
+                        DoNotCallAdded, DoNotCallBody, DoNotCallEntry, DoNotCallRemoved, LiveCall, NumberBody, NumberPath,
                         PauseBody)
 from web.routes import BODY_TIMEOUT_SECONDS, MAX_BODY, READ_TIMEOUT, Answer, Operation, RouteTable, error, openapi, reply
 
@@ -166,17 +167,27 @@ async def add_do_not_call(request: web.Request, body: DoNotCallBody) -> web.Resp
                   "closed_entry": closed.entry_id if closed else None}, DoNotCallAdded, status=201 if added else 200)
 
 
+async def _opt_in(request: web.Request, number: str) -> web.Response:
+    engine = request.app[ENGINE]
+    store = request.app.get(CALLBACK_STORE)
+    if number in _configured(engine):
+        return _error(409, "configured-do-not-call", "listed in the config file ([callbacks] do_not_call)")
+    if store is None or not await store.opt_in(number):
+        return _error(404, "not-on-list", mask_number(number))
+    await engine.do_not_call(number, add=False)
+    return reply({"number": mask_number(number), "removed": True}, DoNotCallRemoved)
+
+
 @route("DELETE", "/api/callbacks/do-not-call/{number}", "opt back in (not numbers from the config file)",
        Answer(200, "removed", DoNotCallRemoved), errors=(404, 409))
 async def remove_do_not_call(request: web.Request, path: NumberPath) -> web.Response:
-    engine = request.app[ENGINE]
-    store = request.app.get(CALLBACK_STORE)
-    if path.number in _configured(engine):
-        return _error(409, "configured-do-not-call", "listed in the config file ([callbacks] do_not_call)")
-    if store is None or not await store.opt_in(path.number):
-        return _error(404, "not-on-list", mask_number(path.number))
-    await engine.do_not_call(path.number, add=False)
-    return reply({"number": mask_number(path.number), "removed": True}, DoNotCallRemoved)
+    return await _opt_in(request, path.number)
+
+
+@route("POST", "/api/callbacks/do-not-call/remove", "opt back in, the number in the body (out of URL logs)",
+       Answer(200, "removed", DoNotCallRemoved), errors=(404, 409))
+async def remove_do_not_call_by_body(request: web.Request, body: NumberBody) -> web.Response:
+    return await _opt_in(request, body.number)
 
 
 @route("GET", "/api/figures", "a local day's service figures, from the call records",

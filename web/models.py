@@ -303,6 +303,10 @@ class NumberPath(Path):
     number: PhoneNumber
 
 
+class NumberBody(Request):
+    number: PhoneNumber
+
+
 class DoNotCallRemoved(Answer):
     number: str
     removed: bool

@@ -103,6 +103,10 @@ async def test_bad_requests_agents_and_configured_numbers_are_refused_and_change
     assert resp.status == 409 and (await resp.json())["error"] == "configured-do-not-call"
     resp = await client.delete("/api/callbacks/do-not-call/13800000002", headers=boss)
     assert resp.status == 404 and (await resp.json())["error"] == "not-on-list"
+    resp = await client.post("/api/callbacks/do-not-call/remove", json={"number": CONFIGURED}, headers=boss)
+    assert resp.status == 409
+    resp = await client.post("/api/callbacks/do-not-call/remove", json={"number": "13800000002"}, headers=agent)
+    assert resp.status == 403
     assert await store.do_not_call() == [] and engine.callbacks.book.do_not_call == {CONFIGURED}
 
 
@@ -112,8 +116,10 @@ async def test_taken_off_the_list_a_citizen_is_called_back_again(api) -> None:  
     lose(engine, "L2", "13800000003")
     [closed] = await saved(engine, store)
     assert closed.outcome is Outcome.OPTED_OUT
-    resp = await client.delete("/api/callbacks/do-not-call/13800000003", headers=boss)
+    resp = await client.post("/api/callbacks/do-not-call/remove", json={"number": "13800000003"}, headers=boss)
     assert resp.status == 200 and await store.do_not_call() == []
+    again = await client.delete("/api/callbacks/do-not-call/13800000003", headers=boss)  # the URL form
+    assert again.status == 404 and (await again.json())["error"] == "not-on-list"
     lose(engine, "L3", "13800000003")
     assert [e.outcome for e in await saved(engine, store)] == [Outcome.OPTED_OUT, None]
 
