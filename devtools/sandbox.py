@@ -514,8 +514,10 @@ def start(paths: SandboxPaths, *, echo: bool = True, boot_timeout: float = 60.0)
         paths.messages_log.write_text("")
     uid, gid = _asterisk_ids(paths.root)
     os.chown(paths.messages_log if paths.messages_log.exists() else paths.root / "var/log/asterisk", uid, gid)
+    # what Asterisk writes (recordings, its logs, the call journal) is its own and its group's,
+    # never everyone's: umask 027, as production's unit sets it (README)
     proc = subprocess.run(["chroot", str(paths.root), "/usr/sbin/asterisk", "-U", "asterisk",
-                           "-G", "asterisk"], capture_output=True, text=True, timeout=30)
+                           "-G", "asterisk"], capture_output=True, text=True, timeout=30, umask=0o027)
     if proc.returncode != 0:
         raise SandboxError(f"asterisk did not start: {(proc.stderr or proc.stdout).strip()}")
     deadline = time.monotonic() + boot_timeout
