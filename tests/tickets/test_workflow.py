@@ -159,3 +159,11 @@ def test_each_history_line_keeps_the_values_its_step_changed() -> None:
         (FieldChange("department", None, "water"),), (), (),
         (FieldChange("follow_up_result", None, "basically_satisfied"),), ()]
     assert p.department == "water" and p.follow_up_result is FollowUpResult.BASICALLY_SATISFIED
+
+
+def test_a_line_keeps_the_value_a_step_replaced_not_only_the_new_one() -> None:
+    """An order read back with a department already set (a store row) and dispatched again:
+    the history names the department it had as well as the new one."""
+    p = apply(OrderProgress(state=OrderState.NEW, department="water"), "dispatch", by="chen", at=T,
+              department="housing")
+    assert p.history[-1].changes == (FieldChange("department", "water", "housing"),)
