@@ -24,20 +24,18 @@ SURROGATE = re.compile(r"[\ud800-\udfff]")
 EARLIEST, LATEST = 1900, 2199
 
 
-def _line(value: str) -> str:
-    if SURROGATE.search(value):
-        raise ValueError("holds a lone surrogate (not valid Unicode text)")
-    if CONTROL.search(value):
-        raise ValueError("holds control characters")
-    return value
+def _text_check(control: re.Pattern[str], what: str) -> Any:
+    def check(value: str) -> str:
+        if SURROGATE.search(value):
+            raise ValueError("holds a lone surrogate (not valid Unicode text)")
+        if control.search(value):
+            raise ValueError(f"holds control characters{what}")
+        return value
+    return check
 
 
-def _prose(value: str) -> str:
-    if SURROGATE.search(value):
-        raise ValueError("holds a lone surrogate (not valid Unicode text)")
-    if PROSE_CONTROL.search(value):
-        raise ValueError("holds control characters (only new lines and tabs are allowed)")
-    return value
+_line = _text_check(CONTROL, "")
+_prose = _text_check(PROSE_CONTROL, " (only new lines and tabs are allowed)")
 
 
 def _not_blank(value: str) -> str:

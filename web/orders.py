@@ -84,6 +84,19 @@ def _expected_version(request: web.Request) -> int | None | web.Response:
     return int(found.group(1))
 
 
+def _checked(request: web.Request, problems: dict[str, str], by: str | None) -> tuple[str, int | None] | web.Response:
+    """Before an edit or a step: the body's problems, who acts, and the version it expects."""
+    if problems:
+        return _error(400, VALIDATION_FAILED, problems)
+    actor = _actor(request, by)
+    if isinstance(actor, web.Response):
+        return actor
+    expected = _expected_version(request)
+    if isinstance(expected, web.Response):
+        return expected
+    return actor, expected
+
+
 def _actor(request: web.Request, given: str | None) -> str | web.Response:
     """Who the history records: the token's holder. An agent acts only under their own name; a
     supervisor may enter a step for someone else (a department's reply taken by phone)."""
@@ -128,14 +141,10 @@ async def update_order(request: web.Request, path: OrderPath, body: OrderEdit) -
             problems[field] = "required"
     if not changes and body.confidential is None and not problems:
         problems["body"] = "give at least one of contact_number, category, topic, area, content, confidential"
-    if problems:
-        return _error(400, VALIDATION_FAILED, problems)
-    actor = _actor(request, body.by)
-    if isinstance(actor, web.Response):
-        return actor
-    expected = _expected_version(request)
-    if isinstance(expected, web.Response):
-        return expected
+    checked = _checked(request, problems, body.by)
+    if isinstance(checked, web.Response):
+        return checked
+    actor, expected = checked
     store, now, viewer = request.app[ORDERS], datetime.now(timezone.utc), viewer_of(request)
     try:
         order = None
@@ -178,14 +187,10 @@ async def transition(request: web.Request, path: StepPath, body: StepBody | None
         problems["follow_up_result"] = "only the follow-up step records the citizen's verdict"
     if path.action == "follow_up" and step.follow_up_result is None:
         problems["follow_up_result"] = f"required: one of {', '.join(r.value for r in FollowUpResult)}"
-    if problems:
-        return _error(400, VALIDATION_FAILED, problems)
-    actor = _actor(request, step.by)
-    if isinstance(actor, web.Response):
-        return actor
-    expected = _expected_version(request)
-    if isinstance(expected, web.Response):
-        return expected
+    checked = _checked(request, problems, step.by)
+    if isinstance(checked, web.Response):
+        return checked
+    actor, expected = checked
     try:
         order = await request.app[ORDERS].transition(
             path.number, path.action, by=actor, at=datetime.now(timezone.utc), note=step.note,
