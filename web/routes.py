@@ -164,6 +164,20 @@ class RouteTable:
         return served
 
 
+async def _read_at_most(request: web.Request, limit: int) -> bytes:
+    """The body up to `limit` bytes: a read returns what has arrived (one chunk of a chunked
+    body, one packet), so read until the end or the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await request.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 async def read_json_body(request: web.Request, timeout: float = BODY_TIMEOUT_SECONDS) -> bytes | web.Response:
     """The raw body, or the 4xx answer: another charset than UTF-8, over MAX_BODY, or a body
     that does not arrive within `timeout`."""
@@ -173,7 +187,7 @@ async def read_json_body(request: web.Request, timeout: float = BODY_TIMEOUT_SEC
     if request.content_length is not None and request.content_length > MAX_BODY:
         return error(413, TOO_LARGE, {"body": f"at most {MAX_BODY} bytes"})
     try:
-        raw = await asyncio.wait_for(request.content.read(MAX_BODY + 1), timeout)
+        raw = await asyncio.wait_for(_read_at_most(request, MAX_BODY + 1), timeout)
     except TimeoutError:
         return error(408, BODY_TIMEOUT, {"body": f"not received within {timeout:.0f} s"})
     except ConnectionError:  # the client went away mid-body: nobody reads the answer

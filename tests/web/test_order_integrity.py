@@ -230,3 +230,21 @@ async def test_an_export_cell_never_opens_as_a_formula_and_the_stored_text_is_ke
         assert row[field].startswith("'")
     assert row["number"] == number
     assert (await _get(hall, number, hall.boss))["content"] == text
+
+
+async def test_an_order_sent_in_pieces_is_read_whole(hall: Hall) -> None:
+    """A client that streams its body (chunked, one packet at a time) is served like any other."""
+    import json
+
+    raw = json.dumps({**ORDER, "content": "楼道灯坏了" * 200}, ensure_ascii=False).encode()
+
+    async def pieces():  # type: ignore[no-untyped-def]
+        for start in range(0, len(raw), 700):
+            yield raw[start:start + 700]
+            await asyncio.sleep(0)
+
+    resp = await hall.client.post("/api/orders", data=pieces(),
+                                  headers={**hall.wang, "Content-Type": "application/json"})
+    assert resp.status == 201, await resp.text()
+    order = await _get(hall, (await resp.json())["number"], hall.wang)
+    assert order["content"] == "楼道灯坏了" * 200
