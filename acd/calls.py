@@ -176,18 +176,23 @@ class LiveCalls:
                     call.caller_number = fact.caller_number or call.caller_number
                     call.caller_name = fact.caller_name or call.caller_name
             case ev.ChannelHungUp():
-                return self._hang_up(fact.uniqueid, fact.cause, fact.cause_text, fact.at)
+                moved = self._follow_linkedid(fact.uniqueid, fact.linkedid, fact.at)
+                return moved + self._hang_up(fact.uniqueid, fact.cause, fact.cause_text, fact.at)
             case ev.BridgeEntered():
+                moved = self._follow_linkedid(fact.uniqueid, fact.linkedid, fact.at)
                 channel = self.channels.get(fact.uniqueid)
                 if channel is not None:
                     channel.bridge_id = fact.bridge_id
                     call = self.calls.get(channel.linkedid)
                     if call is not None:
                         call.bridged = True
+                return moved
             case ev.BridgeLeft():
+                moved = self._follow_linkedid(fact.uniqueid, fact.linkedid, fact.at)
                 channel = self.channels.get(fact.uniqueid)
                 if channel is not None and channel.bridge_id == fact.bridge_id:
                     channel.bridge_id = ""
+                return moved
             case ev.BridgeDestroyed():
                 for channel in self.channels.values():
                     if channel.bridge_id == fact.bridge_id:
@@ -333,6 +338,33 @@ class LiveCalls:
             return []
         return [CallArrived(call.linkedid, call.caller_number, call.caller_name, call.dialed_number)]
 
+    def _follow_linkedid(self, uniqueid: str, linkedid: str | None, at: datetime) -> list[Effect]:
+        """Asterisk gives a channel the linkedid of the oldest channel in the bridge it joins
+        (a caller handed to another agent's call, an attended transfer, a pickup): the channel
+        is a leg of that call from then on. The call it leaves ends when its last channel has
+        gone, as Asterisk's own linkedid ends then. A linkedid of a call this model does not
+        hold (never seen) leaves the channel where it is."""
+        channel = self.channels.get(uniqueid)
+        if channel is None or not linkedid or linkedid == channel.linkedid:
+            return []
+        joined = self.calls.get(linkedid)
+        if joined is None:
+            return []
+        left = self.calls.get(channel.linkedid)
+        channel.linkedid = linkedid
+        joined.channels[uniqueid] = channel
+        if left is None:
+            return []
+        left.channels.pop(uniqueid, None)
+        return [] if left.channels else self._end(left, at)
+
+    def _end(self, call: Call, at: datetime) -> list[Effect]:
+        del self.calls[call.linkedid]
+        self._remember_ended(call)
+        call.state = next_call_state(call.state, "end")
+        record = call.record(at)
+        return [WriteCallRecord(record), CallEnded(call.linkedid, record.disposition.value)]
+
     def _set_state(self, uniqueid: str, state: int, at: datetime) -> None:
         channel = self.channels.get(uniqueid)
         if channel is None:
@@ -360,11 +392,7 @@ class LiveCalls:
             call.hangup_cause, call.hangup_cause_text = cause, cause_text
         if call.channels:
             return []
-        del self.calls[call.linkedid]
-        self._remember_ended(call)
-        call.state = next_call_state(call.state, "end")
-        record = call.record(at)
-        return [WriteCallRecord(record), CallEnded(call.linkedid, record.disposition.value)]
+        return self._end(call, at)
 
     def _resync(self, snap: ev.ChannelsSnapshot) -> list[Effect]:
         listed = {c.uniqueid: c for c in snap.channels}

@@ -367,6 +367,15 @@ class Engine:
                 agent_id = self._agent_of_channel(self._channel_name(fact))
                 if agent_id is not None:
                     return acd.agent_call_ended(agent_id, now)
+            case ev.BridgeEntered():
+                # an agent's channel handed into a citizen's call (its linkedid moves there):
+                # the agent is on that call now, with its desk
+                channel = self.calls.channels.get(fact.uniqueid)
+                joined = self.calls.calls.get(fact.linkedid or "")
+                agent_id = self._agent_of_channel(channel.name) if channel is not None else None
+                if (agent_id is not None and channel is not None and joined is not None
+                        and channel.linkedid != joined.linkedid and not joined.internal):
+                    return acd.agent_outbound(agent_id, now, joined.linkedid, joined.desk)
             case ev.TimerFired() if fact.key == CALLBACK_TICK:
                 return [SetTimer(now + self._callback_tick, CALLBACK_TICK), *acd.dispatch(now)]
             case ev.TimerFired() if fact.key == OFFERS_HELD:

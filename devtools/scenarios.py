@@ -51,7 +51,7 @@ async def citizen_call(phone: BaresipPhone, hang_up_after: float | None = None,
     return str(closed.get("param", ""))
 
 
-SCENARIOS = ("calls", "ringing-fallback")
+SCENARIOS = ("calls", "ringing-fallback", "bridge")
 
 
 @contextlib.asynccontextmanager
@@ -81,6 +81,9 @@ async def record_ami(controller_factory: ControllerFactory, config: Config, out:
     answered there by a member."""
     if scenario == "ringing-fallback":
         await _record_ringing_fallback(controller_factory, config, out)
+        return
+    if scenario == "bridge":
+        await _record_bridge(controller_factory, config, out)
         return
     async with _recording(controller_factory, config, out) as (_, bank, recorder, password):
         seat_a = await bank.add(PhoneSpec("agent1001", "agent1001", password=password))
@@ -126,6 +129,50 @@ async def _record_ringing_fallback(controller_factory: ControllerFactory, config
             await second.wait_event("CALL_CLOSED", timeout=10)
         finally:
             sandbox.cli(paths, "dialplan set global HOTLINE_STALE_AFTER 3")
+
+
+async def _channel_of(controller: Any, predicate: Callable[[str], bool], timeout: float = 10.0) -> str:
+    """The name of a live channel the engine knows, as soon as it knows it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for view in controller.engine.snapshot():
+            for name in view.channels:
+                if predicate(name):
+                    return str(name)
+        await asyncio.sleep(0.05)
+    raise TimeoutError("no such channel")
+
+
+async def _record_bridge(controller_factory: ControllerFactory, config: Config, out: Path) -> None:
+    """A citizen answered by agent1001 through the ACD; agent1003 calls agent1004 (a consult);
+    then AMI `Bridge` puts the citizen with agent1004 (the controller's way to hand a caller
+    over): Asterisk moves agent1004's channel to the citizen's linkedid, agent1001 and agent1003
+    are left alone and hang up; at last the citizen hangs up."""
+    async with _recording(controller_factory, config, out) as (controller, bank, recorder, password):
+        first = await bank.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True))
+        consulting = await bank.add(PhoneSpec("agent1003", "agent1003", password=password))
+        await bank.add(PhoneSpec("agent1004", "agent1004", password=password, auto_answer=True))
+        citizen = await bank.add(PhoneSpec("citizen-1", CITIZENS[4][0], CITIZENS[4][1]))
+        await controller.ami.client.wait_connected(10)
+        await controller.engine.do_not_call(citizen.spec.user)
+        await controller.engine.request("login", "agent1001")
+        await controller.engine.request("ready", "agent1001")
+        await recorder.start()
+        await citizen.dial("12345")
+        await first.wait_event("CALL_ESTABLISHED", timeout=40)
+        await consulting.dial("1004")
+        await consulting.wait_event("CALL_ESTABLISHED", timeout=15)
+        caller = await _channel_of(controller, lambda name: "carrier" in name)
+        consulted = await _channel_of(controller, lambda name: name.startswith("PJSIP/agent1004-"))
+        await asyncio.sleep(1.0)  # the scene: both calls talk a moment
+        await controller.ami.client.send_action("Bridge", {"Channel1": caller, "Channel2": consulted,
+                                                           "Tone": "no"}, timeout=10)
+        await first.wait_event("CALL_CLOSED", timeout=15)
+        await consulting.wait_event("CALL_CLOSED", timeout=15)
+        await asyncio.sleep(1.5)  # the citizen talks to agent1004 a moment
+        await citizen.hangup()
+        await citizen.wait_event("CALL_CLOSED", timeout=10)
+        await asyncio.sleep(0.5)
 
 
 def _greeting_seconds() -> float:
