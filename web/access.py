@@ -58,8 +58,11 @@ class TokenBook:
     grants: dict[str, Grant]  # by token digest
 
     def holder(self, authorization: str | None) -> Grant | None:
-        """The grant of an `Authorization: Bearer …` header, or None."""
-        if not authorization:
+        """The grant of an `Authorization: Bearer …` header, or None. A header that cannot hold
+        a token — not printable ASCII (bytes that are not UTF-8, Chinese text), or longer than
+        any token — is no token (a token is URL-safe Base64)."""
+        if not authorization or not authorization.isascii() or not authorization.isprintable() \
+                or len(authorization) > 512:
             return None
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():

@@ -385,7 +385,9 @@ class LinkedCallView(Answer):
     recording: str
 
 
-class OrderView(Answer):
+class OrderCore(Answer):
+    """What every answer about an order holds (the store's WorkOrder, or a search row)."""
+
     number: str
     created_at: datetime
     caller_number: str
@@ -403,34 +405,19 @@ class OrderView(Answer):
     taken_by: str
     survey_score: int | None
     confidential: bool = False
-    masked: bool = Field(False, description="保密: the numbers and address are masked for this reader")
     version: int = 1
+
+
+class OrderView(OrderCore):
+    masked: bool = Field(False, description="保密: the numbers and address are masked for this reader")
     history: list[HistoryLine]
     calls: list[LinkedCallView]
 
 
-class OrderRow(Answer):
+class OrderRow(OrderCore):
     """An order as a search lists it (and the CSV export writes it): no history."""
 
-    number: str
-    created_at: datetime
-    caller_number: str
-    contact_number: str
-    category: str
-    topic: str
-    area: str
-    content: str
-    department: str | None
-    state: str
-    follow_up_result: str | None
-    due_at: datetime
-    linkedid: str | None
-    handling: str | None
-    taken_by: str
     updated_at: datetime | None
-    survey_score: int | None
-    confidential: bool = False
-    version: int = 1
 
 
 SORTS = Literal["created_at", "due_at", "number"]

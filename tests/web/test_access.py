@@ -41,7 +41,8 @@ def test_the_file_keeps_digests_only_is_private_and_refuses_a_second_token_for_a
     book = TokenBook.load(path)
     assert book.holder(f"Bearer {token}") == Grant("zhang.wei", Role.SUPERVISOR)
     assert book.holder(f"bearer  {token} ") == Grant("zhang.wei", Role.SUPERVISOR)
-    for header in (None, "", token, f"Basic {token}", "Bearer ", f"Bearer {token}x"):
+    for header in (None, "", token, f"Basic {token}", "Bearer ", f"Bearer {token}x",
+                   "Bearer 你好", "Bearer \udce4\udcbd", f"Bearer {token}\x00", f"Bearer {token}{' ' * 600}"):
         assert book.holder(header) is None
 
 
