@@ -76,3 +76,17 @@ def test_the_formatter_redacts_message_arguments_and_traceback() -> None:
     assert text.startswith("ERROR aiohttp.server: lookup ?caller=*******1111 by Bearer <redacted>\nTraceback")
     assert "ValueError: Authorization: <redacted>" in text
     assert record.getMessage() == f"lookup ?caller=13800001111 by Bearer {TOKEN}"  # the record is left as it was
+
+
+def test_a_uniqueid_stays_whole_at_the_start_of_a_line_and_a_long_run_after_its_dot_is_a_number() -> None:
+    """Mutation survivors: the uniqueid's window at the very start of the text, the longest
+    sequence kept (9 digits), and 10 digits after a uniqueid's dot masked as a number."""
+    assert redact("1712345678.1234567 hung up") == "1712345678.1234567 hung up"
+    assert redact("call 1712345678.123456789 ended") == "call 1712345678.123456789 ended"
+    assert redact("call 1712345678.1380000111 ended") == "call 1712345678.******0111 ended"
+
+
+def test_the_formatter_keeps_the_date_format_it_is_given() -> None:
+    record = logging.LogRecord("web.api", logging.INFO, __file__, 1, "ready", None, None)
+    record.created = 1796166000.0  # 2026-12-02, any zone: only the year is read
+    assert RedactingFormatter("%(asctime)s %(message)s", datefmt="%Y").format(record) == "2026 ready"
