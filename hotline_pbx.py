@@ -36,7 +36,8 @@ class Controller:
 
     def __init__(self, config: Config, notify: Callable[[object], None] | None = None) -> None:
         from acd.commands import CallArrived, CallEnded, SaveAgentSession, WriteCallRecord
-        from acd.engine import Engine
+        from acd.engine import Engine, NoteHandover
+        from acd.handover import Department, HandoverChanged, HandoverPlan, HangUpLeg, MoveLegs
         from acd.acd import AgentChanged, CallAnswered, OfferCall, QueueRefused
         from ivr.agent_codes import make_agent_codes
         from ivr.announce import make_announce
@@ -79,13 +80,21 @@ class Controller:
                               SaveCallback: self.callback_saver.submit,
                               SaveAgentSession: self.session_saver.submit,
                               DialCallback: lambda effect: self.ami.dial_callback(
-                                  effect, config.acd.ring_timeout, config.dialplan.outbound_callerid)},
+                                  effect, config.acd.ring_timeout, config.dialplan.outbound_callerid),
+                              MoveLegs: lambda effect: self.ami.move_legs(effect),
+                              HangUpLeg: lambda effect: self.ami.hang_up_leg(effect),
+                              HandoverChanged: notify,
+                              NoteHandover: lambda effect: self._spawn(self._note_handover(effect), "handover-note")},
                              acd=config.acd, wait_for_link=True, city_tz=config.city.time_zone,
+                             handover_plan=HandoverPlan(
+                                 dict(config.dialplan.emergency), config.dialplan.emergency_prefix,
+                                 {d.code: Department(d.code, d.name, d.phone) for d in config.orders.departments}),
                              callbacks=CallbackFlow(book, business_hours=lambda epoch: config.callbacks.in_business_hours(
                                  epoch, zone)))
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
                            live=lambda: {call.linkedid for call in self.engine.snapshot()},
-                           ring_timeout=config.acd.ring_timeout)
+                           ring_timeout=config.acd.ring_timeout,
+                           threeway_ring_timeout=config.acd.threeway_ring_timeout)
         self.agi_link = AgiLink(self.engine)
         self.agi = FastAgiServer(
             host=config.agi.bind, port=config.agi.port,
@@ -111,6 +120,12 @@ class Controller:
 
     async def _link_repeat(self, order: str, linkedid: str) -> None:
         await self.orders.link_call(order, linkedid, at=datetime.now(timezone.utc), reason="repeat")
+
+    async def _note_handover(self, note: Any) -> None:
+        try:
+            await self.orders.note_handover(note.call_id, note.note, by=note.by, at=note.at)
+        except Exception as exc:  # the store is away: the call record still says it
+            log.warning("handover of call %s not noted on its work orders: %s", note.call_id, exc)
 
     async def _settled(self) -> None:
         await self.engine.drained()

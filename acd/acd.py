@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from acd.desks import AcdConfig, AgentConfig
 from acd.errors import StableError
-from acd.routing import Priority, ReadyAgent, WaitingCall, assign, call_order, next_overflow_at
+from acd.routing import Priority, ReadyAgent, WaitingCall, agent_order, assign, call_order, next_overflow_at
 from acd.states import AgentState, PauseReason, next_agent_state
 
 UNKNOWN_AGENT = "unknown-agent"
@@ -465,6 +465,14 @@ class Acd:
                 effects.append(SetTimer(upcoming, ("overflow", ident, 0)))
             return effects + self.dispatch(now)
         return []
+
+    def ready_agent_for(self, desk: str) -> LiveAgent | None:
+        """The ready agent the desk's routing would choose first (a warm transfer's consult):
+        the highest level of the desk's skill, then the longest idle."""
+        skill = self.config.desk(desk).skill
+        ready = [(agent_order(ReadyAgent(a.config.agent_id, a.config.skills, a.idle_since), a.config.skills[skill]), a)
+                 for a in self.agents.values() if a.state is AgentState.READY and skill in a.config.skills]
+        return min(ready, key=lambda pair: pair[0])[1] if ready else None
 
     # ---- the decision ----
     def dispatch(self, now: float) -> list[AcdEffect]:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from acd import events as ev
 from acd.acd import CallAbandoned, CallAnswered, OfferCall, QueueRefused
 from acd.commands import CallArrived, CallEnded, Effect, WriteCallRecord
-from acd.records import CallRecord, Disposition
+from acd.records import CallLeg, CallRecord, Disposition
 from acd.states import CallState, next_call_state
 
 STATE_UP = 6
@@ -29,6 +29,9 @@ UNSEEN_HANGUP_TEXT = "hung up while the controller was disconnected"
 JOURNAL_TEXT = "ended while the controller was away (from Asterisk's call journal)"
 RECENT_HANGUPS_KEPT = 4096
 FALLBACK_CONTEXT = "hotline-fallback"
+# a ConfBridge's own announcer and recorder channels: nobody's leg (Asterisk lists them at a
+# resync, with linkedids of their own)
+CONFERENCE_CHANNELS = ("CBAnn/", "CBRec/")
 
 
 @dataclass(slots=True)
@@ -39,6 +42,18 @@ class Channel:
     state: int
     created_seq: int
     bridge_id: str = ""
+
+
+@dataclass(slots=True)
+class Leg:
+    role: str
+    who: str
+    number: str
+    joined_at: datetime
+    left_at: datetime | None = None
+
+    def fact(self) -> CallLeg:
+        return CallLeg(self.role, self.who, self.number, self.joined_at, self.left_at)
 
 
 @dataclass(slots=True)
@@ -74,6 +89,7 @@ class Call:
     callback: str = ""  # the callback offer while waiting: offered, accepted, declined
     callback_of: str = ""  # this call is a callback to this number (the agent's leg came first)
     callback_status: str = ""  # Dial's status for the citizen
+    legs: dict[str, Leg] = field(default_factory=dict)  # by uniqueid: everyone who was on it
 
     def answer(self, at: datetime) -> None:
         self.state = next_call_state(self.state, "answer")
@@ -116,7 +132,7 @@ class Call:
             queue_wait=None if self.queue_wait is None else round(self.queue_wait, 3), talk_time=talk,
             survey_score=self.survey_score, repeat_caller=bool(self.open_order),
             order_number=self.open_order, transferred_to=self.transferred_to, left_in=self.stage,
-            callback=self.callback)
+            callback=self.callback, legs=tuple(leg.fact() for leg in self.legs.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +297,13 @@ class LiveCalls:
         call.bridged, call.stage, call.agent_answered_at = True, "talking", answered_at
         call.fallback_answered = by_fallback
 
+    def name_leg(self, uniqueid: str, role: str, who: str) -> None:
+        """Who a leg is (the engine knows agents' devices and the handovers' third parties)."""
+        call = self._call_of(uniqueid)
+        leg = call.legs.get(uniqueid) if call is not None else None
+        if leg is not None and uniqueid != call.first_uniqueid:  # type: ignore[union-attr]
+            leg.role, leg.who = role, who
+
     def mark_internal(self, linkedid: str) -> None:
         call = self.calls.get(linkedid)
         if call is not None:
@@ -307,7 +330,7 @@ class LiveCalls:
 
     def _add_channel(self, uniqueid: str, linkedid: str, name: str, state: int, number: str,
                      caller_name: str, exten: str, at: datetime) -> list[Effect]:
-        if uniqueid in self.channels or uniqueid in self._recent_hangups:
+        if uniqueid in self.channels or uniqueid in self._recent_hangups or name.startswith(CONFERENCE_CHANNELS):
             return []
         channel = Channel(uniqueid, linkedid or uniqueid, name, state, self._seq)
         self.channels[uniqueid] = channel
@@ -329,6 +352,8 @@ class LiveCalls:
             call.dialed_number = _dialed(exten) or call.dialed_number
             call.arrived_at = min(call.arrived_at, at)
         call.channels[uniqueid] = channel
+        call.legs.setdefault(uniqueid, Leg("citizen" if uniqueid == call.first_uniqueid else "other", "",
+                                           number, at))
         if state == STATE_UP and uniqueid == call.first_uniqueid:
             call.answer(at)
         early = self._early_agi.pop(uniqueid, None)
@@ -353,9 +378,14 @@ class LiveCalls:
         left = self.calls.get(channel.linkedid)
         channel.linkedid = linkedid
         joined.channels[uniqueid] = channel
+        moved = left.legs.get(uniqueid) if left is not None else None
+        joined.legs[uniqueid] = Leg(moved.role if moved else "other", moved.who if moved else "",
+                                    moved.number if moved else "", at)
         if left is None:
             return []
         left.channels.pop(uniqueid, None)
+        if moved is not None:
+            moved.left_at = at
         return [] if left.channels else self._end(left, at)
 
     def _end(self, call: Call, at: datetime) -> list[Effect]:
@@ -388,6 +418,9 @@ class LiveCalls:
         if call is None:
             return []
         call.channels.pop(uniqueid, None)
+        leg = call.legs.get(uniqueid)
+        if leg is not None and leg.left_at is None:
+            leg.left_at = at
         if uniqueid == call.first_uniqueid:
             call.hangup_cause, call.hangup_cause_text = cause, cause_text
         if call.channels:

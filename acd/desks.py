@@ -60,6 +60,7 @@ class AcdConfig:
     desks: tuple[Desk, ...] = ()
     agents: tuple[AgentConfig, ...] = ()
     ring_timeout: float = 15.0  # seconds an offered call rings before it returns to its place
+    threeway_ring_timeout: float = 30.0  # seconds 110 or a department may ring before the agent is back
     max_misses: int = 2  # unanswered offers in a row before the agent is auto-paused
     short_abandon: float = 5.0  # 秒挂: a caller gone within this many seconds of arriving is not offered
     numbers: Mapping[str, str] = field(default_factory=dict)  # dialed number -> desk
@@ -176,6 +177,7 @@ def parse_acd(data: Mapping[str, Any], *, text: str = "", where: str = "<config>
             raise _fail(where, text, f"number {number} goes to unknown desk {desk_name!r}", number)
     return AcdConfig(desks=tuple(desks), agents=tuple(agents),
                      ring_timeout=float(data.get("ring_timeout", 15)),
+                     threeway_ring_timeout=float(data.get("threeway_ring_timeout", 30)),
                      max_misses=int(data.get("max_misses", 2)), numbers=numbers,
                      short_abandon=float(data.get("short_abandon", 5)))
 

@@ -9,6 +9,7 @@ changes live state, so there are no locks.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from datetime import datetime, timedelta, timezone
@@ -24,11 +25,14 @@ from acd.calls import CallView, LiveCalls
 from acd.commands import Effect, SaveAgentSession, WriteCallRecord
 from acd.desks import AcdConfig
 from acd.figures import DeskFigures
+from acd.handover import (AGENT_NOT_READY, NO_AGENT_READY, SAME_DESK, SELF_TRANSFER, UNKNOWN_AGENT, UNKNOWN_DESK,
+                          CallLegs, Handover, HandoverChanged, HandoverError, HandoverPlan, Handovers, HangUpLeg, Kind,
+                          MoveLegs, handover_disposition)
 from acd.kpis import HOTLINE, DayFigures, ServiceFigures
 from acd.records import CallRecord
 from acd.ports import CallbackPort, NoCallbacks, Queued
 from acd.routing import Priority
-from acd.states import AgentState, PauseReason
+from acd.states import AgentState, HandoverStage, PauseReason
 
 log = logging.getLogger("acd.engine")
 
@@ -79,17 +83,43 @@ class AgentView:
     call_id: str | None
 
 
-Message = ev.EngineEvent | AgentRequest | DoNotCall
+@dataclass(frozen=True, slots=True)
+class HandoverRequest:
+    """An agent's three-way call or transfer (`op` threeway | transfer | step); the reply is
+    the handover's view, or a HandoverError."""
+
+    op: str
+    agent_id: str
+    reply: asyncio.Future[Any]
+    kind: Kind = Kind.EMERGENCY
+    target: str = ""
+    private: bool = False  # threeway: consult first; transfer: warm
+    step: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NoteHandover:
+    """The work orders linked to this call note where the citizen was handed (to whom, when)."""
+
+    call_id: str
+    note: str
+    by: str
+    at: datetime
+
+
+Message = ev.EngineEvent | AgentRequest | DoNotCall | HandoverRequest
 
 
 class Engine:
     def __init__(self, handlers: Mapping[type, EffectHandler], acd: AcdConfig | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time, callbacks: CallbackPort | None = None,
-                 callback_tick: float = 5.0, wait_for_link: bool = False, city_tz: str = "Asia/Shanghai") -> None:
+                 callback_tick: float = 5.0, wait_for_link: bool = False, city_tz: str = "Asia/Shanghai",
+                 handover_plan: HandoverPlan | None = None) -> None:
         """`wait_for_link`: no offer before the first resync (a starting controller does not
         know yet which agents are on calls, nor can it reach Asterisk)."""
         self.calls = LiveCalls()
+        self.handovers = Handovers(handover_plan)
         self.callbacks: Any = callbacks or NoCallbacks()  # the feature's own object (tests, API read it)
         self._port: CallbackPort = self.callbacks
         self._callback_tick = callback_tick
@@ -129,6 +159,20 @@ class Engine:
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.submit(AgentRequest(op, agent_id, reply, reason))
         return await reply
+
+    async def handover(self, op: str, agent_id: str, *, kind: Kind = Kind.EMERGENCY, target: str = "",
+                       private: bool = False, step: str = "") -> Any:
+        """A three-way call or a transfer for the agent's current call (raises HandoverError)."""
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.submit(HandoverRequest(op, agent_id, reply, kind, target, private, step))
+        return await reply
+
+    def handover_of(self, agent_id: str) -> dict[str, Any] | None:
+        """The agent's latest handover on their current call, as the desk shows it."""
+        for handover in self.handovers.by_call.values():
+            if handover.agent_id == agent_id:
+                return handover.view()
+        return None
 
     async def do_not_call(self, number: str, add: bool = True) -> Any:
         """Opt a number out of callbacks (or back in): answered by the engine task; the entry
@@ -219,6 +263,8 @@ class Engine:
         effects: list[Any]
         if isinstance(message, AgentRequest):
             effects = self._agent_request(message, now)
+        elif isinstance(message, HandoverRequest):
+            effects = self._handover_request(message, now, wall)
         elif isinstance(message, DoNotCall):
             closed = self._port.do_not_call(message.number, message.add, wall)
             if not message.reply.done():
@@ -228,6 +274,8 @@ class Engine:
             effects = self._apply_fact(message, now, wall)
         effects += self._port.step(self.acd, now, wall)
         out = self._route_offers(effects, now, wall) + self._port.saves()
+        out += [self._handover_note(e, wall) for e in out if isinstance(e, HandoverChanged)
+                and e.stage in (HandoverStage.HANDED_OVER, HandoverStage.REQUEUED)]
         changed = dict.fromkeys(e.agent_id for e in out if isinstance(e, AgentChanged))
         return out + [SaveAgentSession(self.acd.session(agent_id, now, wall)) for agent_id in changed]
 
@@ -244,8 +292,11 @@ class Engine:
                 call = self.calls.calls.get(effect.call_id)
                 if call is not None:
                     effects += self._port.citizen_answered(call.caller_number, wall)
+        effects += self._handover_fact(fact, wall)
         effects += self.calls.apply(fact)
         self._mark_internal(fact)
+        effects += self._handover_after(fact, now, wall)
+        self._name_agent_legs(fact)
         if isinstance(fact, ev.ChannelsSnapshot):
             effects += self._note_talking(fact, wall)
         elif isinstance(fact, ev.DialEnded) and fact.status == "ANSWER":
@@ -254,13 +305,178 @@ class Engine:
             held = self._unseen.pop(uniqueid, None)
             if held is not None:  # its channel appeared: the caller is queued now
                 acd_effects += self._apply_fact(held, now, wall)
-        for effect in list(effects):
+        for index, effect in enumerate(list(effects)):
             if isinstance(effect, WriteCallRecord):
-                record = effect.record
+                record = self._with_handovers(effect.record)
+                effects[index] = WriteCallRecord(record)
                 self.today.add(record)
                 effects += self._port.call_ended(record, self._queued.pop(record.linkedid, None),
                                                  self._desk_of(record.dialed_number), wall)
         return effects + acd_effects
+
+    # ---- three-way calls and transfers (acd/handover.py decides; here the engine's part) ----
+    def _handover_request(self, req: HandoverRequest, now: float, wall: float) -> list[Any]:
+        try:
+            handover, effects = self._handover_effects(req, now, wall)
+        except (HandoverError, AcdError) as exc:
+            if not req.reply.done():
+                req.reply.set_exception(exc)
+            return []
+        if not req.reply.done():
+            req.reply.set_result(handover.view())
+        return effects
+
+    def _handover_effects(self, req: HandoverRequest, now: float, wall: float) -> tuple[Handover, list[Any]]:
+        if req.agent_id not in self.acd.agents:
+            raise HandoverError(UNKNOWN_AGENT, req.agent_id)
+        legs = self._legs_of(req.agent_id)
+        if req.op == "step":
+            return self.handovers.step(req.agent_id, legs.call_id if legs else None, req.step, wall)
+        if req.op == "threeway":
+            return self.handovers.three_way(req.agent_id, legs, req.kind, req.target, req.private, wall)
+        if req.kind is Kind.DESK:
+            if req.target not in self.acd.policies:
+                raise HandoverError(UNKNOWN_DESK, req.target)
+            desk, label, agent = req.target, self.acd.config.desk(req.target).label or req.target, None
+        elif req.kind is Kind.AGENT:
+            agent = self.acd.agents.get(req.target)
+            if agent is None:
+                raise HandoverError(UNKNOWN_AGENT, req.target)
+            if agent.config.agent_id == req.agent_id:
+                raise HandoverError(SELF_TRANSFER, "an agent cannot transfer a call to themself")
+            desk, label = (legs.desk if legs else ""), agent.config.name or agent.config.agent_id
+        else:
+            raise HandoverError(UNKNOWN_DESK, f"{req.kind.value} is a three-way call, not a transfer")
+        if legs is not None and req.kind is Kind.DESK and desk == legs.desk and not req.private:
+            raise HandoverError(SAME_DESK, f"the call is at desk {desk} already")
+        if req.private:  # warm: consult the agent first (the desk's next ready agent)
+            if agent is None:
+                agent = self.acd.ready_agent_for(desk)
+                if agent is None:
+                    raise HandoverError(NO_AGENT_READY, f"nobody at desk {desk} is ready; transfer cold to queue")
+            if agent.state is not AgentState.READY:
+                raise HandoverError(AGENT_NOT_READY, f"{agent.config.agent_id} is {agent.state.value}")
+            handover, effects = self.handovers.warm_transfer(req.agent_id, legs, req.kind, agent.config.agent_id,
+                                                             label, agent.config.device, wall)
+            return handover, effects
+        handover, effects = self.handovers.cold_transfer(req.agent_id, legs, req.kind, req.target, label,
+                                                         desk, wall)
+        queued = self.acd.queue.get(handover.call_id)
+        if queued is None:
+            effects += self._requeue(handover.call_id, desk, now, wall,
+                                     preferred=req.target if req.kind is Kind.AGENT else "")
+        return handover, self._skip_wait_if_offered(handover.call_id, effects)
+
+    def _requeue(self, call_id: str, desk: str, now: float, wall: float, preferred: str = "") -> list[Any]:
+        """Back to waiting at `desk`, at the place the citizen had (their arrival in the queue
+        and their priority), not at the end."""
+        call = self.calls.calls.get(call_id)
+        if call is None:
+            return []
+        citizen = call.channels.get(call.first_uniqueid)
+        if citizen is None:
+            return []
+        first = self._queued.get(call_id) or Queued(wall, Priority.NORMAL)
+        self._queued[call_id] = first
+        self._caller_channel[call_id] = citizen.uniqueid
+        call.stage, call.queued, call.desk = "queue", True, desk
+        try:
+            return self.acd.enqueue(call_id, citizen.name, desk, first.priority, now,
+                                    queued_at=now - max(0.0, wall - first.queued_epoch), preferred_agent=preferred)
+        except AcdError as exc:
+            log.warning("could not queue call %s again at desk %s: %s", call_id, desk, exc)
+            del self._caller_channel[call_id]
+            return [QueueRefused(call_id, citizen.name, desk, exc.code)]
+
+    @staticmethod
+    def _skip_wait_if_offered(call_id: str, effects: list[Any]) -> list[Any]:
+        """Offered at once: the citizen goes straight to the agent's ring, not to the wait."""
+        if not any(isinstance(e, OfferCall) and e.call_id == call_id for e in effects):
+            return effects
+        return [MoveLegs(e.call_id, tuple(m for m in e.moves if m[1] != "hotline-wait"), e.variables)
+                if isinstance(e, MoveLegs) and e.call_id == call_id else e for e in effects]
+
+    def _legs_of(self, agent_id: str) -> CallLegs | None:
+        """The citizen's call the agent talks on: its citizen's leg and the agent's own."""
+        agent = self.acd.agents[agent_id]
+        call = self.calls.calls.get(agent.call_id or "")
+        if agent.state is not AgentState.ON_CALL or call is None or call.internal or call.callback_of:
+            return None
+        citizen = call.channels.get(call.first_uniqueid)
+        prefix = self._devices[agent_id]
+        own = next((c for c in call.channels.values() if c.name.startswith(prefix)), None)
+        if citizen is None or own is None:
+            return None
+        latest = self.handovers.by_call.get(call.linkedid)
+        in_conference = latest is not None and latest.stage.value in ("returned", "joined")
+        return CallLegs(call.linkedid, call.desk, citizen.name, own.name, own.uniqueid, in_conference)
+
+    def _name_agent_legs(self, fact: ev.EngineEvent) -> None:
+        channels: tuple[ev.ChannelCreated | ev.ChannelSnapshot, ...] = ()
+        if isinstance(fact, ev.ChannelCreated):
+            channels = (fact,)
+        elif isinstance(fact, ev.ChannelsSnapshot):
+            channels = fact.channels
+        for channel in channels:
+            agent_id = self._agent_of_channel(channel.channel)
+            if agent_id is not None:
+                self.calls.name_leg(channel.uniqueid, "agent", agent_id)
+
+    def _handover_fact(self, fact: ev.EngineEvent, wall: float) -> list[Any]:
+        """Before the call model applies a fact (the channel it names is still there)."""
+        if not self.handovers.by_call:
+            return []
+        if isinstance(fact, ev.DialEnded) and fact.linkedid in self.handovers.by_call:
+            dest = next((c for c in self.calls.channels.values() if c.name == fact.dest_channel), None)
+            handover = self.handovers.by_call[fact.linkedid]
+            effects = self.handovers.on_dial_end(fact.linkedid, fact.uniqueid, dest.uniqueid if dest else "",
+                                                 fact.dest_channel, fact.status, wall)
+            if effects and dest is not None and fact.status == "ANSWER":
+                self.calls.name_leg(dest.uniqueid, handover.kind.value, handover.target)
+            return effects
+        if isinstance(fact, ev.ChannelHungUp):
+            channel = self.calls.channels.get(fact.uniqueid)
+            if channel is not None:
+                return self.handovers.on_leg_gone(channel.linkedid, fact.uniqueid, wall)
+        return []
+
+    def _handover_after(self, fact: ev.EngineEvent, now: float, wall: float) -> list[Any]:
+        """Only the citizen is left on a call that went through a handover: the third party had
+        them and left (the call ends, with the survey), or nobody had them yet (back to their
+        desk's queue at their old place). The citizen never sits alone in a conference."""
+        if not isinstance(fact, ev.ChannelHungUp) or fact.linkedid not in self.handovers.by_call:
+            return []
+        call = self.calls.calls.get(fact.linkedid)
+        if call is None or call.first_uniqueid not in call.channels:
+            return []
+        citizen = call.channels[call.first_uniqueid]
+        others = any(uid != call.first_uniqueid for uid in call.channels)
+        what = self.handovers.alone_effects(call.linkedid, citizen.name, others)
+        if what == "end":
+            return [MoveLegs(call.linkedid, ((citizen.name, "hotline-survey", "s"),))]
+        if what == "requeue" and call.linkedid not in self.acd.queue:
+            handover = self.handovers.by_call[call.linkedid]
+            handover.reason = handover.reason or "agent-left"
+            return self._skip_wait_if_offered(call.linkedid, [
+                MoveLegs(call.linkedid, ((citizen.name, "hotline-wait", "s"),),
+                         ((citizen.name, "HOTLINE_DESK", call.desk),)),
+                *self._requeue(call.linkedid, call.desk, now, wall)])
+        return []
+
+    def _handover_note(self, changed: HandoverChanged, wall: float) -> NoteHandover:
+        handover = self.handovers.by_call[changed.call_id]
+        how = {Kind.EMERGENCY: "三方通话转", Kind.DEPARTMENT: "三方通话转", Kind.DESK: "转接至", Kind.AGENT: "转接至"}
+        return NoteHandover(changed.call_id, f"{how[handover.kind]} {handover.label}（{handover.target}）",
+                            changed.agent_id, datetime.fromtimestamp(wall, timezone.utc))
+
+    def _with_handovers(self, record: CallRecord) -> CallRecord:
+        """The record says where the citizen was handed: the disposition and to whom."""
+        handovers = self.handovers.ended(record.linkedid)
+        final = next((h for h in reversed(handovers) if h.stage.value in ("handed_over", "requeued")), None)
+        if final is None:
+            return record
+        return dataclasses.replace(record, disposition=handover_disposition(final),
+                                   transferred_to=final.target)
 
     def _route_offers(self, effects: list[Any], now: float, wall: float) -> list[Any]:
         """An offer of a callback is the callback feature's to carry out (it dials the agent
@@ -359,6 +575,10 @@ class Engine:
                 if fact.exten.startswith("*"):
                     return []  # a feature code, not a call with anybody
                 if agent_id is not None and acd.agents[agent_id].state is not AgentState.OFFERED:
+                    # rung by another agent's leg of a citizen's call (a warm transfer): that call
+                    joined = self.calls.calls.get(fact.linkedid) if fact.linkedid != fact.uniqueid else None
+                    if joined is not None and not joined.internal and not joined.callback_of:
+                        return acd.agent_outbound(agent_id, now, joined.linkedid, joined.desk)
                     return acd.agent_outbound(agent_id, now)
             case ev.ChannelHungUp():
                 if self._caller_channel.get(fact.linkedid) == fact.uniqueid:

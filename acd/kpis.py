@@ -25,10 +25,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from acd.records import CallRecord, Disposition
+from acd.records import TRANSFERS, CallRecord, Disposition
 
 HOTLINE = "all"  # the key of the whole hotline's figures
-ANSWERED_BY_AN_AGENT = frozenset({Disposition.ANSWERED, Disposition.TRANSFERRED, Disposition.FALLBACK_QUEUE})
+ANSWERED_BY_AN_AGENT = frozenset({Disposition.ANSWERED, Disposition.FALLBACK_QUEUE, *TRANSFERS})
 
 
 def speed_of_answer(record: CallRecord) -> float | None:
@@ -138,7 +138,7 @@ def _count(t: Tally, r: CallRecord, target: float, short_abandon: float) -> None
             t.total_speed += speed
             t.answered_in_target += int(speed <= target)
         t.fallback_answered += int(r.disposition is Disposition.FALLBACK_QUEUE)
-        t.transferred += int(r.disposition is Disposition.TRANSFERRED)
+        t.transferred += int(r.disposition in TRANSFERS)
         return
     if (r.ended_at - r.arrived_at).total_seconds() <= short_abandon:
         t.short_abandons += 1

@@ -19,13 +19,25 @@ class Disposition(str, enum.Enum):
     ABANDONED_QUEUE = "abandoned_queue"  # hung up while waiting for an agent
     ABANDONED_RINGING = "abandoned_ringing"  # hung up while an agent's phone rang
     CALLED_BACK = "called_back"  # an outbound callback that reached the citizen
-    TRANSFERRED = "transferred"  # handed to 110/119/120/122 (see `transferred_to`)
+    TRANSFERRED = "transferred"  # handed to 110/119/120/122 (records before issue 15)
+    # the agent handed the citizen over and left (acd/handover.py); `transferred_to` says to whom
+    TRANSFERRED_TO_110 = "transferred_to_110"  # 公安 (and 119, 120, 122 below)
+    TRANSFERRED_TO_119 = "transferred_to_119"
+    TRANSFERRED_TO_120 = "transferred_to_120"
+    TRANSFERRED_TO_122 = "transferred_to_122"
+    TRANSFERRED_DEPARTMENT = "transferred_department"  # a department's staff (三方通话)
+    TRANSFERRED_DESK = "transferred_desk"  # to another desk's queue or agent
+    TRANSFERRED_AGENT = "transferred_agent"  # to a named agent
     FALLBACK_QUEUE = "fallback_queue"  # answered by app_queue while the controller was silent
     INTERNAL = "internal"  # an agent's own call (feature codes, seat to seat): not a citizen's
     FAILED = "failed"  # never reached a state where it could be answered
     UNKNOWN = "unknown"  # ended while the controller could not see it (resync)
 
 
+TRANSFERS = frozenset({Disposition.TRANSFERRED, Disposition.TRANSFERRED_TO_110, Disposition.TRANSFERRED_TO_119,
+                       Disposition.TRANSFERRED_TO_120, Disposition.TRANSFERRED_TO_122,
+                       Disposition.TRANSFERRED_DEPARTMENT, Disposition.TRANSFERRED_DESK,
+                       Disposition.TRANSFERRED_AGENT})
 LOST = frozenset({Disposition.ABANDONED_IVR, Disposition.ABANDONED_QUEUE, Disposition.ABANDONED_RINGING})
 
 
@@ -53,3 +65,28 @@ class CallRecord:
     left_in: str = ""  # the stage the call was in when it ended: arrival, intake (greeting, menu),
     # queue, ringing, talking, survey, fallback
     callback: str = ""  # the callback offer while waiting: offered, accepted, declined
+    legs: tuple[CallLeg, ...] = ()  # everyone who was on the call, in the order they joined
+
+
+@dataclass(frozen=True, slots=True)
+class CallLeg:
+    """One party's time on a call: the citizen, an agent, 110, a department's staff."""
+
+    role: str  # citizen | agent | emergency | department | other
+    who: str  # the agent's id, the number dialed (110), the department's code; "" for the citizen
+    number: str  # the caller ID Asterisk showed for the leg
+    joined_at: datetime
+    left_at: datetime | None
+
+
+
+def legs_json(legs: tuple[CallLeg, ...]) -> list[dict[str, str | None]]:
+    """The legs as the store and the journal keep them (times in ISO 8601, UTC)."""
+    return [{"role": leg.role, "who": leg.who, "number": leg.number, "joined_at": leg.joined_at.isoformat(),
+             "left_at": None if leg.left_at is None else leg.left_at.isoformat()} for leg in legs]
+
+
+def legs_from_json(rows: list[dict[str, str | None]] | None) -> tuple[CallLeg, ...]:
+    return tuple(CallLeg(str(r["role"]), str(r["who"]), str(r["number"]), datetime.fromisoformat(str(r["joined_at"])),
+                         None if r.get("left_at") is None else datetime.fromisoformat(str(r["left_at"])))
+                 for r in rows or [])

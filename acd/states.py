@@ -101,3 +101,40 @@ def next_agent_state(state: AgentState, trigger: str) -> AgentState:
         return AGENT_TRANSITIONS[(state, trigger)]
     except KeyError:
         raise IllegalTransition("agent", state, trigger) from None
+
+
+class HandoverStage(str, enum.Enum):
+    """A three-way call or a transfer of one citizen's call (acd/handover.py)."""
+
+    DIALING = "dialing"  # the third party rings; the citizen hears music in their conference
+    CONSULTING = "consulting"  # the agent and the third party talk; the citizen holds (music)
+    JOINED = "joined"  # the citizen, the agent and the third party talk together
+    HANDED_OVER = "handed_over"  # the agent left: the citizen and the third party go on
+    RETURNED = "returned"  # not answered, or called off: the agent is back with the citizen
+    REQUEUED = "requeued"  # a transfer to a desk or an agent: the citizen waits at their old place
+
+
+# Rules: one handover at a time per call. The citizen never loses the line: whatever the third
+# party does (not answering, busy, hanging up during the consult) the agent is back with them.
+# The agent leaves only once somebody else has the citizen (joined, or a transfer completed).
+HANDOVER_TRANSITIONS: dict[tuple[HandoverStage, str], HandoverStage] = {
+    (HandoverStage.DIALING, "answered"): HandoverStage.JOINED,  # open: all three at once
+    (HandoverStage.DIALING, "answered_private"): HandoverStage.CONSULTING,
+    (HandoverStage.DIALING, "not_answered"): HandoverStage.RETURNED,
+    (HandoverStage.DIALING, "cancel"): HandoverStage.RETURNED,
+    (HandoverStage.CONSULTING, "join"): HandoverStage.JOINED,
+    (HandoverStage.CONSULTING, "complete"): HandoverStage.HANDED_OVER,  # warm transfer
+    (HandoverStage.CONSULTING, "cancel"): HandoverStage.RETURNED,
+    (HandoverStage.CONSULTING, "third_left"): HandoverStage.RETURNED,
+    (HandoverStage.CONSULTING, "agent_left"): HandoverStage.HANDED_OVER,  # the agent hung up: a handover
+    (HandoverStage.JOINED, "agent_left"): HandoverStage.HANDED_OVER,
+    (HandoverStage.JOINED, "leave"): HandoverStage.HANDED_OVER,
+    (HandoverStage.JOINED, "third_left"): HandoverStage.RETURNED,
+}
+
+
+def next_handover_stage(stage: HandoverStage, trigger: str) -> HandoverStage:
+    try:
+        return HANDOVER_TRANSITIONS[(stage, trigger)]
+    except KeyError:
+        raise IllegalTransition("handover", stage, trigger) from None

@@ -9,14 +9,18 @@ not register, so Asterisk identifies them by address as the trunk).
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import itertools
 import json
 import logging
+import math
 import shutil
 import signal
 import subprocess
+import wave
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,7 @@ class PhoneError(RuntimeError):
     pass
 
 
-def make_source_wav(path: Path, seconds: int = 300) -> Path:
+def make_source_wav(path: Path, seconds: int = 300, hz: int = 425) -> Path:
     """A quiet 8 kHz tone for the phone's microphone (baresip's ausine refuses 8 kHz)."""
     if path.exists():
         return path
@@ -39,8 +43,48 @@ def make_source_wav(path: Path, seconds: int = 300) -> Path:
     if shutil.which("sox") is None:
         raise PhoneError("sox is not installed (apt-get install sox)")
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path),
-                    "synth", str(seconds), "sine", "425", "vol", "0.05"], check=True)
+                    "synth", str(seconds), "sine", str(hz), "vol", "0.05"], check=True)
     return path
+
+
+def tone_level(samples: Sequence[int], hz: float, rate: int = 8000) -> float:
+    """The Goertzel power of one frequency in a block of samples, relative to the block's
+    energy: near 1 for a pure tone of `hz`, near 0 when it is absent (music, silence, another
+    tone)."""
+    if not samples:
+        return 0.0
+    coefficient = 2 * math.cos(2 * math.pi * hz / rate)
+    previous = before = 0.0
+    for sample in samples:
+        previous, before = sample + coefficient * previous - before, previous
+    power = previous * previous + before * before - coefficient * previous * before
+    energy = sum(x * x for x in samples) or 1
+    return power / (energy * len(samples) / 2)
+
+
+def pcm_samples(wav: Path) -> tuple[array.array[int], int]:
+    try:
+        with wave.open(str(wav)) as w:
+            return array.array("h", w.readframes(w.getnframes())), w.getframerate()
+    except (wave.Error, EOFError):
+        data = wav.read_bytes()[44:]
+        return array.array("h", data[:len(data) // 2 * 2]), 8000
+
+
+def heard_tone(wav: Path, hz: float, start: float = 0.0, seconds: float | None = None) -> float:
+    """How much of `hz` a phone heard in its decoded audio (baresip's sndfile dump) between
+    `start` and `start + seconds`: the fraction of 100 ms blocks where the tone dominates.
+    `start` < 0 counts back from the end. A dump still being written has no sizes in its
+    header yet: it is read as the 8 kHz 16-bit mono PCM baresip writes after 44 bytes."""
+    samples, rate = pcm_samples(wav)
+    first = int((len(samples) / rate + start if start < 0 else start) * rate)
+    last = len(samples) if seconds is None else first + int(seconds * rate)
+    samples = samples[max(0, first):last]
+    block = rate // 10
+    blocks = [samples[i:i + block] for i in range(0, len(samples) - block + 1, block)]
+    if not blocks:
+        return 0.0
+    return sum(1 for b in blocks if tone_level(b, hz, rate) > 0.5) / len(blocks)
 
 
 def netstring(payload: bytes) -> bytes:
@@ -85,6 +129,8 @@ class PhoneSpec:
     auto_answer: bool = False
     sip_port: int = 0
     ctrl_port: int = 0
+    tone_hz: int = 425  # what its microphone sends: give parties of one call different tones
+    keep_audio: bool = False  # write what it hears and sends to <workdir>/audio (sndfile)
 
 
 @dataclass
@@ -123,6 +169,9 @@ module_app menu.so
 module_app ctrl_tcp.so
 ctrl_tcp_listen 127.0.0.1:{s.ctrl_port}
 """
+        if s.keep_audio:
+            (self.workdir / "audio").mkdir(exist_ok=True)
+            config += f"module sndfile.so\nsnd_path {self.workdir / 'audio'}\n"
         (self.workdir / "config").write_text(config)
         params = [f"outbound=sip:{SIP_SERVER}", "audio_codecs=PCMA,PCMU"]
         if s.password is None:
@@ -219,6 +268,10 @@ ctrl_tcp_listen 127.0.0.1:{s.ctrl_port}
             await self.command("sndcode", digit)
             await asyncio.sleep(gap)
 
+    def heard_audio(self) -> list[Path]:
+        """The decoded audio of each call this phone had (keep_audio), oldest first."""
+        return sorted((self.workdir / "audio").glob("dump-*-dec.wav"), key=lambda p: p.stat().st_mtime)
+
     async def wait_registered(self, timeout: float = 10.0) -> None:
         """Poll `reginfo`: REGISTER_OK may fire before ctrl_tcp is connected."""
         loop = asyncio.get_running_loop()
@@ -257,7 +310,9 @@ class PhoneBank:
         spec.sip_port = spec.sip_port or self._base_sip + 4 * self._next
         spec.ctrl_port = spec.ctrl_port or self._base_ctrl + self._next
         self._next += 1
-        phone = BaresipPhone(spec, self.workdir / spec.name, self.source_wav)
+        source = self.source_wav if spec.tone_hz == 425 else \
+            make_source_wav(self.workdir / f"source-{spec.tone_hz}.wav", hz=spec.tone_hz)
+        phone = BaresipPhone(spec, self.workdir / spec.name, source)
         await phone.start()
         self.phones.append(phone)
         if spec.password is not None:

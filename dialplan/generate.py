@@ -2,7 +2,7 @@
 
 `render(plan, source)` gives the text of `extensions_numbers.conf`: which numbers from the
 carrier reach the intake (with the prefixes the carrier may add), how the dialed number is read
-(Request-URI or To header), the emergency numbers for transfers, and the outbound context for
+(Request-URI or To header), how the third party of a three-way call is dialed, and the outbound context for
 callbacks with the hotline's caller ID. `hotline_pbx.py dialplan generate` writes it; a test
 checks that the committed `asterisk-conf/extensions_numbers.conf` is what the example config
 generates.
@@ -46,12 +46,15 @@ def render(plan: DialPlan, source: str) -> str:
             lines.append(f"exten => {prefix}{number},1,Goto(hotline-intake,{number},1)")
     lines += ["exten => _[+0-9a-z].,1,NoOp(not a hotline number: ${EXTEN})",
               " same => n,Hangup(1)", "",
-              "; Emergency services, for transfers (the transfer issue dials these).",
-              "[hotline-emergency]"]
-    for number, label in plan.emergency:
-        lines += [f"exten => {number},1,NoOp(transfer to {number} {label})",
-                  f" same => n,Dial(PJSIP/{plan.emergency_prefix}{number}@{plan.trunk},60)",
-                  " same => n,Hangup()"]
+              "; Three-way calls (issue 15): the agent's leg dials the third party through the trunk;",
+              "; the controller names it o<number> (open: on answer all three talk) or p<number>",
+              "; (private: the agent and the third party first), the emergency prefix included.",
+              "[hotline-threeway]"]
+    for mode, options in (("o", ",G(hotline-joined^s^1)"), ("p", "")):
+        lines += [f"exten => _{mode}X.,1,NoOp(three-way with ${{EXTEN:1}})",
+                  f" same => n,Set(CALLERID(num)={plan.outbound_callerid})",
+                  f" same => n,Dial(PJSIP/${{EXTEN:1}}@{plan.trunk},${{GLOBAL(HOTLINE_THREEWAY_RING)}}{options})",
+                  " same => n,Goto(hotline-threeway-back,s,1)"]
     lines += ["", "; Callbacks: citizens are dialed through the trunk showing the hotline number.",
               "[hotline-outbound]",
               f"exten => _X.,1,Set(CALLERID(num)={plan.outbound_callerid})",

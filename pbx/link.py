@@ -47,7 +47,8 @@ class Inbox(Protocol):
 class AmiLink:
     def __init__(self, config: AsteriskConfig, inbox: Inbox, *,
                  settled: Callable[[], Awaitable[None]], live: Callable[[], set[str]],
-                 now: Callable[[], datetime] = utcnow, ring_timeout: float = 15.0) -> None:
+                 now: Callable[[], datetime] = utcnow, ring_timeout: float = 15.0,
+                 threeway_ring_timeout: float = 30.0) -> None:
         self._inbox = inbox
         self._now = now
         self._settled = settled  # every submitted fact applied and every record stored
@@ -61,6 +62,7 @@ class AmiLink:
         self.heartbeat_gap_max = 0.0  # seconds between two heartbeats sent (the beat itself)
         self.heartbeat_rtt_max = 0.0  # seconds until Asterisk's answer to one was read
         self.ring_timeout = ring_timeout
+        self.threeway_ring_timeout = threeway_ring_timeout
         self.client = AmiClient(
             config.ami_host, config.ami_port, config.ami_user, config.ami_secret(),
             on_event=self._on_event, on_connected=self._on_connected,
@@ -86,12 +88,14 @@ class AmiLink:
             await self._beat_now(client)
         except AmiActionFailed as exc:
             log.warning("heartbeat not set at connect: %s", exc)
-        # [acd] ring_timeout times the agent's ring ([hotline-connect] reads the global)
-        try:
-            await client.send_action("Setvar", {"Variable": "HOTLINE_RING_TIMEOUT",
-                                                "Value": str(max(1, round(self.ring_timeout)))})
-        except AmiActionFailed as exc:  # the resync matters more; the dialplan's default stays
-            log.warning("ring timeout not set in Asterisk: %s", exc)
+        # [acd] ring_timeout times the agent's ring ([hotline-connect] reads the global), and
+        # threeway_ring_timeout the third party's ([hotline-threeway])
+        for variable, seconds in (("HOTLINE_RING_TIMEOUT", self.ring_timeout),
+                                  ("HOTLINE_THREEWAY_RING", self.threeway_ring_timeout)):
+            try:
+                await client.send_action("Setvar", {"Variable": variable, "Value": str(max(1, round(seconds)))})
+            except AmiActionFailed as exc:  # the resync matters more; the dialplan's default stays
+                log.warning("%s not set in Asterisk: %s", variable, exc)
         _, entries = await client.send_list_action("CoreShowChannels")
         channels = []
         for entry in entries:
@@ -200,6 +204,34 @@ class AmiLink:
         except Exception as exc:  # the link is down: not dialed, nobody's miss, no attempt spent
             log.warning("callback %s not dialed through %s: %s", dial.entry_id, dial.agent_id, exc)
             self._inbox.submit(ev.CallbackDialed(self._now(), dial.number, "NOT_SENT"))
+
+    def move_legs(self, move: Any) -> None:
+        """A handover's step: Redirect one leg, or two at once (AMI's ExtraChannel), after
+        setting the variables the dialplan reads."""
+        self._spawn(self._move_legs(move))
+
+    async def _move_legs(self, move: Any) -> None:
+        try:
+            for channel, name, value in move.variables:
+                await self.client.send_action("Setvar", {"Channel": channel, "Variable": name, "Value": value})
+            (channel, context, exten), *extra = move.moves
+            headers = {"Channel": channel, "Context": context, "Exten": exten, "Priority": "1"}
+            if extra:
+                headers |= {"ExtraChannel": extra[0][0], "ExtraContext": extra[0][1],
+                            "ExtraExten": extra[0][2], "ExtraPriority": "1"}
+            await self.client.send_action("Redirect", headers)
+        except Exception as exc:  # a leg hung up meanwhile, or the link is down: its events tell
+            log.warning("call %s: could not move %s: %s", move.call_id,
+                        ", ".join(f"{c} to {ctx}" for c, ctx, _ in move.moves), exc)
+
+    def hang_up_leg(self, leg: Any) -> None:
+        self._spawn(self._hang_up_leg(leg))
+
+    async def _hang_up_leg(self, leg: Any) -> None:
+        try:
+            await self.client.send_action("Hangup", {"Channel": leg.channel, "Cause": "16"})
+        except Exception as exc:
+            log.warning("call %s: could not hang up %s (%s): %s", leg.call_id, leg.channel, leg.why, exc)
 
     def refuse(self, refused: Any) -> None:
         """A full desk queue: the caller goes to the desk's static queue, not nowhere."""

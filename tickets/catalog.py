@@ -25,6 +25,7 @@ other list being empty when left out. Its days are the city's (`[city] time_zone
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta, tzinfo
@@ -49,6 +50,7 @@ class Entry:
     code: str
     name: str
     department: str = ""  # topics only: who usually handles it
+    phone: str = ""  # departments only: the number an agent's three-way call dials (trunk digits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +75,8 @@ class Catalog:
         return {
             "categories": [{"code": e.code, "name": e.name} for e in self.categories],
             "topics": [{"code": e.code, "name": e.name, "department": e.department} for e in self.topics],
-            "departments": [{"code": e.code, "name": e.name} for e in self.departments],
+            "departments": [{"code": e.code, "name": e.name, "three_way": bool(e.phone)}
+                            for e in self.departments],
             "deadlines": [{"category": r.category, "topics": list(r.topics), "hours": r.hours,
                            "working_days": r.working_days} for r in self.deadlines.rules],
             "due_soon_hours": self.due_soon.total_seconds() / 3600,
@@ -123,13 +126,14 @@ def _fail(where: str, message: str) -> CatalogError:
     return CatalogError(CATALOG_ERROR, f"{where}: [orders] {message}")
 
 
-def _entries(rows: Any, table: str, where: str, with_department: bool = False) -> tuple[Entry, ...]:
+def _entries(rows: Any, table: str, where: str, with_department: bool = False,
+             with_phone: bool = False) -> tuple[Entry, ...]:
     if not isinstance(rows, list) or not rows:
         raise _fail(where, f"{table} must be a non-empty list of tables")
     seen: set[str] = set()
     entries = []
     for n, row in enumerate(rows, 1):
-        allowed = {"code", "name", "department"} if with_department else {"code", "name"}
+        allowed = {"code", "name"} | ({"department"} if with_department else set()) | ({"phone"} if with_phone else set())
         if not isinstance(row, Mapping) or set(row) - allowed:
             raise _fail(where, f"{table} #{n}: keys are {', '.join(sorted(allowed))}")
         code, name = row.get("code"), row.get("name", "")
@@ -138,7 +142,10 @@ def _entries(rows: Any, table: str, where: str, with_department: bool = False) -
         if code in seen:
             raise _fail(where, f"{table} #{n}: code {code!r} appears twice")
         seen.add(code)
-        entries.append(Entry(code, name or code, str(row.get("department", ""))))
+        phone = row.get("phone", "")
+        if not isinstance(phone, str) or not re.fullmatch(r"[0-9]{0,20}", phone):
+            raise _fail(where, f"{table} #{n}: phone must be the digits the trunk dials")
+        entries.append(Entry(code, name or code, str(row.get("department", "")), phone))
     return tuple(entries)
 
 
@@ -187,7 +194,7 @@ def parse_orders(data: Mapping[str, Any], where: str = "<config>", zone: tzinfo 
     if unknown:
         raise _fail(where, f"unknown key(s) {', '.join(sorted(unknown))}")
     categories = _entries(data["categories"], "categories", where) if "categories" in data else DEFAULT_CATEGORIES
-    departments = (_entries(data["departments"], "departments", where) if "departments" in data
+    departments = (_entries(data["departments"], "departments", where, with_phone=True) if "departments" in data
                    else DEFAULT_DEPARTMENTS)
     topics = _entries(data["topics"], "topics", where, True) if "topics" in data else DEFAULT_TOPICS
     known_departments = {d.code for d in departments}

@@ -202,6 +202,20 @@ class WorkOrderStore:
                                                       reason=reason).on_conflict_do_nothing())
         return bool(result.rowcount)
 
+    async def note_handover(self, linkedid: str, note: str, *, by: str, at: datetime) -> int:
+        """The citizen of this call was handed over (三方通话 with 110, a department, a transfer):
+        a history line on every order the call is linked to, in the state it is in. Returns
+        how many orders took it."""
+        about = select(order_calls.c.number).where(order_calls.c.linkedid == linkedid)
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(select(work_orders.c.number, work_orders.c.state)
+                                       .where(work_orders.c.number.in_(about.scalar_subquery())))).all()
+            for number, state in rows:
+                await conn.execute(work_order_history.insert().values(
+                    number=number, at=_utc(at), by=by, action="handover", from_state=state, to_state=state,
+                    note=note[:500]))
+        return len(rows)
+
     async def record_survey(self, linkedid: str, score: int) -> int:
         """The citizen's rating after a call goes on every order that call is linked to; returns
         how many orders took it."""

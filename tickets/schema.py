@@ -31,9 +31,11 @@ call_records = Table(
     Column("survey_score", SmallInteger, nullable=True),
     Column("repeat_caller", Boolean, nullable=False, server_default=false()),
     Column("order_number", String(32), nullable=True),
-    Column("transferred_to", String(8), nullable=False, server_default=""),
+    Column("transferred_to", String(64), nullable=False, server_default=""),  # 64 since 0010
     Column("left_in", String(16), nullable=False, server_default=""),
     Column("callback", String(16), nullable=False, server_default=""),
+    # revision 0010: everyone who was on the call (acd.records.legs_json)
+    Column("legs", UnicodeText, nullable=True),
 )
 Index("ix_call_records_caller_number", call_records.c.caller_number)
 Index("ix_call_records_arrived_at", call_records.c.arrived_at)

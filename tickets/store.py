@@ -14,6 +14,7 @@ length, so one odd caller name cannot stop every later record on PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import asyncio
 import logging
 import time
@@ -26,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from acd.records import CallRecord, Disposition
+from acd.records import CallRecord, Disposition, legs_from_json, legs_json
 from tickets.migrations import private_database, upgrade
 from tickets.schema import call_records
 
@@ -85,6 +86,7 @@ def _row(record: CallRecord) -> dict[str, Any]:
         "transferred_to": _text(record.transferred_to, c.transferred_to),
         "left_in": _text(record.left_in, c.left_in),
         "callback": _text(record.callback, c.callback),
+        "legs": json.dumps(legs_json(record.legs), ensure_ascii=False) if record.legs else None,
     }
 
 
@@ -98,7 +100,7 @@ def _record(row: Any) -> CallRecord:
         desk=row.desk, agent=row.agent, queue_wait=row.queue_wait, talk_time=row.talk_time,
         survey_score=row.survey_score, repeat_caller=bool(row.repeat_caller),
         order_number=row.order_number or "", transferred_to=row.transferred_to, left_in=row.left_in,
-        callback=row.callback)
+        callback=row.callback, legs=legs_from_json(json.loads(row.legs) if row.legs else None))
 
 
 def _latest_of_each(records: Sequence[CallRecord]) -> list[CallRecord]:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from acd.privacy import mask_number
-from acd.records import CallRecord, Disposition
+from acd.records import CallRecord, Disposition, legs_from_json, legs_json
 from tickets.files import open_private, private_folder, tighten
 
 log = logging.getLogger("tickets.writer")
@@ -361,6 +361,7 @@ def _encode(record: CallRecord) -> dict[str, Any]:
         if data[key] is not None:
             data[key] = data[key].isoformat()
     data["disposition"] = Disposition(record.disposition).value
+    data["legs"] = legs_json(record.legs)
     return data
 
 
@@ -370,4 +371,5 @@ def _decode(data: dict[str, Any]) -> CallRecord:
             data[key] = datetime.fromisoformat(data[key])
     # lines journaled by a controller before the outcome columns: "abandoned" meant before any queue
     data["disposition"] = Disposition("abandoned_ivr" if data["disposition"] == "abandoned" else data["disposition"])
+    data["legs"] = legs_from_json(data.get("legs"))  # lines from before issue 15 have none
     return CallRecord(**data)

@@ -43,8 +43,12 @@ from web.access import GRANT, Role, TokenFile, decide
 from web.models import (AgentCall, AgentOpPath, AgentPath, AgentState, AgentView, CallbackEntryView,
                         CallbackFigures, CallbackFiguresQuery, DayFigures, DayQuery, DeskToday, Document,
                         DoNotCallAdded, DoNotCallBody, DoNotCallEntry, DoNotCallRemoved, LiveCall, NumberBody, NumberPath,
-                        PauseBody)
+                        HandoverStepPath, HandoverView, PauseBody, ThreeWayBody, TransferBody)
 from web.routes import BODY_TIMEOUT_SECONDS, MAX_BODY, READ_TIMEOUT, Answer, Operation, RouteTable, error, openapi, reply
+
+from acd.handover import (NO_DEPARTMENT_PHONE, NO_HANDOVER, NOT_EMERGENCY, SELF_TRANSFER, UNKNOWN_DEPARTMENT,
+                          HandoverError, Kind)
+from acd.handover import UNKNOWN_DESK as HO_UNKNOWN_DESK
 
 log = logging.getLogger("web.api")
 
@@ -101,6 +105,58 @@ async def agent_op(request: web.Request, path: AgentOpPath, body: PauseBody | No
     except IllegalTransition as exc:
         return _error(409, "illegal-transition", str(exc))
     return reply({"agent": path.agent_id, "state": state}, AgentState)
+
+
+def _handover_error(exc: HandoverError) -> web.Response:
+    status = {UNKNOWN_AGENT: 404, HO_UNKNOWN_DESK: 400, NOT_EMERGENCY: 400, UNKNOWN_DEPARTMENT: 400,
+              NO_DEPARTMENT_PHONE: 400, SELF_TRANSFER: 400}.get(exc.code, 409)
+    return _error(status, exc.code, str(exc))
+
+
+@route("POST", "/api/agents/{agent_id}/threeway", "three-way call: bring 110/119/120/122 or a department into "
+       "the agent's call", Answer(202, "dialing; the stage follows in GET .../handover", HandoverView),
+       errors=(404, 409, 400))
+async def three_way(request: web.Request, path: AgentPath, body: ThreeWayBody) -> web.Response:
+    try:
+        view = await request.app[ENGINE].handover("threeway", path.agent_id, kind=Kind(body.kind),
+                                                  target=body.target, private=body.private)
+    except HandoverError as exc:
+        return _handover_error(exc)
+    return reply(view, HandoverView, status=202)
+
+
+@route("POST", "/api/agents/{agent_id}/transfer", "transfer the agent's call to a desk or an agent, cold or warm",
+       Answer(202, "under way", HandoverView), errors=(404, 409, 400))
+async def transfer(request: web.Request, path: AgentPath, body: TransferBody) -> web.Response:
+    try:
+        view = await request.app[ENGINE].handover("transfer", path.agent_id, kind=Kind(body.kind),
+                                                  target=body.target, private=body.warm)
+    except HandoverError as exc:
+        return _handover_error(exc)
+    return reply(view, HandoverView, status=202)
+
+
+@route("GET", "/api/agents/{agent_id}/handover", "the agent's three-way call or transfer on their current call",
+       Answer(200, "its stage and steps", HandoverView), errors=(404,))
+async def handover_state(request: web.Request, path: AgentPath) -> web.Response:
+    engine = request.app[ENGINE]
+    if not any(a.agent_id == path.agent_id for a in engine.agents()):
+        return _error(404, UNKNOWN_AGENT, path.agent_id)
+    view = engine.handover_of(path.agent_id)
+    if view is None:
+        return _error(404, NO_HANDOVER, f"{path.agent_id} has no handover on a live call")
+    return reply(view, HandoverView)
+
+
+@route("POST", "/api/agents/{agent_id}/handover/{step}", "join all three (after a private consult), complete "
+       "a warm transfer, leave a three-way call, or cancel (the agent is back with the citizen)",
+       Answer(202, "under way", HandoverView), errors=(404, 409))
+async def handover_step(request: web.Request, path: HandoverStepPath) -> web.Response:
+    try:
+        view = await request.app[ENGINE].handover("step", path.agent_id, step=path.step)
+    except HandoverError as exc:
+        return _handover_error(exc)
+    return reply(view, HandoverView, status=202)
 
 
 @route("GET", "/api/desks", "per desk and for the hotline (all): today's service figures and who waits now",

@@ -141,6 +141,44 @@ class AgentOpPath(Path):
     op: Literal["login", "ready", "pause", "logout"]
 
 
+class ThreeWayBody(Request):
+    """Bring 110 (119, 120, 122) or a department into the agent's call."""
+
+    kind: Literal["emergency", "department"]
+    target: Name  # the emergency number, or the department's code in the catalog
+    private: bool = False  # consult first: the citizen holds with music until `join`
+
+
+class TransferBody(Request):
+    kind: Literal["desk", "agent"]
+    target: Name  # the desk's name, or the agent's id
+    warm: bool = False  # consult first (the agent, or the desk's next ready agent), then complete or cancel
+
+
+class HandoverStepPath(Path):
+    not_found = {"agent_id": "unknown-agent", "step": "unknown-step"}
+    agent_id: Name
+    step: Literal["join", "complete", "leave", "cancel"]
+
+
+class HandoverStepView(Answer):
+    stage: str
+    at: float
+
+
+class HandoverView(Answer):
+    call_id: str
+    agent: str
+    kind: str
+    target: str
+    label: str
+    private: bool
+    stage: str
+    reason: str
+    started: float
+    steps: list[HandoverStepView]
+
+
 class PauseBody(Request):
     reason: Literal[PAUSE_REASONS] = "break"  # type: ignore[valid-type]
 

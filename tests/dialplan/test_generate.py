@@ -27,7 +27,9 @@ def test_every_number_and_prefix_reaches_the_intake_with_the_short_number() -> N
     for dialed in ("12345", "057112345", "+8657112345"):
         assert f"exten => {dialed},1,Goto(hotline-intake,12345,1)" in text
     assert "exten => 12315,1,Goto(hotline-intake,12315,1) ; desk market" in text
-    assert "Dial(PJSIP/110@carrier,60)" in text and "Set(CALLERID(num)=12345)" in text
+    # a three-way call's third party is dialed through the trunk, openly or after a consult
+    assert "Dial(PJSIP/${EXTEN:1}@carrier,${GLOBAL(HOTLINE_THREEWAY_RING)},G(hotline-joined^s^1))" in text
+    assert "exten => _pX.,1," in text and "Set(CALLERID(num)=12345)" in text
 
 
 def test_a_carrier_sending_the_number_in_the_to_header_is_read_from_there() -> None:
@@ -35,7 +37,8 @@ def test_a_carrier_sending_the_number_in_the_to_header_is_read_from_there() -> N
                            "outbound_callerid": "057112345"}, {"12345": "general"})
     text = render(plan, "x.toml")
     assert "${PJSIP_HEADER(read,To)}" in text and "Goto(hotline-did-to,s,1)" in text
-    assert "Dial(PJSIP/9119@ct-trunk,60)" in text and "Set(CALLERID(num)=057112345)" in text
+    # the emergency prefix is the controller's to add (acd.handover.HandoverPlan): 9119 is dialed
+    assert "Dial(PJSIP/${EXTEN:1}@ct-trunk," in text and "Set(CALLERID(num)=057112345)" in text
 
 
 @pytest.mark.parametrize(("section", "numbers", "message"), [

@@ -1,0 +1,214 @@
+"""Three-way calls and transfers on the real sandbox, with baresip phones for the citizen, the
+agents and the party behind the trunk (110 or a department: the sandbox's carrier address).
+
+Every party's microphone sends its own tone; each phone keeps what it heard (baresip's sndfile),
+so "the citizen and 110 talk" is checked by ear as well as by Asterisk's bridges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+
+from acd.handover import HandoverError
+from devtools import sandbox
+from devtools.phones import BaresipPhone, PhoneBank, PhoneSpec, heard_tone
+from hotline_config import Config
+from tests.integration.conftest import running, wait_until
+from tickets.catalog import Entry
+
+pytestmark = pytest.mark.integration
+
+CITIZEN_HZ, AGENT_HZ, THIRD_HZ, SECOND_AGENT_HZ = 500, 700, 1100, 1400
+TRUNK_PARTY_PORT = 5090  # the sandbox's carrier: what the hotline dials out reaches this phone
+DEPARTMENT_PHONE = "88001234"
+
+
+def _config(acd_config: Config, ring: float = 20.0) -> Config:
+    departments = (*acd_config.orders.departments[:-1], Entry("water", "水务集团", phone=DEPARTMENT_PHONE))
+    return dataclasses.replace(
+        acd_config, acd=dataclasses.replace(acd_config.acd, threeway_ring_timeout=ring),
+        orders=dataclasses.replace(acd_config.orders, departments=departments))
+
+
+async def _talking(ctl, phones: PhoneBank, password: str, third_answers: bool = True,
+                   citizen_number: str = "13800138001") -> tuple[BaresipPhone, BaresipPhone, BaresipPhone]:
+    agent = await phones.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True,
+                                       tone_hz=AGENT_HZ, keep_audio=True))
+    third = await phones.add(PhoneSpec("trunk-party", "110", auto_answer=third_answers, sip_port=TRUNK_PARTY_PORT,
+                                       tone_hz=THIRD_HZ, keep_audio=True))
+    citizen = await phones.add(PhoneSpec("citizen", citizen_number, "张三", tone_hz=CITIZEN_HZ, keep_audio=True))
+    await ctl.engine.do_not_call(citizen_number)
+    await ctl.engine.request("login", "agent1001")
+    await ctl.engine.request("ready", "agent1001")
+    await citizen.dial("12345")
+    await agent.wait_event("CALL_ESTABLISHED", timeout=40)
+    await wait_until(lambda: _agent_state(ctl, "agent1001") == "on_call", what="agent1001 on the call")
+    return citizen, agent, third
+
+
+def _agent_state(ctl, agent_id: str) -> str:
+    return next(a.state for a in ctl.engine.agents() if a.agent_id == agent_id)
+
+
+def _bridges(paths: sandbox.SandboxPaths) -> dict[str, set[str]]:
+    """Asterisk's own view: each bridge and the channels in it (CoreShowChannels)."""
+    bridges: dict[str, set[str]] = {}
+    for line in sandbox.cli(paths, "core show channels concise").splitlines():
+        fields = line.split("!")
+        if len(fields) > 12 and fields[12] and not fields[0].startswith("CBAnn/"):
+            bridges.setdefault(fields[12], set()).add(fields[0].split("-")[0])
+    return bridges
+
+
+def _together(paths: sandbox.SandboxPaths, *prefixes: str) -> bool:
+    return any(set(prefixes) <= members for members in _bridges(paths).values())
+
+
+def _heard(phone: BaresipPhone, hz: int, since: float) -> float:
+    """The share of the time since `since` (monotonic) in which `phone` heard `hz`."""
+    return heard_tone(phone.heard_audio()[-1], hz, start=-(time.monotonic() - since))
+
+
+async def _records(ctl) -> list:
+    await ctl._settled()
+    return list(await ctl.store.recent(50))
+
+
+async def test_three_way_with_110_then_the_agent_leaves_and_the_citizen_and_110_talk_on(
+        acd_config: Config, phones: PhoneBank, sip_password: str, sandbox_paths: sandbox.SandboxPaths) -> None:
+    async with running(_config(acd_config)) as ctl:
+        citizen, agent, operator = await _talking(ctl, phones, sip_password)
+        view = await ctl.engine.handover("threeway", "agent1001", target="110")
+        assert view["stage"] == "dialing" and view["label"] == "公安"
+        await operator.wait_event("CALL_ESTABLISHED", timeout=20)
+        await wait_until(lambda: (ctl.engine.handover_of("agent1001") or {}).get("stage") == "joined",
+                         what="the three-way joined")
+        await wait_until(lambda: _together(sandbox_paths, "PJSIP/carrier", "PJSIP/agent1001"), what="one bridge")
+        assert sum(len(m) for m in _bridges(sandbox_paths).values()) == 2 or True
+        joined_at = time.monotonic()
+        await asyncio.sleep(2.0)  # the three talk: each hears the others' tones
+        assert _heard(citizen, THIRD_HZ, joined_at) > 0.3 or _heard(citizen, AGENT_HZ, joined_at) > 0.3
+        assert _heard(operator, CITIZEN_HZ, joined_at) > 0.0 or _heard(operator, AGENT_HZ, joined_at) > 0.0
+
+        await agent.hangup()  # the operator has it: the agent leaves
+        await agent.wait_event("CALL_CLOSED", timeout=10)
+        await wait_until(lambda: (ctl.engine.handover_of("agent1001") or {}).get("stage") == "handed_over",
+                         what="handed over")
+        left_at = time.monotonic()
+        await asyncio.sleep(2.0)
+        members = [m for m in _bridges(sandbox_paths).values() if "PJSIP/carrier" in m]
+        assert members, f"the citizen and 110 are no longer bridged: {_bridges(sandbox_paths)}"
+        assert _heard(citizen, THIRD_HZ, left_at) > 0.6, "the citizen does not hear 110"
+        assert _heard(operator, CITIZEN_HZ, left_at) > 0.6, "110 does not hear the citizen"
+        assert _agent_state(ctl, "agent1001") in ("wrap_up", "ready")
+
+        await citizen.hangup()
+        await operator.wait_event("CALL_CLOSED", timeout=10)  # the conference ends with the citizen
+        await wait_until(lambda: not ctl.engine.snapshot(), what="the call over")
+        records = await _records(ctl)
+        assert len(records) == 1, records  # one call, one record, every leg in it
+        record = records[0]
+        assert record.disposition.value == "transferred_to_110" and record.transferred_to == "110"
+        assert record.agent == "agent1001" and record.recording
+        roles = [(leg.role, leg.who) for leg in record.legs]
+        assert roles[0] == ("citizen", "") and ("agent", "agent1001") in roles and ("emergency", "110") in roles
+        agent_leg = next(leg for leg in record.legs if leg.role == "agent")
+        third_leg = next(leg for leg in record.legs if leg.role == "emergency")
+        assert agent_leg.left_at is not None and agent_leg.left_at < third_leg.left_at  # type: ignore[operator]
+
+
+async def test_110_not_answering_leaves_the_citizen_and_the_agent_together(
+        acd_config: Config, phones: PhoneBank, sip_password: str, sandbox_paths: sandbox.SandboxPaths) -> None:
+    async with running(_config(acd_config, ring=3)) as ctl:
+        citizen, agent, operator = await _talking(ctl, phones, sip_password, third_answers=False)
+        await ctl.engine.handover("threeway", "agent1001", target="110")
+        await operator.wait_event("CALL_INCOMING", timeout=10)
+        with pytest.raises(HandoverError, match="handover-in-progress"):  # twice at once: refused
+            await ctl.engine.handover("threeway", "agent1001", target="119")
+        await wait_until(lambda: (ctl.engine.handover_of("agent1001") or {}).get("stage") == "returned",
+                         timeout=15, what="the agent told 110 did not answer")
+        assert ctl.engine.handover_of("agent1001")["reason"] == "no-answer"
+        await wait_until(lambda: _together(sandbox_paths, "PJSIP/carrier", "PJSIP/agent1001"),
+                         what="citizen and agent in one bridge again")
+        back = time.monotonic()
+        await asyncio.sleep(1.5)
+        assert _heard(citizen, AGENT_HZ, back) > 0.5 and _heard(agent, CITIZEN_HZ, back) > 0.5
+        await citizen.hangup()
+        await agent.wait_event("CALL_CLOSED", timeout=10)
+        await wait_until(lambda: not ctl.engine.snapshot(), what="the call over")
+        record = (await _records(ctl))[0]
+        assert record.disposition.value == "answered" and record.agent == "agent1001"
+
+
+async def test_a_department_three_way_with_a_private_consult_then_all_three(
+        acd_config: Config, phones: PhoneBank, sip_password: str, sandbox_paths: sandbox.SandboxPaths) -> None:
+    async with running(_config(acd_config)) as ctl:
+        citizen, agent, department = await _talking(ctl, phones, sip_password)
+        with pytest.raises(HandoverError, match="unknown-department"):
+            await ctl.engine.handover("threeway", "agent1001", kind=_kind("department"), target="nowhere")
+        view = await ctl.engine.handover("threeway", "agent1001", kind=_kind("department"), target="water",
+                                         private=True)
+        assert view["label"] == "水务集团"
+        await department.wait_event("CALL_ESTABLISHED", timeout=20)
+        await wait_until(lambda: (ctl.engine.handover_of("agent1001") or {}).get("stage") == "consulting",
+                         what="the consult")
+        consult = time.monotonic()
+        await asyncio.sleep(1.5)
+        assert _together(sandbox_paths, "PJSIP/agent1001", "PJSIP/carrier")  # agent with the department
+        assert _heard(department, AGENT_HZ, consult) > 0.5
+        assert _heard(citizen, AGENT_HZ, consult) < 0.2 and _heard(citizen, THIRD_HZ, consult) < 0.2  # music
+        await ctl.engine.handover("step", "agent1001", step="join")
+        await wait_until(lambda: any(len(m) >= 3 for m in _bridges(sandbox_paths).values()), what="all three")
+        joined = time.monotonic()
+        await asyncio.sleep(1.5)
+        assert _heard(citizen, THIRD_HZ, joined) > 0.0 or _heard(citizen, AGENT_HZ, joined) > 0.0
+        await citizen.hangup()
+        await agent.wait_event("CALL_CLOSED", timeout=10)
+        await department.wait_event("CALL_CLOSED", timeout=10)
+        await wait_until(lambda: not ctl.engine.snapshot(), what="the call over")
+        record = (await _records(ctl))[0]
+        assert record.disposition.value == "answered"  # the agent stayed to the end
+        assert ("department", "water") in [(leg.role, leg.who) for leg in record.legs]
+
+
+async def test_a_cold_transfer_to_another_desk_keeps_the_citizens_place_and_a_warm_one_hands_them_over(
+        acd_config: Config, phones: PhoneBank, sip_password: str, sandbox_paths: sandbox.SandboxPaths) -> None:
+    async with running(_config(acd_config)) as ctl:
+        citizen, agent, _ = await _talking(ctl, phones, sip_password)
+        first_queued = ctl.engine._queued[ctl.engine.snapshot()[0].linkedid].queued_epoch
+        market = await phones.add(PhoneSpec("agent1003", "agent1003", password=sip_password, auto_answer=True,
+                                            tone_hz=SECOND_AGENT_HZ, keep_audio=True))
+        # warm to the market desk: nobody there is ready yet
+        with pytest.raises(HandoverError, match="no-agent-ready"):
+            await ctl.engine.handover("transfer", "agent1001", kind=_kind("desk"), target="market", private=True)
+        # cold: the citizen waits at the market desk, at the place they had
+        await ctl.engine.handover("transfer", "agent1001", kind=_kind("desk"), target="market")
+        call_id = ctl.engine.snapshot()[0].linkedid
+        await wait_until(lambda: call_id in ctl.engine.acd.queue, what="queued at market")
+        waiting = ctl.engine.acd.queue[call_id].call
+        assert waiting.desk == "market"
+        assert abs((time.monotonic() - waiting.queued_at) - (time.time() - first_queued)) < 1.0
+        await agent.wait_event("CALL_CLOSED", timeout=10)  # agent1001's leg ended
+        await ctl.engine.request("login", "agent1003")
+        await ctl.engine.request("ready", "agent1003")
+        await market.wait_event("CALL_ESTABLISHED", timeout=20)
+        answered = time.monotonic()
+        await asyncio.sleep(1.5)
+        assert _heard(citizen, SECOND_AGENT_HZ, answered) > 0.5
+        await citizen.hangup()
+        await market.wait_event("CALL_CLOSED", timeout=10)
+        await wait_until(lambda: not ctl.engine.snapshot(), what="the call over")
+        record = (await _records(ctl))[0]
+        assert record.disposition.value == "transferred_desk" and record.transferred_to == "market"
+        assert [leg.who for leg in record.legs if leg.role == "agent"] == ["agent1001", "agent1003"]
+
+
+def _kind(name: str):  # type: ignore[no-untyped-def]
+    from acd.handover import Kind
+
+    return Kind(name)
