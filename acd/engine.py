@@ -22,7 +22,7 @@ from acd import events as ev
 from acd.acd import (Acd, AcdEffect, AcdError, AgentChanged, AgentSession, CallAbandoned, CallAnswered,
                      OfferCall, QueueRefused, SetTimer)
 from acd.calls import CallView, LiveCalls
-from acd.commands import Effect, SaveAgentSession, WriteCallRecord
+from acd.commands import CallEnded, Effect, SaveAgentSession, WriteCallRecord
 from acd.desks import AcdConfig
 from acd.figures import DeskFigures
 from acd.handover import (AGENT_NOT_READY, NO_AGENT_READY, SAME_DESK, SELF_TRANSFER, UNKNOWN_AGENT, UNKNOWN_DESK,
@@ -309,6 +309,8 @@ class Engine:
             if isinstance(effect, WriteCallRecord):
                 record = self._with_handovers(effect.record)
                 effects[index] = WriteCallRecord(record)
+                effects = [CallEnded(e.linkedid, record.disposition.value)
+                           if isinstance(e, CallEnded) and e.linkedid == record.linkedid else e for e in effects]
                 self.today.add(record)
                 effects += self._port.call_ended(record, self._queued.pop(record.linkedid, None),
                                                  self._desk_of(record.dialed_number), wall)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from acd.commands import CallArrived, CallEnded
+from acd.handover import Kind
 from acd.privacy import mask_number
 from hotline_config import Config
 from devtools import sandbox
@@ -51,13 +52,16 @@ async def citizen_call(phone: BaresipPhone, hang_up_after: float | None = None,
     return str(closed.get("param", ""))
 
 
-SCENARIOS = ("calls", "ringing-fallback", "bridge")
+SCENARIOS = ("calls", "ringing-fallback", "bridge", "threeway")
 
 
 @contextlib.asynccontextmanager
 async def _recording(controller_factory: ControllerFactory, config: Config,
                      out: Path) -> AsyncIterator[tuple[Any, PhoneBank, AmiRecorder, str]]:
     """A controller on a throw-away store, a phone bank, and an AMI recorder (not yet started)."""
+    # calls of earlier runs left in Asterisk's journal would be booked as lost calls and called
+    # back in the middle of the scene
+    sandbox.cli(sandbox.SandboxPaths(), "database deltree hotline-journal")
     with tempfile.TemporaryDirectory(prefix="hotline-rec-") as tmp:
         controller = controller_factory(_with_store(config, f"sqlite+aiosqlite:///{tmp}/rec.db"))
         await controller.start()
@@ -84,6 +88,9 @@ async def record_ami(controller_factory: ControllerFactory, config: Config, out:
         return
     if scenario == "bridge":
         await _record_bridge(controller_factory, config, out)
+        return
+    if scenario == "threeway":
+        await _record_threeway(controller_factory, config, out)
         return
     async with _recording(controller_factory, config, out) as (_, bank, recorder, password):
         seat_a = await bank.add(PhoneSpec("agent1001", "agent1001", password=password))
@@ -129,6 +136,70 @@ async def _record_ringing_fallback(controller_factory: ControllerFactory, config
             await second.wait_event("CALL_CLOSED", timeout=10)
         finally:
             sandbox.cli(paths, "dialplan set global HOTLINE_STALE_AFTER 3")
+
+
+async def _mark(controller: Any, mark: str) -> None:
+    """A UserEvent in the recording where the scene asked the controller for something (the
+    replay asks its engine the same there): ScenarioMark, Mark: <request>."""
+    await controller.ami.client.send_action("UserEvent", {"UserEvent": "ScenarioMark", "Mark": mark})
+
+
+async def _until_stage(controller: Any, agent_id: str, stage: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (controller.engine.handover_of(agent_id) or {}).get("stage") != stage:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{agent_id}'s handover never reached {stage}")
+        await asyncio.sleep(0.05)
+
+
+async def _record_threeway(controller_factory: ControllerFactory, config: Config, out: Path) -> None:
+    """1. A citizen answered by agent1001 through the ACD; agent1001 brings 110 in (the phone
+    behind the sandbox's trunk answers as 110); all three talk; agent1001 hangs up; the citizen
+    and 110 talk on; the citizen hangs up. 2. Another citizen answered by agent1001 is sent cold
+    to the market desk and answered there by agent1003."""
+    config = dataclasses.replace(config, acd=dataclasses.replace(config.acd, threeway_ring_timeout=10))
+    async with _recording(controller_factory, config, out) as (controller, bank, recorder, password):
+        agent = await bank.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True))
+        market = await bank.add(PhoneSpec("agent1003", "agent1003", password=password, auto_answer=True))
+        operator = await bank.add(PhoneSpec("operator-110", "110", auto_answer=True, sip_port=5090))
+        first = await bank.add(PhoneSpec("citizen-1", CITIZENS[5][0], CITIZENS[5][1]))
+        second = await bank.add(PhoneSpec("citizen-2", CITIZENS[6][0], CITIZENS[6][1]))
+        await controller.ami.client.wait_connected(10)
+        for phone in (first, second):
+            await controller.engine.do_not_call(phone.spec.user)
+        await controller.engine.request("login", "agent1001")
+        await controller.engine.request("ready", "agent1001")
+        await recorder.start()
+        await first.dial("12345")
+        await agent.wait_event("CALL_ESTABLISHED", timeout=40)
+        await asyncio.sleep(1.0)
+        await _mark(controller, "threeway agent1001 emergency 110")
+        await controller.engine.handover("threeway", "agent1001", target="110")
+        await operator.wait_event("CALL_ESTABLISHED", timeout=20)
+        await _until_stage(controller, "agent1001", "joined")
+        await asyncio.sleep(1.5)  # the three talk
+        await agent.hangup()
+        await _until_stage(controller, "agent1001", "handed_over")
+        await asyncio.sleep(1.5)  # the citizen and 110 talk on
+        await first.hangup()
+        await operator.wait_event("CALL_CLOSED", timeout=10)
+        while controller.engine.snapshot():
+            await asyncio.sleep(0.05)
+        await controller.engine.request("ready", "agent1001")
+        await second.dial("12345")
+        await agent.wait_event("CALL_ESTABLISHED", timeout=40)
+        await asyncio.sleep(1.0)
+        await _mark(controller, "transfer agent1001 desk market")
+        await controller.engine.handover("transfer", "agent1001", kind=Kind.DESK, target="market")
+        await agent.wait_event("CALL_CLOSED", timeout=10)
+        await _mark(controller, "ready agent1003")
+        await controller.engine.request("login", "agent1003")
+        await controller.engine.request("ready", "agent1003")
+        await market.wait_event("CALL_ESTABLISHED", timeout=20)
+        await asyncio.sleep(1.0)
+        await second.hangup()
+        await market.wait_event("CALL_CLOSED", timeout=10)
+        await asyncio.sleep(0.5)
 
 
 async def _channel_of(controller: Any, predicate: Callable[[str], bool], timeout: float = 10.0) -> str:
