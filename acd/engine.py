@@ -335,7 +335,8 @@ class Engine:
         if req.op == "step":
             return self.handovers.step(req.agent_id, legs.call_id if legs else None, req.step, wall)
         if req.op == "threeway":
-            return self.handovers.three_way(req.agent_id, legs, req.kind, req.target, req.private, wall)
+            return self._in_bridge(legs, *self.handovers.three_way(req.agent_id, legs, req.kind, req.target,
+                                                                   req.private, wall))
         if req.kind is Kind.DESK:
             if req.target not in self.acd.policies:
                 raise HandoverError(UNKNOWN_DESK, req.target)
@@ -358,9 +359,8 @@ class Engine:
                     raise HandoverError(NO_AGENT_READY, f"nobody at desk {desk} is ready; transfer cold to queue")
             if agent.state is not AgentState.READY:
                 raise HandoverError(AGENT_NOT_READY, f"{agent.config.agent_id} is {agent.state.value}")
-            handover, effects = self.handovers.warm_transfer(req.agent_id, legs, req.kind, agent.config.agent_id,
-                                                             label, agent.config.device, wall)
-            return handover, effects
+            return self._in_bridge(legs, *self.handovers.warm_transfer(
+                req.agent_id, legs, req.kind, agent.config.agent_id, label, agent.config.device, wall))
         handover, effects = self.handovers.cold_transfer(req.agent_id, legs, req.kind, req.target, label,
                                                          desk, wall)
         queued = self.acd.queue.get(handover.call_id)
@@ -368,6 +368,14 @@ class Engine:
             effects += self._requeue(handover.call_id, desk, now, wall,
                                      preferred=req.target if req.kind is Kind.AGENT else "")
         return handover, self._skip_wait_if_offered(handover.call_id, effects)
+
+    def _in_bridge(self, legs: CallLegs | None, handover: Handover, effects: list[Any]) -> tuple[Handover, list[Any]]:
+        """A citizen already in their conference stays in that bridge: it is the one whose
+        leaving is their hang-up."""
+        if legs is not None and legs.in_conference:
+            citizen = self.calls.channels.get(self.calls.calls[legs.call_id].first_uniqueid)
+            handover.citizen_bridge = citizen.bridge_id if citizen is not None else ""
+        return handover, effects
 
     def _requeue(self, call_id: str, desk: str, now: float, wall: float, preferred: str = "") -> list[Any]:
         """Back to waiting at `desk`, at the place the citizen had (their arrival in the queue
@@ -434,12 +442,27 @@ class Engine:
             effects = self.handovers.on_dial_end(fact.linkedid, fact.uniqueid, dest.uniqueid if dest else "",
                                                  fact.dest_channel, fact.status, wall)
             if effects and dest is not None and fact.status == "ANSWER":
-                self.calls.name_leg(dest.uniqueid, handover.kind.value, handover.target)
+                role = "agent" if handover.kind in (Kind.DESK, Kind.AGENT) else handover.kind.value
+                self.calls.name_leg(dest.uniqueid, role, handover.target)
             return effects
+        if isinstance(fact, (ev.BridgeEntered, ev.BridgeLeft)):
+            # the citizen leaving their conference is their hang-up (the conference then lets
+            # the others go, and Asterisk tells of those first): the handover stays as it was
+            call = self.calls.calls.get(fact.linkedid or "")
+            handover = self.handovers.by_call.get(fact.linkedid or "")
+            if call is None or handover is None or fact.uniqueid != call.first_uniqueid or not handover.open:
+                return []
+            if isinstance(fact, ev.BridgeEntered):
+                handover.citizen_bridge = fact.bridge_id
+            elif fact.bridge_id == handover.citizen_bridge:
+                return self.handovers.on_leg_gone(call.linkedid, fact.uniqueid, wall, citizen=True)
+            return []
         if isinstance(fact, ev.ChannelHungUp):
             channel = self.calls.channels.get(fact.uniqueid)
+            call = self.calls.calls.get(channel.linkedid) if channel is not None else None
             if channel is not None:
-                return self.handovers.on_leg_gone(channel.linkedid, fact.uniqueid, wall)
+                return self.handovers.on_leg_gone(channel.linkedid, fact.uniqueid, wall,
+                                                  citizen=call is not None and call.first_uniqueid == fact.uniqueid)
         return []
 
     def _handover_after(self, fact: ev.EngineEvent, now: float, wall: float) -> list[Any]:

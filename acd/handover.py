@@ -130,6 +130,8 @@ class Handover:
     third_uniqueid: str = ""
     third_channel: str = ""
     reason: str = ""  # why it returned (no-answer, busy, cancelled …)
+    citizen_left: bool = False  # the citizen hung up: what the others do next changes nothing
+    citizen_bridge: str = ""  # the conference's bridge, once the citizen is in it
     steps: list[tuple[str, float]] = field(default_factory=list)  # (stage, wall clock)
 
     @property
@@ -240,9 +242,14 @@ class Handovers:
             self._move(handover, "not_answered", wall)
         return [self._changed(handover)]
 
-    def on_leg_gone(self, call_id: str, uniqueid: str, wall: float) -> list[Effect]:
+    def on_leg_gone(self, call_id: str, uniqueid: str, wall: float, citizen: bool = False) -> list[Effect]:
+        """A leg of the call hung up. Once the citizen has (the conference then lets the
+        others go), the handover stays what it was: the agent was with them to the end."""
         handover = self.by_call.get(call_id)
-        if handover is None or not handover.open:
+        if handover is None or not handover.open or handover.citizen_left:
+            return []
+        if citizen:
+            handover.citizen_left = True
             return []
         if uniqueid == handover.agent_uniqueid and handover.stage in (HandoverStage.JOINED, HandoverStage.CONSULTING):
             if handover.stage is HandoverStage.CONSULTING and handover.kind in (Kind.EMERGENCY, Kind.DEPARTMENT):

@@ -50,7 +50,9 @@ def render(plan: DialPlan, source: str) -> str:
               "; the controller names it o<number> (open: on answer all three talk) or p<number>",
               "; (private: the agent and the third party first), the emergency prefix included.",
               "[hotline-threeway]"]
-    for mode, options in (("o", ",G(hotline-joined^s^1)"), ("p", "")):
+    # g: the consult's third party hanging up leaves the agent's leg in the dialplan (back to
+    # the citizen), not hung up with it
+    for mode, options in (("o", ",G(hotline-joined^s^1)"), ("p", ",g")):
         lines += [f"exten => _{mode}X.,1,NoOp(three-way with ${{EXTEN:1}})",
                   f" same => n,Set(CALLERID(num)={plan.outbound_callerid})",
                   f" same => n,Dial(PJSIP/${{EXTEN:1}}@{plan.trunk},${{GLOBAL(HOTLINE_THREEWAY_RING)}}{options})",

@@ -101,6 +101,16 @@ def test_the_agent_leaves_once_110_has_the_citizen_and_the_call_ends_when_110_ha
     assert [s for s, _ in handover.steps] == ["dialing", "joined", "handed_over"]
 
 
+def test_the_citizen_hanging_up_first_keeps_the_call_the_agents_to_the_end() -> None:
+    book = Handovers(PLAN)
+    book.three_way("agent1001", LEGS, Kind.DEPARTMENT, "water", False, 1.0)
+    book.on_dial_end("call-1", "u-agent", "u-dep", "PJSIP/carrier-4", "ANSWER", 5.0)
+    book.on_leg_gone("call-1", "u-citizen", 9.0, citizen=True)
+    book.on_leg_gone("call-1", "u-agent", 9.1)  # the conference lets the others go
+    handover = book.by_call["call-1"]
+    assert handover.stage is HandoverStage.JOINED  # not a handover: the citizen left a three-way
+
+
 def test_110_hanging_up_while_all_three_talk_leaves_the_agent_with_the_citizen() -> None:
     book = Handovers(PLAN)
     book.three_way("agent1001", LEGS, Kind.EMERGENCY, "110", False, 1.0)

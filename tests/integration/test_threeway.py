@@ -229,3 +229,73 @@ def _kind(name: str):  # type: ignore[no-untyped-def]
     from acd.handover import Kind
 
     return Kind(name)
+
+
+async def test_a_warm_transfer_to_another_desk_consults_its_agent_then_hands_the_citizen_over(
+        acd_config: Config, phones: PhoneBank, sip_password: str, sandbox_paths: sandbox.SandboxPaths) -> None:
+    async with running(_config(acd_config)) as ctl:
+        citizen, agent, _ = await _talking(ctl, phones, sip_password)
+        call_id = ctl.engine.snapshot()[0].linkedid
+        arrived = ctl.engine.snapshot()[0].arrived_at
+        market = await phones.add(PhoneSpec("agent1002", "agent1002", password=sip_password, auto_answer=True,
+                                            tone_hz=SECOND_AGENT_HZ, keep_audio=True))
+        await ctl.engine.request("login", "agent1002")
+        await ctl.engine.request("ready", "agent1002")
+        view = await ctl.engine.handover("transfer", "agent1001", kind=_kind("desk"), target="market", private=True)
+        assert view["target"] == "agent1002"  # the market desk's ready agent, by its routing
+        await market.wait_event("CALL_ESTABLISHED", timeout=20)
+        await wait_until(lambda: (ctl.engine.handover_of("agent1001") or {}).get("stage") == "consulting",
+                         what="the consult")
+        consult = time.monotonic()
+        await asyncio.sleep(1.5)
+        assert _heard(market, AGENT_HZ, consult) > 0.5 and _heard(agent, SECOND_AGENT_HZ, consult) > 0.5
+        assert _heard(citizen, AGENT_HZ, consult) < 0.2 and _heard(citizen, SECOND_AGENT_HZ, consult) < 0.2
+        assert _agent_state(ctl, "agent1002") == "on_call"  # taken by the consult: offered nothing else
+        await ctl.engine.handover("step", "agent1001", step="complete")
+        await agent.wait_event("CALL_CLOSED", timeout=10)
+        await wait_until(lambda: _together(sandbox_paths, "PJSIP/carrier", "PJSIP/agent1002"), what="citizen with 1002")
+        handed = time.monotonic()
+        await asyncio.sleep(1.5)
+        assert _heard(citizen, SECOND_AGENT_HZ, handed) > 0.5 and _heard(market, CITIZEN_HZ, handed) > 0.5
+        assert _agent_state(ctl, "agent1001") in ("wrap_up", "ready")
+        assert next(a for a in ctl.engine.agents() if a.agent_id == "agent1002").call_id == call_id
+        await citizen.hangup()
+        await market.wait_event("CALL_CLOSED", timeout=10)
+        await wait_until(lambda: not ctl.engine.snapshot(), what="the call over")
+        await wait_until(lambda: _agent_state(ctl, "agent1002") in ("wrap_up", "ready"), what="1002 free")
+        record = (await _records(ctl))[0]
+        assert (record.disposition.value, record.transferred_to) == ("transferred_desk", "agent1002")
+        assert record.arrived_at == arrived and record.agent == "agent1001"  # the call's arrival, its first answer
+        assert [leg.who for leg in record.legs if leg.role == "agent"] == ["agent1001", "agent1002"], [(leg.role, leg.who, leg.number) for leg in record.legs]
+
+
+async def test_a_warm_transfer_called_off_brings_the_agent_back_to_the_citizen(
+        acd_config: Config, phones: PhoneBank, sip_password: str, sandbox_paths: sandbox.SandboxPaths) -> None:
+    async with running(_config(acd_config)) as ctl:
+        citizen, agent, _ = await _talking(ctl, phones, sip_password)
+        other = await phones.add(PhoneSpec("agent1004", "agent1004", password=sip_password, auto_answer=True,
+                                           tone_hz=SECOND_AGENT_HZ, keep_audio=True))
+        with pytest.raises(HandoverError, match="agent-not-ready"):  # logged out
+            await ctl.engine.handover("transfer", "agent1001", kind=_kind("agent"), target="agent1004", private=True)
+        with pytest.raises(HandoverError, match="transfer-to-self"):
+            await ctl.engine.handover("transfer", "agent1001", kind=_kind("agent"), target="agent1001", private=True)
+        await ctl.engine.request("login", "agent1004")
+        await ctl.engine.request("ready", "agent1004")
+        await ctl.engine.handover("transfer", "agent1001", kind=_kind("agent"), target="agent1004", private=True)
+        await other.wait_event("CALL_ESTABLISHED", timeout=20)
+        await wait_until(lambda: (ctl.engine.handover_of("agent1001") or {}).get("stage") == "consulting",
+                         what="the consult")
+        await ctl.engine.handover("step", "agent1001", step="cancel")
+        await other.wait_event("CALL_CLOSED", timeout=10)
+        await wait_until(lambda: _together(sandbox_paths, "PJSIP/carrier", "PJSIP/agent1001"),
+                         what="agent1001 back with the citizen")
+        back = time.monotonic()
+        await asyncio.sleep(1.5)
+        assert _heard(citizen, AGENT_HZ, back) > 0.5 and _heard(agent, CITIZEN_HZ, back) > 0.5
+        assert ctl.engine.handover_of("agent1001")["stage"] == "returned"  # type: ignore[index]
+        await wait_until(lambda: _agent_state(ctl, "agent1004") in ("wrap_up", "ready"), what="1004 free again")
+        await citizen.hangup()
+        await agent.wait_event("CALL_CLOSED", timeout=10)
+        await wait_until(lambda: not ctl.engine.snapshot(), what="the call over")
+        record = (await _records(ctl))[0]
+        assert record.disposition.value == "answered"
