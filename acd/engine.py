@@ -449,12 +449,12 @@ class Engine:
             # the citizen leaving their conference is their hang-up (the conference then lets
             # the others go, and Asterisk tells of those first): the handover stays as it was
             call = self.calls.calls.get(fact.linkedid or "")
-            handover = self.handovers.by_call.get(fact.linkedid or "")
-            if call is None or handover is None or fact.uniqueid != call.first_uniqueid or not handover.open:
+            current = self.handovers.by_call.get(fact.linkedid or "")
+            if call is None or current is None or fact.uniqueid != call.first_uniqueid or not current.open:
                 return []
             if isinstance(fact, ev.BridgeEntered):
-                handover.citizen_bridge = fact.bridge_id
-            elif fact.bridge_id == handover.citizen_bridge:
+                current.citizen_bridge = fact.bridge_id
+            elif fact.bridge_id == current.citizen_bridge:
                 return self.handovers.on_leg_gone(call.linkedid, fact.uniqueid, wall, citizen=True)
             return []
         if isinstance(fact, ev.ChannelHungUp):
