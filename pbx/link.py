@@ -41,7 +41,7 @@ def utcnow() -> datetime:
 
 
 class Inbox(Protocol):
-    def submit(self, fact: ev.EngineEvent) -> None: ...
+    def submit(self, fact: Any) -> None: ...
 
 
 class AmiLink:
@@ -200,6 +200,39 @@ class AmiLink:
         except Exception as exc:  # the link is down: not dialed, nobody's miss, no attempt spent
             log.warning("callback %s not dialed through %s: %s", dial.entry_id, dial.agent_id, exc)
             self._inbox.submit(ev.CallbackDialed(self._now(), dial.number, "NOT_SENT"))
+
+    # ---- supervision (acd/supervision.py): ChanSpy sessions, emergency hang-ups ----
+    def originate_spy(self, spy: Any) -> None:
+        """Ring the supervisor's phone; answered, it runs ChanSpy on the agent ([hotline-spy])."""
+        self._spawn(self._act("Originate", {
+            "Channel": spy.device, "Context": "hotline-spy", "Exten": spy.mode.value, "Priority": "1",
+            "CallerID": f'"监听 {spy.mode.value}" <{spy.session_id[-8:]}>', "Timeout": "30000", "Async": "true",
+            "Variable": f"HOTLINE_SPY_TARGET={spy.target_channel},HOTLINE_SPY_SESSION={spy.session_id}"},
+            f"monitoring session {spy.session_id}"))
+
+    def redirect_spy(self, spy: Any) -> None:
+        """The API's mode switch: the spy channel starts ChanSpy again in the new mode."""
+        self._spawn(self._act("Redirect", {"Channel": spy.spyer_channel, "Context": "hotline-spy",
+                                           "Exten": spy.mode.value, "Priority": "1"},
+                              f"mode switch of session {spy.session_id}"))
+
+    def hangup_channels(self, hangup: Any) -> None:
+        for channel in hangup.channels:
+            self._spawn(self._act("Hangup", {"Channel": channel, "Cause": str(hangup.cause)}, f"hang-up of {channel}"))
+
+    async def _act(self, action: str, headers: dict[str, str], what: str) -> None:
+        try:
+            await self.client.send_action(action, headers)
+        except Exception as exc:  # the channel went meanwhile, or the link is down
+            log.warning("%s: AMI %s failed: %s", what, action, exc)
+
+    async def phone_registered(self, device: str) -> bool:
+        """Whether a SIP phone can be rung: its device state (an unregistered PJSIP endpoint is
+        UNAVAILABLE; INVALID, UNKNOWN likewise no)."""
+        if not self.client.connected:
+            return False
+        answer = await self.client.send_action("Getvar", {"Variable": f"DEVICE_STATE({device})"})
+        return (answer.get("Value") or "") not in ("", "UNAVAILABLE", "INVALID", "UNKNOWN")
 
     def refuse(self, refused: Any) -> None:
         """A full desk queue: the caller goes to the desk's static queue, not nowhere."""
