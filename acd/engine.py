@@ -151,7 +151,7 @@ class Engine:
         self.submit(DoNotCall(number, add, reply))
         return await reply
 
-    async def supervise(self, op: str, **args: str) -> Any:
+    async def supervise(self, op: str, /, **args: str) -> Any:
         """A supervisor's request answered by the engine task (raises its stable errors)."""
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.submit(SupervisorRequest(op, args, reply))

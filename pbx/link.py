@@ -227,12 +227,19 @@ class AmiLink:
             log.warning("%s: AMI %s failed: %s", what, action, exc)
 
     async def phone_registered(self, device: str) -> bool:
-        """Whether a SIP phone can be rung: its device state (an unregistered PJSIP endpoint is
-        UNAVAILABLE; INVALID, UNKNOWN likewise no)."""
-        if not self.client.connected:
+        """Whether a SIP phone can be rung: its PJSIP endpoint has a reachable contact (AMI
+        PJSIPShowEndpoint: the endpoint's DeviceState is not Unavailable, a contact is listed).
+        An unknown endpoint or a link that is down: no."""
+        technology, _, endpoint = device.partition("/")
+        if technology.upper() != "PJSIP" or not endpoint or not self.client.connected:
             return False
-        answer = await self.client.send_action("Getvar", {"Variable": f"DEVICE_STATE({device})"})
-        return (answer.get("Value") or "") not in ("", "UNAVAILABLE", "INVALID", "UNKNOWN")
+        try:
+            _, entries = await self.client.send_list_action("PJSIPShowEndpoint", {"Endpoint": endpoint})
+        except AmiActionFailed:
+            return False
+        states = [e.get("DeviceState") for e in entries if e.name == "EndpointDetail"]
+        contacts = [e for e in entries if e.name == "ContactStatusDetail"]
+        return bool(contacts) and bool(states) and states[0] not in ("Unavailable", "Invalid", "Unknown")
 
     def refuse(self, refused: Any) -> None:
         """A full desk queue: the caller goes to the desk's static queue, not nowhere."""
