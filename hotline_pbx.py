@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_argument("words", nargs="+")
     rec = box_sub.add_parser("record-ami", help="record the raw AMI stream of a scripted call scenario")
     rec.add_argument("--out", required=True, help="file to write (e.g. tests/fixtures/ami/calls.raw)")
-    rec.add_argument("--scenario", default="calls", choices=("calls", "ringing-fallback", "bridge"),
+    rec.add_argument("--scenario", default="calls", choices=("calls", "ringing-fallback", "bridge", "supervise"),
                      help="calls: greeting, greeting hang-up, seat to seat; ringing-fallback: a hang-up while "
                           "the agent rings, a caller answered in the fallback queue; bridge: a citizen "
                           "bridged by AMI to another agent's consult call (the linkedid moves)")

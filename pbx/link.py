@@ -206,7 +206,7 @@ class AmiLink:
         """Ring the supervisor's phone; answered, it runs ChanSpy on the agent ([hotline-spy])."""
         self._spawn(self._act("Originate", {
             "Channel": spy.device, "Context": "hotline-spy", "Exten": spy.mode.value, "Priority": "1",
-            "CallerID": f'"监听 {spy.mode.value}" <{spy.session_id[-8:]}>', "Timeout": "30000", "Async": "true",
+            "CallerID": f'"监听 {spy.mode.value}" <12345>', "Timeout": "30000", "Async": "true",
             "Variable": f"HOTLINE_SPY_TARGET={spy.target_channel},HOTLINE_SPY_SESSION={spy.session_id}"},
             f"monitoring session {spy.session_id}"))
 
