@@ -65,6 +65,10 @@ async def test_given_a_citizen_talking_to_an_agent_then_a_supervisor_listens_whi
                                                                "supervisor": "super2001"})
             assert resp.status == 403 and (await resp.json())["error"] == "forbidden"
             assert (await as_agent.get("/api/monitor")).status == 403
+            # nor from an agent's phone: [from-agents] has no monitoring code
+            a2 = await agent(phones, 1002, sip_password, auto_answer=False)
+            await a2.dial("*251001")
+            await a2.wait_event("CALL_CLOSED", timeout=10)
             assert spy_channels(sandbox_paths) == {} and live(ctl) == []
 
             # bad input: 4xx with a stable code, nothing changes
