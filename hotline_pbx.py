@@ -150,6 +150,9 @@ class Controller:
                      await self.callback_store.recently_booked(since))
         book.do_not_call |= {o.number for o in await self.callback_store.do_not_call()}
         self.engine.restore_agents(await self.agent_sessions.load())  # nobody logs in again
+        closed = await self.supervision_store.close_open(datetime.now(timezone.utc))  # tracked in memory only
+        if closed:
+            log.info("closed %d monitoring session(s) left open by the previous run", closed)
         from acd.kpis import local_day_bounds
 
         today = datetime.now(self.engine.today.zone).date()  # the day's figures go on counting

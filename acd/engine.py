@@ -411,7 +411,7 @@ class Engine:
         elif isinstance(fact, sv.SpyNotAnswered):
             ended = [book.not_answered(fact, wall)]
         elif isinstance(fact, ev.ChannelHungUp) and book.live:
-            ended = [book.hung_up(fact.uniqueid, wall)]
+            ended = [book.hung_up(fact.uniqueid, wall, self._channel_name(fact))]
         elif isinstance(fact, ev.ChannelsSnapshot) and book.live:
             ended = list(book.phone_call_gone((c.channel for c in fact.channels), wall))
         return [sv.SaveMonitorSession(s.record()) for s in ended if s is not None]

@@ -322,9 +322,16 @@ class Supervision:
         session.modes.append((mode, wall))
         return session, True
 
-    def hung_up(self, uniqueid: str, wall: float) -> MonitorSession | None:
+    def hung_up(self, uniqueid: str, wall: float, channel: str = "") -> MonitorSession | None:
+        """A channel hung up: the spy channel of a session ends it; a supervisor's channel that
+        never spied (the agent's call ended while the phone rang, or they hung up first) ends
+        their session that had not begun, so they are not left "busy"."""
         session = self._by_spyer(uniqueid)
-        return self.end(session, wall, "ended") if session is not None else None
+        if session is not None:
+            return self.end(session, wall, "ended")
+        supervisor = self.supervisor_of_channel(channel) if channel else None
+        waiting = next((s for s in self.live.values() if s.supervisor is supervisor and not s.spyer_uniqueid), None)
+        return self.end(waiting, wall, "ended before spying") if waiting is not None else None
 
     def not_answered(self, fact: SpyNotAnswered, wall: float) -> MonitorSession | None:
         for session in list(self.live.values()):

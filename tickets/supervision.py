@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -93,6 +93,14 @@ class SupervisionStore:
                               r.duration,
                               [{"mode": m["mode"], "began_at": _when(m["began_at"])} for m in json.loads(r.modes)],
                               r.end_reason) for r in rows]
+
+    async def close_open(self, at: datetime, reason: str = "controller restarted") -> int:
+        """At start: sessions a previous run of the controller left open (it kept them in memory
+        only) end now, so the log never shows a session live that nobody tracks. The number closed."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(update(monitor_sessions).where(monitor_sessions.c.ended_at.is_(None))
+                                        .values(ended_at=at, end_reason=reason))
+        return int(result.rowcount or 0)
 
     async def add_audit(self, entries: list[AuditEntry]) -> None:
         if not entries:

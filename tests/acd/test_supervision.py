@@ -125,3 +125,15 @@ def test_supervisors_config_needs_an_id_and_a_device_each_once() -> None:
     for raw in ([{"id": "super2001"}], [{"id": "a", "device": "PJSIP/a"}, {"id": "a", "device": "PJSIP/b"}]):
         with pytest.raises(sv.SupervisionError):
             sv.parse_supervisors(raw)
+
+
+def test_a_supervisor_channel_that_hangs_up_before_spying_ends_the_waiting_session() -> None:
+    """The agent's call ended while the supervisor's phone rang (ChanSpy's S: nothing to spy on,
+    no ChanSpyStart), or the supervisor hung up first: the session ends, they are not left busy."""
+    book = sv.Supervision([BOSS, OTHER])
+    session = book.begin("super2001", "agent1001", "call-1", "PJSIP/agent1001-1", sv.Mode.LISTEN, "api", "x", 1.0)
+    assert book.hung_up("agent-uid", 2.0, "PJSIP/agent1001-1") is None  # the agent's channel: no session's
+    assert book.hung_up("other-uid", 2.5, "PJSIP/super2002-00000007") is None
+    assert book.hung_up("boss-uid", 3.0, "PJSIP/super2001-00000008") is session
+    assert (session.end_reason, session.started_at, book.live) == ("ended before spying", None, {})
+    book.begin("super2001", "agent1001", "call-2", "PJSIP/agent1001-2", sv.Mode.BARGE, "api", "x", 4.0)  # not busy

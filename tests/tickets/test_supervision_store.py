@@ -84,3 +84,19 @@ async def test_the_audit_keeps_who_what_whom_why_and_when_newest_first(store_url
         assert len(next(e for e in entries if e.actor == "x").reason) == 200  # cut to the column, not refused
     finally:
         await store.close()
+
+
+async def test_sessions_left_open_by_a_previous_run_are_closed_at_start(store_url: str) -> None:
+    store = CallRecordStore(store_url)
+    await store.open()
+    try:
+        kept = SupervisionStore(store.engine)
+        await kept.save_sessions([session(1, started_at=T0 + 2, modes=(ModeSpan("listen", T0 + 2),)),
+                                  session(2, started_at=T0 + 3, ended_at=T0 + 9, end_reason="ended")])
+        assert await kept.close_open(at(T0 + 60)) == 1
+        rows = {s.session_id.split("-")[1]: s for s in await kept.sessions()}
+        assert (rows["1"].ended_at, rows["1"].end_reason) == (at(T0 + 60), "controller restarted")
+        assert (rows["2"].ended_at, rows["2"].end_reason) == (at(T0 + 9), "ended")
+        assert await kept.close_open(at(T0 + 70)) == 0
+    finally:
+        await store.close()
