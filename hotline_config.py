@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from acd.desks import AcdConfig, AcdConfigError, parse_acd
+from acd.supervision import SupervisionError, SupervisorConfig, parse_supervisors
 from dialplan.plan import DialPlan, DialplanError, parse_dialplan
 from ivr.config import IntakeConfig, IntakeConfigError, parse_intake
 from tickets.catalog import DEFAULT_CATALOG, Catalog, CatalogError, parse_orders
@@ -128,6 +129,7 @@ class Config:
     dialplan: DialPlan = field(default_factory=DialPlan)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     source: str = "<defaults>"
+    supervisors: tuple[SupervisorConfig, ...] = ()  # [[acd.supervisors]] (acd/supervision.py)
 
 
 _SECTIONS: dict[str, type[Any]] = {"city": CityConfig, "asterisk": AsteriskConfig, "agi": AgiConfig,
@@ -186,7 +188,12 @@ def _build(data: Mapping[str, Any], env: Mapping[str, str], where: str, text: st
         intake = parse_intake(data.get("intake", {}), tuple(d.name for d in acd.desks), where)
     except IntakeConfigError as exc:
         raise ConfigError(str(exc)) from None
-    return Config(**sections, acd=acd, orders=orders, dialplan=plan, intake=intake, source=where)
+    try:
+        supervisors = parse_supervisors(data.get("acd", {}).get("supervisors", []), where)
+    except SupervisionError as exc:
+        raise ConfigError(str(exc)) from None
+    return Config(**sections, acd=acd, orders=orders, dialplan=plan, intake=intake, source=where,
+                  supervisors=supervisors)
 
 
 def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:

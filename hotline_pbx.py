@@ -50,6 +50,9 @@ class Controller:
         from callback.saver import CallbackSaver
         from callback.store import CallbackStore
         from tickets.agent_sessions import AgentSessionStore
+        from tickets.supervision import SupervisionStore
+        from acd.supervision import HangupChannels, OriginateSpy, RedirectSpy, SaveAudit, SaveMonitorSession
+        from ivr.supervise import make_supervise
         from tickets.orders import WorkOrderStore
         from tickets.saves import SaveLoop
         from tickets.store import CallRecordStore
@@ -63,6 +66,10 @@ class Controller:
         self.callback_saver = CallbackSaver(self.callback_store)
         self.agent_sessions = AgentSessionStore(self.store.engine)
         self.session_saver = SaveLoop(self.agent_sessions.save, "agents' sessions", lambda effect: effect.session)
+        self.supervision_store = SupervisionStore(self.store.engine)
+        self.supervision_saver = SaveLoop(self.supervision_store.save_sessions, "monitoring sessions",
+                                          lambda effect: effect.record)
+        self.audit_saver = SaveLoop(self.supervision_store.add_audit, "supervisors' audit", lambda effect: effect.entry)
         configured = frozenset(n.strip() for n in config.callbacks.do_not_call.split(",") if n.strip())
         book = CallbackBook(RetryPolicy(config.callbacks.attempts, config.callbacks.spacing, config.callbacks.window),
                             do_not_call=configured, configured=configured)
@@ -79,6 +86,11 @@ class Controller:
                               QueueRefused: lambda effect: self.ami.refuse(effect),
                               SaveCallback: self.callback_saver.submit,
                               SaveAgentSession: self.session_saver.submit,
+                              OriginateSpy: lambda effect: self.ami.originate_spy(effect),
+                              RedirectSpy: lambda effect: self.ami.redirect_spy(effect),
+                              HangupChannels: lambda effect: self.ami.hangup_channels(effect),
+                              SaveMonitorSession: self.supervision_saver.submit,
+                              SaveAudit: self.audit_saver.submit,
                               DialCallback: lambda effect: self.ami.dial_callback(
                                   effect, config.acd.ring_timeout, config.dialplan.outbound_callerid),
                               MoveLegs: lambda effect: self.ami.move_legs(effect),
@@ -89,6 +101,7 @@ class Controller:
                              handover_plan=HandoverPlan(
                                  dict(config.dialplan.emergency), config.dialplan.emergency_prefix,
                                  {d.code: Department(d.code, d.name, d.phone) for d in config.orders.departments}),
+                             supervisors=config.supervisors,
                              callbacks=CallbackFlow(book, business_hours=lambda epoch: config.callbacks.in_business_hours(
                                  epoch, zone)))
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
@@ -115,6 +128,7 @@ class Controller:
                                              timeout=config.intake.survey_timeout,
                                              enabled=config.intake.survey))
         self.agi.route("agent", make_agent_codes(self.engine.request, config.acd))
+        self.agi.route("supervise", make_supervise(self.engine.supervise, config.acd))
         self._http: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -151,12 +165,17 @@ class Controller:
                      await self.callback_store.recently_booked(since))
         book.do_not_call |= {o.number for o in await self.callback_store.do_not_call()}
         self.engine.restore_agents(await self.agent_sessions.load())  # nobody logs in again
+        closed = await self.supervision_store.close_open(datetime.now(timezone.utc))  # tracked in memory only
+        if closed:
+            log.info("closed %d monitoring session(s) left open by the previous run", closed)
         from acd.kpis import local_day_bounds
 
         today = datetime.now(self.engine.today.zone).date()  # the day's figures go on counting
         self.engine.restore_records(await self.store.arrived_between(*local_day_bounds(today, self.engine.today.zone)))
         self._spawn(self.callback_saver.run(), "callback-saves")
         self._spawn(self.session_saver.run(), "agent-session-saves")
+        self._spawn(self.supervision_saver.run(), "monitoring-session-saves")
+        self._spawn(self.audit_saver.run(), "audit-saves")
         self._spawn(self.engine.run(), "engine")
         await self.agi.start()
         self._spawn(self.ami.run(), "ami")
@@ -176,6 +195,8 @@ class Controller:
                             "`hotline_pbx.py api-token add --role supervisor --name NAME`", tokens.path)
             app = make_app(self.engine, self.orders, self.callback_store, tokens, records=self.store)
             add_routes(app, self.orders, self.config.orders, self.store)
+            from web.supervision import add_supervision
+            add_supervision(app, self.supervision_store, self.ami.phone_registered, self.config.supervisors)
             self._http = web.AppRunner(app, access_log=None)
             await self._http.setup()
             await web.TCPSite(self._http, self.config.http.bind, self.config.http.port).start()
@@ -190,7 +211,7 @@ class Controller:
         await self.ami.close()
         await self.engine.drained()
         self.engine.stop()
-        for saver in (self.callback_saver, self.session_saver):  # the store may be away: not forever
+        for saver in (self.callback_saver, self.session_saver, self.supervision_saver, self.audit_saver):  # the store may be away: not forever
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(saver.flush(), 5.0)
         await self.writer.close(timeout=5.0)  # what the database did not take stays in the journal
@@ -449,7 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_argument("words", nargs="+")
     rec = box_sub.add_parser("record-ami", help="record the raw AMI stream of a scripted call scenario")
     rec.add_argument("--out", required=True, help="file to write (e.g. tests/fixtures/ami/calls.raw)")
-    rec.add_argument("--scenario", default="calls", choices=("calls", "ringing-fallback", "bridge", "threeway"),
+    rec.add_argument("--scenario", default="calls", choices=("calls", "ringing-fallback", "bridge", "threeway",
+                                                             "supervise"),
                      help="calls: greeting, greeting hang-up, seat to seat; ringing-fallback: a hang-up while "
                           "the agent rings, a caller answered in the fallback queue; bridge: a citizen "
                           "bridged by AMI to another agent's consult call (the linkedid moves); threeway: a "

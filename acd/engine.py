@@ -14,12 +14,13 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from acd import events as ev
-from acd.acd import (Acd, AcdEffect, AcdError, AgentChanged, AgentSession, CallAbandoned, CallAnswered,
+from acd import supervision as sv
+from acd.acd import (UNKNOWN_AGENT, Acd, AcdEffect, AcdError, AgentChanged, AgentSession, CallAbandoned, CallAnswered,
                      OfferCall, QueueRefused, SetTimer)
 from acd.calls import CallView, LiveCalls
 from acd.commands import CallEnded, Effect, SaveAgentSession, WriteCallRecord
@@ -32,7 +33,7 @@ from acd.kpis import HOTLINE, DayFigures, ServiceFigures
 from acd.records import CallRecord
 from acd.ports import CallbackPort, NoCallbacks, Queued
 from acd.routing import Priority
-from acd.states import AgentState, HandoverStage, PauseReason
+from acd.states import AgentState, HandoverStage, PauseReason, next_agent_state
 
 log = logging.getLogger("acd.engine")
 
@@ -107,7 +108,18 @@ class NoteHandover:
     at: datetime
 
 
-Message = ev.EngineEvent | AgentRequest | DoNotCall | HandoverRequest
+@dataclass(frozen=True, slots=True)
+class SupervisorRequest:
+    """Supervision (acd/supervision.py): monitor | mode | stop | force | hangup, with its
+    arguments; the answer (or a stable error) comes back on `reply`."""
+
+    op: str
+    args: Mapping[str, str]
+    reply: asyncio.Future[Any]
+
+
+Message = ev.EngineEvent | AgentRequest | DoNotCall | HandoverRequest | SupervisorRequest | sv.SupervisionFact
+SUPERVISION_FACTS = (sv.SpyStarted, sv.SpyStopped, sv.DtmfReceived, sv.SpyNotAnswered)
 
 
 class Engine:
@@ -115,7 +127,8 @@ class Engine:
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time, callbacks: CallbackPort | None = None,
                  callback_tick: float = 5.0, wait_for_link: bool = False, city_tz: str = "Asia/Shanghai",
-                 handover_plan: HandoverPlan | None = None) -> None:
+                 handover_plan: HandoverPlan | None = None,
+                 supervisors: tuple[sv.SupervisorConfig, ...] = ()) -> None:
         """`wait_for_link`: no offer before the first resync (a starting controller does not
         know yet which agents are on calls, nor can it reach Asterisk)."""
         self.calls = LiveCalls()
@@ -132,6 +145,7 @@ class Engine:
         self.today = DayFigures(ZoneInfo(city_tz), self._desk_of, {d.name: d.service_level for d in self.acd.config.desks},
                                 self.acd.config.short_abandon)
         self._devices = {a.agent_id: f"{a.device}-" for a in self.acd.config.agents}
+        self.supervision = sv.Supervision(supervisors)
         self._handlers = dict(handlers)
         self._observers: dict[type, list[EffectHandler]] = {}
         self._clock = clock
@@ -179,6 +193,12 @@ class Engine:
         this closed, or None."""
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.submit(DoNotCall(number, add, reply))
+        return await reply
+
+    async def supervise(self, op: str, /, **args: str) -> Any:
+        """A supervisor's request answered by the engine task (raises its stable errors)."""
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.submit(SupervisorRequest(op, args, reply))
         return await reply
 
     async def drained(self) -> None:
@@ -265,13 +285,18 @@ class Engine:
             effects = self._agent_request(message, now)
         elif isinstance(message, HandoverRequest):
             effects = self._handover_request(message, now, wall)
+        elif isinstance(message, SupervisorRequest):
+            effects = self._supervisor_request(message, now, wall)
+        elif isinstance(message, SUPERVISION_FACTS):
+            effects = self._supervision_fact(message, wall)
         elif isinstance(message, DoNotCall):
             closed = self._port.do_not_call(message.number, message.add, wall)
             if not message.reply.done():
                 message.reply.set_result(closed)
             effects = []
         else:
-            effects = self._apply_fact(message, now, wall)
+            effects = self._apply_fact(message, now, wall) + self._supervision_fact(message, wall)
+        effects += self._forces_due(now, wall)
         effects += self._port.step(self.acd, now, wall)
         out = self._route_offers(effects, now, wall) + self._port.saves()
         out += [self._handover_note(e, wall) for e in out if isinstance(e, HandoverChanged)
@@ -528,7 +553,8 @@ class Engine:
             firsts = fact.channels
         for channel in firsts:
             if channel.uniqueid == channel.linkedid and (
-                    channel.context == AGENTS_CONTEXT or self._agent_of_channel(channel.channel) is not None):
+                    channel.context == AGENTS_CONTEXT or self._agent_of_channel(channel.channel) is not None
+                    or self.supervision.supervisor_of_channel(channel.channel) is not None):
                 self.calls.mark_internal(channel.linkedid)
 
     def _agent_request(self, req: AgentRequest, now: float) -> list[Any]:
@@ -546,6 +572,129 @@ class Engine:
         if not req.reply.done():
             req.reply.set_result(self.acd.agents[req.agent_id].state.value)
         return list(effects)
+
+    # ---- supervision (acd/supervision.py): requests, ChanSpy facts, forced steps ----
+    def _supervisor_request(self, req: SupervisorRequest, now: float, wall: float) -> list[Any]:
+        try:
+            answer, effects = self._supervise(req.op, req.args, now, wall)
+        except Exception as exc:  # a stable error: nothing changed
+            if not req.reply.done():
+                req.reply.set_exception(exc)
+            return []
+        if not req.reply.done():
+            req.reply.set_result(answer)
+        return effects
+
+    def _supervise(self, op: str, a: Mapping[str, str], now: float, wall: float) -> tuple[Any, list[Any]]:
+        book = self.supervision
+        if op == "monitor":
+            agent = self.acd.agents.get(a["agent"])
+            if agent is None:
+                raise AcdError(UNKNOWN_AGENT, a["agent"])
+            channel = self._agent_channel(agent.config.agent_id) if agent.state is AgentState.ON_CALL else None
+            supervisor = (book.supervisor(a["supervisor"]) if a.get("supervisor")
+                          else book.supervisor_of_channel(a.get("phone_channel", "")))
+            if supervisor is None:
+                raise sv.SupervisionError(sv.UNKNOWN_SUPERVISOR, "the phone is no supervisor's")
+            mode = sv.mode_of(a["mode"])
+            session = book.begin(supervisor.supervisor_id, agent.config.agent_id,
+                                 agent.call_id or (channel.linkedid if channel else None),
+                                 channel.name if channel else None, mode, a.get("source", "api"),
+                                 a.get("by", supervisor.supervisor_id), wall)
+            effects: list[Any] = [sv.SaveMonitorSession(session.record())]
+            if session.source == "api":
+                effects.append(sv.OriginateSpy(session.session_id, supervisor.device, mode, session.agent_channel,
+                                               sv.chanspy_options(mode)))
+            return session, effects
+        if op == "mode":
+            session, restart = book.switch(a["session"], sv.mode_of(a["mode"]), wall)
+            effects = [sv.SaveMonitorSession(session.record())]
+            if restart:
+                effects.append(sv.RedirectSpy(session.session_id, session.spyer_channel, session.mode))
+            return session.record(), effects
+        if op == "stop":
+            session = book.session(a["session"])
+            if session.spyer_channel:  # the Hangup ends the session
+                return session.record(), [sv.HangupChannels((session.spyer_channel,))]
+            ringing = tuple(c.name for c in self.calls.channels.values()
+                            if c.name.startswith(f"{session.supervisor.device}-"))
+            record = book.end(session, wall, "stopped before it began").record()
+            return record, [sv.SaveMonitorSession(record)] + ([sv.HangupChannels(ringing)] if ringing else [])
+        if op == "force":
+            agent = self.acd.agents.get(a["agent"])
+            if agent is None:
+                raise AcdError(UNKNOWN_AGENT, a["agent"])
+            busy = agent.state in (AgentState.ON_CALL, AgentState.OFFERED)
+            if not busy and a["op"] in sv.FORCE_OPS:  # an illegal step raises here, before anything is kept
+                next_agent_state(agent.state, a["op"])
+            kind = a.get("pause", "break") if a["op"] == "pause" else a["op"]
+            status = book.force(agent.config.agent_id, a["op"], kind, a["reason"], a["by"], busy)
+            effects = self._force_now(agent.config.agent_id, a["op"], kind, a["by"], now) if not busy else []
+            entry = sv.AuditEntry(wall, a["by"], f"force_{a['op']}", agent.config.agent_id, a["reason"],
+                                  f"{status}: {kind}")
+            return status, effects + [sv.SaveAudit(entry)]
+        if op == "hangup":
+            channels = tuple(c.name for c in self.calls.channels.values() if c.linkedid == a["linkedid"])
+            if a["linkedid"] not in self.calls.calls or not channels:
+                raise sv.SupervisionError(sv.UNKNOWN_CALL, a["linkedid"])
+            entry = sv.AuditEntry(wall, a["by"], "hangup_call", a["linkedid"], a["reason"],
+                                  f"{len(channels)} channel(s) ended")
+            return channels, [sv.HangupChannels(channels), sv.SaveAudit(entry)]
+        raise ValueError(f"unknown-request: {op}")
+
+    def _supervision_fact(self, fact: Any, wall: float) -> list[Any]:
+        book = self.supervision
+        ended: list[sv.MonitorSession | None] = []
+        if isinstance(fact, sv.SpyStarted):
+            ended = [book.spy_started(fact, wall)]
+        elif isinstance(fact, sv.DtmfReceived):
+            ended = [book.dtmf(fact, wall)]
+        elif isinstance(fact, sv.SpyNotAnswered):
+            ended = [book.not_answered(fact, wall)]
+        elif isinstance(fact, ev.ChannelHungUp) and book.live:
+            ended = [book.hung_up(fact.uniqueid, wall, self._channel_name(fact))]
+        elif isinstance(fact, ev.ChannelsSnapshot) and book.live:
+            ended = list(book.phone_call_gone((c.channel for c in fact.channels), wall))
+        return [sv.SaveMonitorSession(s.record()) for s in ended if s is not None]
+
+    def _forces_due(self, now: float, wall: float) -> list[Any]:
+        """A forced pause or logout kept while the agent was on a call: applied once it ends."""
+        if not self.supervision.pending_force:
+            return []
+        free = [agent_id for agent_id in self.supervision.pending_force
+                if self.acd.agents[agent_id].state not in (AgentState.ON_CALL, AgentState.OFFERED)]
+        effects: list[Any] = []
+        for agent_id, op, kind, why, by in self.supervision.due_forces(free):
+            try:
+                effects += self._force_now(agent_id, op, kind, by, now)
+            except Exception as exc:  # e.g. the agent logged out meanwhile
+                log.info("forced %s of %s not applied: %s", op, agent_id, exc)
+                continue
+            effects.append(sv.SaveAudit(sv.AuditEntry(wall, by, f"force_{op}", agent_id, why,
+                                                      f"applied after the call: {kind}")))
+        return effects
+
+    def _force_now(self, agent_id: str, op: str, kind: str, by: str, now: float) -> list[Any]:
+        if op == "pause":
+            pause = PauseReason(kind) if kind in {r.value for r in PauseReason} else PauseReason.BREAK
+            effects: list[Any] = list(self.acd.pause(agent_id, pause, now))
+        else:
+            effects = list(self.acd.logout(agent_id, now))
+        text = sv.forced_reason(kind, by)  # the agent's state says who forced it
+        agent = self.acd.agents[agent_id]
+        agent.reason = text
+        agent.history[-1] = (*agent.history[-1][:2], text)
+        return [replace(e, reason=text) if isinstance(e, AgentChanged) and e.agent_id == agent_id else e
+                for e in effects]
+
+    def _agent_channel(self, agent_id: str) -> Any:
+        prefix = self._devices.get(agent_id, "\0")
+        found = [c for c in self.calls.channels.values() if c.name.startswith(prefix)]
+        bridged = [c for c in found if c.bridge_id]
+        return (bridged or found)[0] if found else None
+
+    def monitor_sessions(self) -> list[sv.SessionRecord]:
+        return [s.record() for s in self.supervision.live.values()]
 
     def _agent_of_channel(self, channel: str) -> str | None:
         for agent_id, prefix in self._devices.items():

@@ -52,7 +52,7 @@ async def citizen_call(phone: BaresipPhone, hang_up_after: float | None = None,
     return str(closed.get("param", ""))
 
 
-SCENARIOS = ("calls", "ringing-fallback", "bridge", "threeway")
+SCENARIOS = ("calls", "ringing-fallback", "bridge", "threeway", "supervise")
 
 
 @contextlib.asynccontextmanager
@@ -91,6 +91,9 @@ async def record_ami(controller_factory: ControllerFactory, config: Config, out:
         return
     if scenario == "threeway":
         await _record_threeway(controller_factory, config, out)
+        return
+    if scenario == "supervise":
+        await _record_supervise(controller_factory, config, out)
         return
     async with _recording(controller_factory, config, out) as (_, bank, recorder, password):
         seat_a = await bank.add(PhoneSpec("agent1001", "agent1001", password=password))
@@ -241,6 +244,43 @@ async def _record_bridge(controller_factory: ControllerFactory, config: Config, 
         await first.wait_event("CALL_CLOSED", timeout=15)
         await consulting.wait_event("CALL_CLOSED", timeout=15)
         await asyncio.sleep(1.5)  # the citizen talks to agent1004 a moment
+        await citizen.hangup()
+        await citizen.wait_event("CALL_CLOSED", timeout=10)
+        await asyncio.sleep(0.5)
+
+
+async def _record_supervise(controller_factory: ControllerFactory, config: Config, out: Path) -> None:
+    """A citizen answered by agent1001 through the ACD; supervisor super2001 monitors the call
+    from the API (listen: the controller originates the supervisor's phone into [hotline-spy],
+    ChanSpy on agent1001's channel), keys 5 (whisper) then 6 (barge) on the phone, hangs up;
+    then the citizen hangs up."""
+    async with _recording(controller_factory, config, out) as (controller, bank, recorder, password):
+        first = await bank.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True))
+        boss = await bank.add(PhoneSpec("super2001", "super2001", password=password, auto_answer=True))
+        citizen = await bank.add(PhoneSpec("citizen-1", CITIZENS[5][0], CITIZENS[5][1]))
+        await controller.ami.client.wait_connected(10)
+        await controller.engine.do_not_call(citizen.spec.user)
+        await controller.engine.request("login", "agent1001")
+        await controller.engine.request("ready", "agent1001")
+        await recorder.start()
+        await citizen.dial("12345")
+        await first.wait_event("CALL_ESTABLISHED", timeout=40)
+        await _channel_of(controller, lambda name: name.startswith("PJSIP/agent1001-"))
+        await asyncio.sleep(0.5)
+        await controller.engine.supervise("monitor", agent="agent1001", mode="listen", supervisor="super2001")
+        await boss.wait_event("CALL_ESTABLISHED", timeout=15)
+        deadline = time.monotonic() + 10
+        while not any(s.started_at for s in controller.engine.supervision.live.values()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("no ChanSpyStart")
+            await asyncio.sleep(0.05)
+        for digit in "56":
+            await asyncio.sleep(1.0)  # the scene: a moment in each mode
+            await boss.send_dtmf(digit)
+        await asyncio.sleep(1.0)
+        await boss.hangup()
+        await boss.wait_event("CALL_CLOSED", timeout=10)
+        await asyncio.sleep(0.5)
         await citizen.hangup()
         await citizen.wait_event("CALL_CLOSED", timeout=10)
         await asyncio.sleep(0.5)

@@ -41,7 +41,7 @@ def utcnow() -> datetime:
 
 
 class Inbox(Protocol):
-    def submit(self, fact: ev.EngineEvent) -> None: ...
+    def submit(self, fact: Any) -> None: ...
 
 
 class AmiLink:
@@ -232,6 +232,46 @@ class AmiLink:
             await self.client.send_action("Hangup", {"Channel": leg.channel, "Cause": "16"})
         except Exception as exc:
             log.warning("call %s: could not hang up %s (%s): %s", leg.call_id, leg.channel, leg.why, exc)
+
+    # ---- supervision (acd/supervision.py): ChanSpy sessions, emergency hang-ups ----
+    def originate_spy(self, spy: Any) -> None:
+        """Ring the supervisor's phone; answered, it runs ChanSpy on the agent ([hotline-spy])."""
+        self._spawn(self._act("Originate", {
+            "Channel": spy.device, "Context": "hotline-spy", "Exten": spy.mode.value, "Priority": "1",
+            "CallerID": f'"监听 {spy.mode.value}" <12345>', "Timeout": "30000", "Async": "true",
+            "Variable": f"HOTLINE_SPY_TARGET={spy.target_channel},HOTLINE_SPY_SESSION={spy.session_id}"},
+            f"monitoring session {spy.session_id}"))
+
+    def redirect_spy(self, spy: Any) -> None:
+        """The API's mode switch: the spy channel starts ChanSpy again in the new mode."""
+        self._spawn(self._act("Redirect", {"Channel": spy.spyer_channel, "Context": "hotline-spy",
+                                           "Exten": spy.mode.value, "Priority": "1"},
+                              f"mode switch of session {spy.session_id}"))
+
+    def hangup_channels(self, hangup: Any) -> None:
+        for channel in hangup.channels:
+            self._spawn(self._act("Hangup", {"Channel": channel, "Cause": str(hangup.cause)}, f"hang-up of {channel}"))
+
+    async def _act(self, action: str, headers: dict[str, str], what: str) -> None:
+        try:
+            await self.client.send_action(action, headers)
+        except Exception as exc:  # the channel went meanwhile, or the link is down
+            log.warning("%s: AMI %s failed: %s", what, action, exc)
+
+    async def phone_registered(self, device: str) -> bool:
+        """Whether a SIP phone can be rung: its PJSIP endpoint has a reachable contact (AMI
+        PJSIPShowEndpoint: the endpoint's DeviceState is not Unavailable, a contact is listed).
+        An unknown endpoint or a link that is down: no."""
+        technology, _, endpoint = device.partition("/")
+        if technology.upper() != "PJSIP" or not endpoint or not self.client.connected:
+            return False
+        try:
+            _, entries = await self.client.send_list_action("PJSIPShowEndpoint", {"Endpoint": endpoint})
+        except AmiActionFailed:
+            return False
+        states = [e.get("DeviceState") for e in entries if e.name == "EndpointDetail"]
+        contacts = [e for e in entries if e.name == "ContactStatusDetail"]
+        return bool(contacts) and bool(states) and states[0] not in ("Unavailable", "Invalid", "Unknown")
 
     def refuse(self, refused: Any) -> None:
         """A full desk queue: the caller goes to the desk's static queue, not nowhere."""

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from acd import events as ev
+from acd import supervision as sv
 
 log = logging.getLogger("pbx.translate")
 
@@ -59,7 +60,7 @@ def _cid(value: str) -> str:
     return "" if value in ("<unknown>", "unknown") else value
 
 
-def translate(event: AmiEventLike, now: Callable[[], datetime]) -> ev.EngineEvent | None:
+def translate(event: AmiEventLike, now: Callable[[], datetime]) -> ev.EngineEvent | sv.SupervisionFact | None:
     name = event.name
     handler = _TRANSLATORS.get(name)
     if handler is None:
@@ -129,10 +130,42 @@ def _originate_response(e: AmiEventLike, at: datetime) -> ev.EngineEvent | None:
     return ev.CallbackDialed(at=at, number=e.get("Exten"), status="AGENT_NOANSWER")
 
 
-_TRANSLATORS: dict[str, Callable[[AmiEventLike, datetime], ev.EngineEvent | None]] = {
+# ---- supervision: ChanSpy sessions and the supervisor's DTMF mode keys ----
+def _chanspy_start(e: AmiEventLike, at: datetime) -> sv.SpyStarted:
+    return sv.SpyStarted(at=at, spyer_uniqueid=_need(e, "SpyerUniqueid"), spyer_channel=e.get("SpyerChannel"),
+                         spyee_uniqueid=e.get("SpyeeUniqueid"), spyee_channel=e.get("SpyeeChannel"),
+                         spyee_linkedid=e.get("SpyeeLinkedid"))
+
+
+def _chanspy_stop(e: AmiEventLike, at: datetime) -> sv.SpyStopped:
+    return sv.SpyStopped(at=at, spyer_uniqueid=_need(e, "SpyerUniqueid"))
+
+
+def _dtmf_end(e: AmiEventLike, at: datetime) -> sv.DtmfReceived | None:
+    if e.get("Direction") != "Received":
+        return None
+    return sv.DtmfReceived(at=at, uniqueid=_need(e, "Uniqueid"), digit=e.get("Digit"))
+
+
+def _spy_originate(e: AmiEventLike, at: datetime) -> sv.SpyNotAnswered | None:
+    if e.get("Response") == "Success":
+        return None
+    return sv.SpyNotAnswered(at=at, device=e.get("Channel"), reason=e.get("Reason") or e.get("Response"))
+
+
+def _originate(e: AmiEventLike, at: datetime) -> ev.EngineEvent | sv.SpyNotAnswered | None:
+    if e.get("Context") == sv.SPY_CONTEXT:
+        return _spy_originate(e, at)
+    return _originate_response(e, at)
+
+
+_TRANSLATORS: dict[str, Callable[[AmiEventLike, datetime], ev.EngineEvent | sv.SupervisionFact | None]] = {
     "DialEnd": _dial_end,
     "UserEvent": _user_event,
-    "OriginateResponse": _originate_response,
+    "OriginateResponse": _originate,
+    "ChanSpyStart": _chanspy_start,
+    "ChanSpyStop": _chanspy_stop,
+    "DTMFEnd": _dtmf_end,
     "Newchannel": _newchannel,
     "Newstate": _newstate,
     "NewCallerid": _newcallerid,

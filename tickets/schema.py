@@ -162,3 +162,39 @@ agent_sessions = Table(
     Column("wrap_up_until", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# Supervision (revision 0009, acd/supervision.py): every monitoring session (who monitored whom,
+# which call, when, in which modes, how long) and the supervisors' audit (forced pause or
+# logout, emergency hang-up: who, what, target, reason, when).
+monitor_sessions = Table(
+    "monitor_sessions",
+    metadata,
+    Column("session_id", String(32), primary_key=True),
+    Column("supervisor", String(64), nullable=False),
+    Column("agent", String(64), nullable=False),
+    Column("linkedid", String(64), nullable=False),
+    Column("source", String(8), nullable=False),  # api | phone
+    Column("requested_by", String(64), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),  # ChanSpyStart
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("duration", Float, nullable=True),  # seconds spying
+    Column("modes", UnicodeText, nullable=False),  # JSON [{"mode", "began_at"}], in order
+    Column("end_reason", Unicode(64), nullable=False),
+    Index("ix_monitor_sessions_agent", "agent", "requested_at"),
+    Index("ix_monitor_sessions_supervisor", "supervisor", "requested_at"),
+    Index("ix_monitor_sessions_linkedid", "linkedid"),
+)
+
+supervisor_audit = Table(
+    "supervisor_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),  # force_pause | force_logout | hangup_call
+    Column("target", String(64), nullable=False),  # the agent id, or the call's linkedid
+    Column("reason", Unicode(200), nullable=False),
+    Column("detail", Unicode(200), nullable=False),
+    Index("ix_supervisor_audit_at", "at"),
+)

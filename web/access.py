@@ -196,6 +196,14 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/records"): AGENT,
     ("POST", "/api/records/search"): AGENT,
     ("GET", "/api/catalog"): AGENT,
+    # supervision (web/supervision.py): supervisors only
+    ("POST", "/api/monitor"): SUPERVISOR,
+    ("GET", "/api/monitor"): SUPERVISOR,
+    ("POST", "/api/monitor/{session_id}/mode"): SUPERVISOR,
+    ("POST", "/api/monitor/{session_id}/stop"): SUPERVISOR,
+    ("POST", "/api/supervision/agents/{agent_id}/force"): SUPERVISOR,
+    ("POST", "/api/supervision/calls/{linkedid}/hangup"): SUPERVISOR,
+    ("GET", "/api/supervision/audit"): SUPERVISOR,
 }
 
 

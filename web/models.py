@@ -563,3 +563,104 @@ class Document(Answer):
 
     model_config = ConfigDict(extra="allow")
     openapi: str
+
+
+# ---- supervision (web/supervision.py; acd/supervision.py) -------------------------------------
+
+MONITOR_MODES = Literal["listen", "whisper", "barge"]
+SessionId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}-[0-9]{1,9}$")]
+Linkedid = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+
+
+class MonitorBody(Request):
+    agent: Name = Field(description="the agent whose live call to monitor")
+    mode: MONITOR_MODES = "listen"
+    supervisor: Name | None = Field(None, description="the supervisor whose phone rings (default: the token's name)")
+
+
+class ModeBody(Request):
+    mode: MONITOR_MODES
+
+
+class SessionPath(Path):
+    not_found = {"session_id": "unknown-session"}
+    session_id: SessionId
+
+
+class MonitorQuery(Query):
+    supervisor: Name | None = None
+    agent: Name | None = None
+    linkedid: Linkedid | None = None
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class ModeSpanView(Answer):
+    mode: str
+    began_at: datetime
+
+
+class MonitorSessionView(Answer):
+    session_id: str
+    supervisor: str
+    agent: str
+    linkedid: str
+    source: str = Field(description="api or phone")
+    requested_by: str
+    requested_at: datetime
+    started_at: datetime | None = Field(description="when ChanSpy began (null: not yet, or never)")
+    ended_at: datetime | None
+    duration: float | None = Field(description="seconds spying, once ended")
+    mode: str | None = Field(description="the current (or last) mode")
+    modes: list[ModeSpanView] = Field(description="every mode in order, with the time it began")
+    end_reason: str
+    live: bool
+
+
+class ForcePath(Path):
+    not_found = {"agent_id": "unknown-agent"}
+    agent_id: Name
+
+
+class ForceBody(Request):
+    op: Literal["pause", "logout"]
+    reason: Annotated[Line(200), AfterValidator(_not_blank)] = Field(  # type: ignore[valid-type]
+        description="why (kept in the audit)")
+    pause_reason: Literal[PAUSE_REASONS] = Field("break", description="the pause's reason code")  # type: ignore[valid-type]
+
+
+class ForceAnswer(Answer):
+    agent: str
+    op: str
+    status: str = Field(description="applied, or pending until the agent's call ends")
+    state: str
+    reason: str = Field(description="the agent's state reason now")
+
+
+class CallPath(Path):
+    not_found = {"linkedid": "unknown-call"}
+    linkedid: Linkedid
+
+
+class HangupBody(Request):
+    reason: Annotated[Line(200), AfterValidator(_not_blank)]  # type: ignore[valid-type]
+
+
+class HangupAnswer(Answer):
+    linkedid: str
+    channels: list[str]
+
+
+class AuditQuery(Query):
+    actor: Name | None = None
+    target: Linkedid | None = None
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class AuditView(Answer):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    reason: str
+    detail: str

@@ -51,6 +51,9 @@ from tickets.workflow import FollowUpResult
 from web.access import Role, TokenFile, add_token
 from web.api import make_app
 from web.orders import add_routes
+from web.supervision import add_supervision
+from acd.supervision import SupervisorConfig
+from tickets.supervision import SupervisionStore
 
 T = TypeVar("T")
 
@@ -59,6 +62,13 @@ CONFIG = AcdConfig(desks=(Desk("general", "综合受理", "general"),),
                            AgentConfig("agent1002", "李强", "PJSIP/agent1002", "1002", "2", {"general": 3})),
                    numbers={"12345": "general"})
 SUPERVISOR_NAME = "chen.li"
+# the supervisor's phone is registered; super2002's is not (phone-not-registered)
+SUPERVISORS = (SupervisorConfig(SUPERVISOR_NAME, "陈丽", "PJSIP/super2001"),
+               SupervisorConfig("super2002", "刘洋", "PJSIP/super2002"))
+
+
+async def phone_registered(device: str) -> bool:
+    return device == "PJSIP/super2001"
 AGENT_ID = "agent1001"  # the agent token acts as this agent of CONFIG
 CALLER = "13800001111"
 CONFIGURED_DO_NOT_CALL = "13900000000"
@@ -194,7 +204,7 @@ async def serve_api(tmp_path: Path, **options: Any) -> AsyncIterator[Served]:
     callback_store = CallbackStore(records.engine)
     book = CallbackBook(do_not_call=frozenset({CONFIGURED_DO_NOT_CALL, OPTED_OUT}),
                         configured=frozenset({CONFIGURED_DO_NOT_CALL}))
-    engine = Engine({}, acd=CONFIG, callbacks=CallbackFlow(book))
+    engine = Engine({}, acd=CONFIG, callbacks=CallbackFlow(book), supervisors=SUPERVISORS)
     running = asyncio.create_task(engine.run(), name="engine")
     runner: web.AppRunner | None = None
     try:
@@ -206,6 +216,7 @@ async def serve_api(tmp_path: Path, **options: Any) -> AsyncIterator[Served]:
         agent = add_token(path, Role.AGENT, AGENT_ID)
         app = _make_app(engine, orders, callback_store, TokenFile(path), records, options)
         add_routes(app, orders, DEFAULT_CATALOG, records)
+        add_supervision(app, SupervisionStore(records.engine), phone_registered, SUPERVISORS)
         runner = web.AppRunner(app, access_log=None)  # as the controller runs it
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

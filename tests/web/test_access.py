@@ -157,6 +157,13 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, str]]:
     path = str(tmp_path / "tokens")
     app = make_app(engine, tokens=TokenFile(path))
     add_routes(app, WorkOrderStore(store.engine, "3301", DEFAULT_CATALOG.deadlines), DEFAULT_CATALOG, store)
+    from tickets.supervision import SupervisionStore
+    from web.supervision import add_supervision
+
+    async def registered(device: str) -> bool:
+        return True
+
+    add_supervision(app, SupervisionStore(store.engine), registered, ())
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client, path
     await store.close()

@@ -524,3 +524,51 @@ async def test_a_body_that_never_arrives_is_answered_or_the_connection_closed(ow
         if answer.status is not None:  # answered rather than hung up
             assert_error_shape(answer, {400, 408}, None, logs)
     assert await served.snapshot() == before
+
+
+# ---- supervision (web/supervision.py): refusals with stable codes that change nothing ---------
+
+SUPERVISION_CASES: dict[str, tuple[str, str, dict[str, Any] | None, str, int, str]] = {
+    # name: (method, target, body, role, status, code)
+    "monitor-as-agent": ("POST", "/api/monitor", {"agent": AGENT_ID, "mode": "listen"}, "agent", 403, "forbidden"),
+    "monitor-list-as-agent": ("GET", "/api/monitor", None, "agent", 403, "forbidden"),
+    "monitor-agent-not-on-call": ("POST", "/api/monitor", {"agent": AGENT_ID, "mode": "listen"}, "supervisor", 409,
+                                  "agent-not-on-call"),
+    "monitor-phone-not-registered": ("POST", "/api/monitor", {"agent": AGENT_ID, "mode": "whisper",
+                                                              "supervisor": "super2002"}, "supervisor", 409,
+                                     "phone-not-registered"),
+    "monitor-unknown-supervisor": ("POST", "/api/monitor", {"agent": AGENT_ID, "supervisor": "nobody"}, "supervisor",
+                                   404, "unknown-supervisor"),
+    "monitor-unknown-agent": ("POST", "/api/monitor", {"agent": "agent9999", "mode": "barge"}, "supervisor", 404,
+                              "unknown-agent"),
+    "monitor-bad-mode": ("POST", "/api/monitor", {"agent": AGENT_ID, "mode": "shout"}, "supervisor", 400,
+                         "validation-failed"),
+    "mode-unknown-session": ("POST", "/api/monitor/1-1/mode", {"mode": "barge"}, "supervisor", 404, "unknown-session"),
+    "mode-bad-session-id": ("POST", "/api/monitor/abc/mode", {"mode": "barge"}, "supervisor", 404, "unknown-session"),
+    "stop-unknown-session": ("POST", "/api/monitor/1-1/stop", None, "supervisor", 404, "unknown-session"),
+    "force-as-agent": ("POST", f"/api/supervision/agents/{AGENT_ID}/force", {"op": "pause", "reason": "质检"},
+                       "agent", 403, "forbidden"),
+    "force-blank-reason": ("POST", f"/api/supervision/agents/{AGENT_ID}/force", {"op": "pause", "reason": " "},
+                           "supervisor", 400, "validation-failed"),
+    "force-bad-op": ("POST", f"/api/supervision/agents/{AGENT_ID}/force", {"op": "ready", "reason": "x"},
+                     "supervisor", 400, "validation-failed"),
+    "force-unknown-agent": ("POST", "/api/supervision/agents/agent9999/force", {"op": "pause", "reason": "x"},
+                            "supervisor", 404, "unknown-agent"),
+    "force-logout-logged-out": ("POST", f"/api/supervision/agents/{AGENT_ID}/force", {"op": "logout", "reason": "x"},
+                                "supervisor", 409, "illegal-transition"),
+    "hangup-unknown-call": ("POST", "/api/supervision/calls/1764000000.1/hangup", {"reason": "紧急"}, "supervisor",
+                            404, "unknown-call"),
+    "hangup-no-reason": ("POST", "/api/supervision/calls/1764000000.1/hangup", {}, "supervisor", 400,
+                         "validation-failed"),
+    "hangup-as-agent": ("POST", "/api/supervision/calls/1764000000.1/hangup", {"reason": "紧急"}, "agent", 403,
+                        "forbidden"),
+    "audit-as-agent": ("GET", "/api/supervision/audit", None, "agent", 403, "forbidden"),
+}
+
+
+@pytest.mark.parametrize("name", list(SUPERVISION_CASES))
+async def test_supervision_refusals_have_stable_codes_and_change_nothing(server: ServedInThread, name: str) -> None:
+    method, target, body, role, status, code = SUPERVISION_CASES[name]
+    await attempt(server, method, target, role=role, headers=JSON if body is not None else [],
+                  body=json_bytes(body) if body is not None else None, statuses={status}, codes=frozenset({code}))
+    assert server.served is not None and server.served.engine.supervision.live == {}
