@@ -27,6 +27,7 @@ from acd.commands import CallEnded, Effect, SaveAgentSession, WriteCallRecord
 from acd.desks import AcdConfig
 from acd.figures import DeskFigures
 from acd.handover import (AGENT_NOT_READY, NO_AGENT_READY, SAME_DESK, SELF_TRANSFER, UNKNOWN_AGENT, UNKNOWN_DESK,
+                          UNKNOWN_TARGET_AGENT,
                           CallLegs, Handover, HandoverChanged, HandoverError, HandoverPlan, Handovers, HangUpLeg, Kind,
                           MoveLegs, handover_disposition)
 from acd.kpis import HOTLINE, DayFigures, ServiceFigures
@@ -369,7 +370,7 @@ class Engine:
         elif req.kind is Kind.AGENT:
             agent = self.acd.agents.get(req.target)
             if agent is None:
-                raise HandoverError(UNKNOWN_AGENT, req.target)
+                raise HandoverError(UNKNOWN_TARGET_AGENT, f"no agent {req.target!r}")
             if agent.config.agent_id == req.agent_id:
                 raise HandoverError(SELF_TRANSFER, "an agent cannot transfer a call to themself")
             desk, label = (legs.desk if legs else ""), agent.config.name or agent.config.agent_id

@@ -29,6 +29,7 @@ UNKNOWN_DEPARTMENT = "unknown-department"
 NO_DEPARTMENT_PHONE = "department-has-no-phone"
 UNKNOWN_DESK = "unknown-desk"
 UNKNOWN_AGENT = "unknown-agent"
+UNKNOWN_TARGET_AGENT = "unknown-target-agent"  # a transfer to an agent the hotline does not have
 AGENT_NOT_READY = "agent-not-ready"
 NO_AGENT_READY = "no-agent-ready"
 IN_PROGRESS = "handover-in-progress"

@@ -47,7 +47,7 @@ from web.models import (AgentCall, AgentOpPath, AgentPath, AgentState, AgentView
 from web.routes import BODY_TIMEOUT_SECONDS, MAX_BODY, READ_TIMEOUT, Answer, Operation, RouteTable, error, openapi, reply
 
 from acd.handover import (NO_DEPARTMENT_PHONE, NO_HANDOVER, NOT_EMERGENCY, SELF_TRANSFER, UNKNOWN_DEPARTMENT,
-                          HandoverError, Kind)
+                          UNKNOWN_TARGET_AGENT, HandoverError, Kind)
 from acd.handover import UNKNOWN_DESK as HO_UNKNOWN_DESK
 
 log = logging.getLogger("web.api")
@@ -109,7 +109,7 @@ async def agent_op(request: web.Request, path: AgentOpPath, body: PauseBody | No
 
 def _handover_error(exc: HandoverError) -> web.Response:
     status = {UNKNOWN_AGENT: 404, HO_UNKNOWN_DESK: 400, NOT_EMERGENCY: 400, UNKNOWN_DEPARTMENT: 400,
-              NO_DEPARTMENT_PHONE: 400, SELF_TRANSFER: 400}.get(exc.code, 409)
+              NO_DEPARTMENT_PHONE: 400, SELF_TRANSFER: 400, UNKNOWN_TARGET_AGENT: 400}.get(exc.code, 409)
     return _error(status, exc.code, str(exc))
 
 

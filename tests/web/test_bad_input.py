@@ -572,3 +572,40 @@ async def test_supervision_refusals_have_stable_codes_and_change_nothing(server:
     await attempt(server, method, target, role=role, headers=JSON if body is not None else [],
                   body=json_bytes(body) if body is not None else None, statuses={status}, codes=frozenset({code}))
     assert server.served is not None and server.served.engine.supervision.live == {}
+
+
+# ---- three-way calls and transfers (acd/handover.py): refusals that change nothing -------------
+
+HANDOVER_CASES: dict[str, tuple[str, str, dict[str, Any] | None, str, int, str]] = {
+    # name: (method, target, body, role, status, code); the agent token acts as AGENT_ID, who has no call
+    "threeway-no-call": ("POST", f"/api/agents/{AGENT_ID}/threeway", {"kind": "emergency", "target": "110"},
+                         "agent", 409, "no-call"),
+    "threeway-other-agent": ("POST", "/api/agents/agent1002/threeway", {"kind": "emergency", "target": "110"},
+                             "agent", 403, "forbidden"),
+    "threeway-unknown-agent": ("POST", "/api/agents/agent9999/threeway", {"kind": "emergency", "target": "110"},
+                               "supervisor", 404, "unknown-agent"),
+    "threeway-bad-kind": ("POST", f"/api/agents/{AGENT_ID}/threeway", {"kind": "desk", "target": "market"},
+                          "agent", 400, "validation-failed"),
+    "threeway-no-target": ("POST", f"/api/agents/{AGENT_ID}/threeway", {"kind": "emergency"}, "agent", 400,
+                           "validation-failed"),
+    "transfer-no-call": ("POST", f"/api/agents/{AGENT_ID}/transfer", {"kind": "desk", "target": "general"},
+                         "agent", 409, "no-call"),
+    "transfer-unknown-desk": ("POST", f"/api/agents/{AGENT_ID}/transfer", {"kind": "desk", "target": "nowhere"},
+                              "agent", 400, "unknown-desk"),
+    "transfer-unknown-agent": ("POST", f"/api/agents/{AGENT_ID}/transfer", {"kind": "agent", "target": "agent9999"},
+                               "agent", 400, "unknown-target-agent"),
+    "transfer-to-self": ("POST", f"/api/agents/{AGENT_ID}/transfer", {"kind": "agent", "target": AGENT_ID},
+                         "agent", 400, "transfer-to-self"),
+    "handover-none": ("GET", f"/api/agents/{AGENT_ID}/handover", None, "agent", 404, "no-handover"),
+    "handover-step-none": ("POST", f"/api/agents/{AGENT_ID}/handover/join", None, "agent", 409, "no-handover"),
+    "handover-step-unknown": ("POST", f"/api/agents/{AGENT_ID}/handover/fly", None, "agent", 404, "unknown-step"),
+    "handover-other-agent": ("GET", "/api/agents/agent1002/handover", None, "agent", 403, "forbidden"),
+}
+
+
+@pytest.mark.parametrize("name", list(HANDOVER_CASES))
+async def test_handover_refusals_have_stable_codes_and_change_nothing(server: ServedInThread, name: str) -> None:
+    method, target, body, role, status, code = HANDOVER_CASES[name]
+    await attempt(server, method, target, role=role, headers=JSON if body is not None else [],
+                  body=json_bytes(body) if body is not None else None, statuses={status}, codes=frozenset({code}))
+    assert server.served is not None and server.served.engine.handovers.by_call == {}
