@@ -300,8 +300,11 @@ class Engine:
         effects += self._forces_due(now, wall)
         effects += self._port.step(self.acd, now, wall)
         out = self._route_offers(effects, now, wall) + self._port.saves()
-        out += [self._handover_note(e, wall) for e in out if isinstance(e, HandoverChanged)
-                and e.stage in (HandoverStage.HANDED_OVER, HandoverStage.REQUEUED)]
+        for changed in [e for e in out if isinstance(e, HandoverChanged)]:
+            log.info("call %s: %s's %s handover to %s is %s%s", changed.call_id, changed.agent_id, changed.kind.value,
+                     changed.target, changed.stage.value, f" ({changed.reason})" if changed.reason else "")
+            if changed.stage in (HandoverStage.HANDED_OVER, HandoverStage.REQUEUED):
+                out.append(self._handover_note(changed, wall))
         changed = dict.fromkeys(e.agent_id for e in out if isinstance(e, AgentChanged))
         return out + [SaveAgentSession(self.acd.session(agent_id, now, wall)) for agent_id in changed]
 
@@ -481,6 +484,7 @@ class Engine:
             if isinstance(fact, ev.BridgeEntered):
                 current.citizen_bridge = fact.bridge_id
             elif fact.bridge_id == current.citizen_bridge:
+                log.info("call %s: the citizen left the conference", call.linkedid)
                 return self.handovers.on_leg_gone(call.linkedid, fact.uniqueid, wall, citizen=True)
             return []
         if isinstance(fact, ev.ChannelHungUp):
