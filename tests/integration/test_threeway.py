@@ -108,8 +108,11 @@ async def test_three_way_with_110_then_the_agent_leaves_and_the_citizen_and_110_
 
         await agent.hangup()  # the operator has it: the agent leaves
         await agent.wait_event("CALL_CLOSED", timeout=10)
-        await wait_until(lambda: (ctl.engine.handover_of("agent1001") or {}).get("stage") == "handed_over",
-                         what=f"handed over: {ctl.engine.handover_of('agent1001')} {ctl.engine.snapshot()}")
+        try:
+            await wait_until(lambda: (ctl.engine.handover_of("agent1001") or {}).get("stage") == "handed_over",
+                             what="handed over")
+        except AssertionError as exc:  # where it stood, for the one who reads the failure
+            raise AssertionError(f"{exc}: {ctl.engine.handover_of('agent1001')} {ctl.engine.snapshot()}") from None
         left_at = time.monotonic()
         await asyncio.sleep(2.0)
         assert _together(sandbox_paths, "PJSIP/carrier", "PJSIP/carrier"), \
