@@ -300,11 +300,11 @@ class Engine:
         effects += self._forces_due(now, wall)
         effects += self._port.step(self.acd, now, wall)
         out = self._route_offers(effects, now, wall) + self._port.saves()
-        for changed in [e for e in out if isinstance(e, HandoverChanged)]:
-            log.info("call %s: %s's %s handover to %s is %s%s", changed.call_id, changed.agent_id, changed.kind.value,
-                     changed.target, changed.stage.value, f" ({changed.reason})" if changed.reason else "")
-            if changed.stage in (HandoverStage.HANDED_OVER, HandoverStage.REQUEUED):
-                out.append(self._handover_note(changed, wall))
+        for stage in [e for e in out if isinstance(e, HandoverChanged)]:
+            log.info("call %s: %s's %s handover to %s is %s%s", stage.call_id, stage.agent_id, stage.kind.value,
+                     stage.target, stage.stage.value, f" ({stage.reason})" if stage.reason else "")
+            if stage.stage in (HandoverStage.HANDED_OVER, HandoverStage.REQUEUED):
+                out.append(self._handover_note(stage, wall))
         changed = dict.fromkeys(e.agent_id for e in out if isinstance(e, AgentChanged))
         return out + [SaveAgentSession(self.acd.session(agent_id, now, wall)) for agent_id in changed]
 
@@ -476,16 +476,24 @@ class Engine:
             return effects
         if isinstance(fact, (ev.BridgeEntered, ev.BridgeLeft)):
             # the citizen leaving their conference is their hang-up (the conference then lets
-            # the others go, and Asterisk tells of those first): the handover stays as it was
-            call = self.calls.calls.get(fact.linkedid or "")
-            current = self.handovers.by_call.get(fact.linkedid or "")
-            if call is None or current is None or fact.uniqueid != call.first_uniqueid or not current.open:
+            # the others go, and Asterisk tells of those first): the handover stays as it was;
+            # the agent leaving it while all three talk is the agent's leaving (their hang-up
+            # follows)
+            known = self.calls.channels.get(fact.uniqueid)
+            linkedid = known.linkedid if known is not None else (fact.linkedid or "")
+            call = self.calls.calls.get(linkedid)
+            current = self.handovers.by_call.get(linkedid)
+            if call is None or current is None or not current.open:
                 return []
-            if isinstance(fact, ev.BridgeEntered):
+            if fact.uniqueid == call.first_uniqueid and isinstance(fact, ev.BridgeEntered):
                 current.citizen_bridge = fact.bridge_id
-            elif fact.bridge_id == current.citizen_bridge:
+            elif fact.uniqueid == call.first_uniqueid and fact.bridge_id == current.citizen_bridge:
                 log.info("call %s: the citizen left the conference", call.linkedid)
                 return self.handovers.on_leg_gone(call.linkedid, fact.uniqueid, wall, citizen=True)
+            elif isinstance(fact, ev.BridgeLeft) and fact.uniqueid == current.agent_uniqueid \
+                    and current.citizen_bridge and fact.bridge_id == current.citizen_bridge \
+                    and current.stage is HandoverStage.JOINED:
+                return self.handovers.on_leg_gone(call.linkedid, fact.uniqueid, wall)
             return []
         if isinstance(fact, ev.ChannelHungUp):
             channel = self.calls.channels.get(fact.uniqueid)

@@ -274,8 +274,8 @@ class Handovers:
         third party had them and left), "requeue" (nobody else ever had them), or "" (others
         are still there, or the citizen is waiting in a queue)."""
         handover = self.by_call.get(call_id)
-        if handover is None or others_live or handover.stage is HandoverStage.REQUEUED:
-            return ""
+        if handover is None or others_live or handover.stage is HandoverStage.REQUEUED or handover.citizen_left:
+            return ""  # (the citizen hung up: their channel is on its way out)
         return "end" if handover.stage is HandoverStage.HANDED_OVER else "requeue"
 
     def ended(self, call_id: str) -> list[Handover]:
