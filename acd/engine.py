@@ -28,7 +28,7 @@ from acd.desks import AcdConfig
 from acd.figures import DeskFigures
 from acd.handover import (AGENT_NOT_READY, NO_AGENT_READY, SAME_DESK, SELF_TRANSFER, UNKNOWN_AGENT, UNKNOWN_DESK,
                           UNKNOWN_TARGET_AGENT,
-                          CallLegs, Handover, HandoverChanged, HandoverError, HandoverPlan, Handovers, HangUpLeg, Kind,
+                          AgentKeys, CallLegs, Handover, HandoverChanged, HandoverError, HandoverPlan, Handovers, HangUpLeg, Kind,
                           MoveLegs, handover_disposition)
 from acd.kpis import HOTLINE, DayFigures, ServiceFigures
 from acd.records import CallRecord
@@ -134,6 +134,7 @@ class Engine:
         know yet which agents are on calls, nor can it reach Asterisk)."""
         self.calls = LiveCalls()
         self.handovers = Handovers(handover_plan)
+        self.agent_keys = AgentKeys(tuple(self.handovers.plan.emergency))
         self.callbacks: Any = callbacks or NoCallbacks()  # the feature's own object (tests, API read it)
         self._port: CallbackPort = self.callbacks
         self._callback_tick = callback_tick
@@ -289,7 +290,7 @@ class Engine:
         elif isinstance(message, SupervisorRequest):
             effects = self._supervisor_request(message, now, wall)
         elif isinstance(message, SUPERVISION_FACTS):
-            effects = self._supervision_fact(message, wall)
+            effects = self._supervision_fact(message, wall) + self._agent_key(message, now, wall)
         elif isinstance(message, DoNotCall):
             closed = self._port.do_not_call(message.number, message.add, wall)
             if not message.reply.done():
@@ -355,6 +356,26 @@ class Engine:
             return []
         if not req.reply.done():
             req.reply.set_result(handover.view())
+        return effects
+
+    def _agent_key(self, fact: Any, now: float, wall: float) -> list[Any]:
+        """A key pressed on an agent's phone during a citizen's call (*7110, *1, *0, *9, *8):
+        the same requests as the API's, answered in the log (the desk shows the stage)."""
+        if not isinstance(fact, sv.DtmfReceived):
+            return []
+        channel = self.calls.channels.get(fact.uniqueid)
+        agent_id = self._agent_of_channel(channel.name) if channel is not None else None
+        if agent_id is None:
+            return []
+        asked = self.agent_keys.key(fact.uniqueid, fact.digit)
+        if asked is None:
+            return []
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        request = HandoverRequest(asked.op, agent_id, reply, Kind.EMERGENCY, asked.target, False, asked.step)
+        effects = self._handover_request(request, now, wall)
+        if reply.done() and reply.exception() is not None:
+            log.warning("%s's keys asked for %s %s: %s", agent_id, asked.op, asked.target or asked.step,
+                        reply.exception())
         return effects
 
     def _handover_effects(self, req: HandoverRequest, now: float, wall: float) -> tuple[Handover, list[Any]]:

@@ -330,3 +330,53 @@ def handover_disposition(handover: Handover) -> Disposition:
             return Disposition.TRANSFERRED
     return {Kind.DEPARTMENT: Disposition.TRANSFERRED_DEPARTMENT, Kind.DESK: Disposition.TRANSFERRED_DESK,
             Kind.AGENT: Disposition.TRANSFERRED_AGENT}[handover.kind]
+
+
+# ---- keys pressed on the agent's phone during the call (AMI DTMFEnd, Direction Received) ----
+KEY_PREFIX = "*"
+KEY_STEPS = {"1": "join", "0": "leave", "9": "cancel", "8": "complete"}  # *1 join, *0 leave, *9 call off, *8 complete
+KEY_THREEWAY = "7"  # *7 and the emergency number: a three-way with it (*7110)
+KEYS_KEPT = 8
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRequest:
+    """What the agent asked for by keys: a three-way with `target`, or a `step`."""
+
+    op: str  # threeway | step
+    target: str = ""
+    step: str = ""
+
+
+class AgentKeys:
+    """Collects each agent channel's keys: `*7` followed by an emergency number of the plan
+    (all are three digits: 110, 119, 120, 122 — or longer city numbers, matched as they
+    complete), `*1` join, `*0` leave, `*9` call off, `*8` complete a warm transfer. Anything
+    else is dropped at the next `*`."""
+
+    def __init__(self, emergency: tuple[str, ...]) -> None:
+        self.emergency = emergency
+        self._keys: dict[str, str] = {}
+
+    def key(self, uniqueid: str, digit: str) -> KeyRequest | None:
+        keys = digit if digit == KEY_PREFIX else self._keys.get(uniqueid, "") + digit
+        if not keys.startswith(KEY_PREFIX):
+            self._keys.pop(uniqueid, None)
+            return None
+        self._keys[uniqueid] = keys[-KEYS_KEPT:]
+        request: KeyRequest | None = None
+        if len(keys) == 2 and keys[1] in KEY_STEPS:
+            request = KeyRequest("step", step=KEY_STEPS[keys[1]])
+        elif keys[1:2] == KEY_THREEWAY and keys[2:] in self.emergency:
+            request = KeyRequest("threeway", target=keys[2:])
+        elif keys[1:2] == KEY_THREEWAY and any(n.startswith(keys[2:]) for n in self.emergency):
+            return None  # more digits to come
+        elif len(keys) >= 2:
+            self._keys.pop(uniqueid, None)
+            return None
+        if request is not None:
+            self._keys.pop(uniqueid, None)
+        return request
+
+    def forget(self, uniqueid: str) -> None:
+        self._keys.pop(uniqueid, None)

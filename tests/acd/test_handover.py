@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acd.handover import (CONFERENCE, CONSULT, LEAVE, THREEWAY, WAIT, CallLegs, Department, HandoverError,
+from acd.handover import (CONFERENCE, CONSULT, LEAVE, THREEWAY, WAIT, AgentKeys, CallLegs, KeyRequest, Department, HandoverError,
                           HandoverPlan, Handovers, HangUpLeg, Kind, MoveLegs, handover_disposition)
 from acd.records import Disposition
 from acd.states import HANDOVER_TRANSITIONS, HandoverStage, IllegalTransition
@@ -235,3 +235,29 @@ def test_the_call_ends_alone_only_after_someone_else_had_the_citizen(private: bo
         assert handover.stage.value in {s.value for s in HandoverStage}
         if book.alone_effects("call-1", "PJSIP/carrier-1", others_live=False) == "end":
             assert third_answered, "the citizen was ended alone though nobody else ever had them"
+
+
+# ---- keys on the agent's phone during the call ----
+def _press(keys: AgentKeys, digits: str, uniqueid: str = "u-agent") -> list[KeyRequest]:
+    return [r for r in (keys.key(uniqueid, d) for d in digits) if r is not None]
+
+
+def test_star_seven_and_an_emergency_number_asks_for_the_three_way_once_the_number_is_whole() -> None:
+    keys = AgentKeys(("110", "119", "120", "122", "12110"))
+    assert _press(keys, "*711") == []
+    assert keys.key("u-agent", "0") == KeyRequest("threeway", target="110")
+    assert _press(keys, "*7122") == [KeyRequest("threeway", target="122")]
+    assert _press(keys, "*712110") == [KeyRequest("threeway", target="12110")]  # a longer city number
+    assert _press(keys, "*1*0*9*8") == [KeyRequest("step", step=s) for s in ("join", "leave", "cancel", "complete")]
+
+
+def test_keys_that_name_nothing_ask_for_nothing_and_each_channel_keeps_its_own() -> None:
+    keys = AgentKeys(("110", "119"))
+    assert _press(keys, "110") == [] and _press(keys, "*7123") == [] and _press(keys, "*5") == []
+    assert _press(keys, "##*") == []
+    assert keys.key("u-a", "*") is None and keys.key("u-b", "*") is None
+    assert keys.key("u-a", "7") is None and keys.key("u-b", "0") == KeyRequest("step", step="leave")
+    assert _press(keys, "119", "u-a") == [KeyRequest("threeway", target="119")]
+    keys.key("u-c", "*")
+    keys.forget("u-c")
+    assert keys.key("u-c", "0") is None  # the star was forgotten with the channel

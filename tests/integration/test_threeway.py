@@ -302,3 +302,24 @@ async def test_a_warm_transfer_called_off_brings_the_agent_back_to_the_citizen(
         await wait_until(lambda: not ctl.engine.snapshot(), what="the call over")
         record = (await _records(ctl))[0]
         assert record.disposition.value == "answered"
+
+
+async def test_the_agents_phone_keys_bring_110_in_and_take_the_agent_out(
+        acd_config: Config, phones: PhoneBank, sip_password: str, sandbox_paths: sandbox.SandboxPaths) -> None:
+    async with running(_config(acd_config)) as ctl:
+        citizen, agent, operator = await _talking(ctl, phones, sip_password)
+        await agent.send_dtmf("*7110")  # the same request as the API's, from the phone
+        await operator.wait_event("CALL_ESTABLISHED", timeout=20)
+        await wait_until(lambda: (ctl.engine.handover_of("agent1001") or {}).get("stage") == "joined",
+                         what="the three-way joined by keys")
+        await wait_until(lambda: _together(sandbox_paths, "PJSIP/carrier", "PJSIP/carrier", "PJSIP/agent1001"),
+                         what="all three in one bridge")
+        await agent.send_dtmf("*0")  # the agent leaves: the citizen and 110 talk on
+        await agent.wait_event("CALL_CLOSED", timeout=10)
+        await wait_until(lambda: (ctl.engine.handover_of("agent1001") or {}).get("stage") == "handed_over",
+                         what="handed over by keys")
+        assert _together(sandbox_paths, "PJSIP/carrier", "PJSIP/carrier")
+        await citizen.hangup()
+        await operator.wait_event("CALL_CLOSED", timeout=10)
+        await wait_until(lambda: not ctl.engine.snapshot(), what="the call over")
+        assert (await _records(ctl))[0].disposition.value == "transferred_to_110"
