@@ -185,10 +185,13 @@ class Engine:
 
     def handover_of(self, agent_id: str) -> dict[str, Any] | None:
         """The agent's latest handover on their current call, as the desk shows it."""
-        for handover in self.handovers.by_call.values():
-            if handover.agent_id == agent_id:
-                return handover.view()
-        return None
+        agent = self.acd.agents.get(agent_id)
+        current = self.handovers.by_call.get(agent.call_id or "") if agent is not None else None
+        if current is not None and current.agent_id == agent_id:
+            return current.view()
+        latest = max((h for h in self.handovers.by_call.values() if h.agent_id == agent_id),
+                     key=lambda h: h.started, default=None)
+        return latest.view() if latest is not None else None
 
     async def do_not_call(self, number: str, add: bool = True) -> Any:
         """Opt a number out of callbacks (or back in): answered by the engine task; the entry
@@ -506,8 +509,13 @@ class Engine:
             current = self.handovers.by_call.get(linkedid)
             if call is None or current is None or not current.open:
                 return []
+            # the bridge the citizen enters after leaving the one they talked in is the conference
+            # (the event of entering the agent's bridge may come after the request: not that one)
             if fact.uniqueid == call.first_uniqueid and isinstance(fact, ev.BridgeEntered):
-                current.citizen_bridge = fact.bridge_id
+                if current.citizen_moved and not current.citizen_bridge:
+                    current.citizen_bridge = fact.bridge_id
+            elif fact.uniqueid == call.first_uniqueid and not current.citizen_bridge:
+                current.citizen_moved = True
             elif fact.uniqueid == call.first_uniqueid and fact.bridge_id == current.citizen_bridge:
                 log.info("call %s: the citizen left the conference", call.linkedid)
                 return self.handovers.on_leg_gone(call.linkedid, fact.uniqueid, wall, citizen=True)

@@ -133,6 +133,7 @@ class Handover:
     reason: str = ""  # why it returned (no-answer, busy, cancelled …)
     citizen_left: bool = False  # the citizen hung up: what the others do next changes nothing
     citizen_bridge: str = ""  # the conference's bridge, once the citizen is in it
+    citizen_moved: bool = False  # the citizen left the bridge they talked in (for the conference)
     steps: list[tuple[str, float]] = field(default_factory=list)  # (stage, wall clock)
 
     @property

@@ -17,6 +17,8 @@ import asyncio
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 import hotline_config
 from acd import events as ev
 from acd.acd import OfferCall
@@ -36,7 +38,12 @@ def _events() -> list[Event]:
     return [m for m in parser.messages() if isinstance(m, Event)]
 
 
-async def test_a_three_way_with_110_and_a_cold_transfer_leave_one_record_each_with_every_leg() -> None:
+@pytest.mark.parametrize("early", [False, True], ids=["as-recorded", "asked-before-the-bridge-event"])
+async def test_a_three_way_with_110_and_a_cold_transfer_leave_one_record_each_with_every_leg(early: bool) -> None:
+    """`early`: the agent asks the moment their answer is known (DialEnd), before Asterisk's
+    event of the citizen entering the agent's bridge is read (seen on the sandbox: the citizen's
+    later leaving of that bridge was taken for their hang-up, and the agent's leaving never
+    handed the citizen to 110)."""
     config = hotline_config.load(SANDBOX_CONFIG, env={})
     seen: list[object] = []
     engine = Engine({OfferCall: seen.append, WriteCallRecord: seen.append, MoveLegs: seen.append,
@@ -60,9 +67,11 @@ async def test_a_three_way_with_110_and_a_cold_transfer_leave_one_record_each_wi
         if event.name == "UserEvent" and event.get("UserEvent") == "ScenarioMark":
             await engine.drained()
             op, agent, *rest = event.get("Mark").split()
-            if op == "threeway":
+            if op == "threeway" and not early:
                 view = await engine.handover("threeway", agent, kind=Kind(rest[0]), target=rest[1])
                 assert view["stage"] == "dialing"
+            elif op == "threeway":
+                pass  # asked already
             elif op == "transfer":
                 before = engine._queued[citizens[1]].queued_epoch
                 await engine.handover("transfer", agent, kind=Kind(rest[0]), target=rest[1])
@@ -77,6 +86,9 @@ async def test_a_three_way_with_110_and_a_cold_transfer_leave_one_record_each_wi
             continue
         engine.submit(fact)
         await engine.drained()
+        if early and event.name == "DialEnd" and event.get("DialStatus") == "ANSWER" \
+                and event.get("Uniqueid") == citizens[0] and engine.handover_of("agent1001") is None:
+            await engine.handover("threeway", "agent1001", kind=Kind.EMERGENCY, target="110")
         if event.name == "Hangup" and event.get("Channel", "").startswith("PJSIP/agent1001-") \
                 and event.get("Linkedid") == citizens[0]:
             # agent1001 left the three-way: free, while the citizen and 110 talk on
