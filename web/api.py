@@ -107,6 +107,16 @@ async def agent_op(request: web.Request, path: AgentOpPath, body: PauseBody | No
     return reply({"agent": path.agent_id, "state": state}, AgentState)
 
 
+async def _ask_handover(request: web.Request, op: str, agent_id: str, **what: Any) -> web.Response:
+    """The engine answers with the handover's view (202: Asterisk carries it out), or a
+    stable refusal."""
+    try:
+        view = await request.app[ENGINE].handover(op, agent_id, **what)
+    except HandoverError as exc:
+        return _handover_error(exc)
+    return reply(view, HandoverView, status=202)
+
+
 def _handover_error(exc: HandoverError) -> web.Response:
     status = {UNKNOWN_AGENT: 404, HO_UNKNOWN_DESK: 400, NOT_EMERGENCY: 400, UNKNOWN_DEPARTMENT: 400,
               NO_DEPARTMENT_PHONE: 400, SELF_TRANSFER: 400, UNKNOWN_TARGET_AGENT: 400}.get(exc.code, 409)
@@ -117,23 +127,15 @@ def _handover_error(exc: HandoverError) -> web.Response:
        "the agent's call", Answer(202, "dialing; the stage follows in GET .../handover", HandoverView),
        errors=(404, 409, 400))
 async def three_way(request: web.Request, path: AgentPath, body: ThreeWayBody) -> web.Response:
-    try:
-        view = await request.app[ENGINE].handover("threeway", path.agent_id, kind=Kind(body.kind),
-                                                  target=body.target, private=body.private)
-    except HandoverError as exc:
-        return _handover_error(exc)
-    return reply(view, HandoverView, status=202)
+    return await _ask_handover(request, "threeway", path.agent_id, kind=Kind(body.kind), target=body.target,
+                               private=body.private)
 
 
 @route("POST", "/api/agents/{agent_id}/transfer", "transfer the agent's call to a desk or an agent, cold or warm",
        Answer(202, "under way", HandoverView), errors=(404, 409, 400))
 async def transfer(request: web.Request, path: AgentPath, body: TransferBody) -> web.Response:
-    try:
-        view = await request.app[ENGINE].handover("transfer", path.agent_id, kind=Kind(body.kind),
-                                                  target=body.target, private=body.warm)
-    except HandoverError as exc:
-        return _handover_error(exc)
-    return reply(view, HandoverView, status=202)
+    return await _ask_handover(request, "transfer", path.agent_id, kind=Kind(body.kind), target=body.target,
+                               private=body.warm)
 
 
 @route("GET", "/api/agents/{agent_id}/handover", "the agent's three-way call or transfer on their current call",
@@ -152,11 +154,7 @@ async def handover_state(request: web.Request, path: AgentPath) -> web.Response:
        "a warm transfer, leave a three-way call, or cancel (the agent is back with the citizen)",
        Answer(202, "under way", HandoverView), errors=(404, 409))
 async def handover_step(request: web.Request, path: HandoverStepPath) -> web.Response:
-    try:
-        view = await request.app[ENGINE].handover("step", path.agent_id, step=path.step)
-    except HandoverError as exc:
-        return _handover_error(exc)
-    return reply(view, HandoverView, status=202)
+    return await _ask_handover(request, "step", path.agent_id, step=path.step)
 
 
 @route("GET", "/api/desks", "per desk and for the hotline (all): today's service figures and who waits now",
