@@ -194,7 +194,8 @@ class Handovers:
         place), and hears that desk's messages; the agent's leg ends."""
         legs = self._check(legs)
         handover = self._start(agent_id, legs, kind, target, label, False, wall)
-        self._move(handover, "requeued", wall, HandoverStage.REQUEUED)
+        handover.stage = HandoverStage.REQUEUED  # (the stage table has no trigger: it starts so)
+        handover.steps.append((handover.stage.value, wall))
         move = MoveLegs(legs.call_id, ((legs.citizen_channel, WAIT, "s"), (legs.agent_channel, LEAVE, "s")),
                         ((legs.citizen_channel, "HOTLINE_DESK", desk),))
         return handover, [move, self._changed(handover)]
@@ -204,7 +205,7 @@ class Handovers:
         party stays, the agent leaves), leave (the agent leaves a three-way), cancel (the third
         party is hung up; the agent is back with the citizen)."""
         handover = self.by_call.get(call_id or "")
-        if handover is None or handover.agent_id != agent_id or not (handover.open or step == "leave"):
+        if handover is None or handover.agent_id != agent_id or not handover.open:
             raise HandoverError(NO_HANDOVER, f"{agent_id} has no handover in progress")
         stage = handover.stage
         if step == "join" and stage is HandoverStage.CONSULTING and handover.kind in (Kind.EMERGENCY, Kind.DEPARTMENT):
@@ -253,12 +254,13 @@ class Handovers:
         if citizen:
             handover.citizen_left = True
             return []
-        if uniqueid == handover.agent_uniqueid and handover.stage in (HandoverStage.JOINED, HandoverStage.CONSULTING):
-            if handover.stage is HandoverStage.CONSULTING and handover.kind in (Kind.EMERGENCY, Kind.DEPARTMENT):
-                handover.reason = "agent-left-consult"  # the consult's bridge ends with the agent
-                self._move(handover, "third_left", wall)
-            else:
-                self._move(handover, "agent_left", wall)
+        if uniqueid == handover.agent_uniqueid and handover.stage is HandoverStage.CONSULTING:
+            # the consult's bridge ends with the agent: the third party never had the citizen
+            handover.reason = "agent-left-consult"
+            self._move(handover, "third_left", wall)
+            return [self._changed(handover)]
+        if uniqueid == handover.agent_uniqueid and handover.stage is HandoverStage.JOINED:
+            self._move(handover, "agent_left", wall)
             return [self._changed(handover)]
         if uniqueid == handover.third_uniqueid and handover.stage in (HandoverStage.JOINED, HandoverStage.CONSULTING):
             handover.reason = handover.reason or "third-party-left"
@@ -312,8 +314,8 @@ class Handovers:
         return MoveLegs(legs.call_id, ((legs.citizen_channel, CONFERENCE, "citizen"), agent_move))
 
     @staticmethod
-    def _move(handover: Handover, trigger: str, wall: float, to: HandoverStage | None = None) -> None:
-        handover.stage = to or next_handover_stage(handover.stage, trigger)
+    def _move(handover: Handover, trigger: str, wall: float) -> None:
+        handover.stage = next_handover_stage(handover.stage, trigger)
         handover.steps.append((handover.stage.value, wall))
 
     @staticmethod

@@ -126,7 +126,6 @@ HANDOVER_TRANSITIONS: dict[tuple[HandoverStage, str], HandoverStage] = {
     (HandoverStage.CONSULTING, "complete"): HandoverStage.HANDED_OVER,  # warm transfer
     (HandoverStage.CONSULTING, "cancel"): HandoverStage.RETURNED,
     (HandoverStage.CONSULTING, "third_left"): HandoverStage.RETURNED,
-    (HandoverStage.CONSULTING, "agent_left"): HandoverStage.HANDED_OVER,  # the agent hung up: a handover
     (HandoverStage.JOINED, "agent_left"): HandoverStage.HANDED_OVER,
     (HandoverStage.JOINED, "leave"): HandoverStage.HANDED_OVER,
     (HandoverStage.JOINED, "third_left"): HandoverStage.RETURNED,

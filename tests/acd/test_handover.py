@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acd.handover import (CONFERENCE, CONSULT, LEAVE, THREEWAY, WAIT, AgentKeys, CallLegs, KeyRequest, Department, HandoverError,
+from acd.handover import (CONFERENCE, CONSULT, LEAVE, THREEWAY, WAIT, AgentKeys, CallLegs, HandoverChanged, KeyRequest, Department, HandoverError,
                           HandoverPlan, Handovers, HangUpLeg, Kind, MoveLegs, handover_disposition)
 from acd.records import Disposition
 from acd.states import HANDOVER_TRANSITIONS, HandoverStage, IllegalTransition
@@ -261,3 +261,61 @@ def test_keys_that_name_nothing_ask_for_nothing_and_each_channel_keeps_its_own()
     keys.key("u-c", "*")
     keys.forget("u-c")
     assert keys.key("u-c", "0") is None  # the star was forgotten with the channel
+
+
+def test_each_step_is_kept_with_its_time_and_who_asked() -> None:
+    book = Handovers(PLAN)
+    handover, effects = book.three_way("agent1001", LEGS, Kind.EMERGENCY, "119", False, 1.0)
+    assert [e for e in effects if not isinstance(e, MoveLegs)] == [
+        HandoverChanged("call-1", "agent1001", Kind.EMERGENCY, "119", HandoverStage.DIALING, "")]
+    book.on_dial_end("call-1", "u-agent", "u-119", "PJSIP/carrier-3", "ANSWER", 5.0)
+    assert (handover.third_uniqueid, handover.third_channel) == ("u-119", "PJSIP/carrier-3")
+    book.on_leg_gone("call-1", "u-agent", 9.0)
+    assert handover.steps == [("dialing", 1.0), ("joined", 5.0), ("handed_over", 9.0)]
+    assert handover.view() == {"call_id": "call-1", "agent": "agent1001", "kind": "emergency", "target": "119",
+                               "label": "消防", "private": False, "stage": "handed_over", "reason": "",
+                               "started": 1.0, "steps": [{"stage": "dialing", "at": 1.0}, {"stage": "joined", "at": 5.0},
+                                                         {"stage": "handed_over", "at": 9.0}]}
+    cold, _ = book.cold_transfer("agent1002", dataclasses.replace(LEGS, call_id="call-2"), Kind.DESK, "market",
+                                 "市场", "market", 20.0)
+    assert (cold.agent_id, cold.label, cold.private, cold.steps) == ("agent1002", "市场", False,
+                                                                     [("dialing", 20.0), ("requeued", 20.0)])
+
+
+def test_the_agent_hanging_up_in_a_consult_never_leaves_the_citizen_with_nobody() -> None:
+    for kind, target in ((Kind.DEPARTMENT, "water"), (Kind.AGENT, "agent1002")):
+        book = Handovers(PLAN)
+        if kind is Kind.AGENT:
+            book.warm_transfer("agent1001", LEGS, kind, target, "李娜", "PJSIP/agent1002", 1.0)
+        else:
+            book.three_way("agent1001", LEGS, kind, target, True, 1.0)
+        book.on_dial_end("call-1", "u-agent", "u-third", "PJSIP/x-1", "ANSWER", 2.0)
+        book.on_leg_gone("call-1", "u-agent", 3.0)  # the consult's bridge ends with them
+        handover = book.by_call["call-1"]
+        assert (handover.stage, handover.reason) == (HandoverStage.RETURNED, "agent-left-consult")
+        assert book.alone_effects("call-1", "PJSIP/carrier-1", others_live=False) == "requeue"
+
+
+def test_a_leg_that_is_neither_the_agent_nor_the_third_party_changes_nothing() -> None:
+    book = Handovers(PLAN)
+    book.three_way("agent1001", LEGS, Kind.EMERGENCY, "110", False, 1.0)
+    assert book.on_leg_gone("call-1", "u-spy", 2.0) == []  # e.g. a supervisor's channel
+    book.on_dial_end("call-1", "u-agent", "u-110", "PJSIP/carrier-3", "ANSWER", 3.0)
+    assert book.on_leg_gone("call-1", "u-spy", 4.0) == [] and book.on_leg_gone("call-9", "u-agent", 4.0) == []
+    assert book.by_call["call-1"].stage is HandoverStage.JOINED
+    book.on_leg_gone("call-1", "u-agent", 5.0)
+    assert book.on_leg_gone("call-1", "u-110", 6.0) == []  # over: the citizen's hang-up ends the call
+    book.three_way("agent1001", dataclasses.replace(LEGS, call_id="call-3"), Kind.EMERGENCY, "110", False, 7.0)
+    book.on_leg_gone("call-3", "u-agent", 8.0)
+    assert (book.by_call["call-3"].stage, book.by_call["call-3"].reason) == (HandoverStage.RETURNED, "agent-left")
+
+
+def test_a_call_keeps_every_handover_it_had_in_order() -> None:
+    book = Handovers(PLAN)
+    book.three_way("agent1001", LEGS, Kind.EMERGENCY, "110", False, 1.0)
+    book.on_dial_end("call-1", "u-agent", "", "", "BUSY", 2.0)
+    book.three_way("agent1001", LEGS, Kind.EMERGENCY, "119", False, 3.0)
+    book.on_dial_end("call-1", "u-agent", "", "", "NOANSWER", 4.0)
+    book.cold_transfer("agent1001", LEGS, Kind.DESK, "market", "市场", "market", 5.0)
+    assert [(h.target, h.reason) for h in book.ended("call-1")] == [("110", "busy"), ("119", "no-answer"), ("market", "")]
+    assert book.ended("call-1") == [] and not book.by_call
