@@ -210,12 +210,12 @@ class Handovers:
         stage = handover.stage
         if step == "join" and stage is HandoverStage.CONSULTING and handover.kind in (Kind.EMERGENCY, Kind.DEPARTMENT):
             self._move(handover, "join", wall)
-            return handover, [MoveLegs(call_id or "", ((handover.agent_channel, CONFERENCE, "party"),
+            return handover, [MoveLegs(handover.call_id, ((handover.agent_channel, CONFERENCE, "party"),
                                                         (handover.third_channel, CONFERENCE, "party"))),
                               self._changed(handover)]
         if step == "complete" and stage is HandoverStage.CONSULTING:
             self._move(handover, "complete", wall)
-            return handover, [MoveLegs(call_id or "", ((handover.third_channel, CONFERENCE, "party"),
+            return handover, [MoveLegs(handover.call_id, ((handover.third_channel, CONFERENCE, "party"),
                                                         (handover.agent_channel, LEAVE, "s"))),
                               self._changed(handover)]
         if step == "leave" and stage is HandoverStage.JOINED:

@@ -138,8 +138,9 @@ def test_a_private_consult_with_a_department_then_join_or_cancel() -> None:
     with pytest.raises(HandoverError, match="wrong-stage"):
         book.step("agent1001", "call-1", "leave", 5.0)  # the agent leaves only once all three talk
     _, effects = book.step("agent1001", "call-1", "join", 6.0)
-    assert _moves(effects) == [("PJSIP/agent1001-2", CONFERENCE, "party"), ("PJSIP/carrier-4", CONFERENCE, "party")]
+    assert effects[0] == MoveLegs("call-1", (("PJSIP/agent1001-2", CONFERENCE, "party"), ("PJSIP/carrier-4", CONFERENCE, "party")))
     assert book.by_call["call-1"].stage is HandoverStage.JOINED
+    assert book.by_call["call-1"].steps[-1] == ("joined", 6.0)
     _, effects = book.step("agent1001", "call-1", "cancel", 7.0)
     assert effects == [HangUpLeg("call-1", "PJSIP/carrier-4", "the agent called it off")]
 
@@ -148,7 +149,8 @@ def test_cancel_while_the_third_party_rings_takes_the_agent_back_to_the_citizen(
     book = Handovers(PLAN)
     book.three_way("agent1001", LEGS, Kind.EMERGENCY, "110", False, 1.0)
     _, effects = book.step("agent1001", "call-1", "cancel", 2.0)
-    assert _moves(effects) == [("PJSIP/agent1001-2", CONFERENCE, "party")]
+    assert effects == [MoveLegs("call-1", (("PJSIP/agent1001-2", CONFERENCE, "party"),))]
+    assert book.by_call["call-1"].reason == "cancelled"  # before Asterisk says how the dial ended
     book.on_dial_end("call-1", "u-agent", "", "", "CANCEL", 2.1)
     assert (book.by_call["call-1"].stage, book.by_call["call-1"].reason) == (HandoverStage.RETURNED, "cancelled")
 
@@ -169,7 +171,8 @@ def test_a_warm_transfer_consults_the_agent_then_completes_and_the_first_agent_l
     assert not [v for e in effects if isinstance(e, MoveLegs) for v in e.variables]  # the usual device
     book.on_dial_end("call-1", "u-agent", "u-b", "PJSIP/agent1002-5", "ANSWER", 3.0)
     _, effects = book.step("agent1001", "call-1", "complete", 5.0)
-    assert _moves(effects) == [("PJSIP/agent1002-5", CONFERENCE, "party"), ("PJSIP/agent1001-2", LEAVE, "s")]
+    assert effects[0] == MoveLegs("call-1", (("PJSIP/agent1002-5", CONFERENCE, "party"), ("PJSIP/agent1001-2", LEAVE, "s")))
+    assert book.by_call["call-1"].steps[-1] == ("handed_over", 5.0)
     handover = book.by_call["call-1"]
     assert handover.stage is HandoverStage.HANDED_OVER
     assert handover_disposition(handover) is Disposition.TRANSFERRED_AGENT
