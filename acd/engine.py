@@ -28,7 +28,7 @@ from acd.desks import AcdConfig
 from acd.figures import DeskFigures
 from acd.handover import (AGENT_NOT_READY, NO_AGENT_READY, SAME_DESK, SELF_TRANSFER, UNKNOWN_AGENT, UNKNOWN_DESK,
                           UNKNOWN_TARGET_AGENT,
-                          AgentKeys, CallLegs, Handover, HandoverChanged, HandoverError, HandoverPlan, Handovers, HangUpLeg, Kind,
+                          AgentKeys, CallLegs, Handover, HandoverChanged, HandoverError, HandoverPlan, Handovers, Kind,
                           MoveLegs, handover_disposition)
 from acd.kpis import HOTLINE, DayFigures, ServiceFigures
 from acd.records import CallRecord
