@@ -32,6 +32,7 @@ FALLBACK_CONTEXT = "hotline-fallback"
 # a ConfBridge's own announcer and recorder channels: nobody's leg (Asterisk lists them at a
 # resync, with linkedids of their own)
 CONFERENCE_CHANNELS = ("CBAnn/", "CBRec/")
+BASIC_BRIDGE = "basic"  # the bridges that share the oldest linkedid among their channels
 
 
 @dataclass(slots=True)
@@ -195,7 +196,8 @@ class LiveCalls:
                 moved = self._follow_linkedid(fact.uniqueid, fact.linkedid, fact.at)
                 return moved + self._hang_up(fact.uniqueid, fact.cause, fact.cause_text, fact.at)
             case ev.BridgeEntered():
-                moved = self._follow_linkedid(fact.uniqueid, fact.linkedid, fact.at)
+                moved = [e for uniqueid, linkedid in self.linkedid_moves(fact)
+                         for e in self._follow_linkedid(uniqueid, linkedid, fact.at)]
                 channel = self.channels.get(fact.uniqueid)
                 if channel is not None:
                     channel.bridge_id = fact.bridge_id
@@ -362,6 +364,26 @@ class LiveCalls:
         if not is_new:
             return []
         return [CallArrived(call.linkedid, call.caller_number, call.caller_name, call.dialed_number)]
+
+    def linkedid_moves(self, fact: ev.BridgeEntered) -> list[tuple[str, str]]:
+        """The channels whose linkedid Asterisk changes as this one enters its bridge, each with
+        its new linkedid (of a call this model holds). Entering a basic bridge, every channel in
+        it takes the oldest linkedid among them, and the entering channel's event reports that
+        one; the others are told of it only in their later events (an attended transfer's
+        target hears nothing when the citizen enters its bridge), so the model moves them now.
+        The channel swapped out by the entry does not count; other bridges (ConfBridge,
+        holding) change no linkedid but the entering channel's own."""
+        moves: list[tuple[str, str]] = []
+        if not fact.linkedid or fact.linkedid not in self.calls:
+            return moves
+        entering = self.channels.get(fact.uniqueid)
+        if entering is not None and entering.linkedid != fact.linkedid:
+            moves.append((fact.uniqueid, fact.linkedid))
+        if fact.bridge_type == BASIC_BRIDGE:
+            moves += [(c.uniqueid, fact.linkedid) for c in self.channels.values()
+                      if c.bridge_id == fact.bridge_id and c.linkedid != fact.linkedid
+                      and c.uniqueid not in (fact.uniqueid, fact.swap_uniqueid)]
+        return moves
 
     def _follow_linkedid(self, uniqueid: str, linkedid: str | None, at: datetime) -> list[Effect]:
         """Asterisk gives a channel the linkedid of the oldest channel in the bridge it joins

@@ -804,14 +804,16 @@ class Engine:
                 if agent_id is not None:
                     return acd.agent_call_ended(agent_id, now)
             case ev.BridgeEntered():
-                # an agent's channel handed into a citizen's call (its linkedid moves there):
+                # an agent's channel handed into a citizen's call (its linkedid moves there,
+                # whether the agent entered the citizen's bridge or the citizen the agent's):
                 # the agent is on that call now, with its desk
-                channel = self.calls.channels.get(fact.uniqueid)
-                joined = self.calls.calls.get(fact.linkedid or "")
-                agent_id = self._agent_of_channel(channel.name) if channel is not None else None
-                if (agent_id is not None and channel is not None and joined is not None
-                        and channel.linkedid != joined.linkedid and not joined.internal):
-                    return acd.agent_outbound(agent_id, now, joined.linkedid, joined.desk)
+                effects: list[Any] = []
+                for uniqueid, linkedid in self.calls.linkedid_moves(fact):
+                    agent_id = self._agent_of_channel(self.calls.channels[uniqueid].name)
+                    joined = self.calls.calls[linkedid]
+                    if agent_id is not None and not joined.internal:
+                        effects += acd.agent_outbound(agent_id, now, joined.linkedid, joined.desk)
+                return effects
             case ev.TimerFired() if fact.key == CALLBACK_TICK:
                 return [SetTimer(now + self._callback_tick, CALLBACK_TICK), *acd.dispatch(now)]
             case ev.TimerFired() if fact.key == OFFERS_HELD:

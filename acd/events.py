@@ -55,6 +55,8 @@ class BridgeEntered:
     bridge_id: str
     uniqueid: str
     linkedid: str
+    bridge_type: str = ""  # "basic" (Dial, transfers, AMI Bridge), "base" (ConfBridge), "holding"
+    swap_uniqueid: str = ""  # the channel this one took the place of (a transfer's swap)
 
 
 @dataclass(frozen=True, slots=True)

@@ -337,7 +337,24 @@ def sandbox_pjsip(sip_password: str) -> str:
             f"[{name}](agent-aor)",
             "",
         ]
+    lines += ["; a recording scene may loosen a seat here (allow_softphone_transfer); empty otherwise",
+              f'#tryinclude "{LAB_PJSIP}"', ""]
     return "\n".join(lines)
+
+
+LAB_PJSIP = "pjsip_lab.conf"
+
+
+def allow_softphone_transfer(paths: SandboxPaths, seat: str | None) -> None:
+    """Let one sandbox seat's softphone transfer by SIP REFER (None: no seat may again), and
+    reload PJSIP. Real sites' seats never may (asterisk-conf/pjsip.conf): this exists only so
+    `record-ami --scenario atxfer` can show what Asterisk does when a phone transfers."""
+    uid, gid = _asterisk_ids(paths.root)
+    lab = paths.etc / LAB_PJSIP
+    lab.write_text("" if seat is None else f"[{seat}](+)\nallow_transfer = yes\n")
+    os.chown(lab, uid, gid)
+    lab.chmod(0o640)
+    cli(paths, "module reload res_pjsip.so")
 
 
 # bench/acd_latency.py measures plain app_queue against the controller's ACD in one run

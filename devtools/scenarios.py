@@ -13,6 +13,7 @@ import random
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from acd.handover import Kind
 from acd.privacy import mask_number
 from hotline_config import Config
 from devtools import sandbox
-from devtools.phones import BaresipPhone, PhoneBank, PhoneSpec
+from devtools.phones import SIP_SERVER, BaresipPhone, PhoneBank, PhoneSpec
 from devtools.recorder import AmiRecorder
 
 # (number, name): simulated citizens; names are Chinese as on real lines
@@ -52,7 +53,7 @@ async def citizen_call(phone: BaresipPhone, hang_up_after: float | None = None,
     return str(closed.get("param", ""))
 
 
-SCENARIOS = ("calls", "ringing-fallback", "bridge", "threeway", "supervise")
+SCENARIOS = ("calls", "ringing-fallback", "bridge", "threeway", "supervise", "atxfer")
 
 
 @contextlib.asynccontextmanager
@@ -94,6 +95,9 @@ async def record_ami(controller_factory: ControllerFactory, config: Config, out:
         return
     if scenario == "supervise":
         await _record_supervise(controller_factory, config, out)
+        return
+    if scenario == "atxfer":
+        await _record_attended_transfer(controller_factory, config, out)
         return
     async with _recording(controller_factory, config, out) as (_, bank, recorder, password):
         seat_a = await bank.add(PhoneSpec("agent1001", "agent1001", password=password))
@@ -247,6 +251,56 @@ async def _record_bridge(controller_factory: ControllerFactory, config: Config, 
         await citizen.hangup()
         await citizen.wait_event("CALL_CLOSED", timeout=10)
         await asyncio.sleep(0.5)
+
+
+async def _pjsip_var(controller: Any, channel: str, name: str) -> str:
+    reply = await controller.ami.client.send_action(
+        "Getvar", {"Channel": channel, "Variable": f"CHANNEL(pjsip,{name})"}, timeout=5)
+    return str(reply.get("Value"))
+
+
+async def _record_attended_transfer(controller_factory: ControllerFactory, config: Config, out: Path) -> None:
+    """A softphone's own attended transfer (SIP REFER with Replaces), on a sandbox seat let to
+    transfer for this scene only: a citizen answered by agent1001 through the ACD; agent1001
+    holds them and calls seat 1004 (a consult, a call of its own); agent1001's phone then
+    refers the citizen's call to the consult's dialog. Asterisk bridges the citizen with
+    agent1004 and moves agent1004's channel to the citizen's linkedid; agent1001's two
+    channels hang up; the citizen and agent1004 talk, then the citizen hangs up."""
+    paths = sandbox.SandboxPaths()
+    sandbox.allow_softphone_transfer(paths, "agent1001")
+    try:
+        async with _recording(controller_factory, config, out) as (controller, bank, recorder, password):
+            first = await bank.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True))
+            target = await bank.add(PhoneSpec("agent1004", "agent1004", password=password, auto_answer=True))
+            citizen = await bank.add(PhoneSpec("citizen-1", CITIZENS[7][0], CITIZENS[7][1]))
+            await controller.ami.client.wait_connected(10)
+            await controller.engine.do_not_call(citizen.spec.user)
+            await controller.engine.request("login", "agent1001")
+            await controller.engine.request("ready", "agent1001")
+            await recorder.start()
+            await citizen.dial("12345")
+            await first.wait_event("CALL_ESTABLISHED", timeout=40)
+            held = await _channel_of(controller, lambda name: name.startswith("PJSIP/agent1001-"))
+            await asyncio.sleep(1.0)  # the scene: they talk a moment
+            await first.command("hold")
+            await first.dial("1004")
+            await target.wait_event("CALL_ESTABLISHED", timeout=15)
+            consult = await _channel_of(controller, lambda name: name.startswith("PJSIP/agent1001-")
+                                        and name != held)
+            await asyncio.sleep(1.0)  # the consult
+            call_id, ours, theirs = [await _pjsip_var(controller, consult, n)
+                                     for n in ("call-id", "local_tag", "remote_tag")]
+            replaces = urllib.parse.quote(f"{call_id};to-tag={ours};from-tag={theirs}", safe="")
+            await _mark(controller, "attended transfer agent1001 to agent1004")
+            await first.command("line", "1")  # the citizen's call
+            await first.command("transfer", f"sip:1004@{SIP_SERVER}?Replaces={replaces}")
+            await first.wait_event("CALL_CLOSED", timeout=15)
+            await asyncio.sleep(1.5)  # the citizen talks to agent1004 a moment
+            await citizen.hangup()
+            await target.wait_event("CALL_CLOSED", timeout=10)
+            await asyncio.sleep(0.5)
+    finally:
+        sandbox.allow_softphone_transfer(paths, None)
 
 
 async def _record_supervise(controller_factory: ControllerFactory, config: Config, out: Path) -> None:

@@ -93,7 +93,8 @@ def _hangup(e: AmiEventLike, at: datetime) -> ev.EngineEvent:
 
 def _bridge_enter(e: AmiEventLike, at: datetime) -> ev.EngineEvent:
     return ev.BridgeEntered(at=at, bridge_id=_need(e, "BridgeUniqueid"),
-                            uniqueid=_need(e, "Uniqueid"), linkedid=e.get("Linkedid"))
+                            uniqueid=_need(e, "Uniqueid"), linkedid=e.get("Linkedid"),
+                            bridge_type=e.get("BridgeType"), swap_uniqueid=e.get("SwapUniqueid"))
 
 
 def _bridge_leave(e: AmiEventLike, at: datetime) -> ev.EngineEvent:

@@ -284,3 +284,42 @@ def test_a_channel_of_a_call_that_already_ended_resumes_it_and_its_end_writes_th
     assert complete.disposition is Disposition.ANSWERED and complete.agent == "agent1001"
     assert (complete.arrived_at, complete.caller_name) == (first.arrived_at, "张三")
     assert calls.calls == {} and calls.channels == {}
+
+
+def _consult_beside_a_citizen() -> LiveCalls:
+    """A citizen's call (LINK: the citizen and agent A in br-1) and a consult call (pbx-2.1:
+    agent A's second phone line and agent B in br-2), as before an attended transfer."""
+    calls = LiveCalls()
+    calls.apply(created(LINK, 0))
+    calls.apply(created("pbx-1.2", 1, exten="s", number="1001"))
+    calls.apply(ev.BridgeEntered(t(2), "br-1", LINK, LINK, "basic"))
+    calls.apply(ev.BridgeEntered(t(2), "br-1", "pbx-1.2", LINK, "basic"))
+    calls.apply(created("pbx-2.1", 3, linkedid="pbx-2.1", exten="1004", number="1001"))
+    calls.apply(created("pbx-2.2", 3, linkedid="pbx-2.1", exten="s", number="1004"))
+    calls.apply(ev.BridgeEntered(t(4), "br-2", "pbx-2.2", "pbx-2.1", "basic"))
+    calls.apply(ev.BridgeEntered(t(4), "br-2", "pbx-2.1", "pbx-2.1", "basic"))
+    return calls
+
+
+def test_given_a_citizen_entering_a_basic_bridge_then_its_other_channels_join_the_citizens_call() -> None:
+    calls = _consult_beside_a_citizen()
+    calls.apply(ev.BridgeLeft(t(5), "br-1", LINK, LINK))
+    calls.apply(ev.BridgeLeft(t(5), "br-2", "pbx-2.1", "pbx-2.1"))
+    calls.apply(ev.BridgeEntered(t(5), "br-2", LINK, LINK, "basic", swap_uniqueid="pbx-2.1"))
+    assert calls.channels["pbx-2.2"].linkedid == LINK  # agent B, told of it by no event of its own
+    assert calls.channels["pbx-2.1"].linkedid == "pbx-2.1"
+    [consult] = records(calls.apply(hung_up("pbx-2.1", 6, linkedid="pbx-2.1")))
+    assert consult.linkedid == "pbx-2.1" and consult.ended_at == t(6)
+
+
+@pytest.mark.parametrize("bridge_type", ["base", "holding", ""])
+def test_given_a_bridge_that_is_not_basic_then_only_the_entering_channel_says_its_linkedid(bridge_type: str) -> None:
+    calls = _consult_beside_a_citizen()
+    calls.apply(ev.BridgeEntered(t(5), "br-2", LINK, LINK, bridge_type))
+    assert calls.channels["pbx-2.2"].linkedid == "pbx-2.1"
+
+
+def test_given_a_basic_bridge_entered_with_a_linkedid_this_model_never_saw_then_nothing_moves() -> None:
+    calls = _consult_beside_a_citizen()
+    calls.apply(ev.BridgeEntered(t(5), "br-2", "pbx-2.1", "pbx-0.9", "basic"))
+    assert {c.linkedid for c in calls.channels.values()} == {LINK, "pbx-2.1"}
