@@ -19,6 +19,7 @@ import math
 import shutil
 import signal
 import subprocess
+import urllib.parse
 import wave
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -267,6 +268,13 @@ ctrl_tcp_listen 127.0.0.1:{s.ctrl_port}
         for digit in digits:
             await self.command("sndcode", digit)
             await asyncio.sleep(gap)
+
+    async def transfer_attended(self, line: int, target: str, replaces: str) -> None:
+        """Refer the call on `line` to the dialog `replaces` names (SIP REFER with Replaces, an
+        attended transfer: baresip 1.0 has no command of its own for it, but sends the
+        Refer-To URI it is given). `replaces` is `replaces_header()` of the consult dialog."""
+        await self.command("line", str(line))
+        await self.command("transfer", f"sip:{target}@{SIP_SERVER}?Replaces={urllib.parse.quote(replaces, safe='')}")
 
     def heard_audio(self) -> list[Path]:
         """The decoded audio of each call this phone had (keep_audio), oldest first."""

@@ -13,7 +13,6 @@ import random
 import sys
 import tempfile
 import time
-import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from acd.handover import Kind
 from acd.privacy import mask_number
 from hotline_config import Config
 from devtools import sandbox
-from devtools.phones import SIP_SERVER, BaresipPhone, PhoneBank, PhoneSpec
+from devtools.phones import BaresipPhone, PhoneBank, PhoneSpec
 from devtools.recorder import AmiRecorder
 
 # (number, name): simulated citizens; names are Chinese as on real lines
@@ -253,10 +252,15 @@ async def _record_bridge(controller_factory: ControllerFactory, config: Config, 
         await asyncio.sleep(0.5)
 
 
-async def _pjsip_var(controller: Any, channel: str, name: str) -> str:
-    reply = await controller.ami.client.send_action(
-        "Getvar", {"Channel": channel, "Variable": f"CHANNEL(pjsip,{name})"}, timeout=5)
-    return str(reply.get("Value"))
+async def replaces_header(ami: Any, channel: str) -> str:
+    """The Replaces header naming the SIP dialog of one of Asterisk's PJSIP channels, as the
+    phone at its other end would put it in an attended transfer's Refer-To (to-tag: Asterisk's
+    tag, from-tag: the phone's). `ami` is a connected AMI client."""
+    async def var(name: str) -> str:
+        reply = await ami.send_action("Getvar", {"Channel": channel, "Variable": f"CHANNEL(pjsip,{name})"},
+                                      timeout=5)
+        return str(reply.get("Value"))
+    return f"{await var('call-id')};to-tag={await var('local_tag')};from-tag={await var('remote_tag')}"
 
 
 async def _record_attended_transfer(controller_factory: ControllerFactory, config: Config, out: Path) -> None:
@@ -288,12 +292,9 @@ async def _record_attended_transfer(controller_factory: ControllerFactory, confi
             consult = await _channel_of(controller, lambda name: name.startswith("PJSIP/agent1001-")
                                         and name != held)
             await asyncio.sleep(1.0)  # the consult
-            call_id, ours, theirs = [await _pjsip_var(controller, consult, n)
-                                     for n in ("call-id", "local_tag", "remote_tag")]
-            replaces = urllib.parse.quote(f"{call_id};to-tag={ours};from-tag={theirs}", safe="")
+            replaces = await replaces_header(controller.ami.client, consult)
             await _mark(controller, "attended transfer agent1001 to agent1004")
-            await first.command("line", "1")  # the citizen's call
-            await first.command("transfer", f"sip:1004@{SIP_SERVER}?Replaces={replaces}")
+            await first.transfer_attended(1, "1004", replaces)  # line 1: the citizen's call
             await first.wait_event("CALL_CLOSED", timeout=15)
             await asyncio.sleep(1.5)  # the citizen talks to agent1004 a moment
             await citizen.hangup()
