@@ -74,7 +74,9 @@ async def _until(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-u
 async def _ring_baseline(marks: Marks, operator: BaresipPhone) -> float:
     ringing = marks.expect("Newstate", "PJSIP/carrier-")
     t0 = time.time()
-    await marks.client.send_action("Originate", {"Channel": "PJSIP/110@carrier", "Application": "Wait",
+    # the address the three-way's Dial reads from the sandbox's carrier directory
+    channel = f"PJSIP/carrier/sip:110@127.0.0.1:{operator.spec.sip_port}"
+    await marks.client.send_action("Originate", {"Channel": channel, "Application": "Wait",
                                                  "Data": "5", "Async": "true", "Timeout": "10000"})
     elapsed = await asyncio.wait_for(ringing, 10) - t0
     await operator.wait_event("CALL_INCOMING", timeout=10)
@@ -156,7 +158,8 @@ async def main(rounds: int) -> None:
             agent = await bank.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True))
             seat = await bank.add(PhoneSpec("agent1002", "agent1002", password=password))
             other = await bank.add(PhoneSpec("agent1003", "agent1003", password=password, auto_answer=True))
-            operator = await bank.add(PhoneSpec("operator-110", "110", sip_port=5090))
+            operator = await bank.add(PhoneSpec("operator-110", "110"))
+            sandbox.carrier_put(paths, "110", operator.spec.sip_port)
             citizen = await bank.add(PhoneSpec("citizen", "13800138001", "张三"))
             await ctl.engine.do_not_call("13800138001")
             await ctl.engine.request("login", "agent1001")
@@ -174,6 +177,7 @@ async def main(rounds: int) -> None:
             _show("agent leaves -> citizen and 110 bridged", leave, leave_base, "hang-up of a seat-to-seat call")
         finally:
             await bank.close()
+            sandbox.carrier_forget(paths, "110")
             await marks.client.close()
             marks_task.cancel()
             await ctl.stop()

@@ -509,6 +509,16 @@ def cli(paths: SandboxPaths, command: str, timeout: float = 15.0) -> str:
     return proc.stdout
 
 
+def carrier_put(paths: SandboxPaths, number: str, sip_port: int) -> None:
+    """Where the sandbox's carrier reaches `number`: a baresip on this loopback port (sandbox.toml's
+    outbound_dial reads it for callbacks and three-way calls)."""
+    cli(paths, f"database put sandbox-carrier {number} 127.0.0.1:{sip_port}")
+
+
+def carrier_forget(paths: SandboxPaths, number: str) -> None:
+    cli(paths, f"database del sandbox-carrier {number}")
+
+
 def asterisk_pid(paths: SandboxPaths) -> int | None:
     try:
         pid = int(paths.pidfile.read_text().strip())

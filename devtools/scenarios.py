@@ -167,7 +167,8 @@ async def _record_threeway(controller_factory: ControllerFactory, config: Config
     async with _recording(controller_factory, config, out) as (controller, bank, recorder, password):
         agent = await bank.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True))
         market = await bank.add(PhoneSpec("agent1003", "agent1003", password=password, auto_answer=True))
-        operator = await bank.add(PhoneSpec("operator-110", "110", auto_answer=True, sip_port=5090))
+        operator = await bank.add(PhoneSpec("operator-110", "110", auto_answer=True))
+        sandbox.carrier_put(sandbox.SandboxPaths(), "110", operator.spec.sip_port)
         first = await bank.add(PhoneSpec("citizen-1", CITIZENS[5][0], CITIZENS[5][1]))
         second = await bank.add(PhoneSpec("citizen-2", CITIZENS[6][0], CITIZENS[6][1]))
         await controller.ami.client.wait_connected(10)
@@ -206,6 +207,7 @@ async def _record_threeway(controller_factory: ControllerFactory, config: Config
         await second.hangup()
         await market.wait_event("CALL_CLOSED", timeout=10)
         await asyncio.sleep(0.5)
+        sandbox.carrier_forget(sandbox.SandboxPaths(), "110")
 
 
 async def _channel_of(controller: Any, predicate: Callable[[str], bool], timeout: float = 10.0) -> str:

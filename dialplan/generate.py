@@ -55,7 +55,7 @@ def render(plan: DialPlan, source: str) -> str:
     for mode, options in (("o", ",G(hotline-joined^s^1)"), ("p", ",g")):
         lines += [f"exten => _{mode}X.,1,NoOp(three-way with ${{EXTEN:1}})",
                   f" same => n,Set(CALLERID(num)={plan.outbound_callerid})",
-                  f" same => n,Dial(PJSIP/${{EXTEN:1}}@{plan.trunk},${{GLOBAL(HOTLINE_THREEWAY_RING)}}{options})",
+                  f" same => n,Dial({plan.outbound('${EXTEN:1}')},${{GLOBAL(HOTLINE_THREEWAY_RING)}}{options})",
                   " same => n,Goto(hotline-threeway-back,s,1)"]
     lines += ["", "; Callbacks: citizens are dialed through the trunk showing the hotline number.",
               "[hotline-outbound]",

@@ -7,7 +7,7 @@ the hotline numbers and their desks come from `[acd] numbers` (one place for tha
     did_prefixes = ["+86571", "0571"]  # forms the carrier may add in front of 12345
     outbound_callerid = "12345"     # what a called-back citizen sees
     emergency_prefix = ""           # dialed on the trunk before 110/119/120/122
-    outbound_dial = "PJSIP/{number}@{trunk}"   # how a callback reaches a citizen
+    outbound_dial = "PJSIP/{number}@{trunk}"   # how a callback or a three-way call reaches a number
     emergency = { "110" = "公安", "119" = "消防", "120" = "急救", "122" = "交通事故" }
 """
 
@@ -40,11 +40,12 @@ class DialPlan:
     emergency_prefix: str = ""
     emergency: tuple[tuple[str, str], ...] = DEFAULT_EMERGENCY  # (number, who answers it)
     numbers: tuple[tuple[str, str], ...] = field(default=())  # (hotline number, desk), from [acd]
-    outbound_dial: str = "PJSIP/{number}@{trunk}"  # Dial string for callbacks; {number} {trunk}
+    outbound_dial: str = "PJSIP/{number}@{trunk}"  # Dial string out through the trunk; {number} {trunk}
 
-    def outbound(self) -> str:
-        """The callback Dial string with the dialplan's ${EXTEN} for the number."""
-        return self.outbound_dial.replace("{number}", "${EXTEN}").replace("{trunk}", self.trunk)
+    def outbound(self, number: str = "${EXTEN}") -> str:
+        """The Dial string that reaches a number through the trunk (callbacks, three-way calls),
+        with a dialplan expression for the number."""
+        return self.outbound_dial.replace("{number}", number).replace("{trunk}", self.trunk)
 
     def emergency_numbers(self) -> tuple[str, ...]:
         return tuple(n for n, _ in self.emergency)

@@ -308,6 +308,10 @@ def test_given_a_citizen_entering_a_basic_bridge_then_its_other_channels_join_th
     calls.apply(ev.BridgeEntered(t(5), "br-2", LINK, LINK, "basic", swap_uniqueid="pbx-2.1"))
     assert calls.channels["pbx-2.2"].linkedid == LINK  # agent B, told of it by no event of its own
     assert calls.channels["pbx-2.1"].linkedid == "pbx-2.1"
+    # agent B's leg: left the consult and joined the citizen's call at the transfer, as who it was
+    moved = calls.calls[LINK].legs["pbx-2.2"]
+    assert (moved.role, moved.number, moved.joined_at, moved.left_at) == ("other", "1004", t(5), None)
+    assert calls.calls["pbx-2.1"].legs["pbx-2.2"].left_at == t(5)
     [consult] = records(calls.apply(hung_up("pbx-2.1", 6, linkedid="pbx-2.1")))
     assert consult.linkedid == "pbx-2.1" and consult.ended_at == t(6)
 
@@ -319,7 +323,16 @@ def test_given_a_bridge_that_is_not_basic_then_only_the_entering_channel_says_it
     assert calls.channels["pbx-2.2"].linkedid == "pbx-2.1"
 
 
-def test_given_a_basic_bridge_entered_with_a_linkedid_this_model_never_saw_then_nothing_moves() -> None:
+@pytest.mark.parametrize("linkedid", ["pbx-0.9", ""], ids=["never-seen", "none-given"])
+def test_given_a_basic_bridge_entered_with_a_linkedid_this_model_does_not_hold_then_nothing_moves(linkedid: str) -> None:
     calls = _consult_beside_a_citizen()
-    calls.apply(ev.BridgeEntered(t(5), "br-2", "pbx-2.1", "pbx-0.9", "basic"))
+    entered = ev.BridgeEntered(t(5), "br-2", "pbx-2.1", linkedid, "basic")
+    assert calls.linkedid_moves(entered) == []  # the engine looks each move's call up
+    calls.apply(entered)
     assert {c.linkedid for c in calls.channels.values()} == {LINK, "pbx-2.1"}
+
+
+def test_given_a_channel_this_model_never_saw_entering_a_basic_bridge_then_the_others_still_follow() -> None:
+    calls = _consult_beside_a_citizen()
+    entered = ev.BridgeEntered(t(5), "br-2", "pbx-9.9", LINK, "basic")
+    assert sorted(calls.linkedid_moves(entered)) == [("pbx-2.1", LINK), ("pbx-2.2", LINK)]

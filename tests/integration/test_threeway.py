@@ -1,5 +1,6 @@
 """Three-way calls and transfers on the real sandbox, with baresip phones for the citizen, the
-agents and the party behind the trunk (110 or a department: the sandbox's carrier address).
+agents and the party behind the trunk (110 or a department: the sandbox's carrier reaches it at
+the free port its baresip took, written into the carrier's directory).
 
 Every party's microphone sends its own tone; each phone keeps what it heard (baresip's sndfile),
 so "the citizen and 110 talk" is checked by ear as well as by Asterisk's bridges.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,7 +25,6 @@ from tickets.catalog import Entry
 pytestmark = pytest.mark.integration
 
 CITIZEN_HZ, AGENT_HZ, THIRD_HZ, SECOND_AGENT_HZ = 500, 700, 1100, 1400
-TRUNK_PARTY_PORT = 5090  # the sandbox's carrier: what the hotline dials out reaches this phone
 DEPARTMENT_PHONE = "88001234"
 
 
@@ -34,12 +35,20 @@ def _config(acd_config: Config, ring: float = 20.0) -> Config:
         orders=dataclasses.replace(acd_config.orders, departments=departments))
 
 
+@pytest.fixture(autouse=True)
+def _carrier_directory(sandbox_paths: sandbox.SandboxPaths) -> Iterator[None]:
+    """Each test's trunk parties are gone with it."""
+    yield
+    sandbox.cli(sandbox_paths, "database deltree sandbox-carrier")
+
+
 async def _talking(ctl, phones: PhoneBank, password: str, third_answers: bool = True,
                    citizen_number: str = "13800138001", third_number: str = "110") -> tuple[BaresipPhone, BaresipPhone, BaresipPhone]:
     agent = await phones.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True,
                                        tone_hz=AGENT_HZ, keep_audio=True))
-    third = await phones.add(PhoneSpec("trunk-party", third_number, auto_answer=third_answers, sip_port=TRUNK_PARTY_PORT,
+    third = await phones.add(PhoneSpec("trunk-party", third_number, auto_answer=third_answers,
                                        tone_hz=THIRD_HZ, keep_audio=True))
+    sandbox.carrier_put(sandbox.SandboxPaths(), third_number, third.spec.sip_port)  # the trunk reaches it there
     citizen = await phones.add(PhoneSpec("citizen", citizen_number, "张三", tone_hz=CITIZEN_HZ, keep_audio=True))
     await ctl.engine.do_not_call(citizen_number)
     await ctl.engine.request("login", "agent1001")
