@@ -97,7 +97,17 @@ class QueueRefused:
     reason: str
 
 
-AcdEffect = OfferCall | SetTimer | AgentChanged | CallAnswered | CallAbandoned | QueueRefused
+@dataclass(frozen=True, slots=True)
+class AgentReachable:
+    """An agent's phone can be rung again, or can no longer be (its state is unchanged: a ready
+    agent whose phone is unreachable stays ready, and is offered calls again once it is back)."""
+
+    agent_id: str
+    reachable: bool
+    at: float
+
+
+AcdEffect = OfferCall | SetTimer | AgentChanged | CallAnswered | CallAbandoned | QueueRefused | AgentReachable
 
 
 @dataclass(slots=True)
@@ -113,6 +123,8 @@ class LiveAgent:
     wrap_up_generation: int = 0  # a wrap-up timer of an earlier wrap-up must not end this one
     wrap_up_until: float = 0.0
     offer_generation: int = 0  # likewise for the deadline of an offer
+    reachable: bool = True  # its phone can be rung (acd.reachability): offered no call while not
+    reachable_since: float = 0.0
     # the recent transitions (the agent history of the events issue goes to the store)
     history: deque[tuple[float, AgentState, str]] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))
 
@@ -217,6 +229,16 @@ class Acd:
         return [self._move(agent, "hangup", now, desk or ""),
                 SetTimer(agent.wrap_up_until, ("wrap_up", agent_id, agent.wrap_up_generation))]
 
+    def set_reachable(self, agent_id: str, reachable: bool, now: float) -> list[AcdEffect]:
+        """The agent's phone can be rung (or not) as its contacts say; back, it may be offered
+        a waiting call at once."""
+        agent = self._agent(agent_id)
+        if agent.reachable == reachable:
+            return []
+        agent.reachable, agent.reachable_since = reachable, now
+        changed: list[AcdEffect] = [AgentReachable(agent_id, reachable, now)]
+        return changed + self.dispatch(now) if reachable else changed
+
     # ---- sessions across restarts ----
     def session(self, agent_id: str, now: float, wall: float) -> AgentSession:
         agent = self._agent(agent_id)
@@ -274,7 +296,7 @@ class Acd:
         if overflow is not None:
             effects.append(SetTimer(overflow, ("overflow", call_id, 0)))
         preferred = self.agents.get(preferred_agent)
-        if preferred is not None and preferred.state is AgentState.READY \
+        if preferred is not None and preferred.state is AgentState.READY and preferred.reachable \
                 and self.policies[desk].skill in preferred.config.skills:
             effects += self._offer(self.queue[call_id], preferred, now)
         return effects + self.dispatch(now)
@@ -471,7 +493,8 @@ class Acd:
         the highest level of the desk's skill, then the longest idle."""
         skill = self.config.desk(desk).skill
         ready = [(agent_order(ReadyAgent(a.config.agent_id, a.config.skills, a.idle_since), a.config.skills[skill]), a)
-                 for a in self.agents.values() if a.state is AgentState.READY and skill in a.config.skills]
+                 for a in self.agents.values() if a.state is AgentState.READY and a.reachable
+                 and skill in a.config.skills]
         return min(ready, key=lambda pair: pair[0])[1] if ready else None
 
     # ---- the decision ----
@@ -479,7 +502,7 @@ class Acd:
         if self.suspended:
             return []
         ready = [ReadyAgent(a.config.agent_id, a.config.skills, a.idle_since)
-                 for a in self.agents.values() if a.state is AgentState.READY]
+                 for a in self.agents.values() if a.state is AgentState.READY and a.reachable]
         if not ready:
             return []
         effects: list[AcdEffect] = []

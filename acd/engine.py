@@ -32,6 +32,7 @@ from acd.handover import (AGENT_NOT_READY, NO_AGENT_READY, SAME_DESK, SELF_TRANS
                           MoveLegs, handover_disposition)
 from acd.kpis import HOTLINE, DayFigures, ServiceFigures
 from acd.records import CallRecord
+from acd.reachability import Contacts, pjsip_endpoint
 from acd.ports import CallbackPort, NoCallbacks, Queued
 from acd.routing import Priority
 from acd.states import AgentState, HandoverStage, PauseReason, next_agent_state
@@ -83,6 +84,7 @@ class AgentView:
     reason: str
     since: float
     call_id: str | None
+    reachable: bool = True  # its phone can be rung (PJSIP contacts); not: offered no call
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,12 @@ class Engine:
         self.today = DayFigures(ZoneInfo(city_tz), self._desk_of, {d.name: d.service_level for d in self.acd.config.desks},
                                 self.acd.config.short_abandon)
         self._devices = {a.agent_id: f"{a.device}-" for a in self.acd.config.agents}
+        self.contacts = Contacts()
+        self._phones: dict[str, list[str]] = {}  # PJSIP endpoint -> the agents it rings
+        for a in self.acd.config.agents:
+            endpoint = pjsip_endpoint(a.device)
+            if endpoint is not None:
+                self._phones.setdefault(endpoint, []).append(a.agent_id)
         self.supervision = sv.Supervision(supervisors)
         self._handlers = dict(handlers)
         self._observers: dict[type, list[EffectHandler]] = {}
@@ -227,7 +235,7 @@ class Engine:
 
     def agents(self) -> tuple[AgentView, ...]:
         return tuple(AgentView(a.config.agent_id, a.config.name, a.state.value, a.reason, a.since,
-                               a.call_id) for a in self.acd.agents.values())
+                               a.call_id, a.reachable) for a in self.acd.agents.values())
 
     def queue_position(self, linkedid: str) -> tuple[int, float] | None:
         """(callers ahead, estimated seconds to an agent) for a waiting call, or None."""
@@ -814,6 +822,8 @@ class Engine:
                     if agent_id is not None and not joined.internal:
                         effects += acd.agent_outbound(agent_id, now, joined.linkedid, joined.desk)
                 return effects
+            case ev.ContactChanged():
+                return self._reachable(self.contacts.apply(fact.endpoint, fact.uri, fact.status), now)
             case ev.TimerFired() if fact.key == CALLBACK_TICK:
                 return [SetTimer(now + self._callback_tick, CALLBACK_TICK), *acd.dispatch(now)]
             case ev.TimerFired() if fact.key == OFFERS_HELD:
@@ -847,6 +857,8 @@ class Engine:
         then offer again: no caller waits while an agent who could take them is ready."""
         live = {c.uniqueid: c for c in snap.channels}
         effects: list[Any] = []
+        if snap.contacts is not None:  # phones that came or went while we were blind
+            effects += self._reachable(self.contacts.reset(snap.contacts, tuple(self._phones)), now, resync=True)
         for linkedid, uniqueid in list(self._caller_channel.items()):
             channel = live.get(uniqueid)
             queued = self.acd.queue.get(linkedid)
@@ -878,6 +890,20 @@ class Engine:
             effects += self._drop_unseen(uniqueid, now)
         self.link_down = False
         return effects + self.acd.resume(now)
+
+    def _reachable(self, endpoints: dict[str, bool], now: float, resync: bool = False) -> list[Any]:
+        effects: list[Any] = []
+        for endpoint, reachable in endpoints.items():
+            for agent_id in self._phones.get(endpoint, ()):
+                changed = self.acd.set_reachable(agent_id, reachable, now)
+                if changed and not resync:
+                    log.info("%s's phone is %s", agent_id, "reachable again" if reachable else
+                             "unreachable: offered no call until it is back")
+                effects += changed
+        if resync:
+            agents = [self.acd.agents[a] for phones in self._phones.values() for a in phones]
+            log.info("resync: %d of %d agents' phones reachable", sum(a.reachable for a in agents), len(agents))
+        return effects
 
     def _talking_citizens(self, snap: ev.ChannelsSnapshot) -> dict[str, ev.ChannelSnapshot]:
         """Citizens' channels (the first of their call, not an agent's phone) in a bridge, by

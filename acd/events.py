@@ -123,6 +123,16 @@ class JournalEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactListed:
+    """One PJSIP contact as PJSIPShowContacts lists it."""
+
+    endpoint: str
+    uri: str
+    status: str  # Reachable, Unreachable, NonQualified, Unknown
+    qualified: bool  # its AOR qualifies it (qualify_frequency > 0)
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelsSnapshot:
     """Everything live in Asterisk right after a reconnect (CoreShowChannels), with the call
     journal Asterisk kept meanwhile."""
@@ -130,6 +140,7 @@ class ChannelsSnapshot:
     at: datetime
     channels: tuple[ChannelSnapshot, ...]
     journal: tuple[JournalEntry, ...] = ()
+    contacts: tuple[ContactListed, ...] | None = None  # PJSIPShowContacts; None: not read
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,9 +271,19 @@ class TimerFired:
     key: tuple[str, str, int]
 
 
+@dataclass(frozen=True, slots=True)
+class ContactChanged:
+    """A SIP phone's contact registered, qualified, unreachable or gone (AMI ContactStatus)."""
+
+    at: datetime
+    endpoint: str
+    uri: str
+    status: str  # Created, Reachable, Unreachable, Removed, Unknown, NonQualified, Updated
+
+
 EngineEvent = (
     ChannelCreated | ChannelStateChanged | CallerIdChanged | ChannelHungUp | BridgeEntered
     | BridgeLeft | BridgeDestroyed | AmiLinkUp | AmiLinkDown | ChannelsSnapshot | CallJournal
     | AgiSessionStarted | AgiSessionEnded | CallQueued | CallFellBack | SurveyAnswered | CallbackChoice | CallbackDialed | DialEnded
-    | OfferNotSent | TimerFired
+    | OfferNotSent | TimerFired | ContactChanged
 )

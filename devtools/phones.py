@@ -16,6 +16,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import shutil
 import signal
 import subprocess
@@ -268,6 +269,16 @@ ctrl_tcp_listen 127.0.0.1:{s.ctrl_port}
         for digit in digits:
             await self.command("sndcode", digit)
             await asyncio.sleep(gap)
+
+    def freeze(self) -> None:
+        """The phone vanishes without a word (SIGSTOP): no RTP, no answer to Asterisk's qualify,
+        as when a home seat's network goes."""
+        if self._proc is not None:
+            os.kill(self._proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self._proc is not None:
+            os.kill(self._proc.pid, signal.SIGCONT)
 
     async def transfer_attended(self, line: int, target: str, replaces: str) -> None:
         """Refer the call on `line` to the dialog `replaces` names (SIP REFER with Replaces, an

@@ -337,7 +337,7 @@ def sandbox_pjsip(sip_password: str) -> str:
             f"[{name}](agent-aor)",
             "",
         ]
-    lines += ["; a recording scene may loosen a seat here (allow_softphone_transfer); empty otherwise",
+    lines += ["; a recording scene may loosen a seat here (devtools.sandbox.lab_seat); empty otherwise",
               f'#tryinclude "{LAB_PJSIP}"', ""]
     return "\n".join(lines)
 
@@ -345,13 +345,18 @@ def sandbox_pjsip(sip_password: str) -> str:
 LAB_PJSIP = "pjsip_lab.conf"
 
 
-def allow_softphone_transfer(paths: SandboxPaths, seat: str | None) -> None:
-    """Let one sandbox seat's softphone transfer by SIP REFER (None: no seat may again), and
-    reload PJSIP. Real sites' seats never may (asterisk-conf/pjsip.conf): this exists only so
-    `record-ami --scenario atxfer` can show what Asterisk does when a phone transfers."""
+def lab_seat(paths: SandboxPaths, seat: str | None, **options: dict[str, str]) -> None:
+    """Loosen one sandbox seat for a recording scene and reload PJSIP: `options` by PJSIP
+    object type, e.g. endpoint={"allow_transfer": "yes"}, aor={"qualify_frequency": "2"}
+    (None: every seat as asterisk-conf/ has it again). Real sites' seats are never loosened:
+    this exists only so `record-ami` can show what Asterisk does then."""
     uid, gid = _asterisk_ids(paths.root)
     lab = paths.etc / LAB_PJSIP
-    lab.write_text("" if seat is None else f"[{seat}](+)\nallow_transfer = yes\n")
+    lines = []
+    for object_type, values in ({} if seat is None else options).items():
+        lines.append(f"[{seat}](+type={object_type})")
+        lines += [f"{name} = {value}" for name, value in values.items()]
+    lab.write_text("".join(f"{line}\n" for line in lines))
     os.chown(lab, uid, gid)
     lab.chmod(0o640)
     cli(paths, "module reload res_pjsip.so")

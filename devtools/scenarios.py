@@ -52,7 +52,7 @@ async def citizen_call(phone: BaresipPhone, hang_up_after: float | None = None,
     return str(closed.get("param", ""))
 
 
-SCENARIOS = ("calls", "ringing-fallback", "bridge", "threeway", "supervise", "atxfer")
+SCENARIOS = ("calls", "ringing-fallback", "bridge", "threeway", "supervise", "atxfer", "reachability")
 
 
 @contextlib.asynccontextmanager
@@ -97,6 +97,9 @@ async def record_ami(controller_factory: ControllerFactory, config: Config, out:
         return
     if scenario == "atxfer":
         await _record_attended_transfer(controller_factory, config, out)
+        return
+    if scenario == "reachability":
+        await _record_reachability(controller_factory, config, out)
         return
     async with _recording(controller_factory, config, out) as (_, bank, recorder, password):
         seat_a = await bank.add(PhoneSpec("agent1001", "agent1001", password=password))
@@ -273,7 +276,7 @@ async def _record_attended_transfer(controller_factory: ControllerFactory, confi
     agent1004 and moves agent1004's channel to the citizen's linkedid; agent1001's two
     channels hang up; the citizen and agent1004 talk, then the citizen hangs up."""
     paths = sandbox.SandboxPaths()
-    sandbox.allow_softphone_transfer(paths, "agent1001")
+    sandbox.lab_seat(paths, "agent1001", endpoint={"allow_transfer": "yes"})
     try:
         async with _recording(controller_factory, config, out) as (controller, bank, recorder, password):
             first = await bank.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True))
@@ -303,7 +306,53 @@ async def _record_attended_transfer(controller_factory: ControllerFactory, confi
             await target.wait_event("CALL_CLOSED", timeout=10)
             await asyncio.sleep(0.5)
     finally:
-        sandbox.allow_softphone_transfer(paths, None)
+        sandbox.lab_seat(paths, None)
+
+
+async def _until_reachable(controller: Any, agent_id: str, reachable: bool, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while next(a.reachable for a in controller.engine.agents() if a.agent_id == agent_id) != reachable:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{agent_id}'s phone never became {'reachable' if reachable else 'unreachable'}")
+        await asyncio.sleep(0.05)
+
+
+async def _record_reachability(controller_factory: ControllerFactory, config: Config, out: Path) -> None:
+    """A home seat's phone that vanishes and comes back (agent1001, qualified every 2 s for the
+    scene): it registers (ContactStatus Created, then Reachable) and its agent goes ready; the
+    phone freezes (no answer to qualify: Unreachable); a citizen calls 12345 and waits; the
+    phone thaws (Reachable) and is offered the citizen, answers, and they talk; the citizen
+    hangs up; the phone quits (it unregisters: Removed)."""
+    paths = sandbox.SandboxPaths()
+    sandbox.lab_seat(paths, "agent1001", aor={"qualify_frequency": "2", "qualify_timeout": "1"})
+    try:
+        async with _recording(controller_factory, config, out) as (controller, bank, recorder, password):
+            citizen = await bank.add(PhoneSpec("citizen-1", CITIZENS[1][0], CITIZENS[1][1]))
+            await controller.ami.client.wait_connected(10)
+            await controller.engine.do_not_call(citizen.spec.user)
+            await recorder.start()
+            await _mark(controller, "agent1001's phone starts")
+            home = await bank.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True))
+            await _until_reachable(controller, "agent1001", True)
+            await _mark(controller, "ready agent1001")
+            await controller.engine.request("login", "agent1001")
+            await controller.engine.request("ready", "agent1001")
+            home.freeze()
+            await _until_reachable(controller, "agent1001", False)
+            await citizen.dial("12345")
+            await _channel_of(controller, lambda name: name.startswith("PJSIP/carrier-"))
+            await asyncio.sleep(_greeting_seconds() + 2.0)  # the citizen waits; nobody is rung
+            home.thaw()
+            await home.wait_event("CALL_ESTABLISHED", timeout=30)
+            await asyncio.sleep(1.0)
+            await citizen.hangup()
+            await home.wait_event("CALL_CLOSED", timeout=10)
+            await _mark(controller, "agent1001's phone quits")
+            await bank.close()
+            await _until_reachable(controller, "agent1001", False)
+            await asyncio.sleep(0.5)
+    finally:
+        sandbox.lab_seat(paths, None)
 
 
 async def _record_supervise(controller_factory: ControllerFactory, config: Config, out: Path) -> None:

@@ -20,7 +20,7 @@ from acd import events as ev
 from hotline_config import AsteriskConfig
 from pbx.ami_client import AmiActionFailed, AmiClient
 from pbx.journal import clear_journal, read_journal
-from pbx.translate import TranslationError, channel_snapshot, translate
+from pbx.translate import TranslationError, channel_snapshot, contact_listed, translate
 
 log = logging.getLogger("pbx.link")
 
@@ -39,6 +39,20 @@ def caller_gone(exc: Exception) -> bool:
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
+
+
+async def read_contacts(client: Any) -> tuple[ev.ContactListed, ...] | None:
+    """Every PJSIP contact and its status (PJSIPShowContacts), for the agents' reachability;
+    none registered is an empty list. None when Asterisk would not say (the controller then
+    keeps what it knew)."""
+    try:
+        _, events = await client.send_list_action("PJSIPShowContacts")
+    except AmiActionFailed as exc:
+        if "no contacts" in str(exc).lower():
+            return ()
+        log.warning("resync: contacts not listed: %s", exc)
+        return None
+    return tuple(contact_listed(e) for e in events if e.name == "ContactList")
 
 class Inbox(Protocol):
     def submit(self, fact: Any) -> None: ...
@@ -105,7 +119,8 @@ class AmiLink:
                 log.warning("resync: skipped a channel: %s", exc)
         channels = [await self._with_desk(client, c) for c in channels]
         journal = await read_journal(client)
-        self._inbox.submit(ev.ChannelsSnapshot(self._now(), tuple(channels), journal))
+        contacts = await read_contacts(client)
+        self._inbox.submit(ev.ChannelsSnapshot(self._now(), tuple(channels), journal, contacts))
         await self._adopt_waiting(client, channels)
         self.resyncs += 1
         log.info("resynchronised with Asterisk: %d live channel(s), %d journal line(s)",

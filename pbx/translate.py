@@ -102,6 +102,17 @@ def _bridge_leave(e: AmiEventLike, at: datetime) -> ev.EngineEvent:
                          uniqueid=_need(e, "Uniqueid"), linkedid=e.get("Linkedid"))
 
 
+def _contact_status(e: AmiEventLike, at: datetime) -> ev.EngineEvent:
+    return ev.ContactChanged(at=at, endpoint=e.get("EndpointName"), uri=e.get("URI"),
+                             status=_need(e, "ContactStatus"))
+
+
+def contact_listed(e: AmiEventLike) -> ev.ContactListed:
+    """One PJSIPShowContacts list entry (ContactList)."""
+    return ev.ContactListed(endpoint=e.get("Endpoint"), uri=e.get("Uri"), status=e.get("Status"),
+                            qualified=(_int(e.get("QualifyFrequency"), 0) or 0) > 0)
+
+
 def _bridge_destroy(e: AmiEventLike, at: datetime) -> ev.EngineEvent:
     return ev.BridgeDestroyed(at=at, bridge_id=_need(e, "BridgeUniqueid"))
 
@@ -174,6 +185,7 @@ _TRANSLATORS: dict[str, Callable[[AmiEventLike, datetime], ev.EngineEvent | sv.S
     "BridgeEnter": _bridge_enter,
     "BridgeLeave": _bridge_leave,
     "BridgeDestroy": _bridge_destroy,
+    "ContactStatus": _contact_status,
 }
 
 CONSUMED_EVENTS = frozenset(_TRANSLATORS)

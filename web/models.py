@@ -190,6 +190,9 @@ class AgentView(Answer):
     reason: str
     since: float = Field(description="epoch seconds of the state's start")
     call_id: str | None
+    reachable: bool = Field(True, description="its phone can be rung (a PJSIP contact answered Asterisk's "
+                                              "qualify); an unreachable agent keeps their state but is "
+                                              "offered no call until the phone is back")
 
 
 class AgentState(Answer):

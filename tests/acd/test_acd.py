@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acd.acd import (QUEUE_FULL, UNKNOWN_AGENT, Acd, AcdError, CallAbandoned,
+from acd.acd import (QUEUE_FULL, UNKNOWN_AGENT, Acd, AcdError, AgentReachable, CallAbandoned,
                      CallAnswered, OfferCall, SetTimer)
 from acd.desks import AcdConfig, AgentConfig, Desk
 from acd.routing import OverflowStep, Priority
@@ -199,3 +199,18 @@ def test_a_repeat_caller_goes_to_the_agent_who_took_the_order_when_that_agent_is
     # first-contact responsibility wins over the skill level
     assert offers(fresh.enqueue("c6", "PJSIP/carrier-6", "market", Priority.NORMAL, 1, preferred_agent="a3")) == [
         ("c6", "a3")]
+
+
+def test_given_an_unreachable_ready_agent_then_no_offer_reaches_them_until_their_phone_is_back() -> None:
+    acd = Acd(CONFIG)
+    ready_all(acd)
+    acd.set_reachable("a1", False, 1)
+    acd.set_reachable("a2", False, 1)
+    # a1 is the call's preferred agent and a2 is skilled for it too: neither is offered it
+    assert offers(acd.enqueue("c1", "ch1", "general", Priority.NORMAL, 2, preferred_agent="a1")) == []
+    assert acd.ready_agent_for("general") is None
+    assert acd.agents["a1"].state is AgentState.READY  # still ready: shown unreachable, not logged out
+    assert acd.set_reachable("a1", False, 3) == []  # no news, no effect
+    back = acd.set_reachable("a1", True, 4)
+    assert offers(back) == [("c1", "a1")] and back[0] == AgentReachable("a1", True, 4)
+    assert acd.ready_agent_for("market") is acd.agents["a3"]
