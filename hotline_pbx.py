@@ -126,7 +126,8 @@ class Controller:
                                                  lambda linkedid: self.engine.callback_due(linkedid, offer_after)))
         self.agi.route("survey", make_survey(self.engine.submit, self.orders.record_survey,
                                              timeout=config.intake.survey_timeout,
-                                             enabled=config.intake.survey))
+                                             enabled=config.intake.survey, after_agent=self.engine.after_agent,
+                                             requeue_lost=self.engine.requeue_lost))
         self.agi.route("agent", make_agent_codes(self.engine.request, config.acd))
         self.agi.route("supervise", make_supervise(self.engine.supervise, config.acd))
         self._http: web.AppRunner | None = None
@@ -471,14 +472,17 @@ def build_parser() -> argparse.ArgumentParser:
     rec = box_sub.add_parser("record-ami", help="record the raw AMI stream of a scripted call scenario")
     rec.add_argument("--out", required=True, help="file to write (e.g. tests/fixtures/ami/calls.raw)")
     rec.add_argument("--scenario", default="calls", choices=("calls", "ringing-fallback", "bridge", "threeway",
-                                                             "supervise", "atxfer", "reachability"),
+                                                             "supervise", "atxfer", "reachability",
+                                                             "lost-connection"),
                      help="calls: greeting, greeting hang-up, seat to seat; ringing-fallback: a hang-up while "
                           "the agent rings, a caller answered in the fallback queue; bridge: a citizen "
                           "bridged by AMI to another agent's consult call (the linkedid moves); threeway: a "
                           "three-way call with 110 the agent leaves, then a cold transfer to another desk; "
                           "supervise: listen, whisper, barge by DTMF; atxfer: a softphone's attended "
                           "transfer (SIP REFER with Replaces) on a seat let to for the scene; reachability: a home "
-                          "seat's phone that vanishes (unreachable) and comes back while a citizen waits")
+                          "seat's phone that vanishes (unreachable) and comes back while a citizen waits; "
+                          "lost-connection: a home seat's network goes mid-call, the citizen is answered "
+                          "by the next agent")
     box.set_defaults(func=cmd_sandbox)
 
     demo = sub.add_parser("demo", help="sandbox + controller + simulated citizens calling 12345")

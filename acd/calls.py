@@ -52,9 +52,10 @@ class Leg:
     number: str
     joined_at: datetime
     left_at: datetime | None = None
+    ended: str = ""
 
     def fact(self) -> CallLeg:
-        return CallLeg(self.role, self.who, self.number, self.joined_at, self.left_at)
+        return CallLeg(self.role, self.who, self.number, self.joined_at, self.left_at, self.ended)
 
 
 @dataclass(slots=True)
@@ -271,6 +272,8 @@ class LiveCalls:
         if call is None:
             return
         match outcome:
+            case CallAnswered() if call.agent_answered_at is not None:
+                call.stage = "talking"  # answered again after a requeue: the call's answer was the first
             case CallAnswered():
                 call.agent, call.desk, call.queue_wait = outcome.agent_id, outcome.desk, outcome.waited
                 call.agent_answered_at, call.stage = at, "talking"
@@ -305,6 +308,13 @@ class LiveCalls:
         leg = call.legs.get(uniqueid) if call is not None else None
         if leg is not None and uniqueid != call.first_uniqueid:  # type: ignore[union-attr]
             leg.role, leg.who = role, who
+
+    def mark_leg_ended(self, uniqueid: str, why: str) -> None:
+        """Why a leg ended, when it was not hung up (the record says what happened)."""
+        call = self._call_of(uniqueid)
+        leg = call.legs.get(uniqueid) if call is not None else None
+        if leg is not None:
+            leg.ended = why
 
     def mark_internal(self, linkedid: str) -> None:
         call = self.calls.get(linkedid)

@@ -121,7 +121,34 @@ class SupervisorRequest:
     reply: asyncio.Future[Any]
 
 
-Message = ev.EngineEvent | AgentRequest | DoNotCall | HandoverRequest | SupervisorRequest | sv.SupervisionFact
+@dataclass(frozen=True, slots=True)
+class AfterAgent:
+    """What the citizen's line does now that the agent's leg has ended (the survey asks, before
+    it plays): `lost` (the agent's connection went: the apology, then the queue again) or
+    `survey`. Answered once the engine has heard how the agent's leg ended."""
+
+    linkedid: str
+    reply: asyncio.Future[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RequeueLost:
+    """The citizen whose agent's connection went has heard the apology: back to the head of
+    their desk's queue. The reply is whether they were queued."""
+
+    linkedid: str
+    reply: asyncio.Future[bool]
+
+
+# Hang-up causes of an agent's leg that ended without the agent hanging up: Asterisk's
+# rtp_timeout (no audio from the phone: its network went) hangs up with 44; the others are
+# what a SIP stack reports for a peer that cannot be reached any more.
+LOST_CONNECTION_CAUSES = frozenset({27, 38, 41, 44, 102})  # out of order, network, temporary, unavailable, timer
+AFTER_AGENT_LOST, AFTER_AGENT_SURVEY = "lost", "survey"
+HEAD_OF_QUEUE = 0.001  # seconds ahead of the longest-waiting caller of the desk
+
+Message = (ev.EngineEvent | AgentRequest | DoNotCall | HandoverRequest | SupervisorRequest | sv.SupervisionFact
+           | AfterAgent | RequeueLost)
 SUPERVISION_FACTS = (sv.SpyStarted, sv.SpyStopped, sv.DtmfReceived, sv.SpyNotAnswered)
 
 
@@ -150,6 +177,8 @@ class Engine:
                                 self.acd.config.short_abandon)
         self._devices = {a.agent_id: f"{a.device}-" for a in self.acd.config.agents}
         self.contacts = Contacts()
+        self._lost: dict[str, str] = {}  # linkedid -> the agent whose connection went mid-call
+        self._after_agent: dict[str, list[asyncio.Future[str]]] = {}
         self._phones: dict[str, list[str]] = {}  # PJSIP endpoint -> the agents it rings
         for a in self.acd.config.agents:
             endpoint = pjsip_endpoint(a.device)
@@ -182,6 +211,17 @@ class Engine:
         """An agent request answered by the engine task (raises its stable errors)."""
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.submit(AgentRequest(op, agent_id, reply, reason))
+        return await reply
+
+    async def after_agent(self, linkedid: str) -> str:
+        """`lost` or `survey`: what the citizen's line does now that the agent's leg ended."""
+        reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.submit(AfterAgent(linkedid, reply))
+        return await reply
+
+    async def requeue_lost(self, linkedid: str) -> bool:
+        reply: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.submit(RequeueLost(linkedid, reply))
         return await reply
 
     async def handover(self, op: str, agent_id: str, *, kind: Kind = Kind.EMERGENCY, target: str = "",
@@ -302,6 +342,12 @@ class Engine:
             effects = self._supervisor_request(message, now, wall)
         elif isinstance(message, SUPERVISION_FACTS):
             effects = self._supervision_fact(message, wall) + self._agent_key(message, now, wall)
+        elif isinstance(message, AfterAgent):
+            self._after_agent.setdefault(message.linkedid, []).append(message.reply)
+            effects = []
+            self._settle_after_agent()
+        elif isinstance(message, RequeueLost):
+            effects = self._requeue_lost(message, now, wall)
         elif isinstance(message, DoNotCall):
             closed = self._port.do_not_call(message.number, message.add, wall)
             if not message.reply.done():
@@ -335,6 +381,10 @@ class Engine:
                     effects += self._port.citizen_answered(call.caller_number, wall)
         effects += self._handover_fact(fact, wall)
         effects += self.calls.apply(fact)
+        if self._after_agent and isinstance(fact, ev.ChannelHungUp):
+            self._settle_after_agent()
+        if isinstance(fact, ev.ChannelHungUp) and fact.linkedid in self._lost and fact.linkedid not in self.calls.calls:
+            del self._lost[fact.linkedid]  # the citizen left before the apology
         self._mark_internal(fact)
         effects += self._handover_after(fact, now, wall)
         self._name_agent_legs(fact)
@@ -438,9 +488,11 @@ class Engine:
             handover.citizen_bridge = citizen.bridge_id if citizen is not None else ""
         return handover, effects
 
-    def _requeue(self, call_id: str, desk: str, now: float, wall: float, preferred: str = "") -> list[Any]:
+    def _requeue(self, call_id: str, desk: str, now: float, wall: float, preferred: str = "",
+                 head: bool = False) -> list[Any]:
         """Back to waiting at `desk`, at the place the citizen had (their arrival in the queue
-        and their priority), not at the end."""
+        and their priority), not at the end; `head`: ahead of every caller of the desk (their
+        priority class still counts)."""
         call = self.calls.calls.get(call_id)
         if call is None:
             return []
@@ -451,9 +503,13 @@ class Engine:
         self._queued[call_id] = first
         self._caller_channel[call_id] = citizen.uniqueid
         call.stage, call.queued, call.desk = "queue", True, desk
+        queued_at = now - max(0.0, wall - first.queued_epoch)
+        if head:
+            queued_at = min([queued_at, *(q.call.queued_at for q in self.acd.queue.values()
+                                          if q.call.desk == desk)]) - HEAD_OF_QUEUE
         try:
             return self.acd.enqueue(call_id, citizen.name, desk, first.priority, now,
-                                    queued_at=now - max(0.0, wall - first.queued_epoch), preferred_agent=preferred)
+                                    queued_at=queued_at, preferred_agent=preferred)
         except AcdError as exc:
             log.warning("could not queue call %s again at desk %s: %s", call_id, desk, exc)
             del self._caller_channel[call_id]
@@ -810,7 +866,8 @@ class Engine:
                     return acd.call_left(fact.linkedid, now)
                 agent_id = self._agent_of_channel(self._channel_name(fact))
                 if agent_id is not None:
-                    return acd.agent_call_ended(agent_id, now)
+                    ended = acd.agent_call_ended(agent_id, now)
+                    return ended + self._connection_lost(agent_id, fact, now) if ended else ended
             case ev.BridgeEntered():
                 # an agent's channel handed into a citizen's call (its linkedid moves there,
                 # whether the agent entered the citizen's bridge or the citizen the agent's):
@@ -890,6 +947,51 @@ class Engine:
             effects += self._drop_unseen(uniqueid, now)
         self.link_down = False
         return effects + self.acd.resume(now)
+
+    def _connection_lost(self, agent_id: str, fact: ev.ChannelHungUp, now: float) -> list[Any]:
+        """The agent's leg of a citizen's call ended by its network (a home connection gone,
+        RTP timed out), not by the agent hanging up: the citizen is not hung up — the survey
+        step gives them the apology and the head of their queue (RequeueLost) — and the agent
+        is paused until they say they are back (a phone whose network just went must not be
+        rung for the next caller)."""
+        channel = self.calls.channels.get(fact.uniqueid)
+        call = self.calls.calls.get(channel.linkedid) if channel is not None else None
+        if (fact.cause not in LOST_CONNECTION_CAUSES or call is None or fact.uniqueid == call.first_uniqueid
+                or call.first_uniqueid not in call.channels or call.agent_answered_at is None
+                or call.callback_of or self._handover_open(call.linkedid)):
+            return []
+        self._lost[call.linkedid] = agent_id
+        self.calls.mark_leg_ended(fact.uniqueid, "connection_lost")
+        log.warning("call %s: %s's connection was lost mid-call (cause %s %s); the citizen goes back to "
+                    "the head of the %s queue", call.linkedid, agent_id, fact.cause, fact.cause_text, call.desk)
+        return self.acd.pause(agent_id, PauseReason.CONNECTION_LOST, now)
+
+    def _handover_open(self, linkedid: str) -> bool:
+        handover = self.handovers.by_call.get(linkedid)
+        return handover is not None and handover.open
+
+    def _settle_after_agent(self) -> None:
+        """Answer the survey's questions whose agent leg has ended (or whose call is gone)."""
+        for linkedid, replies in list(self._after_agent.items()):
+            call = self.calls.calls.get(linkedid)
+            agent_legs = [] if call is None else [
+                c for u, c in call.channels.items() if u != call.first_uniqueid and self._agent_of_channel(c.name)]
+            if linkedid not in self._lost and agent_legs:
+                continue  # Asterisk has not yet said how the agent's leg ended
+            verdict = AFTER_AGENT_LOST if linkedid in self._lost else AFTER_AGENT_SURVEY
+            for reply in replies:
+                if not reply.done():
+                    reply.set_result(verdict)
+            del self._after_agent[linkedid]
+
+    def _requeue_lost(self, req: RequeueLost, now: float, wall: float) -> list[Any]:
+        agent_id = self._lost.pop(req.linkedid, None)
+        call = self.calls.calls.get(req.linkedid)
+        effects = [] if agent_id is None or call is None else self._requeue(req.linkedid, call.desk, now, wall, head=True)
+        queued = req.linkedid in self.acd.queue
+        if not req.reply.done():
+            req.reply.set_result(queued)
+        return effects
 
     def _reachable(self, endpoints: dict[str, bool], now: float, resync: bool = False) -> list[Any]:
         effects: list[Any] = []

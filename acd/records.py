@@ -77,16 +77,19 @@ class CallLeg:
     number: str  # the caller ID Asterisk showed for the leg
     joined_at: datetime
     left_at: datetime | None
+    ended: str = ""  # why the leg ended when it was not hung up: "connection_lost" (its network went)
 
 
 
 def legs_json(legs: tuple[CallLeg, ...]) -> list[dict[str, str | None]]:
     """The legs as the store and the journal keep them (times in ISO 8601, UTC)."""
     return [{"role": leg.role, "who": leg.who, "number": leg.number, "joined_at": leg.joined_at.isoformat(),
-             "left_at": None if leg.left_at is None else leg.left_at.isoformat()} for leg in legs]
+             "left_at": None if leg.left_at is None else leg.left_at.isoformat(),
+             **({"ended": leg.ended} if leg.ended else {})} for leg in legs]
 
 
 def legs_from_json(rows: list[dict[str, str | None]] | None) -> tuple[CallLeg, ...]:
     return tuple(CallLeg(str(r["role"]), str(r["who"]), str(r["number"]), datetime.fromisoformat(str(r["joined_at"])),
-                         None if r.get("left_at") is None else datetime.fromisoformat(str(r["left_at"])))
+                         None if r.get("left_at") is None else datetime.fromisoformat(str(r["left_at"])),
+                         str(r.get("ended") or ""))
                  for r in rows or [])

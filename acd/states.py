@@ -63,6 +63,7 @@ class PauseReason(str, enum.Enum):
     AFTER_CALL_WORK = "after_call_work"
     AUTO_NO_ANSWER = "auto_no_answer"  # paused by the ACD after N unanswered offers
     LOGIN = "login"  # logged in, not yet ready
+    CONNECTION_LOST = "connection_lost"  # the phone's network went mid-call; ready again by hand
 
 
 # Rules: only a READY agent is offered a call; an agent on any call (an outbound one included)

@@ -52,7 +52,8 @@ async def citizen_call(phone: BaresipPhone, hang_up_after: float | None = None,
     return str(closed.get("param", ""))
 
 
-SCENARIOS = ("calls", "ringing-fallback", "bridge", "threeway", "supervise", "atxfer", "reachability")
+SCENARIOS = ("calls", "ringing-fallback", "bridge", "threeway", "supervise", "atxfer", "reachability",
+             "lost-connection")
 
 
 @contextlib.asynccontextmanager
@@ -100,6 +101,9 @@ async def record_ami(controller_factory: ControllerFactory, config: Config, out:
         return
     if scenario == "reachability":
         await _record_reachability(controller_factory, config, out)
+        return
+    if scenario == "lost-connection":
+        await _record_lost_connection(controller_factory, config, out)
         return
     async with _recording(controller_factory, config, out) as (_, bank, recorder, password):
         seat_a = await bank.add(PhoneSpec("agent1001", "agent1001", password=password))
@@ -353,6 +357,41 @@ async def _record_reachability(controller_factory: ControllerFactory, config: Co
             await asyncio.sleep(0.5)
     finally:
         sandbox.lab_seat(paths, None)
+
+
+async def _record_lost_connection(controller_factory: ControllerFactory, config: Config, out: Path) -> None:
+    """A home seat whose network goes mid-call: a citizen answered by agent1001 through the ACD;
+    agent1001's phone freezes (no more audio: Asterisk's rtp_timeout hangs its leg up, cause
+    44); the citizen hears the apology and waits at the head of the queue; agent1002 goes ready
+    and answers; they talk; the citizen hangs up."""
+    async with _recording(controller_factory, config, out) as (controller, bank, recorder, password):
+        home = await bank.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True))
+        hall = await bank.add(PhoneSpec("agent1002", "agent1002", password=password, auto_answer=True))
+        citizen = await bank.add(PhoneSpec("citizen-1", CITIZENS[3][0], CITIZENS[3][1]))
+        await controller.ami.client.wait_connected(10)
+        await controller.engine.do_not_call(citizen.spec.user)
+        await controller.engine.request("login", "agent1001")
+        await controller.engine.request("ready", "agent1001")
+        await controller.engine.request("login", "agent1002")
+        await recorder.start()
+        await citizen.dial("12345")
+        await home.wait_event("CALL_ESTABLISHED", timeout=40)
+        await asyncio.sleep(1.0)
+        await _mark(controller, "agent1001's network goes")
+        home.freeze()
+        deadline = time.monotonic() + 30
+        while next(a.reason for a in controller.engine.agents() if a.agent_id == "agent1001") != "connection_lost":
+            if time.monotonic() > deadline:
+                raise TimeoutError("agent1001's lost connection was never noticed")
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(4.0)  # the apology
+        await _mark(controller, "ready agent1002")
+        await controller.engine.request("ready", "agent1002")
+        await hall.wait_event("CALL_ESTABLISHED", timeout=30)
+        await asyncio.sleep(1.0)
+        await citizen.hangup()
+        await hall.wait_event("CALL_CLOSED", timeout=10)
+        await asyncio.sleep(0.5)
 
 
 async def _record_supervise(controller_factory: ControllerFactory, config: Config, out: Path) -> None:

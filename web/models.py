@@ -76,7 +76,8 @@ Day = Annotated[date, AfterValidator(_day)]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
 ACTIONS = tuple(sorted({action for _, action in ORDER_TRANSITIONS}))
 Action = Literal[ACTIONS]  # type: ignore[valid-type]
-PAUSE_REASONS = tuple(r.value for r in PauseReason if r not in (PauseReason.AUTO_NO_ANSWER, PauseReason.LOGIN))
+PAUSE_REASONS = tuple(r.value for r in PauseReason
+                      if r not in (PauseReason.AUTO_NO_ANSWER, PauseReason.LOGIN, PauseReason.CONNECTION_LOST))
 
 
 class Request(BaseModel):

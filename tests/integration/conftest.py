@@ -23,7 +23,7 @@ from acd.desks import AcdConfig
 from hotline_config import Config
 from hotline_pbx import SANDBOX_CONFIG, Controller
 from devtools import sandbox
-from devtools.phones import PhoneBank, PhoneSpec
+from devtools.phones import BaresipPhone, PhoneBank, PhoneSpec, heard_tone
 from web.access import Role, add_token
 
 pytestmark = pytest.mark.integration
@@ -141,3 +141,22 @@ def asterisk_channels(paths: sandbox.SandboxPaths) -> set[str]:
     """Channel names as `core show channels concise` lists them (fields separated by '!')."""
     out = sandbox.cli(paths, "core show channels concise")
     return {line.split("!")[0] for line in out.splitlines() if "!" in line}
+
+
+def heard_share(phone: BaresipPhone, hz: int, since: float) -> float:
+    """The share of the time since `since` (monotonic) in which `phone` heard `hz`."""
+    return heard_tone(phone.heard_audio()[-1], hz, start=-(time.monotonic() - since))
+
+
+async def hears(phone: BaresipPhone, since: float, share: float, *tones: int, timeout: float = 15.0) -> None:
+    """Wait until `phone` has heard `tones` (together: two parties mixed, one dominates each
+    100 ms) for `share` of the time since `since`, over at least a second of audio."""
+    deadline = time.monotonic() + timeout
+    heard = 0.0
+    while time.monotonic() < deadline:
+        if time.monotonic() - since >= 1.0:
+            heard = sum(heard_share(phone, hz, since) for hz in tones)
+            if heard > share:
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{phone.spec.name} heard {tones} only {heard:.0%} of the time (wanted {share:.0%})")

@@ -17,9 +17,9 @@ import pytest
 
 from acd.handover import HandoverError
 from devtools import sandbox
-from devtools.phones import BaresipPhone, PhoneBank, PhoneSpec, heard_tone
+from devtools.phones import BaresipPhone, PhoneBank, PhoneSpec
 from hotline_config import Config
-from tests.integration.conftest import running, wait_until
+from tests.integration.conftest import hears, heard_share, running, wait_until
 from tickets.catalog import Entry
 
 pytestmark = pytest.mark.integration
@@ -87,25 +87,6 @@ def _together(paths: sandbox.SandboxPaths, *prefixes: str) -> bool:
     return False
 
 
-def _heard(phone: BaresipPhone, hz: int, since: float) -> float:
-    """The share of the time since `since` (monotonic) in which `phone` heard `hz`."""
-    return heard_tone(phone.heard_audio()[-1], hz, start=-(time.monotonic() - since))
-
-
-async def _hears(phone: BaresipPhone, since: float, share: float, *tones: int, timeout: float = 15.0) -> None:
-    """Wait until `phone` has heard `tones` (together: two parties mixed, one dominates each
-    100 ms) for `share` of the time since `since`, over at least a second of audio."""
-    deadline = time.monotonic() + timeout
-    heard = 0.0
-    while time.monotonic() < deadline:
-        if time.monotonic() - since >= 1.0:
-            heard = sum(_heard(phone, hz, since) for hz in tones)
-            if heard > share:
-                return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{phone.spec.name} heard {tones} only {heard:.0%} of the time (wanted {share:.0%})")
-
-
 async def _records(ctl) -> list:
     await ctl._settled()
     return list(await ctl.store.recent(50))
@@ -124,8 +105,8 @@ async def test_three_way_with_110_then_the_agent_leaves_and_the_citizen_and_110_
         assert _together(sandbox_paths, "PJSIP/carrier", "PJSIP/carrier", "PJSIP/agent1001")  # all three
         joined_at = time.monotonic()
         # the three talk: each hears the others' tones, mixed
-        await _hears(citizen, joined_at, 0.3, THIRD_HZ, AGENT_HZ)
-        await _hears(operator, joined_at, 0.3, CITIZEN_HZ, AGENT_HZ)
+        await hears(citizen, joined_at, 0.3, THIRD_HZ, AGENT_HZ)
+        await hears(operator, joined_at, 0.3, CITIZEN_HZ, AGENT_HZ)
 
         await agent.hangup()  # the operator has it: the agent leaves
         await agent.wait_event("CALL_CLOSED", timeout=10)
@@ -137,8 +118,8 @@ async def test_three_way_with_110_then_the_agent_leaves_and_the_citizen_and_110_
         left_at = time.monotonic()
         assert _together(sandbox_paths, "PJSIP/carrier", "PJSIP/carrier"), \
             f"the citizen and 110 are no longer bridged: {_bridges(sandbox_paths)}"
-        await _hears(citizen, left_at, 0.6, THIRD_HZ)  # the citizen hears 110
-        await _hears(operator, left_at, 0.6, CITIZEN_HZ)  # and 110 the citizen
+        await hears(citizen, left_at, 0.6, THIRD_HZ)  # the citizen hears 110
+        await hears(operator, left_at, 0.6, CITIZEN_HZ)  # and 110 the citizen
         assert _agent_state(ctl, "agent1001") in ("wrap_up", "ready")
 
         await citizen.hangup()
@@ -170,8 +151,8 @@ async def test_110_not_answering_leaves_the_citizen_and_the_agent_together(
         await wait_until(lambda: _together(sandbox_paths, "PJSIP/carrier", "PJSIP/agent1001"),
                          what="citizen and agent in one bridge again")
         back = time.monotonic()
-        await _hears(citizen, back, 0.5, AGENT_HZ)
-        await _hears(agent, back, 0.5, CITIZEN_HZ)
+        await hears(citizen, back, 0.5, AGENT_HZ)
+        await hears(agent, back, 0.5, CITIZEN_HZ)
         await citizen.hangup()
         await agent.wait_event("CALL_CLOSED", timeout=10)
         await wait_until(lambda: not ctl.engine.snapshot(), what="the call over")
@@ -198,13 +179,13 @@ async def test_a_department_three_way_with_a_private_consult_then_all_three(
                          what="the consult")
         consult = time.monotonic()
         assert _together(sandbox_paths, "PJSIP/agent1001", "PJSIP/carrier")  # agent with the department
-        await _hears(department, consult, 0.5, AGENT_HZ)
-        assert _heard(citizen, AGENT_HZ, consult) < 0.2 and _heard(citizen, THIRD_HZ, consult) < 0.2  # music
+        await hears(department, consult, 0.5, AGENT_HZ)
+        assert heard_share(citizen, AGENT_HZ, consult) < 0.2 and heard_share(citizen, THIRD_HZ, consult) < 0.2  # music
         await ctl.engine.handover("step", "agent1001", step="join")
         await wait_until(lambda: _together(sandbox_paths, "PJSIP/carrier", "PJSIP/carrier", "PJSIP/agent1001"),
                          what="all three in one bridge")
         joined = time.monotonic()
-        await _hears(citizen, joined, 0.3, THIRD_HZ, AGENT_HZ)
+        await hears(citizen, joined, 0.3, THIRD_HZ, AGENT_HZ)
         await citizen.hangup()
         await agent.wait_event("CALL_CLOSED", timeout=10)
         await department.wait_event("CALL_CLOSED", timeout=10)
@@ -236,7 +217,7 @@ async def test_a_cold_transfer_to_another_desk_keeps_the_citizens_place_and_a_wa
         await ctl.engine.request("ready", "agent1003")
         await market.wait_event("CALL_ESTABLISHED", timeout=20)
         answered = time.monotonic()
-        await _hears(citizen, answered, 0.5, SECOND_AGENT_HZ)
+        await hears(citizen, answered, 0.5, SECOND_AGENT_HZ)
         await citizen.hangup()
         await market.wait_event("CALL_CLOSED", timeout=10)
         await wait_until(lambda: not ctl.engine.snapshot(), what="the call over")
@@ -267,16 +248,16 @@ async def test_a_warm_transfer_to_another_desk_consults_its_agent_then_hands_the
         await wait_until(lambda: (ctl.engine.handover_of("agent1001") or {}).get("stage") == "consulting",
                          what="the consult")
         consult = time.monotonic()
-        await _hears(market, consult, 0.5, AGENT_HZ)
-        await _hears(agent, consult, 0.5, SECOND_AGENT_HZ)
-        assert _heard(citizen, AGENT_HZ, consult) < 0.2 and _heard(citizen, SECOND_AGENT_HZ, consult) < 0.2
+        await hears(market, consult, 0.5, AGENT_HZ)
+        await hears(agent, consult, 0.5, SECOND_AGENT_HZ)
+        assert heard_share(citizen, AGENT_HZ, consult) < 0.2 and heard_share(citizen, SECOND_AGENT_HZ, consult) < 0.2
         assert _agent_state(ctl, "agent1002") == "on_call"  # taken by the consult: offered nothing else
         await ctl.engine.handover("step", "agent1001", step="complete")
         await agent.wait_event("CALL_CLOSED", timeout=10)
         await wait_until(lambda: _together(sandbox_paths, "PJSIP/carrier", "PJSIP/agent1002"), what="citizen with 1002")
         handed = time.monotonic()
-        await _hears(citizen, handed, 0.5, SECOND_AGENT_HZ)
-        await _hears(market, handed, 0.5, CITIZEN_HZ)
+        await hears(citizen, handed, 0.5, SECOND_AGENT_HZ)
+        await hears(market, handed, 0.5, CITIZEN_HZ)
         assert _agent_state(ctl, "agent1001") in ("wrap_up", "ready")
         assert next(a for a in ctl.engine.agents() if a.agent_id == "agent1002").call_id == call_id
         await citizen.hangup()
@@ -310,8 +291,8 @@ async def test_a_warm_transfer_called_off_brings_the_agent_back_to_the_citizen(
         await wait_until(lambda: _together(sandbox_paths, "PJSIP/carrier", "PJSIP/agent1001"),
                          what="agent1001 back with the citizen")
         back = time.monotonic()
-        await _hears(citizen, back, 0.5, AGENT_HZ)
-        await _hears(agent, back, 0.5, CITIZEN_HZ)
+        await hears(citizen, back, 0.5, AGENT_HZ)
+        await hears(agent, back, 0.5, CITIZEN_HZ)
         assert ctl.engine.handover_of("agent1001")["stage"] == "returned"  # type: ignore[index]
         await wait_until(lambda: _agent_state(ctl, "agent1004") in ("wrap_up", "ready"), what="1004 free again")
         await citizen.hangup()

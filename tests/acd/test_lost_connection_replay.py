@@ -1,0 +1,172 @@
+"""The engine fed the AMI stream recorded on the sandbox (`hotline_pbx.py sandbox record-ami
+--scenario lost-connection`): a citizen answered by agent1001 through the ACD; agent1001's
+phone freezes (its network gone: no audio), and after rtp_timeout Asterisk hangs its leg up
+with cause 44 — the citizen's line is not hung up; the survey step asks the engine what now
+(`after_agent`), plays the apology and puts the citizen back (`requeue_lost`); agent1002 goes
+ready and answers; the citizen hangs up.
+
+What the citizen, the agents and the record must see: a home connection gone never drops the
+citizen — they are answered by the next agent; the lost agent is not offered the next call
+(paused, "connection_lost", until they are back); one record, with agent1001's leg marked as
+lost and agent1002's leg after it. And a normal hang-up is still the survey's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+import hotline_config
+from acd import events as ev
+from acd.acd import OfferCall
+from acd.commands import WriteCallRecord
+from acd.engine import Engine
+from acd.records import Disposition
+from hotline_pbx import SANDBOX_CONFIG
+from pbx.ami import AmiParser, Event
+from pbx.translate import translate
+
+RECORDING = Path(__file__).resolve().parent.parent / "fixtures" / "ami" / "lost_connection.raw"
+
+
+def _events() -> list[Event]:
+    parser = AmiParser()
+    parser.receive_data(RECORDING.read_bytes())
+    return [m for m in parser.messages() if isinstance(m, Event) and m.get("Timestamp")]
+
+
+def _at(event: Event) -> datetime:
+    return datetime.fromtimestamp(float(event.get("Timestamp")), timezone.utc)
+
+
+@pytest.mark.parametrize("asks_first", [True, False], ids=["survey-asks-before-the-hangup-event",
+                                                           "survey-asks-after"])
+async def test_an_agent_whose_connection_goes_mid_call_never_costs_the_citizen_their_call(asks_first: bool) -> None:
+    acd_config = hotline_config.load(SANDBOX_CONFIG, env={}).acd
+    seen: list[object] = []
+    engine = Engine({OfferCall: seen.append, WriteCallRecord: seen.append}, acd=acd_config)
+    runner = asyncio.create_task(engine.run())
+    await engine.request("login", "agent1001")
+    await engine.request("ready", "agent1001")
+    await engine.request("login", "agent1002")
+    events = _events()
+    citizen_id = next(e.get("Linkedid") for e in events if e.name == "Newchannel" and "carrier" in e.get("Channel"))
+    verdict: asyncio.Task[str] | None = None
+    queued = False
+    for event in events:
+        lost_hangup = event.name == "Hangup" and event.get("Cause") == "44"
+        if lost_hangup and asks_first:
+            # the citizen's Dial returned and the survey started before this event was read
+            verdict = asyncio.create_task(engine.after_agent(citizen_id))
+            await engine.drained()
+            assert not verdict.done()  # it waits for Asterisk's word on the agent's leg
+        if event.name == "UserEvent" and event.get("Mark") == "ready agent1002":
+            await engine.request("ready", "agent1002")
+            assert verdict is not None and await verdict == "lost"
+            before = len([e for e in seen if isinstance(e, OfferCall)])
+            assert await engine.requeue_lost(citizen_id) is True
+            [offer] = [e for e in seen if isinstance(e, OfferCall)][before:]
+            assert (offer.call_id, offer.agent_id) == (citizen_id, "agent1002")  # the next agent, at once
+        if event.name == "MusicOnHoldStart" and not queued:
+            queued = True
+            engine.submit(ev.CallQueued(_at(event), event.get("Uniqueid"), event.get("Linkedid"),
+                                        event.get("Channel"), acd_config.numbers["12345"]))
+        at = _at(event)
+        fact = translate(event, lambda: at)
+        if fact is not None:
+            engine.submit(fact)
+        await engine.drained()
+        if lost_hangup:
+            if not asks_first:
+                verdict = asyncio.create_task(engine.after_agent(citizen_id))
+            [one] = [a for a in engine.agents() if a.agent_id == "agent1001"]
+            assert (one.state, one.reason) == ("paused", "connection_lost")  # not rung for the next caller
+            assert [v.linkedid for v in engine.snapshot()] == [citizen_id]  # the citizen is still there
+    engine.stop()
+    await runner
+    [record] = [e.record for e in seen if isinstance(e, WriteCallRecord)]
+    assert record.linkedid == citizen_id and record.disposition is Disposition.ANSWERED
+    # the call was answered once, by agent1001 (its wait and answer time are that answer's, for
+    # the KPIs); the legs say who else had it
+    first_answer = next(_at(e) for e in events if e.name == "DialEnd" and e.get("DialStatus") == "ANSWER")
+    assert record.agent == "agent1001" and record.queue_wait is not None and record.queue_wait < 1.0
+    assert record.talk_time == round((record.ended_at - first_answer).total_seconds(), 3)
+    legs = [(leg.role, leg.who, leg.ended) for leg in record.legs]
+    assert legs == [("citizen", "", ""), ("agent", "agent1001", "connection_lost"), ("agent", "agent1002", "")], legs
+    offers = [(e.call_id, e.agent_id) for e in seen if isinstance(e, OfferCall)]
+    assert offers == [(citizen_id, "agent1001"), (citizen_id, "agent1002")]
+
+
+async def test_an_agent_who_hangs_up_leaves_the_citizen_to_the_survey() -> None:
+    """The recorded stream with agent1001's leg ended by a hang-up (cause 16) instead."""
+    acd_config = hotline_config.load(SANDBOX_CONFIG, env={}).acd
+    engine = Engine({}, acd=acd_config)
+    runner = asyncio.create_task(engine.run())
+    await engine.request("login", "agent1001")
+    await engine.request("ready", "agent1001")
+    events = _events()
+    citizen_id = next(e.get("Linkedid") for e in events if e.name == "Newchannel" and "carrier" in e.get("Channel"))
+    queued = False
+    for event in events:
+        if event.name == "UserEvent" and event.get("Mark") == "ready agent1002":
+            break
+        if event.name == "MusicOnHoldStart" and not queued:
+            queued = True
+            engine.submit(ev.CallQueued(_at(event), event.get("Uniqueid"), event.get("Linkedid"),
+                                        event.get("Channel"), acd_config.numbers["12345"]))
+        at = _at(event)
+        fact = translate(event, lambda: at)
+        if isinstance(fact, ev.ChannelHungUp) and fact.cause == 44:
+            fact = ev.ChannelHungUp(fact.at, fact.uniqueid, fact.linkedid, 16, "Normal Clearing")
+        if fact is not None:
+            engine.submit(fact)
+        await engine.drained()
+    assert await engine.after_agent(citizen_id) == "survey"
+    assert await engine.requeue_lost(citizen_id) is False
+    [one] = [a for a in engine.agents() if a.agent_id == "agent1001"]
+    assert one.state == "wrap_up"
+    engine.stop()
+    await runner
+
+
+async def test_the_citizen_goes_back_to_the_head_of_the_queue_ahead_of_anyone_waiting_longer() -> None:
+    """As recorded, up to agent1002's ready; meanwhile another citizen waits who queued before
+    the first did (a caller adopted after a restart, with their old queue time): the citizen
+    whose agent was lost is still offered first."""
+    acd_config = hotline_config.load(SANDBOX_CONFIG, env={}).acd
+    seen: list[object] = []
+    engine = Engine({OfferCall: seen.append}, acd=acd_config)
+    runner = asyncio.create_task(engine.run())
+    await engine.request("login", "agent1001")
+    await engine.request("ready", "agent1001")
+    await engine.request("login", "agent1002")
+    events = _events()
+    citizen_id = next(e.get("Linkedid") for e in events if e.name == "Newchannel" and "carrier" in e.get("Channel"))
+    queued = False
+    for event in events:
+        if event.name == "UserEvent" and event.get("Mark") == "ready agent1002":
+            break
+        if event.name == "MusicOnHoldStart" and not queued:
+            queued = True
+            engine.submit(ev.CallQueued(_at(event), event.get("Uniqueid"), event.get("Linkedid"),
+                                        event.get("Channel"), acd_config.numbers["12345"]))
+        at = _at(event)
+        fact = translate(event, lambda: at)
+        if fact is not None:
+            engine.submit(fact)
+        await engine.drained()
+    first = _at(events[0])
+    engine.submit(ev.ChannelCreated(first, "other-1", "other-1", "PJSIP/carrier-0000ffff", 6, "13900139000",
+                                    "钱一", "12345", "from-trunk"))
+    engine.submit(ev.CallQueued(first, "other-1", "other-1", "PJSIP/carrier-0000ffff", "general",
+                                queued_epoch=first.timestamp() - 60))
+    assert await engine.after_agent(citizen_id) == "lost"
+    assert await engine.requeue_lost(citizen_id) is True
+    before = len(seen)
+    await engine.request("ready", "agent1002")
+    assert [(e.call_id, e.agent_id) for e in seen[before:] if isinstance(e, OfferCall)] == [(citizen_id, "agent1002")]
+    engine.stop()
+    await runner

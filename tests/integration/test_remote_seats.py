@@ -1,0 +1,88 @@
+"""Remote home seats on the real sandbox (issue 16): a home seat's phone whose network goes,
+and phones Asterisk cannot reach. A frozen baresip (SIGSTOP: no audio, no answer to Asterisk's
+qualify) is what a home connection that went looks like from the PBX."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+from acd.records import Disposition
+from devtools import sandbox
+from devtools.phones import PhoneBank, PhoneSpec
+from hotline_config import Config
+
+from .conftest import hears, running, wait_until
+
+pytestmark = pytest.mark.integration
+
+CITIZEN_HZ, HOME_HZ, HALL_HZ = 500, 700, 1100
+
+
+def _agent(ctl, agent_id: str):  # type: ignore[no-untyped-def]
+    return next(a for a in ctl.engine.agents() if a.agent_id == agent_id)
+
+
+async def test_a_home_seat_whose_network_goes_mid_call_never_costs_the_citizen_their_call(
+        acd_config: Config, phones: PhoneBank, sip_password: str, sandbox_paths: sandbox.SandboxPaths) -> None:
+    async with running(acd_config) as ctl:
+        home = await phones.add(PhoneSpec("agent1001", "agent1001", password=sip_password, auto_answer=True,
+                                          tone_hz=HOME_HZ))
+        hall = await phones.add(PhoneSpec("agent1002", "agent1002", password=sip_password, auto_answer=True,
+                                          tone_hz=HALL_HZ))
+        citizen = await phones.add(PhoneSpec("citizen", "13800138011", "张三", tone_hz=CITIZEN_HZ, keep_audio=True))
+        await ctl.engine.do_not_call("13800138011")
+        for agent_id in ("agent1001", "agent1002"):
+            await wait_until(lambda: _agent(ctl, agent_id).reachable, what=f"{agent_id}'s phone reachable")
+            await ctl.engine.request("login", agent_id)
+        await ctl.engine.request("ready", "agent1001")
+        await citizen.dial("12345")
+        await home.wait_event("CALL_ESTABLISHED", timeout=40)
+        await hears(citizen, time.monotonic(), 0.5, HOME_HZ)
+        home.freeze()  # the home network goes: no more audio from the agent
+        await wait_until(lambda: _agent(ctl, "agent1001").reason == "connection_lost", timeout=30,
+                         what="agent1001's lost connection noticed (rtp_timeout)")
+        assert _agent(ctl, "agent1001").state == "paused"  # not rung for the next caller
+        await ctl.engine.request("ready", "agent1002")
+        await hall.wait_event("CALL_ESTABLISHED", timeout=30)
+        since = time.monotonic()
+        await hears(citizen, since, 0.5, HALL_HZ)  # the citizen talks to the next agent
+        closed = [e for e in [citizen.events.get_nowait() for _ in range(citizen.events.qsize())]
+                  if e.get("type") == "CALL_CLOSED"]
+        assert closed == [], "the citizen's call never ended"
+        await citizen.hangup()
+        await wait_until(lambda: ctl.engine.snapshot() == (), what="the call to end")
+        await ctl.writer.flush()
+        [record] = await ctl.store.by_caller("13800138011")
+        assert record.disposition is Disposition.ANSWERED and record.agent == "agent1001"
+        legs = [(leg.role, leg.who, leg.ended) for leg in record.legs]
+        assert legs == [("citizen", "", ""), ("agent", "agent1001", "connection_lost"),
+                        ("agent", "agent1002", "")], legs
+
+
+async def test_no_call_is_offered_to_a_phone_asterisk_cannot_reach(
+        acd_config: Config, phones: PhoneBank, sip_password: str) -> None:
+    """agent1001's phone is qualified every 2 s for the test (a site's is every 30 s)."""
+    sandbox.lab_seat(sandbox.SandboxPaths(), "agent1001", aor={"qualify_frequency": "2", "qualify_timeout": "1"})
+    try:
+        async with running(acd_config) as ctl:
+            home = await phones.add(PhoneSpec("agent1001", "agent1001", password=sip_password, auto_answer=True))
+            citizen = await phones.add(PhoneSpec("citizen", "13800138012", "李四"))
+            await ctl.engine.do_not_call("13800138012")
+            await wait_until(lambda: _agent(ctl, "agent1001").reachable, what="agent1001's phone reachable")
+            await ctl.engine.request("login", "agent1001")
+            await ctl.engine.request("ready", "agent1001")
+            home.freeze()
+            await wait_until(lambda: not _agent(ctl, "agent1001").reachable, what="agent1001's phone unreachable")
+            await citizen.dial("12345")
+            await wait_until(lambda: any(v.desk for v in ctl.engine.snapshot()) and ctl.engine.acd.queue != {},
+                             timeout=30, what="the citizen queued")
+            assert (_agent(ctl, "agent1001").state, _agent(ctl, "agent1001").reachable) == ("ready", False)
+            home.thaw()
+            await home.wait_event("CALL_ESTABLISHED", timeout=30)  # offered once reachable again
+            await citizen.hangup()
+            await wait_until(lambda: ctl.engine.snapshot() == (), what="the call to end")
+    finally:
+        sandbox.lab_seat(sandbox.SandboxPaths(), None)
