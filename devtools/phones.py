@@ -270,6 +270,14 @@ ctrl_tcp_listen 127.0.0.1:{s.ctrl_port}
             await self.command("sndcode", digit)
             await asyncio.sleep(gap)
 
+    async def register_again(self) -> None:
+        """A fresh registration, as the phone's own timer makes one: the account is dropped
+        (un-REGISTER) and added again (REGISTER), with a contact Asterisk has not seen."""
+        account = (self.workdir / "accounts").read_text().strip()
+        await self.command("uadel", account.split(";", 1)[0].split("<", 1)[-1].rstrip(">"))
+        await self.command("uanew", account)
+        await self.wait_registered()
+
     def freeze(self) -> None:
         """The phone vanishes without a word (SIGSTOP): no RTP, no answer to Asterisk's qualify,
         as when a home seat's network goes."""

@@ -4,11 +4,12 @@ qualify) is what a home connection that went looks like from the PBX."""
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import time
 
 import pytest
 
+from acd.acd import OfferCall
 from acd.records import Disposition
 from devtools import sandbox
 from devtools.phones import PhoneBank, PhoneSpec
@@ -86,3 +87,35 @@ async def test_no_call_is_offered_to_a_phone_asterisk_cannot_reach(
             await wait_until(lambda: ctl.engine.snapshot() == (), what="the call to end")
     finally:
         sandbox.lab_seat(sandbox.SandboxPaths(), None)
+
+
+async def test_after_asterisk_restarts_an_agent_is_offered_calls_only_once_their_phone_is_back(
+        acd_config: Config, phones: PhoneBank, sip_password: str, sandbox_paths: sandbox.SandboxPaths) -> None:
+    """Asterisk restores its contacts from its database at boot, but does not know whether
+    the phones behind them still answer until it qualifies them again (on the AOR's timer) or
+    they register again: until then no call is offered to them."""
+    async with running(acd_config) as ctl:
+        home = await phones.add(PhoneSpec("agent1001", "agent1001", password=sip_password, auto_answer=True))
+        citizen = await phones.add(PhoneSpec("citizen", "13800138013", "王五"))
+        await ctl.engine.do_not_call("13800138013")
+        await wait_until(lambda: _agent(ctl, "agent1001").reachable, what="agent1001's phone reachable")
+        await ctl.engine.request("login", "agent1001")
+        await ctl.engine.request("ready", "agent1001")
+        resyncs = ctl.ami.resyncs
+        await asyncio.to_thread(sandbox.stop, sandbox_paths, echo=False)
+        await asyncio.to_thread(sandbox.start, sandbox_paths, echo=False)
+        await wait_until(lambda: ctl.ami.resyncs > resyncs, timeout=60, what="the resync after the restart")
+        reachable_after_restart = _agent(ctl, "agent1001").reachable
+        offers: list[OfferCall] = []
+        ctl.engine.observe(OfferCall, offers.append)
+        await citizen.dial("12345")
+        await wait_until(lambda: bool(ctl.engine.acd.queue) or bool(offers), timeout=30, what="the citizen queued")
+        if not _agent(ctl, "agent1001").reachable:
+            assert offers == []  # waits: nobody is rung on a phone not heard from since the restart
+            await home.register_again()  # the phone's own registration timer
+        await home.wait_event("CALL_ESTABLISHED", timeout=30)
+        assert _agent(ctl, "agent1001").reachable and [o.agent_id for o in offers] == ["agent1001"]
+        await citizen.hangup()
+        await wait_until(lambda: ctl.engine.snapshot() == (), what="the call to end")
+    # Asterisk's first qualify of a restored contact came only later (NonQualified at the resync)
+    assert reachable_after_restart is False
