@@ -21,7 +21,7 @@ import heapq
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-from acd.desks import AcdConfig, AgentConfig
+from acd.desks import AcdConfig, AgentConfig, external_device
 from acd.errors import StableError
 from acd.routing import Priority, ReadyAgent, WaitingCall, agent_order, assign, call_order, next_overflow_at
 from acd.states import AgentState, PauseReason, next_agent_state
@@ -30,6 +30,7 @@ UNKNOWN_AGENT = "unknown-agent"
 UNKNOWN_DESK = "unknown-desk"
 QUEUE_FULL = "queue-full"
 DESK_CLOSED = "desk-closed"
+BAD_PHONE = "bad-phone-number"  # an ordinary phone to log in on must be 3 to 20 digits
 
 
 class AcdError(StableError):
@@ -124,6 +125,7 @@ class LiveAgent:
     wrap_up_until: float = 0.0
     offer_generation: int = 0  # likewise for the deadline of an offer
     reachable: bool = True  # its phone can be rung (acd.reachability): offered no call while not
+    phone: str = ""  # logged in on an ordinary phone: its number (offers go out through the trunk)
     reachable_since: float = 0.0
     # the recent transitions (the agent history of the events issue goes to the store)
     history: deque[tuple[float, AgentState, str]] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))
@@ -184,9 +186,21 @@ class Acd:
         agent.history.append((now, state, reason))
         return AgentChanged(agent.config.agent_id, state, reason, now)
 
-    def login(self, agent_id: str, now: float) -> list[AcdEffect]:
+    def login(self, agent_id: str, now: float, phone: str = "") -> list[AcdEffect]:
+        """`phone`: the agent works from an ordinary phone with this number (a home seat
+        without a softphone); every offer rings it through the trunk and waits for the agent's 1."""
         agent = self._agent(agent_id)
-        return [self._move(agent, "login", now, PauseReason.LOGIN.value)]
+        if phone and not (phone.isascii() and phone.isdigit() and 3 <= len(phone) <= 20):
+            raise AcdError(BAD_PHONE, phone)
+        changed = self._move(agent, "login", now, PauseReason.LOGIN.value)
+        agent.phone = phone
+        if phone:
+            agent.reachable = True  # no contact tells of an ordinary phone
+        return [changed]
+
+    def device(self, agent_id: str) -> str:
+        agent = self._agent(agent_id)
+        return external_device(agent.phone) if agent.phone else agent.config.device
 
     def ready(self, agent_id: str, now: float) -> list[AcdEffect]:
         agent = self._agent(agent_id)
@@ -198,7 +212,10 @@ class Acd:
         return [self._move(self._agent(agent_id), "pause", now, reason.value)]
 
     def logout(self, agent_id: str, now: float) -> list[AcdEffect]:
-        return [self._move(self._agent(agent_id), "logout", now)]
+        agent = self._agent(agent_id)
+        changed = self._move(agent, "logout", now)
+        agent.phone = ""
+        return [changed]
 
     def agent_outbound(self, agent_id: str, now: float, call_id: str = "", desk: str = "") -> list[AcdEffect]:
         """The agent's phone is on a call the ACD did not offer: they dialed out, or Asterisk
@@ -530,7 +547,7 @@ class Acd:
         agent.offer_generation += 1
         deadline = now + self.config.ring_timeout + OFFER_GRACE
         return [self._move(agent, "offer", now, queued.call.desk),
-                OfferCall(queued.call.call_id, queued.channel, agent.config.agent_id, agent.config.device,
+                OfferCall(queued.call.call_id, queued.channel, agent.config.agent_id, self.device(agent.config.agent_id),
                           queued.call.desk),
                 SetTimer(deadline, ("offer", agent.config.agent_id, agent.offer_generation))]
 

@@ -45,6 +45,22 @@ class Desk:
         return month_day >= start or month_day <= end  # a season across new year (heating)
 
 
+EXTERNAL_SEAT_CONTEXT = "hotline-seat-phone"  # [hotline-seat-phone] rings an ordinary phone (generated)
+
+
+def external_device(number: str) -> str:
+    """The device of an agent logged in on an ordinary phone: a Local channel into
+    [hotline-seat-phone], which dials the number through the trunk and answers for the citizen
+    only once the agent pressed 1 (/n: the Local channel stays, so the agent's leg keeps a name
+    the controller knows)."""
+    return f"Local/{number}@{EXTERNAL_SEAT_CONTEXT}/n"
+
+
+def device_prefix(device: str) -> str:
+    """What the names of a device's channels begin with (a Local channel's name has no /n)."""
+    return f"{device.removesuffix('/n')}-"
+
+
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
     agent_id: str  # e.g. "agent1001": also the PJSIP endpoint name

@@ -24,7 +24,7 @@ from acd.acd import (UNKNOWN_AGENT, Acd, AcdEffect, AcdError, AgentChanged, Agen
                      OfferCall, QueueRefused, SetTimer)
 from acd.calls import CallView, LiveCalls
 from acd.commands import CallEnded, Effect, SaveAgentSession, WriteCallRecord
-from acd.desks import AcdConfig
+from acd.desks import AcdConfig, device_prefix
 from acd.figures import DeskFigures
 from acd.handover import (AGENT_NOT_READY, NO_AGENT_READY, SAME_DESK, SELF_TRANSFER, UNKNOWN_AGENT, UNKNOWN_DESK,
                           UNKNOWN_TARGET_AGENT,
@@ -64,6 +64,7 @@ class AgentRequest:
     agent_id: str
     reply: asyncio.Future[Any]
     reason: str = ""
+    phone: str = ""  # login: on an ordinary phone with this number
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +176,7 @@ class Engine:
         self.figures = DeskFigures([d.name for d in self.acd.config.desks])
         self.today = DayFigures(ZoneInfo(city_tz), self._desk_of, {d.name: d.service_level for d in self.acd.config.desks},
                                 self.acd.config.short_abandon)
-        self._devices = {a.agent_id: f"{a.device}-" for a in self.acd.config.agents}
+        self._devices = {a.agent_id: device_prefix(a.device) for a in self.acd.config.agents}
         self.contacts = Contacts()
         self._lost: dict[str, str] = {}  # linkedid -> the agent whose connection went mid-call
         self._after_agent: dict[str, list[asyncio.Future[str]]] = {}
@@ -207,10 +208,10 @@ class Engine:
         self._idle.clear()
         self._inbox.put_nowait(fact)
 
-    async def request(self, op: str, agent_id: str, reason: str = "") -> Any:
+    async def request(self, op: str, agent_id: str, reason: str = "", phone: str = "") -> Any:
         """An agent request answered by the engine task (raises its stable errors)."""
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.submit(AgentRequest(op, agent_id, reply, reason))
+        self.submit(AgentRequest(op, agent_id, reply, reason, phone))
         return await reply
 
     async def after_agent(self, linkedid: str) -> str:
@@ -471,7 +472,7 @@ class Engine:
             if agent.state is not AgentState.READY:
                 raise HandoverError(AGENT_NOT_READY, f"{agent.config.agent_id} is {agent.state.value}")
             return self._in_bridge(legs, *self.handovers.warm_transfer(
-                req.agent_id, legs, req.kind, agent.config.agent_id, label, agent.config.device, wall))
+                req.agent_id, legs, req.kind, agent.config.agent_id, label, self.acd.device(agent.config.agent_id), wall))
         handover, effects = self.handovers.cold_transfer(req.agent_id, legs, req.kind, req.target, label,
                                                          desk, wall)
         queued = self.acd.queue.get(handover.call_id)
@@ -667,8 +668,12 @@ class Engine:
         try:
             if req.op == "pause":
                 effects: list[AcdEffect] = self.acd.pause(req.agent_id, PauseReason(req.reason or "break"), now)
-            elif req.op in ("login", "ready", "logout"):
+            elif req.op == "login":
+                effects = self.acd.login(req.agent_id, now, req.phone)
+                self._devices[req.agent_id] = device_prefix(self.acd.device(req.agent_id))
+            elif req.op in ("ready", "logout"):
                 effects = getattr(self.acd, req.op)(req.agent_id, now)
+                self._devices[req.agent_id] = device_prefix(self.acd.device(req.agent_id))
             else:
                 raise ValueError(f"unknown-request: {req.op}")
         except Exception as exc:

@@ -57,6 +57,13 @@ def render(plan: DialPlan, source: str) -> str:
                   f" same => n,Set(CALLERID(num)={plan.outbound_callerid})",
                   f" same => n,Dial({plan.outbound('${EXTEN:1}')},${{GLOBAL(HOTLINE_THREEWAY_RING)}}{options})",
                   " same => n,Goto(hotline-threeway-back,s,1)"]
+    lines += ["", "; Agents on an ordinary phone (issue 16): the controller rings Local/<number>@hotline-seat-phone/n;",
+              "; the phone is dialed through the trunk and the citizen is put through only once the agent",
+              "; pressed 1 ([hotline-seat-accept]): a voicemail or a family member answering takes no call.",
+              "[hotline-seat-phone]",
+              f"exten => _X.,1,Set(CALLERID(num)={plan.outbound_callerid})",
+              f" same => n,Dial({plan.outbound()},${{GLOBAL(HOTLINE_RING_TIMEOUT)}},U(hotline-seat-accept))",
+              " same => n,Hangup()"]
     lines += ["", "; Callbacks: citizens are dialed through the trunk showing the hotline number.",
               "[hotline-outbound]",
               f"exten => _X.,1,Set(CALLERID(num)={plan.outbound_callerid})",

@@ -194,9 +194,10 @@ class AmiLink:
 
     async def _redirect(self, channel: str, agent_id: str, call_id: str, device: str) -> None:
         try:
-            if device != f"PJSIP/{agent_id}":  # e.g. a Local channel or another technology
-                await self.client.send_action("Setvar", {"Channel": channel, "Variable": "HOTLINE_DEVICE",
-                                                        "Value": device})
+            # set on every offer: a caller offered to an ordinary phone (a Local channel) and
+            # back in the queue must not ring that phone again when offered to a softphone
+            await self.client.send_action("Setvar", {"Channel": channel, "Variable": "HOTLINE_DEVICE",
+                                                    "Value": "" if device == f"PJSIP/{agent_id}" else device})
             await self.client.send_action("Redirect", {"Channel": channel, "Context": "hotline-connect",
                                                       "Exten": agent_id, "Priority": "1"})
         except Exception as exc:  # the caller left meanwhile, or the link is down: nobody's miss

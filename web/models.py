@@ -181,7 +181,11 @@ class HandoverView(Answer):
 
 
 class PauseBody(Request):
+    """`reason` for pause; `phone` for login: the agent works from an ordinary phone with this
+    number (offers ring it through the trunk and wait for the agent's key 1)."""
+
     reason: Literal[PAUSE_REASONS] = "break"  # type: ignore[valid-type]
+    phone: str | None = Field(None, pattern=r"^[0-9]{3,20}$")
 
 
 class AgentView(Answer):

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acd.acd import (QUEUE_FULL, UNKNOWN_AGENT, Acd, AcdError, AgentReachable, CallAbandoned,
+from acd.acd import (BAD_PHONE, QUEUE_FULL, UNKNOWN_AGENT, Acd, AcdError, AgentReachable, CallAbandoned,
                      CallAnswered, OfferCall, SetTimer)
 from acd.desks import AcdConfig, AgentConfig, Desk
 from acd.routing import OverflowStep, Priority
@@ -214,3 +214,20 @@ def test_given_an_unreachable_ready_agent_then_no_offer_reaches_them_until_their
     back = acd.set_reachable("a1", True, 4)
     assert offers(back) == [("c1", "a1")] and back[0] == AgentReachable("a1", True, 4)
     assert acd.ready_agent_for("market") is acd.agents["a3"]
+
+
+def test_an_agent_logged_in_on_an_ordinary_phone_is_rung_there_until_they_log_out() -> None:
+    acd = Acd(CONFIG)
+    with pytest.raises(AcdError) as refused:
+        acd.login("a1", 0, phone="139-0000")
+    assert refused.value.code == BAD_PHONE and acd.agents["a1"].state is AgentState.LOGGED_OUT
+    acd.login("a1", 0, phone="13900001111")
+    acd.ready("a1", 1)
+    [offer] = [e for e in acd.enqueue("c1", "ch1", "general", Priority.NORMAL, 2) if isinstance(e, OfferCall)]
+    assert offer.device == "Local/13900001111@hotline-seat-phone/n"
+    acd.offer_failed("c1", 3)  # answered, 1 not pressed: back at its place, the agent's miss
+    assert acd.queue["c1"].call.queued_at == 2 and acd.agents["a1"].misses == 1
+    acd.withdraw("c1", 4)
+    acd.logout("a1", 5)
+    acd.login("a1", 6)
+    assert acd.device("a1") == "PJSIP/agent1001"

@@ -119,3 +119,46 @@ async def test_after_asterisk_restarts_an_agent_is_offered_calls_only_once_their
         await wait_until(lambda: ctl.engine.snapshot() == (), what="the call to end")
     # Asterisk's first qualify of a restored contact came only later (NonQualified at the resync)
     assert reachable_after_restart is False
+
+
+async def test_an_agent_on_an_ordinary_phone_takes_a_citizen_only_after_pressing_1(
+        acd_config: Config, phones: PhoneBank, sandbox_paths: sandbox.SandboxPaths) -> None:
+    """agent1006 logs in with a mobile number; the mobile (a baresip behind the sandbox's
+    trunk) is answered — as a voicemail or a family member would — and nobody presses 1: the
+    citizen goes back to their place (and is offered again at once); the agent answers the next
+    ring and presses 1, and the two talk."""
+    async with running(acd_config) as ctl:
+        mobile = await phones.add(PhoneSpec("mobile", "13900001111", tone_hz=HALL_HZ))
+        sandbox.carrier_put(sandbox_paths, "13900001111", mobile.spec.sip_port)
+        try:
+            citizen = await phones.add(PhoneSpec("citizen", "13800138014", "赵六", tone_hz=CITIZEN_HZ,
+                                                 keep_audio=True))
+            await ctl.engine.do_not_call("13800138014")
+            offers: list[OfferCall] = []
+            ctl.engine.observe(OfferCall, offers.append)
+            await ctl.engine.request("login", "agent1006", phone="13900001111")
+            await ctl.engine.request("ready", "agent1006")
+            await citizen.dial("12345")
+            await mobile.wait_event("CALL_INCOMING", timeout=30)
+            [linkedid] = {o.call_id for o in offers}
+            queued_at = ctl.engine.acd.queue[linkedid].call.queued_at
+            assert offers[0].device == "Local/13900001111@hotline-seat-phone/n"
+            await mobile.answer()  # answered, and no key pressed
+            await wait_until(lambda: len(offers) == 2, timeout=20, what="the offer again, after the unaccepted one")
+            queued = ctl.engine.acd.queue.get(linkedid)
+            assert queued is not None and queued.call.queued_at == queued_at  # it kept its place
+            assert ctl.engine.calls.calls[linkedid].agent == ""  # nobody answered it
+            await mobile.wait_event("CALL_INCOMING", timeout=20)
+            await mobile.answer()
+            await mobile.wait_event("CALL_ESTABLISHED", timeout=10)
+            await mobile.send_dtmf("1")
+            await wait_until(lambda: _agent(ctl, "agent1006").state == "on_call", timeout=15,
+                             what="agent1006 on the call after pressing 1")
+            await hears(citizen, time.monotonic(), 0.5, HALL_HZ)
+            await citizen.hangup()
+            await wait_until(lambda: ctl.engine.snapshot() == (), what="the call to end")
+            await ctl.writer.flush()
+            [record] = await ctl.store.by_caller("13800138014")
+            assert record.disposition is Disposition.ANSWERED and record.agent == "agent1006"
+        finally:
+            sandbox.carrier_forget(sandbox_paths, "13900001111")

@@ -609,3 +609,13 @@ async def test_handover_refusals_have_stable_codes_and_change_nothing(server: Se
     await attempt(server, method, target, role=role, headers=JSON if body is not None else [],
                   body=json_bytes(body) if body is not None else None, statuses={status}, codes=frozenset({code}))
     assert server.served is not None and server.served.engine.handovers.by_call == {}
+
+
+@pytest.mark.parametrize("phone", ["139-0000-1111", "12", "1" * 21, "１３９００００１１１１", 13900001111],
+                         ids=["separators", "too-short", "too-long", "fullwidth-digits", "a-number-not-text"])
+async def test_a_login_on_an_ordinary_phone_with_a_number_that_is_not_one(server: ServedInThread, phone: Any) -> None:
+    assert server.served is not None
+    before = [(a.agent_id, a.state) for a in server.served.engine.agents()]
+    await attempt(server, "POST", f"/api/agents/{AGENT_ID}/login", role="agent", headers=JSON,
+                  body=json_bytes({"phone": phone}), statuses={400}, codes=frozenset({"validation-failed"}))
+    assert [(a.agent_id, a.state) for a in server.served.engine.agents()] == before
