@@ -126,6 +126,7 @@ class LiveAgent:
     offer_generation: int = 0  # likewise for the deadline of an offer
     reachable: bool = True  # its phone can be rung (acd.reachability): offered no call while not
     phone: str = ""  # logged in on an ordinary phone: its number (offers go out through the trunk)
+    poor_quality: str = ""  # what RTCP said was wrong with the last call's audio ("" when it was fine)
     reachable_since: float = 0.0
     # the recent transitions (the agent history of the events issue goes to the store)
     history: deque[tuple[float, AgentState, str]] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))

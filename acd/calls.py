@@ -53,9 +53,10 @@ class Leg:
     joined_at: datetime
     left_at: datetime | None = None
     ended: str = ""
+    quality: tuple[tuple[str, float], ...] = ()
 
     def fact(self) -> CallLeg:
-        return CallLeg(self.role, self.who, self.number, self.joined_at, self.left_at, self.ended)
+        return CallLeg(self.role, self.who, self.number, self.joined_at, self.left_at, self.ended, self.quality)
 
 
 @dataclass(slots=True)
@@ -262,6 +263,12 @@ class LiveCalls:
                     dialing.stage = "queue"  # back to its place (CANCEL: the caller left while it rang)
             case ev.AgiSessionStarted():
                 self._agi_started(fact)
+            case ev.LegQuality():
+                measured = self._call_of(fact.uniqueid)
+                leg = measured.legs.get(fact.uniqueid) if measured is not None else None
+                if leg is not None:
+                    leg.quality = (("jitter_ms", fact.jitter_ms), ("loss_pct", fact.loss_pct),
+                                   ("rtt_ms", fact.rtt_ms), *((("mes", fact.mes),) if fact.mes is not None else ()))
             case _:
                 pass  # facts for the ACD, not the call model
         return []

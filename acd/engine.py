@@ -86,6 +86,7 @@ class AgentView:
     since: float
     call_id: str | None
     reachable: bool = True  # its phone can be rung (PJSIP contacts); not: offered no call
+    poor_quality: str = ""  # what RTCP said was wrong with their last call's audio
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,9 @@ class RequeueLost:
 LOST_CONNECTION_CAUSES = frozenset({27, 38, 41, 44, 102})  # out of order, network, temporary, unavailable, timer
 AFTER_AGENT_LOST, AFTER_AGENT_SURVEY = "lost", "survey"
 HEAD_OF_QUEUE = 0.001  # seconds ahead of the longest-waiting caller of the desk
+# a call's audio is poor beyond these (ITU-T G.114 and common VoIP practice: past them people
+# hear gaps, echo and talk over each other)
+POOR_JITTER_MS, POOR_LOSS_PCT, POOR_RTT_MS = 30.0, 3.0, 300.0
 
 Message = (ev.EngineEvent | AgentRequest | DoNotCall | HandoverRequest | SupervisorRequest | sv.SupervisionFact
            | AfterAgent | RequeueLost)
@@ -276,7 +280,7 @@ class Engine:
 
     def agents(self) -> tuple[AgentView, ...]:
         return tuple(AgentView(a.config.agent_id, a.config.name, a.state.value, a.reason, a.since,
-                               a.call_id, a.reachable) for a in self.acd.agents.values())
+                               a.call_id, a.reachable, a.poor_quality) for a in self.acd.agents.values())
 
     def queue_position(self, linkedid: str) -> tuple[int, float] | None:
         """(callers ahead, estimated seconds to an agent) for a waiting call, or None."""
@@ -886,6 +890,10 @@ class Engine:
                 return effects
             case ev.ContactChanged():
                 return self._reachable(self.contacts.apply(fact.endpoint, fact.uri, fact.status), now)
+            case ev.LegQuality():
+                measured = self._agent_of_channel(self._channel_name(fact))
+                if measured is not None:
+                    self._note_quality(measured, fact)
             case ev.TimerFired() if fact.key == CALLBACK_TICK:
                 return [SetTimer(now + self._callback_tick, CALLBACK_TICK), *acd.dispatch(now)]
             case ev.TimerFired() if fact.key == OFFERS_HELD:
@@ -970,6 +978,16 @@ class Engine:
         log.warning("call %s: %s's connection was lost mid-call (cause %s %s); the citizen goes back to "
                     "the head of the %s queue", call.linkedid, agent_id, fact.cause, fact.cause_text, call.desk)
         return self.acd.pause(agent_id, PauseReason.CONNECTION_LOST, now)
+
+    def _note_quality(self, agent_id: str, quality: ev.LegQuality) -> None:
+        """A poor-quality alert on the agent from their last call's RTCP (a home seat's line)."""
+        agent = self.acd.agents[agent_id]
+        problems = [f"{name} {value:g}{unit}" for name, value, limit, unit in (
+            ("jitter", quality.jitter_ms, POOR_JITTER_MS, " ms"), ("loss", quality.loss_pct, POOR_LOSS_PCT, "%"),
+            ("round trip", quality.rtt_ms, POOR_RTT_MS, " ms")) if value > limit]
+        if problems and not agent.poor_quality:
+            log.warning("%s's call audio was poor: %s", agent_id, ", ".join(problems))
+        agent.poor_quality = ", ".join(problems)
 
     def _handover_open(self, linkedid: str) -> bool:
         handover = self.handovers.by_call.get(linkedid)
@@ -1090,7 +1108,7 @@ class Engine:
         prefix = self._devices.get(agent_id, "\0")
         return any(c.name.startswith(prefix) for c in self.calls.channels.values())
 
-    def _channel_name(self, fact: ev.ChannelHungUp) -> str:
+    def _channel_name(self, fact: ev.ChannelHungUp | ev.LegQuality) -> str:
         channel = self.calls.channels.get(fact.uniqueid)  # still there: the model applies after
         return channel.name if channel is not None else self.calls.last_hung_up_name.get(fact.uniqueid, "")
 

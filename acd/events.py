@@ -281,9 +281,23 @@ class ContactChanged:
     status: str  # Created, Reachable, Unreachable, Removed, Unknown, NonQualified, Updated
 
 
+@dataclass(frozen=True, slots=True)
+class LegQuality:
+    """What RTCP said of a phone's leg as it ended ([hotline-leg-quality]'s UserEvent, from
+    Asterisk's CHANNEL(rtcp,all)): jitter and round trip in milliseconds, packets lost of those
+    expected in percent, and Asterisk's media experience score (0-100)."""
+
+    at: datetime
+    uniqueid: str
+    jitter_ms: float
+    loss_pct: float
+    rtt_ms: float
+    mes: float | None = None
+
+
 EngineEvent = (
     ChannelCreated | ChannelStateChanged | CallerIdChanged | ChannelHungUp | BridgeEntered
     | BridgeLeft | BridgeDestroyed | AmiLinkUp | AmiLinkDown | ChannelsSnapshot | CallJournal
     | AgiSessionStarted | AgiSessionEnded | CallQueued | CallFellBack | SurveyAnswered | CallbackChoice | CallbackDialed | DialEnded
-    | OfferNotSent | TimerFired | ContactChanged
+    | OfferNotSent | TimerFired | ContactChanged | LegQuality
 )

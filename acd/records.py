@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 class Disposition(str, enum.Enum):
@@ -78,18 +79,22 @@ class CallLeg:
     joined_at: datetime
     left_at: datetime | None
     ended: str = ""  # why the leg ended when it was not hung up: "connection_lost" (its network went)
+    # RTCP at its end (a phone's leg): jitter_ms, loss_pct, rtt_ms, mes
+    quality: tuple[tuple[str, float], ...] = ()
 
 
 
-def legs_json(legs: tuple[CallLeg, ...]) -> list[dict[str, str | None]]:
+def legs_json(legs: tuple[CallLeg, ...]) -> list[dict[str, Any]]:
     """The legs as the store and the journal keep them (times in ISO 8601, UTC)."""
     return [{"role": leg.role, "who": leg.who, "number": leg.number, "joined_at": leg.joined_at.isoformat(),
              "left_at": None if leg.left_at is None else leg.left_at.isoformat(),
-             **({"ended": leg.ended} if leg.ended else {})} for leg in legs]
+             **({"ended": leg.ended} if leg.ended else {}),
+             **({"quality": dict(leg.quality)} if leg.quality else {})} for leg in legs]
 
 
-def legs_from_json(rows: list[dict[str, str | None]] | None) -> tuple[CallLeg, ...]:
+def legs_from_json(rows: list[dict[str, Any]] | None) -> tuple[CallLeg, ...]:
     return tuple(CallLeg(str(r["role"]), str(r["who"]), str(r["number"]), datetime.fromisoformat(str(r["joined_at"])),
                          None if r.get("left_at") is None else datetime.fromisoformat(str(r["left_at"])),
-                         str(r.get("ended") or ""))
+                         str(r.get("ended") or ""),
+                         tuple((str(k), float(v)) for k, v in dict(r.get("quality") or {}).items()))
                  for r in rows or [])

@@ -124,11 +124,35 @@ def _dial_end(e: AmiEventLike, at: datetime) -> ev.EngineEvent | None:
                         dest_channel=e.get("DestChannel"), status=e.get("DialStatus"))
 
 
+def leg_quality(e: AmiEventLike, at: datetime) -> ev.EngineEvent | None:
+    """CHANNEL(rtcp,all) of a leg: `ssrc=…;lp=0;rxjitter=0.00175;rxcount=401;txjitter=…;
+    txcount=400;rlp=0;rtt=0.0;rxmes=88.1;txmes=88.1` (seconds, packets). None when the leg had
+    no RTP (a Local channel) or the text is not that."""
+    figures: dict[str, float] = {}
+    for item in e.get("All").split(";"):
+        name, _, value = item.partition("=")
+        try:
+            figures[name.strip()] = float(value)
+        except ValueError:
+            continue
+    if "rxjitter" not in figures or "rxcount" not in figures:
+        return None
+    lost = max(0.0, figures.get("lp", 0.0)) + max(0.0, figures.get("rlp", 0.0))
+    sent = figures["rxcount"] + figures.get("txcount", 0.0)
+    mes = [figures[k] for k in ("rxmes", "txmes") if k in figures]
+    return ev.LegQuality(at=at, uniqueid=_need(e, "Uniqueid"),
+                         jitter_ms=round(1000 * max(figures["rxjitter"], figures.get("txjitter", 0.0)), 1),
+                         loss_pct=round(100 * lost / (lost + sent), 2) if lost + sent else 0.0,
+                         rtt_ms=round(1000 * figures.get("rtt", 0.0), 1), mes=round(min(mes), 1) if mes else None)
+
+
 def _user_event(e: AmiEventLike, at: datetime) -> ev.EngineEvent | None:
     """The dialplan's own events: [hotline-fallback]'s and [hotline-callback]'s."""
     if e.get("UserEvent") == "HotlineCallback" and e.get("Number"):
         return ev.CallbackDialed(at=at, number=e.get("Number"), status=e.get("Status"), linkedid=e.get("Linkedid"),
                                  recording=e.get("Recording"))
+    if e.get("UserEvent") == "HotlineLegQuality" and e.get("Uniqueid"):
+        return leg_quality(e, at)
     if e.get("UserEvent") != "HotlineFallback" or not e.get("Uniqueid"):
         return None
     return ev.CallFellBack(at=at, uniqueid=_need(e, "Uniqueid"), linkedid=e.get("Linkedid"),

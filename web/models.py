@@ -198,6 +198,8 @@ class AgentView(Answer):
     reachable: bool = Field(True, description="its phone can be rung (a PJSIP contact answered Asterisk's "
                                               "qualify); an unreachable agent keeps their state but is "
                                               "offered no call until the phone is back")
+    poor_quality: str = Field("", description="what RTCP said was wrong with the agent's last call "
+                                              "(jitter, loss, round trip beyond their limits); empty when fine")
 
 
 class AgentState(Answer):

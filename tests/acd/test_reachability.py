@@ -58,3 +58,27 @@ def test_a_status_without_an_endpoint_changes_nothing() -> None:
     ("Local/1001@hotline-seat", None), ("PJSIP/", None), ("SIP/agent1001", None)])
 def test_only_a_pjsip_endpoint_of_its_own_has_contacts(device: str, endpoint: str | None) -> None:
     assert pjsip_endpoint(device) == endpoint
+
+
+async def test_an_agents_last_call_with_poor_audio_puts_an_alert_on_them_until_a_good_one() -> None:
+    import asyncio
+    from datetime import datetime, timezone
+
+    import hotline_config
+    from acd import events as ev
+    from acd.engine import Engine
+    from hotline_pbx import SANDBOX_CONFIG
+
+    engine = Engine({}, acd=hotline_config.load(SANDBOX_CONFIG, env={}).acd)
+    runner = asyncio.create_task(engine.run())
+    at = datetime(2026, 12, 2, 9, 0, tzinfo=timezone.utc)
+    engine.submit(ev.ChannelCreated(at, "u.2", "u.2", "PJSIP/agent1001-00000002", 6, "1001", "", "", "from-agents"))
+    engine.submit(ev.LegQuality(at, "u.2", jitter_ms=45.0, loss_pct=1.0, rtt_ms=320.5))
+    await engine.drained()
+    [one] = [a for a in engine.agents() if a.agent_id == "agent1001"]
+    assert one.poor_quality == "jitter 45 ms, round trip 320.5 ms"
+    engine.submit(ev.LegQuality(at, "u.2", jitter_ms=3.0, loss_pct=0.0, rtt_ms=20.0))
+    await engine.drained()
+    assert [a.poor_quality for a in engine.agents() if a.agent_id == "agent1001"] == [""]
+    engine.stop()
+    await runner

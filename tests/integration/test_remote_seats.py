@@ -69,8 +69,9 @@ async def test_no_call_is_offered_to_a_phone_asterisk_cannot_reach(
     sandbox.lab_seat(sandbox.SandboxPaths(), "agent1001", aor={"qualify_frequency": "2", "qualify_timeout": "1"})
     try:
         async with running(acd_config) as ctl:
-            home = await phones.add(PhoneSpec("agent1001", "agent1001", password=sip_password, auto_answer=True))
-            citizen = await phones.add(PhoneSpec("citizen", "13800138012", "李四"))
+            home = await phones.add(PhoneSpec("agent1001", "agent1001", password=sip_password, auto_answer=True,
+                                              tone_hz=HOME_HZ))
+            citizen = await phones.add(PhoneSpec("citizen", "13800138012", "李四", keep_audio=True))
             await ctl.engine.do_not_call("13800138012")
             await wait_until(lambda: _agent(ctl, "agent1001").reachable, what="agent1001's phone reachable")
             await ctl.engine.request("login", "agent1001")
@@ -83,8 +84,15 @@ async def test_no_call_is_offered_to_a_phone_asterisk_cannot_reach(
             assert (_agent(ctl, "agent1001").state, _agent(ctl, "agent1001").reachable) == ("ready", False)
             home.thaw()
             await home.wait_event("CALL_ESTABLISHED", timeout=30)  # offered once reachable again
+            await hears(citizen, time.monotonic(), 0.5, HOME_HZ)  # a moment of talk: RTCP has figures
             await citizen.hangup()
             await wait_until(lambda: ctl.engine.snapshot() == (), what="the call to end")
+            await ctl.writer.flush()
+            [record] = await ctl.store.by_caller("13800138012")
+            [leg] = [leg for leg in record.legs if leg.who == "agent1001"]
+            quality = dict(leg.quality)  # the agent's leg's RTCP at its end
+            assert set(quality) >= {"jitter_ms", "loss_pct", "rtt_ms"} and 0 <= quality["loss_pct"] < 50, quality
+            assert _agent(ctl, "agent1001").poor_quality == ""  # loopback audio is fine
     finally:
         sandbox.lab_seat(sandbox.SandboxPaths(), None)
 

@@ -43,3 +43,20 @@ def test_the_fallback_user_event_becomes_a_fact_and_other_user_events_do_not() -
 def test_a_broken_journal_line_is_rejected_with_a_stable_error(value: str) -> None:
     with pytest.raises(TranslationError, match="^bad-journal-entry"):
         journal_entry("/hotline-journal/x", value)
+
+
+def test_a_legs_rtcp_summary_becomes_its_quality_in_milliseconds_and_percent() -> None:
+    from pbx.ami import Event
+    from pbx.translate import translate
+
+    now = lambda: datetime(2026, 12, 2, tzinfo=timezone.utc)  # noqa: E731
+    # CHANNEL(rtcp,all) of an agent's leg on the sandbox, as [hotline-leg-quality] reported it
+    recorded = ("ssrc=476700888;themssrc=2796477446;lp=0;rxjitter=0.001750;rxcount=401;txjitter=0.001375;"
+                "txcount=400;rlp=0;rtt=0.000000;rxmes=88.087887;txmes=88.087887")
+    fact = translate(Event("UserEvent", (("UserEvent", "HotlineLegQuality"), ("Uniqueid", "u.2"), ("All", recorded))), now)
+    assert fact == ev.LegQuality(now(), "u.2", jitter_ms=1.8, loss_pct=0.0, rtt_ms=0.0, mes=88.1)
+    lossy = recorded.replace(";lp=0;", ";lp=9;").replace(";rlp=0;", ";rlp=12;").replace("rtt=0.000000", "rtt=0.2514")
+    fact = translate(Event("UserEvent", (("UserEvent", "HotlineLegQuality"), ("Uniqueid", "u.2"), ("All", lossy))), now)
+    assert isinstance(fact, ev.LegQuality) and (fact.loss_pct, fact.rtt_ms) == (round(100 * 21 / 822, 2), 251.4)
+    # a Local channel has no RTP: CHANNEL(rtcp,all) is empty
+    assert translate(Event("UserEvent", (("UserEvent", "HotlineLegQuality"), ("Uniqueid", "u.3"), ("All", ""))), now) is None
