@@ -52,9 +52,16 @@ def test_a_status_without_an_endpoint_changes_nothing() -> None:
     assert contacts.apply("", URI, "Reachable") == {} and contacts.by_endpoint == {}
 
 
+def test_news_of_a_contact_never_seen_makes_nobody_reachable() -> None:
+    contacts = Contacts()
+    assert contacts.apply("agent1001", URI, "Removed") == {} and contacts.by_endpoint == {}
+    assert contacts.apply("agent1001", URI, "Updated") == {}  # refreshed, but never qualified here
+    assert not contacts.reachable("agent1001")
+
+
 @pytest.mark.parametrize(("device", "endpoint"), [
     ("PJSIP/agent1001", "agent1001"), ("pjsip/agent1002", "agent1002"),
-    ("PJSIP/13800138000@carrier", None), ("PJSIP/carrier/sip:1@127.0.0.1", None),
+    ("PJSIP/13800138000@carrier", None), ("PJSIP/carrier/sip:1@127.0.0.1", None), ("PJSIP/carrier/sip:110", None),
     ("Local/1001@hotline-seat", None), ("PJSIP/", None), ("SIP/agent1001", None)])
 def test_only_a_pjsip_endpoint_of_its_own_has_contacts(device: str, endpoint: str | None) -> None:
     assert pjsip_endpoint(device) == endpoint
