@@ -133,6 +133,8 @@ class PhoneSpec:
     ctrl_port: int = 0
     tone_hz: int = 425  # what its microphone sends: give parties of one call different tones
     keep_audio: bool = False  # write what it hears and sends to <workdir>/audio (sndfile)
+    home: Any = None  # a devtools.netns.HomeNetwork: the phone runs in its home namespace, behind NAT
+    server: str = SIP_SERVER  # where it registers and calls (a home phone: the remote-seat transport)
 
 
 @dataclass
@@ -148,13 +150,21 @@ class BaresipPhone:
     _tokens: itertools.count[int] = field(default_factory=itertools.count)
 
     # ---- lifecycle ----
+    @property
+    def _address(self) -> str:
+        return "127.0.0.1" if self.spec.home is None else self.spec.home.phone_address
+
+    @property
+    def _interface(self) -> str:
+        return "127.0.0.1" if self.spec.home is None else self.spec.home.phone_interface
+
     def _write_config(self) -> None:
         s = self.spec
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = f"""\
 poll_method epoll
-sip_listen 127.0.0.1:{s.sip_port}
-net_interface 127.0.0.1
+sip_listen {self._address}:{s.sip_port}
+net_interface {self._interface}
 call_local_timeout 120
 call_max_calls 4
 audio_source aufile,{self.source_wav}
@@ -175,7 +185,7 @@ ctrl_tcp_listen 127.0.0.1:{s.ctrl_port}
             (self.workdir / "audio").mkdir(exist_ok=True)
             config += f"module sndfile.so\nsnd_path {self.workdir / 'audio'}\n"
         (self.workdir / "config").write_text(config)
-        params = [f"outbound=sip:{SIP_SERVER}", "audio_codecs=PCMA,PCMU"]
+        params = [f"outbound=sip:{s.server}", "audio_codecs=PCMA,PCMU"]
         if s.password is None:
             params.append("regint=0")
         else:
@@ -191,15 +201,20 @@ ctrl_tcp_listen 127.0.0.1:{s.ctrl_port}
         if shutil.which("baresip") is None:
             raise PhoneError("baresip is not installed (apt-get install baresip-core)")
         self._write_config()
+        command = ["baresip", "-f", str(self.workdir)]
         self._proc = await asyncio.create_subprocess_exec(
-            "baresip", "-f", str(self.workdir),
+            *(self.spec.home.command(*command) if self.spec.home is not None else command),
             stdin=subprocess.DEVNULL, stdout=(self.workdir / "baresip.log").open("wb"),
             stderr=subprocess.STDOUT, start_new_session=True)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             try:
-                reader, self._writer = await asyncio.open_connection("127.0.0.1", self.spec.ctrl_port)
+                if self.spec.home is not None:  # its ctrl_tcp is on the home namespace's loopback
+                    sock = self.spec.home.connect_inside(self.spec.ctrl_port)
+                    reader, self._writer = await asyncio.open_connection(sock=sock)
+                else:
+                    reader, self._writer = await asyncio.open_connection("127.0.0.1", self.spec.ctrl_port)
                 break
             except OSError:
                 if self._proc.returncode is not None or loop.time() > deadline:
@@ -257,7 +272,7 @@ ctrl_tcp_listen 127.0.0.1:{s.ctrl_port}
         return reply
 
     async def dial(self, number: str) -> None:
-        await self.command("dial", f"sip:{number}@{SIP_SERVER}")
+        await self.command("dial", f"sip:{number}@{self.spec.server}")
 
     async def hangup(self) -> None:
         await self.command("hangup")
@@ -293,7 +308,7 @@ ctrl_tcp_listen 127.0.0.1:{s.ctrl_port}
         attended transfer: baresip 1.0 has no command of its own for it, but sends the
         Refer-To URI it is given). `replaces` is `replaces_header()` of the consult dialog."""
         await self.command("line", str(line))
-        await self.command("transfer", f"sip:{target}@{SIP_SERVER}?Replaces={urllib.parse.quote(replaces, safe='')}")
+        await self.command("transfer", f"sip:{target}@{self.spec.server}?Replaces={urllib.parse.quote(replaces, safe='')}")
 
     def heard_audio(self) -> list[Path]:
         """The decoded audio of each call this phone had (keep_audio), oldest first."""

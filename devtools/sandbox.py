@@ -345,14 +345,15 @@ def sandbox_pjsip(sip_password: str) -> str:
 LAB_PJSIP = "pjsip_lab.conf"
 
 
-def lab_seat(paths: SandboxPaths, seat: str | None, **options: dict[str, str]) -> None:
+def lab_seat(paths: SandboxPaths, seat: str | None, sections: str = "", **options: dict[str, str]) -> None:
     """Loosen one sandbox seat for a recording scene and reload PJSIP: `options` by PJSIP
     object type, e.g. endpoint={"allow_transfer": "yes"}, aor={"qualify_frequency": "2"}
-    (None: every seat as asterisk-conf/ has it again). Real sites' seats are never loosened:
+    (None: every seat as asterisk-conf/ has it again); `sections`: whole ones to add (a transport
+    a home network's seat registers on). Real sites' seats are never loosened:
     this exists only so `record-ami` can show what Asterisk does then."""
     uid, gid = _asterisk_ids(paths.root)
     lab = paths.etc / LAB_PJSIP
-    lines = []
+    lines = [sections] if sections and seat is not None else []  # whole sections (a transport)
     for object_type, values in ({} if seat is None else options).items():
         lines.append(f"[{seat}](+type={object_type})")
         lines += [f"{name} = {value}" for name, value in values.items()]

@@ -12,6 +12,7 @@ APT_PACKAGES=(
   sox                                # the phones' microphone WAV; prompt checks
   espeak-ng                          # Mandarin prompts (ivr)
   postgresql                         # the store's production database (tests start a cluster)
+  nftables                           # NAT in the home-seat tests' network namespaces
   procps psmisc iproute2 ca-certificates
 )
 

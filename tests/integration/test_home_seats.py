@@ -1,0 +1,107 @@
+"""A remote agent's softphone at home, on the real sandbox (issue 16): baresip runs in a
+network namespace behind a NAT router of its own (devtools/netns.py: veths, addresses private
+to the test, nftables masquerade in the router's namespace) and registers across it on a
+transport Asterisk opens on the host's side of the home line."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from acd.records import Disposition
+from devtools import sandbox
+from devtools.netns import HomeNetwork
+from devtools.phones import PhoneBank, PhoneSpec
+from hotline_config import Config
+
+from .conftest import hears, running, wait_until
+
+pytestmark = pytest.mark.integration
+
+CITIZEN_HZ, HOME_HZ, HALL_HZ = 500, 700, 1100
+HOME_PORT = 5062  # the remote-seat transport, on the home line's host address only
+
+
+@pytest.fixture
+def home(sandbox_paths: sandbox.SandboxPaths) -> Iterator[HomeNetwork]:
+    """A home network, and agent1001's endpoint on a transport facing it (for this test)."""
+    with HomeNetwork(0) as network:
+        sandbox.lab_seat(sandbox_paths, "agent1001",
+                         sections=f"[transport-home0]\ntype = transport\nprotocol = udp\n"
+                                  f"bind = {network.host_address}:{HOME_PORT}\n",
+                         endpoint={"transport": "transport-home0", "media_address": network.host_address})
+        try:
+            yield network
+        finally:
+            sandbox.lab_seat(sandbox_paths, None)
+
+
+def _agent(ctl, agent_id: str):  # type: ignore[no-untyped-def]
+    return next(a for a in ctl.engine.agents() if a.agent_id == agent_id)
+
+
+async def _home_phone(phones: PhoneBank, home: HomeNetwork, password: str):  # type: ignore[no-untyped-def]
+    return await phones.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True,
+                                      tone_hz=HOME_HZ, keep_audio=True, home=home,
+                                      server=f"{home.host_address}:{HOME_PORT}"))
+
+
+async def test_a_home_seat_behind_nat_registers_and_takes_a_queued_call_with_audio_both_ways(
+        acd_config: Config, phones: PhoneBank, sip_password: str, sandbox_paths: sandbox.SandboxPaths,
+        home: HomeNetwork) -> None:
+    async with running(acd_config) as ctl:
+        agent = await _home_phone(phones, home, sip_password)
+        _, listed = await ctl.ami.client.send_list_action("PJSIPShowContacts")
+        uris = [e.get("Uri") for e in listed if e.name == "ContactList" and e.get("Endpoint") == "agent1001"]
+        # the contact Asterisk keeps is the router's address (rewrite_contact), not the home's private one
+        assert len(uris) == 1 and f"@{home.router_address}:" in uris[0], uris
+        citizen = await phones.add(PhoneSpec("citizen", "13800138021", "张三", tone_hz=CITIZEN_HZ, keep_audio=True))
+        await ctl.engine.do_not_call("13800138021")
+        await wait_until(lambda: _agent(ctl, "agent1001").reachable, what="the home phone reachable (qualified)")
+        await ctl.engine.request("login", "agent1001")
+        await ctl.engine.request("ready", "agent1001")
+        await citizen.dial("12345")
+        await agent.wait_event("CALL_ESTABLISHED", timeout=40)
+        since = time.monotonic()
+        await hears(citizen, since, 0.5, HOME_HZ)
+        await hears(agent, since, 0.5, CITIZEN_HZ)
+        await citizen.hangup()
+        await wait_until(lambda: ctl.engine.snapshot() == (), what="the call to end")
+        await ctl.writer.flush()
+        [record] = await ctl.store.by_caller("13800138021")
+        assert record.disposition is Disposition.ANSWERED and record.agent == "agent1001"
+        [leg] = [leg for leg in record.legs if leg.who == "agent1001"]
+        quality = dict(leg.quality)  # RTCP across the home line
+        assert set(quality) >= {"jitter_ms", "loss_pct", "rtt_ms"} and quality["loss_pct"] < 50, quality
+
+
+async def test_the_home_line_cut_mid_call_leaves_the_citizen_connected_for_the_next_agent(
+        acd_config: Config, phones: PhoneBank, sip_password: str, home: HomeNetwork) -> None:
+    async with running(acd_config) as ctl:
+        agent = await _home_phone(phones, home, sip_password)
+        hall = await phones.add(PhoneSpec("agent1002", "agent1002", password=sip_password, auto_answer=True,
+                                          tone_hz=HALL_HZ))
+        citizen = await phones.add(PhoneSpec("citizen", "13800138022", "李四", tone_hz=CITIZEN_HZ, keep_audio=True))
+        await ctl.engine.do_not_call("13800138022")
+        for agent_id in ("agent1001", "agent1002"):
+            await wait_until(lambda: _agent(ctl, agent_id).reachable, what=f"{agent_id}'s phone reachable")
+            await ctl.engine.request("login", agent_id)
+        await ctl.engine.request("ready", "agent1001")
+        await citizen.dial("12345")
+        await agent.wait_event("CALL_ESTABLISHED", timeout=40)
+        await hears(citizen, time.monotonic(), 0.5, HOME_HZ)
+        home.cut()  # the home router's line goes down
+        await wait_until(lambda: _agent(ctl, "agent1001").reason == "connection_lost", timeout=30,
+                         what="the lost home connection noticed (rtp_timeout)")
+        await ctl.engine.request("ready", "agent1002")
+        await hall.wait_event("CALL_ESTABLISHED", timeout=30)
+        await hears(citizen, time.monotonic(), 0.5, HALL_HZ)  # still on the line, now with agent1002
+        await citizen.hangup()
+        await wait_until(lambda: ctl.engine.snapshot() == (), what="the call to end")
+        await ctl.writer.flush()
+        [record] = await ctl.store.by_caller("13800138022")
+        legs = [(leg.role, leg.who, leg.ended) for leg in record.legs]
+        assert legs == [("citizen", "", ""), ("agent", "agent1001", "connection_lost"),
+                        ("agent", "agent1002", "")], legs
