@@ -111,6 +111,21 @@ class CallbacksConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SecurityConfig:
+    """Registration and authentication floods (issue 16): an address with `threshold` failures
+    (AMI security events) within `window` seconds is blocked for `block_for` seconds."""
+
+    threshold: int = 5
+    window: float = 60.0
+    block_for: float = 300.0
+    allow: str = ""  # comma-separated addresses never blocked (known home seats, the carrier)
+    firewall: str = "nft"  # "nft": an nftables set on this host (needs root); "": detect and alert only
+
+    def allowed(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in self.allow.split(",") if a.strip())
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "INFO"
 
@@ -124,6 +139,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     log: LogConfig = field(default_factory=LogConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
     acd: AcdConfig = field(default_factory=AcdConfig)
     orders: Catalog = DEFAULT_CATALOG
     dialplan: DialPlan = field(default_factory=DialPlan)
@@ -134,7 +150,7 @@ class Config:
 
 _SECTIONS: dict[str, type[Any]] = {"city": CityConfig, "asterisk": AsteriskConfig, "agi": AgiConfig,
                                    "store": StoreConfig, "http": HttpConfig, "log": LogConfig,
-                                   "callbacks": CallbacksConfig}
+                                   "callbacks": CallbacksConfig, "security": SecurityConfig}
 
 
 def _coerce(section: str, key: str, value: Any, kind: Any, where: str) -> Any:

@@ -38,6 +38,8 @@ class Controller:
         from acd.commands import CallArrived, CallEnded, SaveAgentSession, WriteCallRecord
         from acd.engine import Engine, NoteHandover
         from acd.handover import Department, HandoverChanged, HandoverPlan, HangUpLeg, MoveLegs
+        from acd.security import BlockAddress, FloodGuard, UnblockAddress
+        from security.firewall import NftFirewall
         from acd.acd import AgentChanged, CallAnswered, OfferCall, QueueRefused
         from ivr.agent_codes import make_agent_codes
         from ivr.announce import make_announce
@@ -96,14 +98,19 @@ class Controller:
                               MoveLegs: lambda effect: self.ami.move_legs(effect),
                               HangUpLeg: lambda effect: self.ami.hang_up_leg(effect),
                               HandoverChanged: notify,
-                              NoteHandover: lambda effect: self._spawn(self._note_handover(effect), "handover-note")},
+                              NoteHandover: lambda effect: self._spawn(self._note_handover(effect), "handover-note"),
+                              BlockAddress: lambda effect: self._firewall(self.firewall.block(effect.address, effect.seconds)),
+                              UnblockAddress: lambda effect: self._firewall(self.firewall.unblock(effect.address))},
                              acd=config.acd, wait_for_link=True, city_tz=config.city.time_zone,
                              handover_plan=HandoverPlan(
                                  dict(config.dialplan.emergency), config.dialplan.emergency_prefix,
                                  {d.code: Department(d.code, d.name, d.phone) for d in config.orders.departments}),
                              supervisors=config.supervisors,
+                             guard=FloodGuard(config.security.threshold, config.security.window,
+                                              config.security.block_for, config.security.allowed()),
                              callbacks=CallbackFlow(book, business_hours=lambda epoch: config.callbacks.in_business_hours(
                                  epoch, zone)))
+        self.firewall = NftFirewall()
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
                            live=lambda: {call.linkedid for call in self.engine.snapshot()},
                            ring_timeout=config.acd.ring_timeout,
@@ -156,7 +163,15 @@ class Controller:
         await self.engine.drained()
         await self.callback_saver.flush()
 
+    def _firewall(self, action: Any) -> None:
+        if self.config.security.firewall == "nft":
+            self._spawn(action, "firewall")
+        else:
+            action.close()  # detect and alert only
+
     async def start(self) -> None:
+        if self.config.security.firewall == "nft":
+            await self.firewall.start()
         await self.store.open()
         await self.writer.start()
         # a restart forgets no lost call
@@ -217,6 +232,7 @@ class Controller:
                 await asyncio.wait_for(saver.flush(), 5.0)
         await self.writer.close(timeout=5.0)  # what the database did not take stays in the journal
         await self.store.close()
+        await self.firewall.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

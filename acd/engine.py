@@ -33,6 +33,7 @@ from acd.handover import (AGENT_NOT_READY, NO_AGENT_READY, SAME_DESK, SELF_TRANS
 from acd.kpis import HOTLINE, DayFigures, ServiceFigures
 from acd.records import CallRecord
 from acd.reachability import Contacts, pjsip_endpoint
+from acd.security import FloodGuard
 from acd.ports import CallbackPort, NoCallbacks, Queued
 from acd.routing import Priority
 from acd.states import AgentState, HandoverStage, PauseReason, next_agent_state
@@ -148,6 +149,7 @@ class RequeueLost:
 LOST_CONNECTION_CAUSES = frozenset({27, 38, 41, 44, 102})  # out of order, network, temporary, unavailable, timer
 AFTER_AGENT_LOST, AFTER_AGENT_SURVEY = "lost", "survey"
 HEAD_OF_QUEUE = 0.001  # seconds ahead of the longest-waiting caller of the desk
+UNBLOCK = ("security", "unblock", 0)  # the timer that lifts expired blocks of flooding addresses
 # a call's audio is poor beyond these (ITU-T G.114 and common VoIP practice: past them people
 # hear gaps, echo and talk over each other)
 POOR_JITTER_MS, POOR_LOSS_PCT, POOR_RTT_MS = 30.0, 3.0, 300.0
@@ -163,10 +165,11 @@ class Engine:
                  wall: Callable[[], float] = time.time, callbacks: CallbackPort | None = None,
                  callback_tick: float = 5.0, wait_for_link: bool = False, city_tz: str = "Asia/Shanghai",
                  handover_plan: HandoverPlan | None = None,
-                 supervisors: tuple[sv.SupervisorConfig, ...] = ()) -> None:
+                 supervisors: tuple[sv.SupervisorConfig, ...] = (), guard: FloodGuard | None = None) -> None:
         """`wait_for_link`: no offer before the first resync (a starting controller does not
         know yet which agents are on calls, nor can it reach Asterisk)."""
         self.calls = LiveCalls()
+        self.guard = guard or FloodGuard()
         self.handovers = Handovers(handover_plan)
         self.agent_keys = AgentKeys(tuple(self.handovers.plan.emergency))
         self.callbacks: Any = callbacks or NoCallbacks()  # the feature's own object (tests, API read it)
@@ -907,6 +910,19 @@ class Engine:
                     log.warning("offer to %s: no word from Asterisk within its deadline; the call "
                                 "goes back to its place", agent_id)
                 return expired
+            case ev.SecurityFailure():
+                block = self.guard.failure(fact.address, fact.account, now)
+                if block is None:
+                    return []
+                log.warning("SECURITY: %s blocked for %.0f s after %d refused requests in %.0f s (accounts tried: "
+                            "%s); supervisors alerted", block.address, block.seconds, block.failures,
+                            self.guard.window, ", ".join(block.accounts))
+                return [block, SetTimer(now + block.seconds, UNBLOCK)]
+            case ev.TimerFired() if fact.key == UNBLOCK:
+                lifted = self.guard.expired(now)
+                for unblock in lifted:
+                    log.info("SECURITY: the block of %s expired", unblock.address)
+                return lifted
             case ev.TimerFired() if fact.key[0] == "unseen":
                 return self._drop_unseen(fact.key[1], now)
             case ev.TimerFired():

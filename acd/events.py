@@ -295,9 +295,20 @@ class LegQuality:
     mes: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SecurityFailure:
+    """Asterisk refused someone (AMI security events: InvalidAccountID, ChallengeResponseFailed,
+    InvalidPassword, FailedACL): who they said they were and where they came from."""
+
+    at: datetime
+    kind: str  # the event's name
+    account: str
+    address: str  # the remote IP address
+
+
 EngineEvent = (
     ChannelCreated | ChannelStateChanged | CallerIdChanged | ChannelHungUp | BridgeEntered
     | BridgeLeft | BridgeDestroyed | AmiLinkUp | AmiLinkDown | ChannelsSnapshot | CallJournal
     | AgiSessionStarted | AgiSessionEnded | CallQueued | CallFellBack | SurveyAnswered | CallbackChoice | CallbackDialed | DialEnded
-    | OfferNotSent | TimerFired | ContactChanged | LegQuality
+    | OfferNotSent | TimerFired | ContactChanged | LegQuality | SecurityFailure
 )

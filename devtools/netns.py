@@ -19,6 +19,7 @@ import os
 import socket
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +84,7 @@ class HomeNetwork:
             _run("ip", "link", "set", wan_host, "up")
             _run("ip", "-n", self.router, "addr", "add", f"{self.router_address}/30", "dev", wan_router)
             _run("ip", "-n", self.router, "link", "set", wan_router, "up")
+            _run("ip", "-n", self.router, "route", "add", "default", "via", self.host_address)
             _run("ip", "-n", self.router, "link", "add", lan_router, "type", "veth", "peer", "name", lan_home)
             _run("ip", "-n", self.router, "link", "set", lan_home, "netns", self.home)
             _run("ip", "-n", self.router, "addr", "add", f"{HOME_GATEWAY}/24", "dev", lan_router)
@@ -120,6 +122,15 @@ class HomeNetwork:
 
     def connect_inside(self, port: int, host: str = "127.0.0.1") -> socket.socket:
         """A TCP connection opened inside the home namespace (to a phone's ctrl_tcp there)."""
+        sock = self.socket_inside(lambda: socket.create_connection((host, port), timeout=2))
+        sock.setblocking(False)
+        return sock
+
+    def udp_inside(self) -> socket.socket:
+        """A UDP socket of the home namespace (what a scanner in that home sends from)."""
+        return self.socket_inside(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+
+    def socket_inside(self, make: Callable[[], socket.socket]) -> socket.socket:
         result: list[socket.socket | BaseException] = []
 
         def inside() -> None:  # setns applies to the calling thread only
@@ -128,9 +139,7 @@ class HomeNetwork:
                 with open(Path("/run/netns") / self.home) as target:
                     if libc.setns(target.fileno(), CLONE_NEWNET) != 0:
                         raise NetnsError(f"setns {self.home}: {os.strerror(ctypes.get_errno())}")
-                    sock = socket.create_connection((host, port), timeout=2)
-                sock.setblocking(False)
-                result.append(sock)
+                    result.append(make())
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 result.append(exc)
 

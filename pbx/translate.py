@@ -113,6 +113,14 @@ def contact_listed(e: AmiEventLike) -> ev.ContactListed:
                             qualified=(_int(e.get("QualifyFrequency"), 0) or 0) > 0)
 
 
+def _security(e: AmiEventLike, at: datetime) -> ev.EngineEvent | None:
+    """RemoteAddress is IPV4/UDP/10.77.1.2/5060 (or IPV6/…)."""
+    parts = e.get("RemoteAddress").split("/")
+    if len(parts) < 3 or not parts[2]:
+        return None
+    return ev.SecurityFailure(at=at, kind=e.name, account=e.get("AccountID"), address=parts[2])
+
+
 def _bridge_destroy(e: AmiEventLike, at: datetime) -> ev.EngineEvent:
     return ev.BridgeDestroyed(at=at, bridge_id=_need(e, "BridgeUniqueid"))
 
@@ -210,6 +218,10 @@ _TRANSLATORS: dict[str, Callable[[AmiEventLike, datetime], ev.EngineEvent | sv.S
     "BridgeLeave": _bridge_leave,
     "BridgeDestroy": _bridge_destroy,
     "ContactStatus": _contact_status,
+    "InvalidAccountID": _security,
+    "ChallengeResponseFailed": _security,
+    "InvalidPassword": _security,
+    "FailedACL": _security,
 }
 
 CONSUMED_EVENTS = frozenset(_TRANSLATORS)

@@ -5,7 +5,12 @@ transport Asterisk opens on the host's side of the home line."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import socket
+import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -105,3 +110,58 @@ async def test_the_home_line_cut_mid_call_leaves_the_citizen_connected_for_the_n
         legs = [(leg.role, leg.who, leg.ended) for leg in record.legs]
         assert legs == [("citizen", "", ""), ("agent", "agent1001", "connection_lost"),
                         ("agent", "agent1002", "")], legs
+
+
+def _register(sock: socket.socket, target: tuple[str, int], user: str) -> None:
+    """A scanner's REGISTER (no credentials) for an account name it guesses."""
+    call = uuid.uuid4().hex
+    sock.sendto((f"REGISTER sip:{target[0]}:{target[1]} SIP/2.0\r\n"
+                 f"Via: SIP/2.0/UDP 192.168.77.2:5099;branch=z9hG4bK{call};rport\r\nMax-Forwards: 70\r\n"
+                 f"From: <sip:{user}@{target[0]}>;tag={call[:8]}\r\nTo: <sip:{user}@{target[0]}>\r\n"
+                 f"Call-ID: {call}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@192.168.77.2:5099>\r\n"
+                 f"Expires: 60\r\nContent-Length: 0\r\n\r\n").encode(), target)
+
+
+def _answered(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(4096).startswith(b"SIP/2.0 ")
+    except socket.timeout:
+        return False
+
+
+async def test_a_registration_flood_from_another_home_is_blocked_while_the_agent_works_and_the_block_expires(
+        acd_config: Config, phones: PhoneBank, sip_password: str, home: HomeNetwork) -> None:
+    config = dataclasses.replace(acd_config, security=dataclasses.replace(
+        acd_config.security, threshold=5, window=60.0, block_for=6.0, firewall="nft"))
+    with HomeNetwork(1) as elsewhere:
+        async with running(config) as ctl:
+            agent = await _home_phone(phones, home, sip_password)
+            await wait_until(lambda: _agent(ctl, "agent1001").reachable, what="the home phone reachable")
+            scanner = elsewhere.udp_inside()
+            scanner.settimeout(1.0)
+            target = (home.host_address, HOME_PORT)
+            tried = 0
+            while elsewhere.router_address not in ctl.engine.guard.blocked:
+                assert tried < 20, "never blocked"
+                _register(scanner, target, f"scan{tried}")
+                assert _answered(scanner)  # Asterisk refuses (401) until the block
+                tried += 1
+                await asyncio.sleep(0.05)
+            assert tried <= 5 + 2, tried  # the threshold (5), and the events' way to the controller
+            await wait_until(lambda: elsewhere.router_address in subprocess.run(
+                ["nft", "list", "set", "inet", "hotline_guard", "blocked"], capture_output=True, text=True).stdout,
+                what="the address in the firewall's set")  # added off the engine
+            _register(scanner, target, "scan-after")
+            assert not _answered(scanner)  # dropped by the firewall
+            await agent.register_again()  # the agent at home keeps working meanwhile
+            await wait_until(lambda: _agent(ctl, "agent1001").reachable, what="the home phone registered and qualified")
+            await wait_until(lambda: elsewhere.router_address not in ctl.engine.guard.blocked, timeout=15,
+                             what="the block to expire")
+            answered = False
+            for _ in range(10):  # the kernel's element timeout and the controller's both over
+                _register(scanner, target, "scan-later")
+                answered = _answered(scanner)
+                if answered:
+                    break
+            assert answered
+            scanner.close()

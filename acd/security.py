@@ -1,0 +1,71 @@
+"""Registration and authentication floods against the agents' SIP ports (issue 16).
+
+Home seats put the hotline's SIP ports on the internet, where scanners try account names and
+passwords by the thousand. Asterisk refuses each and says so in AMI security events; the guard
+counts them per source address over a sliding window, and an address that reaches the
+threshold is blocked for a while (the firewall edge carries it out; the block expires by
+itself). Addresses on the allow-list (known home seats, the carrier) are never blocked.
+
+Pure: `failure` and `expired` take the time and return decisions.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class BlockAddress:
+    """Block `address` for `seconds` (supervisors are told: an effect like any other)."""
+
+    address: str
+    seconds: float
+    failures: int
+    accounts: tuple[str, ...]  # the account names it tried, the most recent last
+
+
+@dataclass(frozen=True, slots=True)
+class UnblockAddress:
+    address: str
+
+
+@dataclass(slots=True)
+class FloodGuard:
+    threshold: int = 5
+    window: float = 60.0
+    block_for: float = 300.0
+    allow: frozenset[str] = frozenset()
+    failures: dict[str, deque[tuple[float, str]]] = field(default_factory=dict)
+    blocked: dict[str, float] = field(default_factory=dict)  # address -> until
+
+    def failure(self, address: str, account: str, now: float) -> BlockAddress | None:
+        """One refusal from `address`; a block when it makes `threshold` within `window`."""
+        if not address or address in self.allow or address in self.blocked or _loopback(address):
+            return None
+        seen = self.failures.setdefault(address, deque())
+        seen.append((now, account))
+        while seen and seen[0][0] <= now - self.window:
+            seen.popleft()
+        if len(seen) < self.threshold:
+            return None
+        accounts = tuple(dict.fromkeys(a for _, a in seen))[-5:]
+        del self.failures[address]
+        self.blocked[address] = now + self.block_for
+        return BlockAddress(address, self.block_for, len(seen), accounts)
+
+    def expired(self, now: float) -> list[UnblockAddress]:
+        """The blocks whose time is up (an integer-safe comparison: a timer firing exactly at
+        the deadline lifts it)."""
+        done = [a for a, until in self.blocked.items() if until <= now + 1e-6]
+        for address in done:
+            del self.blocked[address]
+        # forget old failures of addresses that went quiet
+        for address in [a for a, seen in self.failures.items() if seen and seen[-1][0] <= now - self.window]:
+            del self.failures[address]
+        return [UnblockAddress(a) for a in done]
+
+
+def _loopback(address: str) -> bool:
+    """This host itself (the controller, the sandbox's phones): never blocked."""
+    return address.startswith("127.") or address == "::1"
