@@ -18,8 +18,6 @@ up; one record per call, with every leg.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
@@ -30,21 +28,11 @@ from acd.commands import WriteCallRecord
 from acd.engine import Engine
 from acd.records import CallRecord, Disposition
 from hotline_pbx import SANDBOX_CONFIG
-from pbx.ami import AmiParser, Event
+from pbx.ami import Event
 from pbx.translate import translate
+from tests.acd.recordings import event_at, recorded
 
-RECORDING = Path(__file__).resolve().parent.parent / "fixtures" / "ami" / "attended_transfer.raw"
-
-
-def _events() -> list[Event]:
-    parser = AmiParser()
-    parser.receive_data(RECORDING.read_bytes())
-    return [m for m in parser.messages() if isinstance(m, Event)]
-
-
-def _at(event: Event) -> datetime:
-    """When Asterisk says the event happened (the recording's Timestamp header)."""
-    return datetime.fromtimestamp(float(event.get("Timestamp")), timezone.utc)
+RECORDING = "attended_transfer.raw"
 
 
 def _swap_leave_after_enter(events: list[Event]) -> list[Event]:
@@ -82,9 +70,9 @@ async def _replay(events: list[Event]) -> tuple[list[CallRecord], dict[str, str]
             dialed[event.get("Uniqueid")] = event.get("Exten")
         uniqueid = event.get("Uniqueid")
         if event.name == "MusicOnHoldStart" and dialed.pop(uniqueid, None):  # the wait's music, not the hold's
-            engine.submit(ev.CallQueued(_at(event), uniqueid, event.get("Linkedid"), event.get("Channel"),
+            engine.submit(ev.CallQueued(event_at(event), uniqueid, event.get("Linkedid"), event.get("Channel"),
                                         acd_config.numbers["12345"]))
-        at = _at(event)
+        at = event_at(event)
         fact = translate(event, lambda: at)
         if fact is None:
             continue
@@ -112,7 +100,7 @@ async def _replay(events: list[Event]) -> tuple[list[CallRecord], dict[str, str]
 @pytest.mark.parametrize("reorder", [False, True], ids=["as-recorded", "swapped-channel-leaves-after"])
 async def test_an_attended_transfer_moves_the_target_into_the_citizens_call_and_each_call_ends_when_asterisk_says(
         reorder: bool) -> None:
-    events = _events()
+    events = recorded(RECORDING)
     if reorder:
         events = _swap_leave_after_enter(events)
     citizen_id = next(e.get("Linkedid") for e in events if e.name == "Newchannel" and "carrier" in e.get("Channel"))
@@ -122,7 +110,7 @@ async def test_an_attended_transfer_moves_the_target_into_the_citizens_call_and_
     # the citizen's call only by its last events
     fours = [e for e in events if e.get("Channel", "").startswith("PJSIP/agent1004-")]
     assert fours[0].get("Linkedid") == consult_id and fours[-1].get("Linkedid") == citizen_id
-    hangups = {e.get("Channel"): _at(e) for e in events if e.name == "Hangup"}
+    hangups = {e.get("Channel"): event_at(e) for e in events if e.name == "Hangup"}
 
     records, written_after, problems = await _replay(events)
 
@@ -141,7 +129,7 @@ async def test_an_attended_transfer_moves_the_target_into_the_citizens_call_and_
     # (joined at the transfer, there to the end)
     numbers = [(leg.role, leg.who) for leg in citizen.legs]
     assert numbers[0][0] == "citizen" and ("agent", "agent1001") in numbers and ("agent", "agent1004") in numbers, numbers
-    transfer_at = _at(next(e for e in events if e.name == "BridgeEnter" and e.get("SwapUniqueid")))
+    transfer_at = event_at(next(e for e in events if e.name == "BridgeEnter" and e.get("SwapUniqueid")))
     [four] = [leg for leg in citizen.legs if leg.who == "agent1004"]
     assert four.joined_at == transfer_at and four.left_at == hangups[fours[0].get("Channel")]
     [first] = [leg for leg in citizen.legs if leg.who == "agent1001"]

@@ -14,8 +14,6 @@ lost and agent1002's leg after it. And a normal hang-up is still the survey's.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
@@ -23,23 +21,15 @@ import hotline_config
 from acd import events as ev
 from acd.acd import OfferCall
 from acd.commands import WriteCallRecord
+from acd.desks import AcdConfig
 from acd.engine import Engine
 from acd.records import Disposition
 from hotline_pbx import SANDBOX_CONFIG
-from pbx.ami import AmiParser, Event
+from pbx.ami import Event
 from pbx.translate import translate
+from tests.acd.recordings import event_at, recorded
 
-RECORDING = Path(__file__).resolve().parent.parent / "fixtures" / "ami" / "lost_connection.raw"
-
-
-def _events() -> list[Event]:
-    parser = AmiParser()
-    parser.receive_data(RECORDING.read_bytes())
-    return [m for m in parser.messages() if isinstance(m, Event) and m.get("Timestamp")]
-
-
-def _at(event: Event) -> datetime:
-    return datetime.fromtimestamp(float(event.get("Timestamp")), timezone.utc)
+RECORDING = "lost_connection.raw"
 
 
 @pytest.mark.parametrize("asks_first", [True, False], ids=["survey-asks-before-the-hangup-event",
@@ -52,7 +42,7 @@ async def test_an_agent_whose_connection_goes_mid_call_never_costs_the_citizen_t
     await engine.request("login", "agent1001")
     await engine.request("ready", "agent1001")
     await engine.request("login", "agent1002")
-    events = _events()
+    events = recorded(RECORDING)
     citizen_id = next(e.get("Linkedid") for e in events if e.name == "Newchannel" and "carrier" in e.get("Channel"))
     verdict: asyncio.Task[str] | None = None
     queued = False
@@ -72,9 +62,9 @@ async def test_an_agent_whose_connection_goes_mid_call_never_costs_the_citizen_t
             assert (offer.call_id, offer.agent_id) == (citizen_id, "agent1002")  # the next agent, at once
         if event.name == "MusicOnHoldStart" and not queued:
             queued = True
-            engine.submit(ev.CallQueued(_at(event), event.get("Uniqueid"), event.get("Linkedid"),
+            engine.submit(ev.CallQueued(event_at(event), event.get("Uniqueid"), event.get("Linkedid"),
                                         event.get("Channel"), acd_config.numbers["12345"]))
-        at = _at(event)
+        at = event_at(event)
         fact = translate(event, lambda: at)
         if fact is not None:
             engine.submit(fact)
@@ -91,13 +81,34 @@ async def test_an_agent_whose_connection_goes_mid_call_never_costs_the_citizen_t
     assert record.linkedid == citizen_id and record.disposition is Disposition.ANSWERED
     # the call was answered once, by agent1001 (its wait and answer time are that answer's, for
     # the KPIs); the legs say who else had it
-    first_answer = next(_at(e) for e in events if e.name == "DialEnd" and e.get("DialStatus") == "ANSWER")
+    first_answer = next(event_at(e) for e in events if e.name == "DialEnd" and e.get("DialStatus") == "ANSWER")
     assert record.agent == "agent1001" and record.queue_wait is not None and record.queue_wait < 1.0
     assert record.talk_time == round((record.ended_at - first_answer).total_seconds(), 3)
     legs = [(leg.role, leg.who, leg.ended) for leg in record.legs]
     assert legs == [("citizen", "", ""), ("agent", "agent1001", "connection_lost"), ("agent", "agent1002", "")], legs
     offers = [(e.call_id, e.agent_id) for e in seen if isinstance(e, OfferCall)]
     assert offers == [(citizen_id, "agent1001"), (citizen_id, "agent1002")]
+
+
+async def _up_to_agent1002s_ready(engine: Engine, events: list[Event], acd_config: AcdConfig,
+                                  hung_up_instead: bool = False) -> None:
+    """Feed the recording up to the mark where agent1002 goes ready; `hung_up_instead`: with
+    agent1001's leg ended by a hang-up (cause 16) rather than its lost connection (44)."""
+    queued = False
+    for event in events:
+        if event.name == "UserEvent" and event.get("Mark") == "ready agent1002":
+            return
+        if event.name == "MusicOnHoldStart" and not queued:
+            queued = True
+            engine.submit(ev.CallQueued(event_at(event), event.get("Uniqueid"), event.get("Linkedid"),
+                                        event.get("Channel"), acd_config.numbers["12345"]))
+        at = event_at(event)
+        fact = translate(event, lambda: at)
+        if hung_up_instead and isinstance(fact, ev.ChannelHungUp) and fact.cause == 44:
+            fact = ev.ChannelHungUp(fact.at, fact.uniqueid, fact.linkedid, 16, "Normal Clearing")
+        if fact is not None:
+            engine.submit(fact)
+        await engine.drained()
 
 
 async def test_an_agent_who_hangs_up_leaves_the_citizen_to_the_survey() -> None:
@@ -107,23 +118,9 @@ async def test_an_agent_who_hangs_up_leaves_the_citizen_to_the_survey() -> None:
     runner = asyncio.create_task(engine.run())
     await engine.request("login", "agent1001")
     await engine.request("ready", "agent1001")
-    events = _events()
+    events = recorded(RECORDING)
     citizen_id = next(e.get("Linkedid") for e in events if e.name == "Newchannel" and "carrier" in e.get("Channel"))
-    queued = False
-    for event in events:
-        if event.name == "UserEvent" and event.get("Mark") == "ready agent1002":
-            break
-        if event.name == "MusicOnHoldStart" and not queued:
-            queued = True
-            engine.submit(ev.CallQueued(_at(event), event.get("Uniqueid"), event.get("Linkedid"),
-                                        event.get("Channel"), acd_config.numbers["12345"]))
-        at = _at(event)
-        fact = translate(event, lambda: at)
-        if isinstance(fact, ev.ChannelHungUp) and fact.cause == 44:
-            fact = ev.ChannelHungUp(fact.at, fact.uniqueid, fact.linkedid, 16, "Normal Clearing")
-        if fact is not None:
-            engine.submit(fact)
-        await engine.drained()
+    await _up_to_agent1002s_ready(engine, events, acd_config, hung_up_instead=True)
     assert await engine.after_agent(citizen_id) == "survey"
     assert await engine.requeue_lost(citizen_id) is False
     [one] = [a for a in engine.agents() if a.agent_id == "agent1001"]
@@ -143,22 +140,10 @@ async def test_the_citizen_goes_back_to_the_head_of_the_queue_ahead_of_anyone_wa
     await engine.request("login", "agent1001")
     await engine.request("ready", "agent1001")
     await engine.request("login", "agent1002")
-    events = _events()
+    events = recorded(RECORDING)
     citizen_id = next(e.get("Linkedid") for e in events if e.name == "Newchannel" and "carrier" in e.get("Channel"))
-    queued = False
-    for event in events:
-        if event.name == "UserEvent" and event.get("Mark") == "ready agent1002":
-            break
-        if event.name == "MusicOnHoldStart" and not queued:
-            queued = True
-            engine.submit(ev.CallQueued(_at(event), event.get("Uniqueid"), event.get("Linkedid"),
-                                        event.get("Channel"), acd_config.numbers["12345"]))
-        at = _at(event)
-        fact = translate(event, lambda: at)
-        if fact is not None:
-            engine.submit(fact)
-        await engine.drained()
-    first = _at(events[0])
+    await _up_to_agent1002s_ready(engine, events, acd_config)
+    first = event_at(events[0])
     engine.submit(ev.ChannelCreated(first, "other-1", "other-1", "PJSIP/carrier-0000ffff", 6, "13900139000",
                                     "钱一", "12345", "from-trunk"))
     engine.submit(ev.CallQueued(first, "other-1", "other-1", "PJSIP/carrier-0000ffff", "general",

@@ -13,28 +13,16 @@ logged out), and a phone that unregisters is unreachable again.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
-from pathlib import Path
 
 import hotline_config
 from acd import events as ev
 from acd.acd import AgentReachable, OfferCall
 from acd.engine import Engine
 from hotline_pbx import SANDBOX_CONFIG
-from pbx.ami import AmiParser, Event
 from pbx.translate import translate
+from tests.acd.recordings import event_at, recorded
 
-RECORDING = Path(__file__).resolve().parent.parent / "fixtures" / "ami" / "reachability.raw"
-
-
-def _events() -> list[Event]:
-    parser = AmiParser()
-    parser.receive_data(RECORDING.read_bytes())
-    return [m for m in parser.messages() if isinstance(m, Event) and m.get("Timestamp")]
-
-
-def _at(event: Event) -> datetime:
-    return datetime.fromtimestamp(float(event.get("Timestamp")), timezone.utc)
+RECORDING = "reachability.raw"
 
 
 async def test_a_phone_asterisk_cannot_reach_is_offered_nothing_and_the_waiting_citizen_goes_to_it_once_back() -> None:
@@ -42,11 +30,11 @@ async def test_a_phone_asterisk_cannot_reach_is_offered_nothing_and_the_waiting_
     seen: list[object] = []
     engine = Engine({OfferCall: seen.append, AgentReachable: seen.append}, acd=acd_config)
     runner = asyncio.create_task(engine.run())
-    events = _events()
+    events = recorded(RECORDING)
     statuses = [e.get("ContactStatus") for e in events if e.name == "ContactStatus"]
     assert statuses == ["NonQualified", "Reachable", "Unreachable", "Reachable", "Removed"], statuses
     # the controller's resync before the scene: Asterisk listed no contact of any agent
-    engine.submit(ev.ChannelsSnapshot(_at(events[0]), (), (), contacts=()))
+    engine.submit(ev.ChannelsSnapshot(event_at(events[0]), (), (), contacts=()))
     await engine.drained()
     assert not any(a.reachable for a in engine.agents() if a.agent_id == "agent1001")
     offered_after: list[str] = []  # the event in whose step each offer was made
@@ -58,10 +46,10 @@ async def test_a_phone_asterisk_cannot_reach_is_offered_nothing_and_the_waiting_
             await engine.request("ready", "agent1001")
         if event.name == "MusicOnHoldStart" and not queued and "carrier" in event.get("Channel"):
             queued = True
-            engine.submit(ev.CallQueued(_at(event), event.get("Uniqueid"), event.get("Linkedid"),
+            engine.submit(ev.CallQueued(event_at(event), event.get("Uniqueid"), event.get("Linkedid"),
                                         event.get("Channel"), acd_config.numbers["12345"]))
         before = len([e for e in seen if isinstance(e, OfferCall)])
-        at = _at(event)
+        at = event_at(event)
         fact = translate(event, lambda: at)
         if fact is not None:
             engine.submit(fact)

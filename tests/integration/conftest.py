@@ -160,3 +160,8 @@ async def hears(phone: BaresipPhone, since: float, share: float, *tones: int, ti
                 return
         await asyncio.sleep(0.1)
     raise AssertionError(f"{phone.spec.name} heard {tones} only {heard:.0%} of the time (wanted {share:.0%})")
+
+
+def agent_view(ctl: Controller, agent_id: str):  # type: ignore[no-untyped-def]
+    """The engine's view of one agent (state, reason, reachable …)."""
+    return next(a for a in ctl.engine.agents() if a.agent_id == agent_id)

@@ -21,7 +21,7 @@ from devtools.netns import HomeNetwork
 from devtools.phones import PhoneBank, PhoneSpec
 from hotline_config import Config
 
-from .conftest import hears, running, wait_until
+from .conftest import agent_view, hears, running, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -43,10 +43,6 @@ def home(sandbox_paths: sandbox.SandboxPaths) -> Iterator[HomeNetwork]:
             sandbox.lab_seat(sandbox_paths, None)
 
 
-def _agent(ctl, agent_id: str):  # type: ignore[no-untyped-def]
-    return next(a for a in ctl.engine.agents() if a.agent_id == agent_id)
-
-
 async def _home_phone(phones: PhoneBank, home: HomeNetwork, password: str):  # type: ignore[no-untyped-def]
     return await phones.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True,
                                       tone_hz=HOME_HZ, keep_audio=True, home=home,
@@ -64,7 +60,7 @@ async def test_a_home_seat_behind_nat_registers_and_takes_a_queued_call_with_aud
         assert len(uris) == 1 and f"@{home.router_address}:" in uris[0], uris
         citizen = await phones.add(PhoneSpec("citizen", "13800138021", "张三", tone_hz=CITIZEN_HZ, keep_audio=True))
         await ctl.engine.do_not_call("13800138021")
-        await wait_until(lambda: _agent(ctl, "agent1001").reachable, what="the home phone reachable (qualified)")
+        await wait_until(lambda: agent_view(ctl, "agent1001").reachable, what="the home phone reachable (qualified)")
         await ctl.engine.request("login", "agent1001")
         await ctl.engine.request("ready", "agent1001")
         await citizen.dial("12345")
@@ -91,14 +87,14 @@ async def test_the_home_line_cut_mid_call_leaves_the_citizen_connected_for_the_n
         citizen = await phones.add(PhoneSpec("citizen", "13800138022", "李四", tone_hz=CITIZEN_HZ, keep_audio=True))
         await ctl.engine.do_not_call("13800138022")
         for agent_id in ("agent1001", "agent1002"):
-            await wait_until(lambda: _agent(ctl, agent_id).reachable, what=f"{agent_id}'s phone reachable")
+            await wait_until(lambda: agent_view(ctl, agent_id).reachable, what=f"{agent_id}'s phone reachable")
             await ctl.engine.request("login", agent_id)
         await ctl.engine.request("ready", "agent1001")
         await citizen.dial("12345")
         await agent.wait_event("CALL_ESTABLISHED", timeout=40)
         await hears(citizen, time.monotonic(), 0.5, HOME_HZ)
         home.cut()  # the home router's line goes down
-        await wait_until(lambda: _agent(ctl, "agent1001").reason == "connection_lost", timeout=30,
+        await wait_until(lambda: agent_view(ctl, "agent1001").reason == "connection_lost", timeout=30,
                          what="the lost home connection noticed (rtp_timeout)")
         await ctl.engine.request("ready", "agent1002")
         await hall.wait_event("CALL_ESTABLISHED", timeout=30)
@@ -136,7 +132,7 @@ async def test_a_registration_flood_from_another_home_is_blocked_while_the_agent
     with HomeNetwork(1) as elsewhere:
         async with running(config) as ctl:
             agent = await _home_phone(phones, home, sip_password)
-            await wait_until(lambda: _agent(ctl, "agent1001").reachable, what="the home phone reachable")
+            await wait_until(lambda: agent_view(ctl, "agent1001").reachable, what="the home phone reachable")
             scanner = elsewhere.udp_inside()
             scanner.settimeout(1.0)
             target = (home.host_address, HOME_PORT)
@@ -154,7 +150,7 @@ async def test_a_registration_flood_from_another_home_is_blocked_while_the_agent
             _register(scanner, target, "scan-after")
             assert not _answered(scanner)  # dropped by the firewall
             await agent.register_again()  # the agent at home keeps working meanwhile
-            await wait_until(lambda: _agent(ctl, "agent1001").reachable, what="the home phone registered and qualified")
+            await wait_until(lambda: agent_view(ctl, "agent1001").reachable, what="the home phone registered and qualified")
             await wait_until(lambda: elsewhere.router_address not in ctl.engine.guard.blocked, timeout=15,
                              what="the block to expire")
             answered = False
