@@ -167,6 +167,7 @@ class LiveCalls:
         # is read (seen on a loaded machine); it is applied when the channel appears
         self._early_agi: OrderedDict[str, ev.AgiSessionStarted] = OrderedDict()
         self.last_hung_up_name: OrderedDict[str, str] = OrderedDict()  # uniqueid -> channel name
+        self._moves_of: tuple[ev.BridgeEntered, list[tuple[str, str]]] | None = None
 
     # ---- reading ----
     def views(self) -> tuple[CallView, ...]:
@@ -390,7 +391,10 @@ class LiveCalls:
         target hears nothing when the citizen enters its bridge), so the model moves them now.
         The channel swapped out by the entry does not count; other bridges (ConfBridge,
         holding) change no linkedid but the entering channel's own."""
+        if self._moves_of is not None and self._moves_of[0] is fact:  # the ACD asked first, this very step
+            return self._moves_of[1]
         moves: list[tuple[str, str]] = []
+        self._moves_of = (fact, moves)
         if not fact.linkedid or fact.linkedid not in self.calls:
             return moves
         entering = self.channels.get(fact.uniqueid)

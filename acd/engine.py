@@ -1038,7 +1038,7 @@ class Engine:
             for agent_id in self._phones.get(endpoint, ()):
                 changed = self.acd.set_reachable(agent_id, reachable, now)
                 if changed and not resync:
-                    log.info("%s's phone is %s", agent_id, "reachable again" if reachable else
+                    log.info("%s's phone is %s", agent_id, "reachable" if reachable else
                              "unreachable: offered no call until it is back")
                 effects += changed
         if resync:

@@ -43,6 +43,7 @@ class HomeNetwork:
     """`index` keeps two home networks of one machine apart (10.77.<index>.0/30)."""
 
     index: int = 0
+    sip_port: int = 0  # the remote-seat transport's port on host_address (free_port: one nobody holds)
 
     @property
     def home(self) -> str:
@@ -100,6 +101,12 @@ class HomeNetwork:
             self.close()
             raise
         return self
+
+    def free_port(self) -> int:
+        """A UDP port free on the host's side of the home line, for Asterisk's transport there."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind((self.host_address, 0))
+            return int(probe.getsockname()[1])
 
     def cut(self) -> None:
         """The home's line goes down (the router's WAN side), as when a home router restarts."""

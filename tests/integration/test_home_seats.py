@@ -1,7 +1,7 @@
 """A remote agent's softphone at home, on the real sandbox (issue 16): baresip runs in a
 network namespace behind a NAT router of its own (devtools/netns.py: veths, addresses private
 to the test, nftables masquerade in the router's namespace) and registers across it on a
-transport Asterisk opens on the host's side of the home line."""
+transport Asterisk opens on the host's side of the home line, on a port nobody holds."""
 
 from __future__ import annotations
 
@@ -26,17 +26,18 @@ from .conftest import agent_view, hears, running, wait_until
 pytestmark = pytest.mark.integration
 
 CITIZEN_HZ, HOME_HZ, HALL_HZ = 500, 700, 1100
-HOME_PORT = 5062  # the remote-seat transport, on the home line's host address only
 
 
 @pytest.fixture
 def home(sandbox_paths: sandbox.SandboxPaths) -> Iterator[HomeNetwork]:
     """A home network, and agent1001's endpoint on a transport facing it (for this test)."""
     with HomeNetwork(0) as network:
+        network.sip_port = network.free_port()
+        transport = f"transport-home-{network.sip_port}"  # a new one each time: a bound transport is not rebound
         sandbox.lab_seat(sandbox_paths, "agent1001",
-                         sections=f"[transport-home0]\ntype = transport\nprotocol = udp\n"
-                                  f"bind = {network.host_address}:{HOME_PORT}\n",
-                         endpoint={"transport": "transport-home0", "media_address": network.host_address})
+                         sections=f"[{transport}]\ntype = transport\nprotocol = udp\n"
+                                  f"bind = {network.host_address}:{network.sip_port}\n",
+                         endpoint={"transport": transport, "media_address": network.host_address})
         try:
             yield network
         finally:
@@ -46,7 +47,7 @@ def home(sandbox_paths: sandbox.SandboxPaths) -> Iterator[HomeNetwork]:
 async def _home_phone(phones: PhoneBank, home: HomeNetwork, password: str):  # type: ignore[no-untyped-def]
     return await phones.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True,
                                       tone_hz=HOME_HZ, keep_audio=True, home=home,
-                                      server=f"{home.host_address}:{HOME_PORT}"))
+                                      server=f"{home.host_address}:{home.sip_port}"))
 
 
 async def test_a_home_seat_behind_nat_registers_and_takes_a_queued_call_with_audio_both_ways(
@@ -135,7 +136,7 @@ async def test_a_registration_flood_from_another_home_is_blocked_while_the_agent
             await wait_until(lambda: agent_view(ctl, "agent1001").reachable, what="the home phone reachable")
             scanner = elsewhere.udp_inside()
             scanner.settimeout(1.0)
-            target = (home.host_address, HOME_PORT)
+            target = (home.host_address, home.sip_port)
             tried = 0
             while elsewhere.router_address not in ctl.engine.guard.blocked:
                 assert tried < 20, "never blocked"
