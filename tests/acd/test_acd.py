@@ -231,3 +231,17 @@ def test_an_agent_logged_in_on_an_ordinary_phone_is_rung_there_until_they_log_ou
     acd.logout("a1", 5)
     acd.login("a1", 6)
     assert acd.device("a1") == "PJSIP/agent1001"
+
+
+@pytest.mark.parametrize(("phone", "accepted"), [("110", True), ("1" * 20, True), ("12", False), ("1" * 21, False)])
+def test_an_ordinary_phones_number_is_three_to_twenty_digits(phone: str, accepted: bool) -> None:
+    acd = Acd(CONFIG)
+    if accepted:
+        acd.login("a1", 0, phone=phone)
+        assert acd.device("a1") == f"Local/{phone}@hotline-seat-phone/n"
+        acd.logout("a1", 1)
+        assert acd.device("a1") == "PJSIP/agent1001"  # logged out: the phone is forgotten at once
+    else:
+        with pytest.raises(AcdError) as refused:
+            acd.login("a1", 0, phone=phone)
+        assert (refused.value.code, str(refused.value).endswith(phone)) == (BAD_PHONE, True)
