@@ -126,6 +126,35 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SeatsConfig:
+    """The seats' SIP phones (seats/, issue 16): which PJSIP endpoints are generated from the
+    roster (`hotline_pbx.py seats apply`), which of them are home seats (TLS and SRTP), where
+    the passwords and certificates are kept and where Asterisk reads the generated file."""
+
+    provision: str = ""  # comma-separated agent and supervisor ids, "*" the whole roster, "" none
+    home: str = ""  # of those, the home seats (远程居家坐席: TLS + SRTP); "*" all of them
+    credentials: str = "/etc/hotline-pbx/sip-credentials"  # 0600, outside any checkout
+    conf_dir: str = "/etc/asterisk"  # pjsip_seats.conf goes here (asterisk-conf/pjsip.conf includes it)
+    tls_dir: str = "/etc/asterisk/keys"  # ca.crt, server.crt, server.key (`seats certs`)
+    tls_bind: str = ""  # the address:port home seats register on over TLS, e.g. "203.0.113.5:5061"
+    external_address: str = ""  # when Asterisk itself is behind NAT: the address phones reach
+    local_net: str = ""  # comma-separated networks that are not behind that NAT
+    media_address: str = ""  # the address put in SDP for the seats' audio ("" Asterisk chooses)
+    asterisk_root: str = ""  # the folder Asterisk runs chrooted in (the sandbox's root); "" none
+
+    @staticmethod
+    def _ids(text: str) -> set[str] | None:
+        return None if text.strip() == "*" else {i.strip() for i in text.split(",") if i.strip()}
+
+    def provisioned(self) -> set[str] | None:
+        """The seat ids to generate; None: every one of the roster."""
+        return self._ids(self.provision)
+
+    def homes(self) -> set[str] | None:
+        return self._ids(self.home)
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "INFO"
 
@@ -140,6 +169,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    seats: SeatsConfig = field(default_factory=SeatsConfig)
     acd: AcdConfig = field(default_factory=AcdConfig)
     orders: Catalog = DEFAULT_CATALOG
     dialplan: DialPlan = field(default_factory=DialPlan)
@@ -150,7 +180,8 @@ class Config:
 
 _SECTIONS: dict[str, type[Any]] = {"city": CityConfig, "asterisk": AsteriskConfig, "agi": AgiConfig,
                                    "store": StoreConfig, "http": HttpConfig, "log": LogConfig,
-                                   "callbacks": CallbacksConfig, "security": SecurityConfig}
+                                   "callbacks": CallbacksConfig, "security": SecurityConfig,
+                                   "seats": SeatsConfig}
 
 
 def _coerce(section: str, key: str, value: Any, kind: Any, where: str) -> Any:

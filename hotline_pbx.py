@@ -358,6 +358,53 @@ def cmd_api_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seats(args: argparse.Namespace) -> int:
+    from pbx.ami_client import AmiError
+    from seats import apply as seats_apply
+    from seats.certs import CertificateError, TlsFiles, make_certificates
+    from seats.credentials import Credentials, CredentialsError
+    from seats.pjsip import SeatsError
+
+    config = hotline_config.load(args.config)
+    try:
+        if args.action == "credentials":
+            names = [s.name for s in seats_apply.roster_seats(config)]
+            made, kept = Credentials(config.seats.credentials).ensure(names, rotate=args.rotate)
+            print(f"{len(made)} password(s) made ({', '.join(made) or 'none'}), {len(kept)} kept, in "
+                  f"{config.seats.credentials} (0600); `seats apply` hands them to Asterisk")
+        elif args.action == "password":
+            if sys.stdout.isatty():
+                print(f"(for {args.seat} only: hand it over in person; it is never logged)", file=sys.stderr)
+            print(Credentials(config.seats.credentials).password(args.seat))
+        elif args.action == "certs":
+            owner = None
+            if ":" in args.owner:  # uid:gid, for an Asterisk whose users are not the host's (a chroot)
+                uid, _, gid = args.owner.partition(":")
+                owner = (int(uid), int(gid))
+            elif args.owner:
+                import pwd
+
+                entry = pwd.getpwnam(args.owner)
+                owner = (entry.pw_uid, entry.pw_gid)
+            written = make_certificates(TlsFiles(Path(config.seats.tls_dir)), args.name, owner=owner)
+            for path in written:
+                print(f"wrote {path}")
+            print(f"phones trust {TlsFiles(Path(config.seats.tls_dir)).ca_cert}; then `seats apply`")
+        else:
+            applied = asyncio.run(seats_apply.apply(config))
+            print(f"{applied.path}: Asterisk loaded {len(applied.loaded)} seat(s) without a restart"
+                  + (f"; home seats on TLS + SRTP: {', '.join(applied.on_tls)}" if applied.on_tls else ""))
+    except (SeatsError, CredentialsError, CertificateError) as exc:
+        print(f"hotline_pbx: seats: {exc}", file=sys.stderr)
+        return 2
+    except (TimeoutError, OSError, AmiError) as exc:
+        print(f"hotline_pbx: seats: asterisk-unreachable: the AMI at {config.asterisk.ami_host}:"
+              f"{config.asterisk.ami_port} did not answer ({exc or type(exc).__name__}); the file is written, "
+              "reload it with `seats apply` once Asterisk is up", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_records(args: argparse.Namespace) -> int:
     from acd.privacy import mask_number
     from tickets.deadlines import local_time
@@ -546,6 +593,24 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("--name", required=True)
     token_sub.add_parser("list", parents=[which], help="names and roles (never the tokens)")
     token.set_defaults(func=cmd_api_token)
+
+    seats = sub.add_parser("seats", help="agents' SIP seats from the roster: credentials | password | certs | apply")
+    seats_sub = seats.add_subparsers(dest="action", required=True, metavar="ACTION")
+    site = argparse.ArgumentParser(add_help=False)
+    site.add_argument("--config", required=True, help="its [seats] section and roster are used")
+    cred = seats_sub.add_parser("credentials", parents=[site],
+                                help="a strong password for every provisioned seat that has none (never printed)")
+    cred.add_argument("--rotate", action="append", default=[], metavar="SEAT", help="give this seat a new one")
+    word = seats_sub.add_parser("password", parents=[site], help="print one seat's password, to hand it over")
+    word.add_argument("seat")
+    certs = seats_sub.add_parser("certs", parents=[site],
+                                 help="a CA (once) and the PBX's TLS certificate for home seats, in [seats] tls_dir")
+    certs.add_argument("--name", action="append", required=True,
+                       help="a host name or address phones reach the PBX by (repeat for more)")
+    certs.add_argument("--owner", default="", help="the user Asterisk runs as, or uid:gid (it must read the key)")
+    seats_sub.add_parser("apply", parents=[site],
+                         help="write pjsip_seats.conf from the roster and reload PJSIP over AMI (no restart)")
+    seats.set_defaults(func=cmd_seats)
 
     records = sub.add_parser("records", help="list the newest call records in the store")
     records.add_argument("--config", default=str(SANDBOX_CONFIG))

@@ -135,6 +135,7 @@ class PhoneSpec:
     keep_audio: bool = False  # write what it hears and sends to <workdir>/audio (sndfile)
     home: Any = None  # a devtools.netns.HomeNetwork: the phone runs in its home namespace, behind NAT
     server: str = SIP_SERVER  # where it registers and calls (a home phone: the remote-seat transport)
+    tls_ca: Path | None = None  # register and call over TLS, trusting this CA, with SRTP audio (home seats)
 
 
 @dataclass
@@ -184,8 +185,12 @@ ctrl_tcp_listen 127.0.0.1:{s.ctrl_port}
         if s.keep_audio:
             (self.workdir / "audio").mkdir(exist_ok=True)
             config += f"module sndfile.so\nsnd_path {self.workdir / 'audio'}\n"
+        if s.tls_ca is not None:
+            config += f"sip_cafile {s.tls_ca}\nmodule srtp.so\n"
         (self.workdir / "config").write_text(config)
         params = [f"outbound=sip:{s.server}", "audio_codecs=PCMA,PCMU"]
+        if s.tls_ca is not None:
+            params = [f'outbound="sip:{s.server};transport=tls"', "audio_codecs=PCMA,PCMU", "mediaenc=srtp-mand"]
         if s.password is None:
             params.append("regint=0")
         else:

@@ -89,3 +89,17 @@ def open_private(path: Path, flags: int) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def replace_private(path: Path, text: str, *, mode: int = FILE_MODE) -> None:
+    """Write the whole file anew, atomically (a reader sees the old or the new one, never half),
+    with `mode` set explicitly (0600 unless said); missing folders are made 0700."""
+    private_folder(path.parent, warn=False)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(fd, mode)  # a stale temporary left by a crash keeps its old mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)

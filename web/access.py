@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from tickets.files import private_folder
+from tickets.files import replace_private
 
 UNAUTHORIZED = "unauthorized"
 FORBIDDEN = "forbidden"
@@ -145,18 +145,9 @@ def _replace(path: str, text: str) -> None:
     """Write the whole file anew, 0600, atomically (the controller reads it at any moment),
     after checking it parses."""
     TokenBook.parse(text, path)
-    target = Path(path)
     # a folder made here is 0700; one that was there (/etc/hotline-pbx, shared with the
     # config) is left as it is: the file is 0600 and holds digests only
-    private_folder(target.parent, warn=False)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # a stale temporary left by a crash keeps its old mode through O_CREAT
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, target)
+    replace_private(Path(path), text)
 
 
 # ---- the rules: (method, route) → who may; "own" = an agent only for their own {agent_id} ----

@@ -100,6 +100,7 @@ async def test_a_controller_restart_keeps_the_hall_as_it_was(tmp_path, phones, s
         await a1.wait_event("CALL_ESTABLISHED", timeout=30)
         assert context_of(sandbox_paths, "13866660202") == "hotline-connect"  # the controller's offer
         await waiting.hangup()
+        await records_written(served, "13866660202")  # stopping sooner would stop before the hang-up is heard
         await served.stop()
         store = CallRecordStore(served.store_url)
         await store.open()
@@ -113,6 +114,14 @@ async def test_a_controller_restart_keeps_the_hall_as_it_was(tmp_path, phones, s
         assert await callbacks.numbers() == set()  # nobody is called back
     finally:
         await served.stop()
+
+
+async def records_written(served: Served, caller: str, timeout: float = 15.0) -> None:
+    """Wait until the controller has a record of `caller`'s call (asked through its API)."""
+    deadline = time.monotonic() + timeout
+    while not (await served.api("POST", "/api/records/search", {"caller": caller}))["records"]:
+        assert time.monotonic() < deadline, f"no call record of {caller} within {timeout} s"
+        await asyncio.sleep(0.2)
 
 
 class CallbackStoreReader:
