@@ -40,7 +40,7 @@ class Observer:
 
     def __init__(self, secret: str) -> None:
         self.waiters: dict[str, asyncio.Future[float]] = {}
-        self.client = AmiClient("127.0.0.1", 5038, "hotline", secret, on_event=self.on_event)
+        self.client = AmiClient("127.0.0.1", 5038, sandbox.LAB_AMI_USER, secret, on_event=self.on_event)
 
     def on_event(self, event: Event) -> None:
         if event.name != "Newchannel":

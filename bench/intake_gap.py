@@ -39,7 +39,7 @@ class Marks:
     def __init__(self, secret: str) -> None:
         self.answered: dict[str, float] = {}
         self.on_hold: dict[str, float] = {}
-        self.client = AmiClient("127.0.0.1", 5038, "hotline", secret, on_event=self.on_event)
+        self.client = AmiClient("127.0.0.1", 5038, sandbox.LAB_AMI_USER, secret, on_event=self.on_event)
 
     def on_event(self, event: Event) -> None:
         channel = event.get("Channel")

@@ -151,7 +151,7 @@ class Caller:
     """The carrier and the citizens: places the calls and watches them, the same for both systems."""
 
     def __init__(self, secret: str) -> None:
-        self.client = AmiClient("127.0.0.1", 5038, "hotline", secret, on_event=self.on_event,
+        self.client = AmiClient("127.0.0.1", 5038, sandbox.LAB_AMI_USER, secret, on_event=self.on_event,
                                 ping_interval=30.0, ping_timeout=30.0, action_timeout=30.0,
                                 action_id_prefix="sl")
         self.lives: dict[str, Lived] = {}  # uniqueid of either half of the caller's Local -> lived

@@ -24,6 +24,7 @@ from hotline_config import Config
 from devtools import sandbox
 from devtools.phones import BaresipPhone, PhoneBank, PhoneSpec
 from devtools.recorder import AmiRecorder
+from pbx.ami_client import ami_session
 
 # (number, name): simulated citizens; names are Chinese as on real lines
 CITIZENS = [
@@ -153,8 +154,11 @@ async def _record_ringing_fallback(controller_factory: ControllerFactory, config
 
 async def _mark(controller: Any, mark: str) -> None:
     """A UserEvent in the recording where the scene asked the controller for something (the
-    replay asks its engine the same there): ScenarioMark, Mark: <request>."""
-    await controller.ami.client.send_action("UserEvent", {"UserEvent": "ScenarioMark", "Mark": mark})
+    replay asks its engine the same there): ScenarioMark, Mark: <request>. Sent as the lab's AMI
+    user: the controller's own may not raise UserEvents (asterisk-conf/manager.conf)."""
+    ami = controller.config.asterisk
+    async with ami_session(ami.ami_host, ami.ami_port, sandbox.LAB_AMI_USER, ami.ami_secret(), purpose="mark") as lab:
+        await lab.send_action("UserEvent", {"UserEvent": "ScenarioMark", "Mark": mark})
 
 
 async def _until_stage(controller: Any, agent_id: str, stage: str, timeout: float = 20.0) -> None:

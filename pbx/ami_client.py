@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -435,3 +435,21 @@ class AmiClient:
                 pending.future.set_exception(
                     AmiDisconnected(f"{AMI_DISCONNECTED}: connection to {self.where} lost "
                                     f"during {pending.action}"))
+
+
+@contextlib.asynccontextmanager
+async def ami_session(host: str, port: int, username: str, secret: str, *, timeout: float = 10.0,
+                      purpose: str = "once") -> AsyncIterator[AmiClient]:
+    """A connection for a few actions (a command's reload, a scene's mark): logged in, no events,
+    closed on leaving. TimeoutError when Asterisk does not let it in within `timeout`."""
+    client = AmiClient(host, port, username, secret, on_event=lambda e: None, events="off",
+                       action_timeout=timeout, action_id_prefix=purpose)
+    runner = asyncio.create_task(client.run(), name=f"ami-{purpose}")
+    try:
+        await client.wait_connected(timeout)
+        yield client
+    finally:
+        await client.close()
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner

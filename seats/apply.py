@@ -4,7 +4,6 @@ AMI Reload of res_pjsip (no restart: calls in progress go on), then read back fr
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -12,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pbx.ami_client import AmiActionFailed, AmiClient
+from pbx.ami_client import AmiActionFailed, ami_session
 from seats.certs import TlsFiles
 from seats.credentials import Credentials
 from seats.pjsip import SEATS_FILE, TLS_TRANSPORT, Seat, SeatsError, TlsTransport, inside_root, render
@@ -87,25 +86,18 @@ class Applied:
 
 async def reload_and_check(config: Config, seats: list[Seat], timeout: float = 10.0) -> tuple[str, ...]:
     """AMI Reload of res_pjsip, then each seat read back: (seats loaded, seats on the TLS transport)."""
-    client = AmiClient(config.asterisk.ami_host, config.asterisk.ami_port, config.asterisk.ami_user,
-                       config.asterisk.ami_secret(), on_event=lambda e: None, events="off", action_id_prefix="seats")
-    runner = asyncio.create_task(client.run(), name="seats-ami")
-    try:
-        await client.wait_connected(timeout)
-        await client.send_action("Reload", {"Module": "res_pjsip.so"}, timeout=timeout)
+    ami = config.asterisk
+    async with ami_session(ami.ami_host, ami.ami_port, ami.ami_user, ami.ami_secret(), timeout=timeout,
+                           purpose="seats") as client:
+        await client.send_action("Reload", {"Module": "res_pjsip.so"})
         found: list[str] = []
         for seat in seats:
             with contextlib.suppress(AmiActionFailed):  # not loaded: its section was refused
-                _, entries = await client.send_list_action("PJSIPShowEndpoint", {"Endpoint": seat.name}, timeout=timeout)
+                _, entries = await client.send_list_action("PJSIPShowEndpoint", {"Endpoint": seat.name})
                 transports = {e.get("ObjectName") for e in entries if e.name == "TransportDetail"}
                 if any(e.name == "EndpointDetail" for e in entries) and (not seat.home or TLS_TRANSPORT in transports):
                     found.append(seat.name)
         return tuple(found)
-    finally:
-        await client.close()
-        runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
 
 
 async def apply(config: Config) -> Applied:

@@ -5,7 +5,7 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PROJECT_PACKAGES = {"acd", "pbx", "ivr", "dialplan", "recordings", "callback", "tickets", "web",
+PROJECT_PACKAGES = {"acd", "pbx", "ivr", "dialplan", "recordings", "callback", "tickets", "web", "security", "seats",
                     "events", "hotline_pbx", "hotline_config"}
 
 
