@@ -6,7 +6,7 @@ counts them per source address over a sliding window, and an address that reache
 threshold is blocked for a while (the firewall edge carries it out; the block expires by
 itself). Addresses on the allow-list (known home seats, the carrier) are never blocked.
 
-Pure: `failure` and `expired` take the time and return decisions.
+Pure: `failure`, `expired` and `lift` take the time (or the address) and return decisions.
 """
 
 from __future__ import annotations
@@ -28,6 +28,17 @@ class BlockAddress:
 @dataclass(frozen=True, slots=True)
 class UnblockAddress:
     address: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlockView:
+    """A block as supervisors see it: since and until on the wall clock (epoch seconds)."""
+
+    address: str
+    since: float
+    until: float
+    failures: int
+    accounts: tuple[str, ...]
 
 
 @dataclass(slots=True)
@@ -64,6 +75,14 @@ class FloodGuard:
         for address in [a for a, seen in self.failures.items() if seen and seen[-1][0] <= now - self.window]:
             del self.failures[address]
         return [UnblockAddress(a) for a in done]
+
+    def lift(self, address: str) -> UnblockAddress | None:
+        """A supervisor lifts a block before its time (a home seat's own address caught by a
+        mistyped password, say); None when `address` is not blocked. Its failures start afresh."""
+        if self.blocked.pop(address, None) is None:
+            return None
+        self.failures.pop(address, None)
+        return UnblockAddress(address)
 
 
 def _loopback(address: str) -> bool:

@@ -35,6 +35,7 @@ SESSION_ENDED = "session-ended"
 BAD_MODE = "bad-mode"
 BAD_FORCE = "bad-force"
 SUPERVISOR_CONFIG_ERROR = "supervisor-config-error"
+NOT_BLOCKED = "not-blocked"  # lifting a block the flood guard does not hold (acd/security.py)
 
 
 class SupervisionError(StableError):
@@ -195,8 +196,8 @@ class SaveMonitorSession:
 class AuditEntry:
     at: float
     actor: str
-    action: str  # force_pause | force_logout | hangup_call
-    target: str  # the agent id or the call's linkedid
+    action: str  # force_pause | force_logout | hangup_call | block_address | unblock_address
+    target: str  # the agent id, the call's linkedid or the blocked address
     reason: str
     detail: str = ""  # applied | pending (until the agent's call ends) | the channels ended
 

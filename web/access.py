@@ -195,6 +195,8 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/supervision/agents/{agent_id}/force"): SUPERVISOR,
     ("POST", "/api/supervision/calls/{linkedid}/hangup"): SUPERVISOR,
     ("GET", "/api/supervision/audit"): SUPERVISOR,
+    ("GET", "/api/supervision/blocks"): SUPERVISOR,
+    ("POST", "/api/supervision/blocks/{address}/lift"): SUPERVISOR,
 }
 
 

@@ -9,6 +9,7 @@ is a typing error at a hotline, and at year 1 or 9999 a zone shift overflows.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import date, datetime, timezone
 from typing import Annotated, Any, ClassVar, Literal
@@ -660,9 +661,12 @@ class HangupAnswer(Answer):
     channels: list[str]
 
 
+Target = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]  # an agent, a call, an address
+
+
 class AuditQuery(Query):
     actor: Name | None = None
-    target: Linkedid | None = None
+    target: Target | None = None
     limit: int = Field(100, ge=1, le=1000)
 
 
@@ -674,3 +678,27 @@ class AuditView(Answer):
     target: str
     reason: str
     detail: str
+
+
+def _address(value: str) -> str:
+    """An IPv4 or IPv6 address, written as the firewall and AMI write it."""
+    return str(ipaddress.ip_address(value))
+
+
+class BlockPath(Path):
+    not_found = {"address": "not-blocked"}
+    address: Annotated[str, AfterValidator(_address)]
+
+
+class LiftBody(Request):
+    reason: Annotated[Line(200), AfterValidator(_not_blank)]  # type: ignore[valid-type]
+
+
+class BlockedView(Answer):
+    """An address the flood guard blocks: since when, until when, what it tried."""
+
+    address: str
+    since: datetime
+    until: datetime
+    failures: int
+    accounts: list[str]

@@ -8,10 +8,12 @@ token gets 403 and nothing is spied):
     GET  /api/monitor?supervisor=&agent=&linkedid=&limit=   sessions, newest first (live ones included)
     POST /api/supervision/agents/{agent_id}/force  {"op": pause|logout, "reason", "pause_reason"?}
     POST /api/supervision/calls/{linkedid}/hangup  {"reason"}: emergency hang-up of every channel of the call
-    GET  /api/supervision/audit?actor=&target=&limit=       forced steps and hang-ups: who, what, whom, why, when
+    GET  /api/supervision/audit?actor=&target=&limit=       forced steps, hang-ups, blocks: who, what, whom, why, when
+    GET  /api/supervision/blocks                 addresses the flood guard blocks now (registration floods, issue 16)
+    POST /api/supervision/blocks/{address}/lift  {"reason"}: lift a block before its time (audited)
 
 Refusals change nothing: unknown-supervisor, unknown-agent, unknown-session, unknown-call (404);
-phone-not-registered, agent-not-on-call, already-monitoring, supervisor-busy,
+not-blocked (404); phone-not-registered, agent-not-on-call, already-monitoring, supervisor-busy,
 illegal-transition (409).
 """
 
@@ -26,13 +28,14 @@ from aiohttp import web
 
 from acd.acd import UNKNOWN_AGENT, AcdError
 from acd.states import IllegalTransition
-from acd.supervision import (PHONE_NOT_REGISTERED, UNKNOWN_SUPERVISOR, SessionRecord, SupervisionError,
+from acd.security import BlockView
+from acd.supervision import (NOT_BLOCKED, PHONE_NOT_REGISTERED, UNKNOWN_SUPERVISOR, SessionRecord, SupervisionError,
                              SupervisorConfig)
 from tickets.supervision import StoredSession, SupervisionStore
 from web.access import GRANT
 from web.api import ENGINE, SERVED
-from web.models import (AuditQuery, AuditView, CallPath, ForceAnswer, ForceBody, ForcePath, HangupAnswer, HangupBody,
-                        ModeBody, MonitorBody, MonitorQuery, MonitorSessionView, SessionPath)
+from web.models import (AuditQuery, AuditView, BlockedView, BlockPath, CallPath, ForceAnswer, ForceBody, ForcePath, HangupAnswer, HangupBody,
+                        LiftBody, ModeBody, MonitorBody, MonitorQuery, MonitorSessionView, SessionPath)
 from web.routes import Answer, RouteTable, error, reply
 
 log = logging.getLogger("web.supervision")
@@ -40,7 +43,7 @@ log = logging.getLogger("web.supervision")
 SUPERVISION_STORE = web.AppKey("supervision_store", SupervisionStore)
 PHONE_REGISTERED = web.AppKey("phone_registered", Callable[[str], Awaitable[bool]])
 SUPERVISORS = web.AppKey("supervisors", dict[str, SupervisorConfig])
-NOT_FOUND_CODES = {UNKNOWN_SUPERVISOR, UNKNOWN_AGENT, "unknown-session", "unknown-call"}
+NOT_FOUND_CODES = {UNKNOWN_SUPERVISOR, UNKNOWN_AGENT, "unknown-session", "unknown-call", NOT_BLOCKED}
 route = RouteTable()
 
 
@@ -163,6 +166,28 @@ async def hangup_call(request: web.Request, path: CallPath, body: HangupBody) ->
 async def audit(request: web.Request, query: AuditQuery) -> web.Response:
     rows = await request.app[SUPERVISION_STORE].audit(actor=query.actor, target=query.target, limit=query.limit)
     return reply(rows, list[AuditView])
+
+
+def block_view(block: BlockView) -> dict[str, Any]:
+    return {"address": block.address, "since": _epoch_time(block.since), "until": _epoch_time(block.until),
+            "failures": block.failures, "accounts": list(block.accounts)}
+
+
+@route("GET", "/api/supervision/blocks", "addresses blocked now for floods of refused registrations, oldest "
+       "first; each expires by itself", Answer(200, "the blocks", list[BlockedView]))
+async def blocks(request: web.Request) -> web.Response:
+    return reply([block_view(b) for b in request.app[ENGINE].blocks()], list[BlockedView])
+
+
+@route("POST", "/api/supervision/blocks/{address}/lift", "lift a block before it expires (audited)",
+       Answer(200, "the block lifted", BlockedView), errors=(404,))
+async def lift_block(request: web.Request, path: BlockPath, body: LiftBody) -> web.Response:
+    try:
+        block = await request.app[ENGINE].supervise("unblock", address=path.address, reason=body.reason,
+                                                    by=_who(request))
+    except SupervisionError as exc:
+        return _refusal(exc)
+    return reply(block_view(block), BlockedView)
 
 
 def add_supervision(app: web.Application, store: SupervisionStore, phone_registered: Callable[[str], Awaitable[bool]],

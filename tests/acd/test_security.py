@@ -57,3 +57,64 @@ def test_asterisks_security_events_name_the_remote_address() -> None:
     assert translate(event, lambda: at) == ev.SecurityFailure(at, "InvalidAccountID", "scan0", "10.77.1.2")
     broken = Event("InvalidPassword", (("Event", "InvalidPassword"), ("RemoteAddress", "garbage")))
     assert translate(broken, lambda: at) is None
+
+
+def test_a_lifted_block_ends_at_once_and_its_failures_start_afresh() -> None:
+    guard = FloodGuard(threshold=2, window=60.0, block_for=300.0)
+    guard.failure("203.0.113.9", "1001", 0.0)
+    assert guard.failure("203.0.113.9", "1001", 1.0) is not None
+    assert guard.lift("198.51.100.1") is None  # never blocked
+    assert guard.lift("203.0.113.9") == UnblockAddress("203.0.113.9")
+    assert guard.blocked == {} and guard.lift("203.0.113.9") is None  # once only
+    assert guard.expired(301.0) == []  # its timer finds nothing left to lift
+    assert guard.failure("203.0.113.9", "1001", 2.0) is None  # one failure, not the third
+    assert guard.failure("203.0.113.9", "1001", 3.0) is not None
+
+
+async def test_supervisors_see_each_block_until_it_expires_or_is_lifted_and_both_are_audited() -> None:
+    """What a supervisor sees: the address, since and until (wall clock, the city's epoch),
+    what it tried; the blocking and the lifting both kept as audit entries."""
+    import asyncio
+
+    from acd import supervision as sv
+    from acd.engine import UNBLOCK, Engine
+    from acd.security import BlockView
+
+    monotonic, wall = [100.0], [1_764_700_000.0]
+    seen: list[object] = []
+    engine = Engine({BlockAddress: seen.append, UnblockAddress: seen.append, sv.SaveAudit: seen.append},
+                    clock=lambda: monotonic[0], wall=lambda: wall[0],
+                    guard=FloodGuard(threshold=2, window=60.0, block_for=30.0))
+    runner = asyncio.create_task(engine.run())
+    at = datetime(2026, 12, 3, 8, tzinfo=timezone.utc)
+    try:
+        for address in ("10.77.1.2", "10.77.1.2", "10.77.2.2", "10.77.2.2"):
+            engine.submit(ev.SecurityFailure(at, "InvalidAccountID", "scan", address))
+            await engine.drained()
+            wall[0] += 1.0
+        assert engine.blocks() == (BlockView("10.77.1.2", 1_764_700_001.0, 1_764_700_031.0, 2, ("scan",)),
+                                   BlockView("10.77.2.2", 1_764_700_003.0, 1_764_700_033.0, 2, ("scan",)))
+        blocked = [e for e in seen if isinstance(e, sv.SaveAudit)]
+        assert [(e.entry.actor, e.entry.action, e.entry.target) for e in blocked] == [
+            ("flood-guard", "block_address", "10.77.1.2"), ("flood-guard", "block_address", "10.77.2.2")]
+        lifted = await engine.supervise("unblock", address="10.77.2.2", reason="坐席家里的地址", by="chen.li")
+        assert lifted.address == "10.77.2.2"
+        assert [a.address for a in engine.blocks()] == ["10.77.1.2"] and "10.77.2.2" not in engine.guard.blocked
+        assert UnblockAddress("10.77.2.2") in seen
+        entry = [e for e in seen if isinstance(e, sv.SaveAudit)][-1].entry
+        assert (entry.actor, entry.action, entry.target, entry.reason) == (
+            "chen.li", "unblock_address", "10.77.2.2", "坐席家里的地址")
+        before = list(seen)
+        try:
+            await engine.supervise("unblock", address="10.77.2.2", reason="again", by="chen.li")
+            raise AssertionError("lifted twice")
+        except sv.SupervisionError as exc:
+            assert exc.code == sv.NOT_BLOCKED
+        assert seen == before  # the refusal changed nothing
+        monotonic[0] += 30.0  # the first block's time is up: its timer lifts it
+        engine.submit(ev.TimerFired(UNBLOCK))
+        await engine.drained()
+        assert engine.blocks() == () and UnblockAddress("10.77.1.2") in seen
+    finally:
+        engine.stop()
+        await runner
