@@ -22,7 +22,7 @@ import signal
 import subprocess
 import urllib.parse
 import wave
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -290,11 +290,16 @@ ctrl_tcp_listen 127.0.0.1:{s.ctrl_port}
             await self.command("sndcode", digit)
             await asyncio.sleep(gap)
 
-    async def register_again(self) -> None:
+    async def register_again(self, unregistered: Callable[[], Awaitable[None]] | None = None) -> None:
         """A fresh registration, as the phone's own timer makes one: the account is dropped
-        (un-REGISTER) and added again (REGISTER), with a contact Asterisk has not seen."""
+        (un-REGISTER) and added again (REGISTER). baresip sends the two back to back with the
+        same contact, and Asterisk may take them in either order (then the contact is gone
+        while the phone thinks it registered): `unregistered` waits until the registrar has
+        let the contact go before the REGISTER is sent (tests/integration/conftest.py)."""
         account = (self.workdir / "accounts").read_text().strip()
         await self.command("uadel", account.split(";", 1)[0].split("<", 1)[-1].rstrip(">"))
+        if unregistered is not None:
+            await unregistered()
         await self.command("uanew", account)
         await self.wait_registered()
 

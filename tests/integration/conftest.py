@@ -162,6 +162,20 @@ async def hears(phone: BaresipPhone, since: float, share: float, *tones: int, ti
     raise AssertionError(f"{phone.spec.name} heard {tones} only {heard:.0%} of the time (wanted {share:.0%})")
 
 
+async def register_again(phone: BaresipPhone, paths: sandbox.SandboxPaths) -> None:
+    """The phone registers afresh, its un-REGISTER taken by Asterisk before its REGISTER
+    (devtools/phones.py, register_again: in the other order the contact is lost)."""
+    aor = phone.spec.user
+
+    def gone() -> bool:
+        return f" {aor}/sip:" not in sandbox.cli(paths, f"pjsip show aor {aor}")
+
+    async def unregistered() -> None:
+        await wait_until(gone, timeout=10, what=f"Asterisk to let {aor}'s contact go")
+
+    await phone.register_again(unregistered)
+
+
 def agent_view(ctl: Controller, agent_id: str):  # type: ignore[no-untyped-def]
     """The engine's view of one agent (state, reason, reachable …)."""
     return next(a for a in ctl.engine.agents() if a.agent_id == agent_id)

@@ -21,7 +21,7 @@ from devtools.netns import HomeNetwork
 from devtools.phones import PhoneBank, PhoneSpec
 from hotline_config import Config
 
-from .conftest import agent_view, hears, running, wait_until
+from .conftest import agent_view, hears, register_again, running, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,8 @@ def _answered(sock: socket.socket) -> bool:
 
 
 async def test_a_registration_flood_from_another_home_is_blocked_while_the_agent_works_and_the_block_expires(
-        acd_config: Config, phones: PhoneBank, sip_password: str, home: HomeNetwork) -> None:
+        acd_config: Config, phones: PhoneBank, sip_password: str, home: HomeNetwork,
+        sandbox_paths: sandbox.SandboxPaths) -> None:
     config = dataclasses.replace(acd_config, security=dataclasses.replace(
         acd_config.security, threshold=5, window=60.0, block_for=6.0, firewall="nft"))
     with HomeNetwork(1) as elsewhere:
@@ -150,7 +151,7 @@ async def test_a_registration_flood_from_another_home_is_blocked_while_the_agent
                 what="the address in the firewall's set")  # added off the engine
             _register(scanner, target, "scan-after")
             assert not _answered(scanner)  # dropped by the firewall
-            await agent.register_again()  # the agent at home keeps working meanwhile
+            await register_again(agent, sandbox_paths)  # the agent at home keeps working meanwhile
             await wait_until(lambda: agent_view(ctl, "agent1001").reachable, what="the home phone registered and qualified")
             await wait_until(lambda: elsewhere.router_address not in ctl.engine.guard.blocked, timeout=15,
                              what="the block to expire")

@@ -16,7 +16,7 @@ from devtools import sandbox
 from devtools.phones import PhoneBank, PhoneSpec
 from hotline_config import Config
 
-from .conftest import agent_view, hears, running, wait_until
+from .conftest import agent_view, hears, register_again, running, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ async def test_after_asterisk_restarts_an_agent_is_offered_calls_only_once_their
         await wait_until(lambda: bool(ctl.engine.acd.queue) or bool(offers), timeout=30, what="the citizen queued")
         if not agent_view(ctl, "agent1001").reachable:
             assert offers == []  # waits: nobody is rung on a phone not heard from since the restart
-            await home.register_again()  # the phone's own registration timer
+            await register_again(home, sandbox_paths)  # the phone's own registration timer
         await home.wait_event("CALL_ESTABLISHED", timeout=30)
         assert agent_view(ctl, "agent1001").reachable and [o.agent_id for o in offers] == ["agent1001"]
         await citizen.hangup()
