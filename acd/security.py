@@ -78,10 +78,10 @@ class FloodGuard:
 
     def lift(self, address: str) -> UnblockAddress | None:
         """A supervisor lifts a block before its time (a home seat's own address caught by a
-        mistyped password, say); None when `address` is not blocked. Its failures start afresh."""
+        mistyped password, say); None when `address` is not blocked. Its failures start afresh
+        (a block already forgot them, and none is counted while it holds)."""
         if self.blocked.pop(address, None) is None:
             return None
-        self.failures.pop(address, None)
         return UnblockAddress(address)
 
 
