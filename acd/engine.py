@@ -33,7 +33,7 @@ from acd.handover import (AGENT_NOT_READY, NO_AGENT_READY, SAME_DESK, SELF_TRANS
 from acd.kpis import HOTLINE, DayFigures, ServiceFigures
 from acd.records import CallRecord
 from acd.reachability import Contacts, pjsip_endpoint
-from acd.security import BlockView, FloodGuard
+from acd.security import BlockView, FloodGuard, UnblockAddress
 from acd.ports import CallbackPort, NoCallbacks, Queued
 from acd.routing import Priority
 from acd.states import AgentState, HandoverStage, PauseReason, next_agent_state
@@ -170,7 +170,6 @@ class Engine:
         know yet which agents are on calls, nor can it reach Asterisk)."""
         self.calls = LiveCalls()
         self.guard = guard or FloodGuard()
-        self._blocks: dict[str, BlockView] = {}  # what supervisors see of the guard's blocks
         self.handovers = Handovers(handover_plan)
         self.agent_keys = AgentKeys(tuple(self.handovers.plan.emergency))
         self.callbacks: Any = callbacks or NoCallbacks()  # the feature's own object (tests, API read it)
@@ -289,7 +288,7 @@ class Engine:
     def blocks(self) -> tuple[BlockView, ...]:
         """The addresses the flood guard blocks now, oldest first (kept in memory only: after a
         controller restart the firewall's set still expires its own, but they are not listed)."""
-        return tuple(sorted(self._blocks.values(), key=lambda b: (b.since, b.address)))
+        return self.guard.views()
 
     def queue_position(self, linkedid: str) -> tuple[int, float] | None:
         """(callers ahead, estimated seconds to an agent) for a waiting call, or None."""
@@ -765,14 +764,13 @@ class Engine:
                                   f"{len(channels)} channel(s) ended")
             return channels, [sv.HangupChannels(channels), sv.SaveAudit(entry)]
         if op == "unblock":
-            unblock = self.guard.lift(a["address"])
-            if unblock is None:
+            view = self.guard.lift(a["address"])
+            if view is None:
                 raise sv.SupervisionError(sv.NOT_BLOCKED, f"{a['address']} is not blocked")
-            view = self._blocks.pop(a["address"], None) or BlockView(a["address"], wall, wall, 0, ())
             entry = sv.AuditEntry(wall, a["by"], "unblock_address", a["address"], a["reason"],
                                   f"lifted {max(0.0, view.until - wall):.0f} s before its time")
             log.warning("SECURITY: the block of %s lifted by %s", a["address"], a["by"])
-            return view, [unblock, sv.SaveAudit(entry)]
+            return view, [UnblockAddress(view.address), sv.SaveAudit(entry)]
         raise ValueError(f"unknown-request: {op}")
 
     def _supervision_fact(self, fact: Any, wall: float) -> list[Any]:
@@ -926,14 +924,12 @@ class Engine:
                                 "goes back to its place", agent_id)
                 return expired
             case ev.SecurityFailure():
-                block = self.guard.failure(fact.address, fact.account, now)
+                block = self.guard.failure(fact.address, fact.account, now, wall)
                 if block is None:
                     return []
                 log.warning("SECURITY: %s blocked for %.0f s after %d refused requests in %.0f s (accounts tried: "
                             "%s); supervisors alerted", block.address, block.seconds, block.failures,
                             self.guard.window, ", ".join(block.accounts))
-                self._blocks[block.address] = BlockView(block.address, wall, wall + block.seconds, block.failures,
-                                                        block.accounts)
                 entry = sv.AuditEntry(wall, "flood-guard", "block_address", block.address,
                                       f"{block.failures} refused requests in {self.guard.window:.0f} s",
                                       f"blocked for {block.seconds:.0f} s; accounts tried: {', '.join(block.accounts)}")
@@ -941,7 +937,6 @@ class Engine:
             case ev.TimerFired() if fact.key == UNBLOCK:
                 lifted = self.guard.expired(now)
                 for unblock in lifted:
-                    self._blocks.pop(unblock.address, None)
                     log.info("SECURITY: the block of %s expired", unblock.address)
                 return lifted
             case ev.TimerFired() if fact.key[0] == "unseen":

@@ -41,6 +41,12 @@ class BlockView:
     accounts: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Block:
+    until: float  # on the guard's own (monotonic) clock: when it expires
+    view: BlockView
+
+
 @dataclass(slots=True)
 class FloodGuard:
     threshold: int = 5
@@ -48,10 +54,11 @@ class FloodGuard:
     block_for: float = 300.0
     allow: frozenset[str] = frozenset()
     failures: dict[str, deque[tuple[float, str]]] = field(default_factory=dict)
-    blocked: dict[str, float] = field(default_factory=dict)  # address -> until
+    blocked: dict[str, Block] = field(default_factory=dict)
 
-    def failure(self, address: str, account: str, now: float) -> BlockAddress | None:
-        """One refusal from `address`; a block when it makes `threshold` within `window`."""
+    def failure(self, address: str, account: str, now: float, wall: float | None = None) -> BlockAddress | None:
+        """One refusal from `address`; a block when it makes `threshold` within `window`.
+        `wall`: the wall-clock time of `now`, for what supervisors see (default: `now`)."""
         if not address or address in self.allow or address in self.blocked or _loopback(address):
             return None
         seen = self.failures.setdefault(address, deque())
@@ -62,13 +69,15 @@ class FloodGuard:
             return None
         accounts = tuple(dict.fromkeys(a for _, a in seen))[-5:]
         del self.failures[address]
-        self.blocked[address] = now + self.block_for
+        since = now if wall is None else wall
+        self.blocked[address] = Block(now + self.block_for, BlockView(address, since, since + self.block_for,
+                                                                      len(seen), accounts))
         return BlockAddress(address, self.block_for, len(seen), accounts)
 
     def expired(self, now: float) -> list[UnblockAddress]:
         """The blocks whose time is up (an integer-safe comparison: a timer firing exactly at
         the deadline lifts it)."""
-        done = [a for a, until in self.blocked.items() if until <= now + 1e-6]
+        done = [a for a, block in self.blocked.items() if block.until <= now + 1e-6]
         for address in done:
             del self.blocked[address]
         # forget old failures of addresses that went quiet
@@ -76,13 +85,16 @@ class FloodGuard:
             del self.failures[address]
         return [UnblockAddress(a) for a in done]
 
-    def lift(self, address: str) -> UnblockAddress | None:
+    def lift(self, address: str) -> BlockView | None:
         """A supervisor lifts a block before its time (a home seat's own address caught by a
-        mistyped password, say); None when `address` is not blocked. Its failures start afresh
-        (a block already forgot them, and none is counted while it holds)."""
-        if self.blocked.pop(address, None) is None:
-            return None
-        return UnblockAddress(address)
+        mistyped password, say): what it was, or None when `address` is not blocked. Its
+        failures start afresh (a block already forgot them, and none is counted while it holds)."""
+        block = self.blocked.pop(address, None)
+        return None if block is None else block.view
+
+    def views(self) -> tuple[BlockView, ...]:
+        """The blocks held now, oldest first."""
+        return tuple(sorted((b.view for b in self.blocked.values()), key=lambda v: (v.since, v.address)))
 
 
 def _loopback(address: str) -> bool:
