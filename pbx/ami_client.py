@@ -194,6 +194,11 @@ class AmiClient:
                               _reason(exc), delay)
             except Exception:  # a bug must not end the connection for good
                 log.exception("AMI session with %s failed; retrying in %.1fs", self.where, delay)
+            except asyncio.CancelledError:
+                me = asyncio.current_task()
+                if not self._closing.is_set() or (me is not None and me.cancelling()):
+                    raise  # run() itself was cancelled
+                break  # close() cancelled the session's own tasks (its pump): a clean end
             else:
                 delay = self.backoff_initial  # a session that logged in resets the backoff
                 if not self._closing.is_set():

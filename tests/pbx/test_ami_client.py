@@ -289,7 +289,8 @@ async def test_a_silent_peer_is_detected_by_the_ping_and_the_link_redone(
     server.answer_pings = False
     client = harness.start(ping_interval=0.05, ping_timeout=0.05, dead_after=0.1)
     await wait_until(lambda: client.connects >= 2, what="reconnect after a failed ping")
-    assert harness.connected_calls >= 2
+    # on_connected runs as its own task once the login is in: it follows, it is not there yet
+    await wait_until(lambda: harness.connected_calls >= 2, what="on_connected after the reconnect")
     assert any("keep-alive" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
 
 
@@ -430,3 +431,27 @@ async def test_a_megabyte_of_events_in_one_burst_arrives_whole_and_in_order(
     assert got == [f"Local/12345@from-trunk-{i:08x};2" for i in range(4000)]
     assert all(e.get("CallerIDName") == "市民" for e in harness.events if e.name == "Newchannel")
     assert client.bytes_read >= len(burst)
+
+
+async def test_close_ends_run_cleanly_even_when_it_cuts_a_session_short(harness: Harness, server: FakeAsterisk) -> None:
+    """The controller's shutdown awaits run(): close() must end it, not leave it cancelled, even
+    when Asterisk never says Goodbye and close() has to cancel the session's own reading."""
+    for _ in range(5):
+        client = harness.start()
+        await client.wait_connected(2)
+        server.hold = {"Logoff"}
+        await client.close()
+        assert harness.task is not None
+        assert await asyncio.wait_for(harness.task, 2) is None
+        server.hold = set()
+
+
+async def test_cancelling_run_itself_still_cancels_it(harness: Harness) -> None:
+    client = harness.start()
+    await client.wait_connected(2)
+    assert harness.task is not None
+    harness.task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await harness.task
+    harness.task = None
+    await client.close()
