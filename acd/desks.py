@@ -15,6 +15,7 @@ from typing import Any
 from acd.routing import GENERAL_POOL, DeskPolicy, OverflowStep
 
 ACD_CONFIG_ERROR = "acd-config-error"
+LOST_CONNECTION_MODES = ("requeue", "callback")  # [acd] lost_connection
 
 
 class AcdConfigError(ValueError):
@@ -79,6 +80,9 @@ class AcdConfig:
     threeway_ring_timeout: float = 30.0  # seconds 110 or a department may ring before the agent is back
     max_misses: int = 2  # unanswered offers in a row before the agent is auto-paused
     short_abandon: float = 5.0  # 秒挂: a caller gone within this many seconds of arriving is not offered
+    # a citizen whose agent's connection went mid-call: back to the head of their queue
+    # ("requeue") or told they will be called back, first of everyone waiting ("callback")
+    lost_connection: str = "requeue"
     numbers: Mapping[str, str] = field(default_factory=dict)  # dialed number -> desk
 
     def desk_for(self, dialed: str, month_day: str = "") -> str | None:
@@ -191,7 +195,11 @@ def parse_acd(data: Mapping[str, Any], *, text: str = "", where: str = "<config>
     for number, desk_name in numbers.items():
         if desk_name not in {d.name for d in desks}:
             raise _fail(where, text, f"number {number} goes to unknown desk {desk_name!r}", number)
-    return AcdConfig(desks=tuple(desks), agents=tuple(agents),
+    lost_connection = str(data.get("lost_connection", "requeue"))
+    if lost_connection not in LOST_CONNECTION_MODES:
+        raise _fail(where, text, f"lost_connection must be one of {', '.join(LOST_CONNECTION_MODES)}, "
+                    f"not {lost_connection!r}", "lost_connection")
+    return AcdConfig(desks=tuple(desks), agents=tuple(agents), lost_connection=lost_connection,
                      ring_timeout=float(data.get("ring_timeout", 15)),
                      threeway_ring_timeout=float(data.get("threeway_ring_timeout", 30)),
                      max_misses=int(data.get("max_misses", 2)), numbers=numbers,

@@ -31,7 +31,7 @@ from acd.handover import (AGENT_NOT_READY, NO_AGENT_READY, SAME_DESK, SELF_TRANS
                           AgentKeys, CallLegs, Handover, HandoverChanged, HandoverError, HandoverPlan, Handovers, Kind,
                           MoveLegs, handover_disposition)
 from acd.kpis import HOTLINE, DayFigures, ServiceFigures
-from acd.records import CallRecord
+from acd.records import CALLBACK_AFTER_LOST_CONNECTION, CallRecord
 from acd.reachability import Contacts, pjsip_endpoint
 from acd.security import BlockView, FloodGuard, UnblockAddress
 from acd.ports import CallbackPort, NoCallbacks, Queued
@@ -127,8 +127,9 @@ class SupervisorRequest:
 @dataclass(frozen=True, slots=True)
 class AfterAgent:
     """What the citizen's line does now that the agent's leg has ended (the survey asks, before
-    it plays): `lost` (the agent's connection went: the apology, then the queue again) or
-    `survey`. Answered once the engine has heard how the agent's leg ended."""
+    it plays): `lost` (the agent's connection went: the apology, then the queue again),
+    `lost-callback` (it went, and by config the citizen is told they will be called back
+    first) or `survey`. Answered once the engine has heard how the agent's leg ended."""
 
     linkedid: str
     reply: asyncio.Future[str]
@@ -147,7 +148,7 @@ class RequeueLost:
 # rtp_timeout (no audio from the phone: its network went) hangs up with 44; the others are
 # what a SIP stack reports for a peer that cannot be reached any more.
 LOST_CONNECTION_CAUSES = frozenset({27, 38, 41, 44, 102})  # out of order, network, temporary, unavailable, timer
-AFTER_AGENT_LOST, AFTER_AGENT_SURVEY = "lost", "survey"
+AFTER_AGENT_LOST, AFTER_AGENT_CALLBACK, AFTER_AGENT_SURVEY = "lost", "lost-callback", "survey"
 HEAD_OF_QUEUE = 0.001  # seconds ahead of the longest-waiting caller of the desk
 UNBLOCK = ("security", "unblock", 0)  # the timer that lifts expired blocks of flooding addresses
 # a call's audio is poor beyond these (ITU-T G.114 and common VoIP practice: past them people
@@ -222,7 +223,9 @@ class Engine:
         return await reply
 
     async def after_agent(self, linkedid: str) -> str:
-        """`lost` or `survey`: what the citizen's line does now that the agent's leg ended."""
+        """`lost` (apology, then the queue: `requeue_lost`), `lost-callback` (told they will be
+        called back; then the line ends) or `survey`: what the citizen's line does now that the
+        agent's leg ended."""
         reply: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.submit(AfterAgent(linkedid, reply))
         return await reply
@@ -416,8 +419,10 @@ class Engine:
                 effects = [CallEnded(e.linkedid, record.disposition.value)
                            if isinstance(e, CallEnded) and e.linkedid == record.linkedid else e for e in effects]
                 self.today.add(record)
-                effects += self._port.call_ended(record, self._queued.pop(record.linkedid, None),
-                                                 self._desk_of(record.dialed_number), wall)
+                queued = self._queued.pop(record.linkedid, None)
+                if record.callback == CALLBACK_AFTER_LOST_CONNECTION:
+                    queued = self._called_back_first(record, queued, now, wall)
+                effects += self._port.call_ended(record, queued, self._desk_of(record.dialed_number), wall)
         return effects + acd_effects
 
     # ---- three-way calls and transfers (acd/handover.py decides; here the engine's part) ----
@@ -518,8 +523,7 @@ class Engine:
         call.stage, call.queued, call.desk = "queue", True, desk
         queued_at = now - max(0.0, wall - first.queued_epoch)
         if head:
-            queued_at = min([queued_at, *(q.call.queued_at for q in self.acd.queue.values()
-                                          if q.call.desk == desk)]) - HEAD_OF_QUEUE
+            queued_at = self._head_of_queue(desk, queued_at)
         try:
             return self.acd.enqueue(call_id, citizen.name, desk, first.priority, now,
                                     queued_at=queued_at, preferred_agent=preferred)
@@ -1007,9 +1011,29 @@ class Engine:
             return []
         self._lost[call.linkedid] = agent_id
         self.calls.mark_leg_ended(fact.uniqueid, "connection_lost")
-        log.warning("call %s: %s's connection was lost mid-call (cause %s %s); the citizen goes back to "
-                    "the head of the %s queue", call.linkedid, agent_id, fact.cause, fact.cause_text, call.desk)
+        # by config the citizen is promised a callback instead (marked now: they are called back
+        # even if they hang up before the apology); not to a number no callback can reach
+        call_back = self.acd.config.lost_connection == "callback" and self._port.can_call_back(call.caller_number)
+        if call_back:
+            call.callback = CALLBACK_AFTER_LOST_CONNECTION
+        log.warning("call %s: %s's connection was lost mid-call (cause %s %s); the citizen %s of the %s queue",
+                    call.linkedid, agent_id, fact.cause, fact.cause_text,
+                    "will be called back ahead" if call_back else "goes back to the head", call.desk)
         return self.acd.pause(agent_id, PauseReason.CONNECTION_LOST, now)
+
+    def _head_of_queue(self, desk: str, queued_at: float) -> float:
+        """A queue time (monotonic) ahead of `queued_at` and of every call waiting at the desk,
+        live or callback (the priority class still counts)."""
+        waiting = [q.call.queued_at for q in (*self.acd.queue.values(), *self.acd.callbacks.values())
+                   if q.call.desk == desk]
+        return min([queued_at, *waiting]) - HEAD_OF_QUEUE
+
+    def _called_back_first(self, record: CallRecord, queued: Queued | None, now: float, wall: float) -> Queued:
+        """The place of a callback promised after the agent's connection went: the head of the
+        desk's queue as the call ends, on the wall clock (the book's), with the citizen's class."""
+        first = queued or Queued(wall, Priority.NORMAL)
+        head = self._head_of_queue(record.desk, now - max(0.0, wall - first.queued_epoch))
+        return Queued(wall - (now - head), first.priority)
 
     def _note_quality(self, agent_id: str, quality: ev.LegQuality) -> None:
         """A poor-quality alert on the agent from their last call's RTCP (a home seat's line)."""
@@ -1033,7 +1057,10 @@ class Engine:
                 c for u, c in call.channels.items() if u != call.first_uniqueid and self._agent_of_channel(c.name)]
             if linkedid not in self._lost and agent_legs:
                 continue  # Asterisk has not yet said how the agent's leg ended
-            verdict = AFTER_AGENT_LOST if linkedid in self._lost else AFTER_AGENT_SURVEY
+            verdict = AFTER_AGENT_SURVEY
+            if linkedid in self._lost:
+                verdict = AFTER_AGENT_CALLBACK if call is not None and call.callback == CALLBACK_AFTER_LOST_CONNECTION \
+                    else AFTER_AGENT_LOST
             for reply in replies:
                 if not reply.done():
                     reply.set_result(verdict)
@@ -1042,7 +1069,8 @@ class Engine:
     def _requeue_lost(self, req: RequeueLost, now: float, wall: float) -> list[Any]:
         agent_id = self._lost.pop(req.linkedid, None)
         call = self.calls.calls.get(req.linkedid)
-        effects = [] if agent_id is None or call is None else self._requeue(req.linkedid, call.desk, now, wall, head=True)
+        effects = [] if agent_id is None or call is None or call.callback == CALLBACK_AFTER_LOST_CONNECTION \
+            else self._requeue(req.linkedid, call.desk, now, wall, head=True)
         queued = req.linkedid in self.acd.queue
         if not req.reply.done():
             req.reply.set_result(queued)

@@ -35,11 +35,17 @@ class CallbackPort(Protocol):
 
     def call_ended(self, record: CallRecord, queued: Queued | None, desk: str, wall: float) -> list[Any]:
         """A citizen's call ended: a lost one is booked (for `desk` if it never reached one),
-        an answered one serves the number."""
+        an answered one serves the number, one whose agent's connection went is booked to be
+        called back first (record.callback is CALLBACK_AFTER_LOST_CONNECTION; `queued` then
+        holds the head of the queue)."""
         ...
 
     def citizen_answered(self, number: str, wall: float) -> list[Any]:
         """An agent answered this number on a live call."""
+        ...
+
+    def can_call_back(self, number: str) -> bool:
+        """A callback to this number could be made (a number, not on the do-not-call list)."""
         ...
 
     def offered(self, offer: OfferCall, acd: Acd, now: float, wall: float) -> list[Any]:
@@ -79,6 +85,9 @@ class NoCallbacks:
 
     def citizen_answered(self, number: str, wall: float) -> list[Any]:
         return []
+
+    def can_call_back(self, number: str) -> bool:
+        return False
 
     def offered(self, offer: OfferCall, acd: Acd, now: float, wall: float) -> list[Any]:
         return [offer]

@@ -39,6 +39,7 @@ TRANSFERS = frozenset({Disposition.TRANSFERRED, Disposition.TRANSFERRED_TO_110, 
                        Disposition.TRANSFERRED_TO_120, Disposition.TRANSFERRED_TO_122,
                        Disposition.TRANSFERRED_DEPARTMENT, Disposition.TRANSFERRED_DESK,
                        Disposition.TRANSFERRED_AGENT})
+CALLBACK_AFTER_LOST_CONNECTION = "lost_connection"  # CallRecord.callback
 LOST = frozenset({Disposition.ABANDONED_IVR, Disposition.ABANDONED_QUEUE, Disposition.ABANDONED_RINGING})
 
 
@@ -65,7 +66,9 @@ class CallRecord:
     transferred_to: str = ""  # 110, 119, 120 or 122
     left_in: str = ""  # the stage the call was in when it ended: arrival, intake (greeting, menu),
     # queue, ringing, talking, survey, fallback
-    callback: str = ""  # the callback offer while waiting: offered, accepted, declined
+    # the callback offer while waiting: offered, accepted, declined; or lost_connection:
+    # the agent's connection went mid-call and the citizen was told they will be called back
+    callback: str = ""
     legs: tuple[CallLeg, ...] = ()  # everyone who was on the call, in the order they joined
 
 

@@ -89,7 +89,7 @@ class Loss:
     linkedid: str
     number: str
     desk: str
-    reason: str  # abandoned_ivr | abandoned_queue | abandoned_ringing | queue_full | after_hours
+    reason: str  # abandoned_ivr | abandoned_queue | abandoned_ringing | queue_full | after_hours | connection_lost
     waited: float
     at: float  # epoch seconds
     priority: Priority = Priority.NORMAL

@@ -17,11 +17,13 @@ from acd import events as ev
 from acd.acd import Acd, AcdError, CallAbandoned, OfferCall
 from acd.calls import LiveCalls
 from acd.ports import Queued
-from acd.records import LOST, CallRecord, Disposition
+from acd.records import CALLBACK_AFTER_LOST_CONNECTION, LOST, CallRecord, Disposition
 from acd.routing import Priority
 from callback.book import CallbackBook, CallbackError, Entry, Loss, Outcome, call_id_of, entry_of
 
 log = logging.getLogger("callback.flow")
+
+LOST_CONNECTION = "connection_lost"  # a callback entry's reason: the agent's connection went mid-call
 
 CITIZEN_OUTCOMES = {"ANSWER": Outcome.REACHED, "NOANSWER": Outcome.NO_ANSWER, "CANCEL": Outcome.NO_ANSWER,
                     "BUSY": Outcome.BUSY, "CHANUNAVAIL": Outcome.INVALID_NUMBER,
@@ -61,7 +63,16 @@ class CallbackFlow:
 
     # ---- entries ----
     def call_ended(self, record: CallRecord, queued: Queued | None, desk: str, wall: float) -> list[Any]:
-        """Every lost call goes into the book; an answered call closes its number's entry."""
+        """Every lost call goes into the book; an answered call closes its number's entry, unless
+        the agent's connection went and the citizen was promised a callback: that is booked as a
+        virtual hold at the time in `queued` (the engine's head of the queue), due at once."""
+        if record.callback == CALLBACK_AFTER_LOST_CONNECTION:
+            self.book.lost(Loss(record.linkedid, record.caller_number, record.desk or desk, LOST_CONNECTION,
+                                record.queue_wait or 0.0, record.ended_at.timestamp(),
+                                priority=queued.priority if queued is not None else Priority.NORMAL,
+                                virtual_hold=True,
+                                queued_at=queued.queued_epoch if queued is not None else record.ended_at.timestamp()))
+            return []
         if record.disposition is Disposition.ANSWERED:
             self.book.served(record.caller_number, record.ended_at.timestamp())
             return []
@@ -83,6 +94,9 @@ class CallbackFlow:
         if number:
             self.book.served(number, wall)
         return []
+
+    def can_call_back(self, number: str) -> bool:
+        return bool(number.strip()) and number not in self.book.do_not_call
 
     def do_not_call(self, number: str, add: bool, wall: float) -> Entry | None:
         if add:

@@ -3,7 +3,8 @@
 3 不满意 — with one retry on no input or a wrong key. The agent cannot skip it: the dialplan
 sends the caller here whenever the agent's leg ends first. Unless that leg ended because the
 agent's connection went (a home seat's network): then the citizen hears an apology and goes
-back to the head of their queue (issue 16).
+back to the head of their queue, or, by config ([acd] lost_connection = "callback"), hears that
+they will be called back first and the line ends (issue 16).
 
 The score goes to the engine (the call record) and to the work orders linked to the call."""
 
@@ -33,13 +34,17 @@ def make_survey(submit: Callable[[EngineEvent], None], record_score: RecordScore
                 lost_wait: float = LOST_WAIT) -> Callable[[Any], Awaitable[None]]:
     """`after_agent` and `requeue_lost` are the engine's: whether the agent's leg ended because
     their connection went (then the citizen hears the apology and goes back to the head of the
-    queue instead of the survey)."""
+    queue, or is told they will be called back, instead of the survey)."""
     async def survey(agi: Any) -> None:
         asks_engine = after_agent is not None and requeue_lost is not None
         if not enabled and not asks_engine:  # the site turned the survey off: the dialplan hangs up
             return
         linkedid = (await agi.command("GET FULL VARIABLE ${CHANNEL(linkedid)}")).data or agi.env.uniqueid
-        if asks_engine and await _lost(linkedid):
+        verdict = await _after(linkedid) if asks_engine else "survey"
+        if verdict == "lost-callback":  # the engine books the callback as the call ends
+            await agi.stream_file("hotline/agent-lost-callback")
+            return  # [hotline-survey] hangs up: no survey of a call that was cut off
+        if verdict == "lost":
             assert requeue_lost is not None
             await agi.stream_file("hotline/agent-lost")
             if await requeue_lost(linkedid):
@@ -67,12 +72,12 @@ def make_survey(submit: Callable[[EngineEvent], None], record_score: RecordScore
                 log.warning("survey score of %s not put on its orders: %s", linkedid, type(exc).__name__)
         await agi.stream_file("hotline/survey-thanks")
 
-    async def _lost(linkedid: str) -> bool:
+    async def _after(linkedid: str) -> str:
         assert after_agent is not None
         try:
-            return await asyncio.wait_for(after_agent(linkedid), lost_wait) == "lost"
+            return await asyncio.wait_for(after_agent(linkedid), lost_wait)
         except asyncio.TimeoutError:  # Asterisk never said how the agent's leg ended: the survey
             log.warning("call %s: no word of how the agent's leg ended within %.1fs", linkedid, lost_wait)
-            return False
+            return "survey"
 
     return survey

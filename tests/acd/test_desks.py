@@ -37,12 +37,16 @@ def test_a_good_config_parses() -> None:
     heating = cfg.desk("heating")
     assert heating.open_on("12-01") and heating.open_on("02-28") and not heating.open_on("07-01")
     assert cfg.agents[0].skills == {"general": 3, "heating": 5}
+    assert cfg.lost_connection == "requeue"  # the citizen waits on, unless a site chooses callbacks
+    assert parse(GOOD.replace("ring_timeout = 12", 'lost_connection = "callback"')).lost_connection == "callback"
 
 
 @pytest.mark.parametrize("change, message, line", [
     (("heating = 5", "boiler = 5"), "agent agent1001: unknown skill 'boiler'", 20),
     (('device = "PJSIP/agent1001"\n', ""), "agent agent1001 has no device", 16),
     (("min_level = 3", "min_level = 7"), "desk heating: min_level must be 1..5", 13),
+    (("ring_timeout = 12", 'lost_connection = "hangup"'),
+     "lost_connection must be one of requeue, callback, not 'hangup'", 3),
 ])
 def test_config_errors_name_the_line(change, message, line) -> None:
     with pytest.raises(AcdConfigError) as err:

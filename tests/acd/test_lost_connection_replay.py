@@ -14,6 +14,8 @@ lost and agent1002's leg after it. And a normal hang-up is still the survey's.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from datetime import timedelta
 
 import pytest
 
@@ -24,6 +26,8 @@ from acd.commands import WriteCallRecord
 from acd.desks import AcdConfig
 from acd.engine import Engine
 from acd.records import Disposition
+from callback.book import CallbackBook
+from callback.flow import CallbackFlow, DialCallback
 from hotline_pbx import SANDBOX_CONFIG
 from pbx.ami import Event
 from pbx.translate import translate
@@ -91,11 +95,14 @@ async def test_an_agent_whose_connection_goes_mid_call_never_costs_the_citizen_t
 
 
 async def _up_to_agent1002s_ready(engine: Engine, events: list[Event], acd_config: AcdConfig,
-                                  hung_up_instead: bool = False) -> None:
+                                  hung_up_instead: bool = False, wall: list[float] | None = None) -> None:
     """Feed the recording up to the mark where agent1002 goes ready; `hung_up_instead`: with
-    agent1001's leg ended by a hang-up (cause 16) rather than its lost connection (44)."""
+    agent1001's leg ended by a hang-up (cause 16) rather than its lost connection (44); `wall`:
+    the engine's wall clock, moved to each event's time."""
     queued = False
     for event in events:
+        if wall is not None:
+            wall[0] = event_at(event).timestamp()
         if event.name == "UserEvent" and event.get("Mark") == "ready agent1002":
             return
         if event.name == "MusicOnHoldStart" and not queued:
@@ -153,5 +160,83 @@ async def test_the_citizen_goes_back_to_the_head_of_the_queue_ahead_of_anyone_wa
     before = len(seen)
     await engine.request("ready", "agent1002")
     assert [(e.call_id, e.agent_id) for e in seen[before:] if isinstance(e, OfferCall)] == [(citizen_id, "agent1002")]
+    engine.stop()
+    await runner
+
+
+async def _calling_back_engine(seen: list[object], wall: list[float]) -> tuple[Engine, CallbackFlow, AcdConfig]:
+    """An engine of a site that calls back the citizens whose agent's connection went, its
+    wall clock following the recording (so the book's windows and due times are the call's)."""
+    acd_config = dataclasses.replace(hotline_config.load(SANDBOX_CONFIG, env={}).acd, lost_connection="callback")
+    flow = CallbackFlow(CallbackBook())
+    engine = Engine({OfferCall: seen.append, WriteCallRecord: seen.append, DialCallback: seen.append},
+                    acd=acd_config, callbacks=flow, wall=lambda: wall[0])
+    return engine, flow, acd_config
+
+
+@pytest.mark.parametrize("survey_asks", [True, False], ids=["told-then-hangs-up", "hangs-up-before-the-apology"])
+async def test_by_config_the_citizen_is_called_back_first_instead_of_waiting_on(survey_asks: bool) -> None:
+    """As recorded up to agent1002's ready, at a site with `lost_connection = "callback"`;
+    another citizen has waited longer than anyone. The citizen whose agent was lost is told they
+    will be called back (or hangs up before hearing it: the promise stands) — the line then
+    ends; the record says answered by agent1001, with the callback promised; and the first
+    ready agent calls that citizen back before the one who waited longer."""
+    events = recorded(RECORDING)
+    wall = [event_at(events[0]).timestamp()]
+    seen: list[object] = []
+    engine, flow, acd_config = await _calling_back_engine(seen, wall)
+    runner = asyncio.create_task(engine.run())
+    await engine.request("login", "agent1001")
+    await engine.request("ready", "agent1001")
+    await engine.request("login", "agent1002")
+    citizen = next(e for e in events if e.name == "Newchannel" and "carrier" in e.get("Channel"))
+    citizen_id, number = citizen.get("Linkedid"), citizen.get("CallerIDNum")
+    await _up_to_agent1002s_ready(engine, events, acd_config, wall=wall)
+    first = event_at(events[0])
+    engine.submit(ev.ChannelCreated(first, "other-1", "other-1", "PJSIP/carrier-0000ffff", 6, "13900139000",
+                                    "钱一", "12345", "from-trunk"))
+    engine.submit(ev.CallQueued(first, "other-1", "other-1", "PJSIP/carrier-0000ffff", "general",
+                                queued_epoch=first.timestamp() - 60))
+    if survey_asks:
+        assert await engine.after_agent(citizen_id) == "lost-callback"
+        assert await engine.requeue_lost(citizen_id) is False  # not put back in the queue
+    assert citizen_id not in engine.acd.queue
+    hung_up = event_at(events[14]) + timedelta(seconds=4)
+    wall[0] = hung_up.timestamp()
+    engine.submit(ev.ChannelHungUp(hung_up, citizen.get("Uniqueid"), citizen_id, 16, "Normal Clearing"))
+    await engine.drained()
+    [record] = [e.record for e in seen if isinstance(e, WriteCallRecord)]
+    assert (record.disposition, record.agent, record.callback) == (Disposition.ANSWERED, "agent1001", "lost_connection")
+    assert [(leg.who, leg.ended) for leg in record.legs] == [("", ""), ("agent1001", "connection_lost")]
+    [entry] = [e for e in flow.book.entries.values() if e.number == number]
+    assert entry.open and entry.virtual_hold and [loss.reason for loss in entry.losses] == ["connection_lost"]
+    [one] = [a for a in engine.agents() if a.agent_id == "agent1001"]
+    assert (one.state, one.reason) == ("paused", "connection_lost")  # the lost phone is not the one to call back
+    before = len(seen)
+    await engine.request("ready", "agent1002")
+    offers = [(e.call_id, e.agent_id) for e in seen[before:] if isinstance(e, OfferCall)]
+    dials = [(d.number, d.agent_id) for d in seen[before:] if isinstance(d, DialCallback)]
+    assert dials == [(number, "agent1002")] and offers in ([], [(f"callback:{entry.entry_id}", "agent1002")]), offers
+    assert "other-1" in engine.acd.queue  # waited longer, and still comes second
+    engine.stop()
+    await runner
+
+
+async def test_a_number_that_cannot_be_called_back_waits_on_at_the_head_of_the_queue_instead() -> None:
+    """`lost_connection = "callback"`, but the citizen's number is on the do-not-call list: no
+    promise that cannot be kept; they hear the apology and go back to the head of the queue."""
+    events = recorded(RECORDING)
+    wall = [event_at(events[0]).timestamp()]
+    seen: list[object] = []
+    engine, flow, acd_config = await _calling_back_engine(seen, wall)
+    runner = asyncio.create_task(engine.run())
+    await engine.request("login", "agent1001")
+    await engine.request("ready", "agent1001")
+    citizen = next(e for e in events if e.name == "Newchannel" and "carrier" in e.get("Channel"))
+    await engine.do_not_call(citizen.get("CallerIDNum"))
+    await _up_to_agent1002s_ready(engine, events, acd_config, wall=wall)
+    assert await engine.after_agent(citizen.get("Linkedid")) == "lost"
+    assert await engine.requeue_lost(citizen.get("Linkedid")) is True
+    assert [e.number for e in flow.book.entries.values() if e.open] == []
     engine.stop()
     await runner

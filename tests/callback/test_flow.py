@@ -358,3 +358,14 @@ async def test_an_entry_expires_at_the_end_of_its_window_without_a_new_loss() ->
     assert entry.outcome is Outcome.EXPIRED and not engine.acd.callbacks
     engine.stop()
     await runner
+
+
+def test_only_a_number_a_callback_can_reach_is_promised_one() -> None:
+    """The engine asks before it tells a citizen whose agent's connection went that they will be
+    called back: never an anonymous caller, nor a number on the do-not-call list."""
+    flow = CallbackFlow()
+    flow.do_not_call("13800000009", True, NOW.timestamp())
+    assert flow.can_call_back("13800000001")
+    assert not flow.can_call_back("") and not flow.can_call_back("  ") and not flow.can_call_back("13800000009")
+    flow.do_not_call("13800000009", False, NOW.timestamp())
+    assert flow.can_call_back("13800000009")

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 import pytest
 
 from acd.records import Disposition
+from callback.book import Outcome
+from callback.flow import DialCallback
 from devtools import sandbox
 from devtools.netns import HomeNetwork
 from devtools.phones import PhoneBank, PhoneSpec
@@ -107,6 +109,56 @@ async def test_the_home_line_cut_mid_call_leaves_the_citizen_connected_for_the_n
         legs = [(leg.role, leg.who, leg.ended) for leg in record.legs]
         assert legs == [("citizen", "", ""), ("agent", "agent1001", "connection_lost"),
                         ("agent", "agent1002", "")], legs
+
+
+async def test_by_config_the_citizen_cut_off_from_a_home_agent_is_told_and_called_back_first(
+        acd_config: Config, phones: PhoneBank, sip_password: str, home: HomeNetwork,
+        sandbox_paths: sandbox.SandboxPaths) -> None:
+    """`[acd] lost_connection = "callback"`: the home line goes mid-call; the citizen hears
+    that they will be called back and the line ends (no survey of a call cut off); the record
+    says so; the next ready agent's phone rings first, then the citizen's, and they talk."""
+    config = dataclasses.replace(acd_config, acd=dataclasses.replace(acd_config.acd, lost_connection="callback"))
+    async with running(config) as ctl:
+        agent = await _home_phone(phones, home, sip_password)
+        hall = await phones.add(PhoneSpec("agent1002", "agent1002", password=sip_password, auto_answer=True,
+                                          tone_hz=HALL_HZ))
+        citizen = await phones.add(PhoneSpec("citizen", "13800138023", "王五", tone_hz=CITIZEN_HZ,
+                                             keep_audio=True, auto_answer=True))
+        # the carrier reaches the citizen when the callback dials their number
+        sandbox.cli(sandbox_paths, f"database put sandbox-carrier {citizen.spec.user} 127.0.0.1:{citizen.spec.sip_port}")
+        dials: list[DialCallback] = []
+        ctl.engine.observe(DialCallback, dials.append)
+        for agent_id in ("agent1001", "agent1002"):
+            await wait_until(lambda: agent_view(ctl, agent_id).reachable, what=f"{agent_id}'s phone reachable")
+            await ctl.engine.request("login", agent_id)
+        await ctl.engine.request("ready", "agent1001")
+        await citizen.dial("12345")
+        await agent.wait_event("CALL_ESTABLISHED", timeout=40)
+        await hears(citizen, time.monotonic(), 0.5, HOME_HZ)
+        home.cut()
+        await citizen.wait_event("CALL_CLOSED", timeout=40)  # rtp_timeout, the promise, then the line ends
+        assert agent_view(ctl, "agent1001").reason == "connection_lost"
+        await wait_until(lambda: ctl.engine.snapshot() == (), what="the cut-off call to end")
+        await ctl.writer.flush()
+        [record] = await ctl.store.by_caller(citizen.spec.user)
+        assert (record.disposition, record.agent, record.callback, record.survey_score) == (
+            Disposition.ANSWERED, "agent1001", "lost_connection", None)
+        assert [(leg.who, leg.ended) for leg in record.legs] == [("", ""), ("agent1001", "connection_lost")]
+        assert dials == []  # nobody ready yet
+        await ctl.engine.request("ready", "agent1002")
+        await wait_until(lambda: bool(dials), timeout=20, what="the callback dialed")
+        assert [(d.number, d.agent_id) for d in dials] == [(citizen.spec.user, "agent1002")]
+        await hall.wait_event("CALL_ESTABLISHED", timeout=30)
+        await citizen.wait_event("CALL_ESTABLISHED", timeout=30)  # the citizen, after the agent
+        await hears(citizen, time.monotonic(), 0.5, HALL_HZ)
+        await citizen.hangup()
+        await wait_until(lambda: ctl.engine.snapshot() == (), what="the callback to end")
+        await ctl.flush_callbacks()
+        [entry] = [e for e in await ctl.callback_store.listing(open_only=False) if e.number == citizen.spec.user]
+        assert entry.outcome is Outcome.REACHED and [loss.reason for loss in entry.losses] == ["connection_lost"]
+        await ctl.writer.flush()
+        records = await ctl.store.by_caller(citizen.spec.user)
+        assert sorted(r.disposition.value for r in records) == ["answered", "called_back"]
 
 
 def _register(sock: socket.socket, target: tuple[str, int], user: str) -> None:

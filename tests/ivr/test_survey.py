@@ -77,6 +77,15 @@ async def test_a_citizen_whose_agent_was_lost_hears_the_apology_and_waits_again_
     assert requeued == ["pbx-1.1"] and facts == [] and scored == []
 
 
+@pytest.mark.parametrize("enabled", [True, False], ids=["survey-on", "survey-off"])
+async def test_a_citizen_promised_a_callback_hears_so_and_the_line_ends_without_survey_or_queue(enabled: bool) -> None:
+    requeued: list[str] = []
+    said, facts, scored = await run(["1"], enabled=enabled, after="lost-callback", requeued=requeued)
+    assert said[-1] == 'STREAM FILE hotline/agent-lost-callback ""'  # then [hotline-survey] hangs up
+    assert not any("REQUEUED" in c or "GET DATA" in c for c in said)
+    assert requeued == [] and facts == [] and scored == []
+
+
 async def test_when_asterisk_never_says_how_the_agents_leg_ended_the_survey_goes_on() -> None:
     said, facts, scored = await run(["1"], after="never", requeued=[])
     assert not any("agent-lost" in c for c in said) and scored == [("pbx-1.1", 1)]
