@@ -128,6 +128,9 @@ class LiveAgent:
     phone: str = ""  # logged in on an ordinary phone: its number (offers go out through the trunk)
     poor_quality: str = ""  # what RTCP said was wrong with the last call's audio ("" when it was fine)
     reachable_since: float = 0.0
+    # what the softphone's contacts last said, whatever phone the agent is on now (an agent on
+    # an ordinary phone is reachable there; logged out of it, the softphone's word counts again)
+    softphone_reachable: bool = True
     # the recent transitions (the agent history of the events issue goes to the store)
     history: deque[tuple[float, AgentState, str]] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))
 
@@ -147,6 +150,7 @@ class AgentSession:
     desk: str = ""
     call_id: str = ""
     wrap_up_until: float = 0.0
+    phone: str = ""  # logged in on an ordinary phone: its number (kept, so a restart keeps ringing it)
 
 
 @dataclass(slots=True)
@@ -191,13 +195,16 @@ class Acd:
         """`phone`: the agent works from an ordinary phone with this number (a home seat
         without a softphone); every offer rings it through the trunk and waits for the agent's 1."""
         agent = self._agent(agent_id)
-        if phone and not (phone.isascii() and phone.isdigit() and 3 <= len(phone) <= 20):
+        if phone and not _phone_number(phone):
             raise AcdError(BAD_PHONE, phone)
         changed = self._move(agent, "login", now, PauseReason.LOGIN.value)
-        agent.phone = phone
-        if phone:
-            agent.reachable = True  # no contact tells of an ordinary phone
+        self._on_phone(agent, phone)
         return [changed]
+
+    @staticmethod
+    def _on_phone(agent: LiveAgent, phone: str) -> None:
+        agent.phone = phone
+        agent.reachable = True if phone else agent.softphone_reachable  # no contact tells of an ordinary phone
 
     def device(self, agent_id: str) -> str:
         agent = self._agent(agent_id)
@@ -215,7 +222,7 @@ class Acd:
     def logout(self, agent_id: str, now: float) -> list[AcdEffect]:
         agent = self._agent(agent_id)
         changed = self._move(agent, "logout", now)
-        agent.phone = ""
+        agent.phone, agent.reachable = "", agent.softphone_reachable
         return [changed]
 
     def agent_outbound(self, agent_id: str, now: float, call_id: str = "", desk: str = "") -> list[AcdEffect]:
@@ -251,7 +258,8 @@ class Acd:
         """The agent's phone can be rung (or not) as its contacts say; back, it may be offered
         a waiting call at once."""
         agent = self._agent(agent_id)
-        if agent.reachable == reachable:
+        agent.softphone_reachable = reachable
+        if agent.reachable == reachable or agent.phone:  # contacts tell nothing of an ordinary phone
             return []
         agent.reachable, agent.reachable_since = reachable, now
         changed: list[AcdEffect] = [AgentReachable(agent_id, reachable, now)]
@@ -262,7 +270,7 @@ class Acd:
         agent = self._agent(agent_id)
         until = wall + (agent.wrap_up_until - now) if agent.state is AgentState.WRAP_UP else 0.0
         return AgentSession(agent_id, agent.state.value, agent.reason, wall + (agent.since - now),
-                            agent.desk or "", agent.call_id or "", until)
+                            agent.desk or "", agent.call_id or "", until, agent.phone)
 
     def restore(self, sessions: list[AgentSession], now: float, wall: float) -> list[AcdEffect]:
         """Agents as the store kept them, at start (before the first resync, which reconciles
@@ -284,6 +292,7 @@ class Acd:
             agent.state, agent.reason, agent.since, agent.idle_since = state, kept.reason, since, since
             agent.call_id = kept.call_id or None
             agent.desk = kept.desk if kept.desk in self.policies else None  # a desk since removed: none
+            self._on_phone(agent, kept.phone if state is not AgentState.LOGGED_OUT and _phone_number(kept.phone) else "")
             agent.history.append((since, state, kept.reason))
             effects.append(AgentChanged(kept.agent_id, state, kept.reason, since))
             if state is AgentState.WRAP_UP:
@@ -562,3 +571,8 @@ class Acd:
                     if q.call.desk == queued.call.desk and q.offered_to is None
                     and call_order(q.call, self.policies, now) < mine)
         return ahead + 1
+
+
+def _phone_number(phone: str) -> bool:
+    """An ordinary phone's number an agent may log in on: 3 to 20 digits."""
+    return phone.isascii() and phone.isdigit() and 3 <= len(phone) <= 20

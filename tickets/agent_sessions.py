@@ -1,6 +1,7 @@
 """Agents' sessions in the store: the last state of each agent (logged in, paused with its
 reason, ready, on a call, in wrap-up until when), saved after every change and read back at
-start, so a controller restart does not log out the hall. The table is one of the store's
+start, so a controller restart does not log out the hall (nor forget the ordinary phone an
+agent works on). The table is one of the store's
 (tickets/schema.py), migrated with the rest."""
 
 from __future__ import annotations
@@ -38,13 +39,14 @@ class AgentSessionStore:
         now = datetime.now(timezone.utc)
         rows = [{"agent_id": s.agent_id, "state": s.state, "reason": s.reason, "since": _when(s.since),
                  "desk": s.desk, "call_id": s.call_id,
-                 "wrap_up_until": _when(s.wrap_up_until) if s.wrap_up_until else None, "updated_at": now}
+                 "wrap_up_until": _when(s.wrap_up_until) if s.wrap_up_until else None, "updated_at": now,
+                 "phone": s.phone}
                 for s in latest.values()]
         statement = self._insert(agent_sessions)
         statement = statement.on_conflict_do_update(
             index_elements=["agent_id"],
             set_={c: statement.excluded[c] for c in ("state", "reason", "since", "desk", "call_id",
-                                                      "wrap_up_until", "updated_at")})
+                                                      "wrap_up_until", "updated_at", "phone")})
         async with self.engine.begin() as conn:
             await conn.execute(statement, rows)
 
@@ -52,4 +54,4 @@ class AgentSessionStore:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(agent_sessions).order_by(agent_sessions.c.agent_id))
             return [AgentSession(r.agent_id, r.state, r.reason, _epoch(r.since), r.desk, r.call_id,
-                                 _epoch(r.wrap_up_until)) for r in rows]
+                                 _epoch(r.wrap_up_until), r.phone) for r in rows]

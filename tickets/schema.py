@@ -161,6 +161,8 @@ agent_sessions = Table(
     Column("call_id", String(64), nullable=False),
     Column("wrap_up_until", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # revision 0011: the ordinary phone an agent is logged in on (their own number: the API never shows it)
+    Column("phone", String(20), nullable=False, server_default=""),
 )
 
 # Supervision (revision 0009, acd/supervision.py): every monitoring session (who monitored whom,

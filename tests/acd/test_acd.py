@@ -3,6 +3,8 @@ that must never leave a ghost state."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -231,6 +233,48 @@ def test_an_agent_logged_in_on_an_ordinary_phone_is_rung_there_until_they_log_ou
     acd.logout("a1", 5)
     acd.login("a1", 6)
     assert acd.device("a1") == "PJSIP/agent1001"
+
+
+def test_an_agent_on_an_ordinary_phone_is_rung_there_whatever_their_softphone_does_meanwhile() -> None:
+    """An AMI reconnect's resync reports the softphone's contacts: a home agent who logged in on
+    their mobile, softphone switched off, must still be offered calls; logged out of the mobile,
+    the softphone's last word counts again."""
+    acd = Acd(CONFIG)
+    acd.set_reachable("a1", False, 0)  # the softphone is off
+    acd.login("a1", 1, phone="13900001111")
+    acd.ready("a1", 2)
+    assert acd.set_reachable("a1", False, 3) == []  # the resync's word on the softphone: nothing changes
+    assert offers(acd.enqueue("c1", "ch1", "general", Priority.NORMAL, 4)) == [("c1", "a1")]
+    acd.withdraw("c1", 5)
+    acd.set_reachable("a1", True, 6)
+    acd.set_reachable("a1", False, 7)  # the softphone came and went again
+    acd.logout("a1", 8)
+    acd.login("a1", 9)
+    acd.ready("a1", 10)
+    assert acd.agents["a1"].reachable is False
+    assert offers(acd.enqueue("c2", "ch2", "general", Priority.NORMAL, 11)) == []
+
+
+@pytest.mark.parametrize("state", ["ready", "paused", "logged_out"])
+def test_a_restart_keeps_ringing_the_ordinary_phone_an_agent_is_logged_in_on(state: str) -> None:
+    hall = Acd(CONFIG)
+    hall.set_reachable("a1", False, 0)
+    hall.login("a1", 1, phone="13900001111")
+    if state == "ready":
+        hall.ready("a1", 2)
+    session = hall.session("a1", 3, 1_000.0)
+    if state == "logged_out":
+        hall.logout("a1", 3)
+        session = replace(hall.session("a1", 3, 1_000.0), phone="13900001111")  # a row from before the logout
+    later = Acd(CONFIG)
+    later.restore([session], 0, 1_010.0)
+    if state == "logged_out":
+        assert later.device("a1") == "PJSIP/agent1001"
+    else:
+        assert later.agents["a1"].state.value == state and later.agents["a1"].reachable
+        assert later.device("a1") == "Local/13900001111@hotline-seat-phone/n"
+    later.restore([replace(session, phone="not-a-number")], 0, 1_010.0)  # a row tampered with
+    assert later.device("a1") == "PJSIP/agent1001"
 
 
 @pytest.mark.parametrize(("phone", "accepted"), [("110", True), ("1" * 20, True), ("12", False), ("1" * 21, False)])

@@ -16,7 +16,7 @@ from tickets.store import DEFAULT_URL, CallRecordStore
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 CST = timezone(timedelta(hours=8))
-HEAD = "0010"
+HEAD = "0011"
 
 
 def record(n: int, name: str = "张三丰", **changes: object) -> CallRecord:
@@ -218,3 +218,21 @@ async def test_a_later_record_of_the_same_call_replaces_the_first_and_a_replay_c
                                                           agent="agent1002")]) == 1  # in one batch
     assert (await store.get(record(8).linkedid)).agent == "agent1002"
     await store.close()
+
+
+async def test_agents_sessions_keep_the_ordinary_phone_an_agent_works_on(store_url: str) -> None:
+    from acd.acd import AgentSession
+    from tickets.agent_sessions import AgentSessionStore
+
+    store = CallRecordStore(store_url)
+    await store.open()
+    try:
+        sessions = AgentSessionStore(store.engine)
+        at = datetime(2026, 12, 3, 9, 30, tzinfo=timezone.utc).timestamp()
+        await sessions.save([AgentSession("agent1001", "ready", "", at, phone="13900001111"),
+                             AgentSession("agent1002", "paused", "break", at)])
+        assert [(s.agent_id, s.phone) for s in await sessions.load()] == [("agent1001", "13900001111"), ("agent1002", "")]
+        await sessions.save([AgentSession("agent1001", "logged_out", "", at + 60)])  # logged out: forgotten
+        assert [(s.agent_id, s.state, s.phone) for s in await sessions.load()][0] == ("agent1001", "logged_out", "")
+    finally:
+        await store.close()
