@@ -164,14 +164,35 @@ async def test_the_citizen_goes_back_to_the_head_of_the_queue_ahead_of_anyone_wa
     await runner
 
 
-async def _calling_back_engine(seen: list[object], wall: list[float]) -> tuple[Engine, CallbackFlow, AcdConfig]:
-    """An engine of a site that calls back the citizens whose agent's connection went, its
-    wall clock following the recording (so the book's windows and due times are the call's)."""
+@dataclasses.dataclass
+class CallingBack:
+    """A site that calls back the citizens whose agent's connection went, with agent1001 ready
+    and the recording at hand; its wall clock follows the recording (so the book's windows and
+    due times are the call's)."""
+
+    events: list[Event]
+    wall: list[float]
+    seen: list[object]
+    engine: Engine
+    flow: CallbackFlow
+    acd_config: AcdConfig
+    runner: asyncio.Task[None]
+    citizen: Event
+
+
+async def _calling_back() -> CallingBack:
+    events = recorded(RECORDING)
+    wall = [event_at(events[0]).timestamp()]
+    seen: list[object] = []
     acd_config = dataclasses.replace(hotline_config.load(SANDBOX_CONFIG, env={}).acd, lost_connection="callback")
     flow = CallbackFlow(CallbackBook())
     engine = Engine({OfferCall: seen.append, WriteCallRecord: seen.append, DialCallback: seen.append},
                     acd=acd_config, callbacks=flow, wall=lambda: wall[0])
-    return engine, flow, acd_config
+    runner = asyncio.create_task(engine.run())
+    await engine.request("login", "agent1001")
+    await engine.request("ready", "agent1001")
+    citizen = next(e for e in events if e.name == "Newchannel" and "carrier" in e.get("Channel"))
+    return CallingBack(events, wall, seen, engine, flow, acd_config, runner, citizen)
 
 
 @pytest.mark.parametrize("survey_asks", [True, False], ids=["told-then-hangs-up", "hangs-up-before-the-apology"])
@@ -181,17 +202,11 @@ async def test_by_config_the_citizen_is_called_back_first_instead_of_waiting_on(
     will be called back (or hangs up before hearing it: the promise stands) — the line then
     ends; the record says answered by agent1001, with the callback promised; and the first
     ready agent calls that citizen back before the one who waited longer."""
-    events = recorded(RECORDING)
-    wall = [event_at(events[0]).timestamp()]
-    seen: list[object] = []
-    engine, flow, acd_config = await _calling_back_engine(seen, wall)
-    runner = asyncio.create_task(engine.run())
-    await engine.request("login", "agent1001")
-    await engine.request("ready", "agent1001")
+    site = await _calling_back()
+    events, wall, seen, engine, flow, citizen = site.events, site.wall, site.seen, site.engine, site.flow, site.citizen
     await engine.request("login", "agent1002")
-    citizen = next(e for e in events if e.name == "Newchannel" and "carrier" in e.get("Channel"))
     citizen_id, number = citizen.get("Linkedid"), citizen.get("CallerIDNum")
-    await _up_to_agent1002s_ready(engine, events, acd_config, wall=wall)
+    await _up_to_agent1002s_ready(engine, events, site.acd_config, wall=wall)
     first = event_at(events[0])
     engine.submit(ev.ChannelCreated(first, "other-1", "other-1", "PJSIP/carrier-0000ffff", 6, "13900139000",
                                     "钱一", "12345", "from-trunk"))
@@ -219,24 +234,18 @@ async def test_by_config_the_citizen_is_called_back_first_instead_of_waiting_on(
     assert dials == [(number, "agent1002")] and offers in ([], [(f"callback:{entry.entry_id}", "agent1002")]), offers
     assert "other-1" in engine.acd.queue  # waited longer, and still comes second
     engine.stop()
-    await runner
+    await site.runner
 
 
 async def test_a_number_that_cannot_be_called_back_waits_on_at_the_head_of_the_queue_instead() -> None:
     """`lost_connection = "callback"`, but the citizen's number is on the do-not-call list: no
     promise that cannot be kept; they hear the apology and go back to the head of the queue."""
-    events = recorded(RECORDING)
-    wall = [event_at(events[0]).timestamp()]
-    seen: list[object] = []
-    engine, flow, acd_config = await _calling_back_engine(seen, wall)
-    runner = asyncio.create_task(engine.run())
-    await engine.request("login", "agent1001")
-    await engine.request("ready", "agent1001")
-    citizen = next(e for e in events if e.name == "Newchannel" and "carrier" in e.get("Channel"))
+    site = await _calling_back()
+    engine, flow, citizen = site.engine, site.flow, site.citizen
     await engine.do_not_call(citizen.get("CallerIDNum"))
-    await _up_to_agent1002s_ready(engine, events, acd_config, wall=wall)
+    await _up_to_agent1002s_ready(engine, site.events, site.acd_config, wall=site.wall)
     assert await engine.after_agent(citizen.get("Linkedid")) == "lost"
     assert await engine.requeue_lost(citizen.get("Linkedid")) is True
     assert [e.number for e in flow.book.entries.values() if e.open] == []
     engine.stop()
-    await runner
+    await site.runner
