@@ -38,6 +38,7 @@ class Controller:
         from acd.commands import CallArrived, CallEnded, SaveAgentSession, WriteCallRecord
         from acd.engine import Engine, NoteHandover
         from acd.handover import Department, HandoverChanged, HandoverPlan, HangUpLeg, MoveLegs
+        from acd.lines import DialLine, HangUpLine
         from acd.security import BlockAddress, FloodGuard, UnblockAddress
         from security.firewall import NftFirewall
         from acd.acd import AgentChanged, CallAnswered, OfferCall, QueueRefused
@@ -97,6 +98,9 @@ class Controller:
                                   effect, config.acd.ring_timeout, config.dialplan.outbound_callerid),
                               MoveLegs: lambda effect: self.ami.move_legs(effect),
                               HangUpLeg: lambda effect: self.ami.hang_up_leg(effect),
+                              DialLine: lambda effect: self.ami.dial_line(
+                                  effect, config.dialplan.outbound(effect.phone), config.dialplan.outbound_callerid),
+                              HangUpLine: lambda effect: self.ami.hang_up_line(effect),
                               HandoverChanged: notify,
                               NoteHandover: lambda effect: self._spawn(self._note_handover(effect), "handover-note"),
                               BlockAddress: lambda effect: self._firewall(self.firewall.block(effect.address, effect.seconds)),

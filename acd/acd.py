@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from acd.desks import AcdConfig, AgentConfig, external_device
 from acd.errors import StableError
+from acd.lines import DialLine, HangUpLine, LineChanged, LineState, joining_device, line_uniqueid
 from acd.routing import Priority, ReadyAgent, WaitingCall, agent_order, assign, call_order, next_overflow_at
 from acd.states import AgentState, PauseReason, next_agent_state
 
@@ -31,6 +32,7 @@ UNKNOWN_DESK = "unknown-desk"
 QUEUE_FULL = "queue-full"
 DESK_CLOSED = "desk-closed"
 BAD_PHONE = "bad-phone-number"  # an ordinary phone to log in on must be 3 to 20 digits
+LINE_NEEDS_PHONE = "persistent-line-needs-phone"  # a persistent line is to an ordinary phone
 
 
 class AcdError(StableError):
@@ -108,7 +110,8 @@ class AgentReachable:
     at: float
 
 
-AcdEffect = OfferCall | SetTimer | AgentChanged | CallAnswered | CallAbandoned | QueueRefused | AgentReachable
+AcdEffect = (OfferCall | SetTimer | AgentChanged | CallAnswered | CallAbandoned | QueueRefused | AgentReachable
+             | DialLine | HangUpLine | LineChanged)
 
 
 @dataclass(slots=True)
@@ -131,6 +134,10 @@ class LiveAgent:
     # what the softphone's contacts last said, whatever phone the agent is on now (an agent on
     # an ordinary phone is reachable there; logged out of it, the softphone's word counts again)
     softphone_reachable: bool = True
+    # on an ordinary phone, on one line for the shift (acd.lines): offered calls only while it is up
+    persistent: bool = False
+    line: LineState = LineState.DOWN
+    line_id: str = ""  # the line's channel (its uniqueid), while dialing or up
     # the recent transitions (the agent history of the events issue goes to the store)
     history: deque[tuple[float, AgentState, str]] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))
 
@@ -151,6 +158,7 @@ class AgentSession:
     call_id: str = ""
     wrap_up_until: float = 0.0
     phone: str = ""  # logged in on an ordinary phone: its number (kept, so a restart keeps ringing it)
+    persistent: bool = False  # on a persistent line to that phone (the resync finds the line again)
 
 
 @dataclass(slots=True)
@@ -175,6 +183,7 @@ class Acd:
         self.business_hours = True  # plain callbacks are offered only in business hours
         self.suspended = suspended  # the AMI link is down: no offer could reach Asterisk
         self._seq = 0
+        self._line_serial = 0
 
     # ---- agents: checks, then effects ----
     def _agent(self, agent_id: str) -> LiveAgent:
@@ -191,30 +200,102 @@ class Acd:
         agent.history.append((now, state, reason))
         return AgentChanged(agent.config.agent_id, state, reason, now)
 
-    def login(self, agent_id: str, now: float, phone: str = "") -> list[AcdEffect]:
+    def login(self, agent_id: str, now: float, phone: str = "", persistent: bool = False) -> list[AcdEffect]:
         """`phone`: the agent works from an ordinary phone with this number (a home seat
-        without a softphone); every offer rings it through the trunk and waits for the agent's 1."""
+        without a softphone); every offer rings it through the trunk and waits for the agent's 1.
+        `persistent`: the phone is dialed once now, the agent presses 1 once, and stays on that
+        line between calls; each citizen is put through to it at once (acd.lines)."""
         agent = self._agent(agent_id)
         if phone and not _phone_number(phone):
             raise AcdError(BAD_PHONE, phone)
+        if persistent and not phone:
+            raise AcdError(LINE_NEEDS_PHONE, agent_id)
         changed = self._move(agent, "login", now, PauseReason.LOGIN.value)
-        self._on_phone(agent, phone)
-        return [changed]
+        self._on_phone(agent, phone, persistent)
+        return [changed, *self._dial_line(agent, now)] if persistent else [changed]
 
     @staticmethod
-    def _on_phone(agent: LiveAgent, phone: str) -> None:
-        agent.phone = phone
-        agent.reachable = True if phone else agent.softphone_reachable  # no contact tells of an ordinary phone
+    def _on_phone(agent: LiveAgent, phone: str, persistent: bool = False) -> None:
+        agent.phone, agent.persistent = phone, persistent and bool(phone)
+        if not agent.persistent:
+            agent.line, agent.line_id = LineState.DOWN, ""
+        # no contact tells of an ordinary phone; a persistent line is reachable while it is up
+        agent.reachable = (agent.line is LineState.UP if agent.persistent
+                           else True if phone else agent.softphone_reachable)
 
     def device(self, agent_id: str) -> str:
         agent = self._agent(agent_id)
+        if agent.persistent:
+            return joining_device(agent_id)
         return external_device(agent.phone) if agent.phone else agent.config.device
 
     def ready(self, agent_id: str, now: float) -> list[AcdEffect]:
+        """Ready; an agent whose persistent line is down has it dialed again (and is offered
+        calls once they pressed 1 on it)."""
         agent = self._agent(agent_id)
         changed = self._move(agent, "ready", now)  # an illegal ready changes nothing, misses included
         agent.misses = 0
-        return [changed, *self.dispatch(now)]
+        return [changed, *self._dial_line(agent, now), *self.dispatch(now)]
+
+    # ---- persistent lines (acd.lines) ----
+    def _dial_line(self, agent: LiveAgent, now: float) -> list[AcdEffect]:
+        if not agent.persistent or agent.line is not LineState.DOWN:
+            return []
+        # the channel's name for Asterisk: unique among live channels, also across a controller
+        # restart (the monotonic clock goes on; a lost line of the last life may still be live)
+        self._line_serial = max(self._line_serial + 1, int(now * 1000))
+        agent.line, agent.line_id = LineState.DIALING, line_uniqueid(agent.config.agent_id, self._line_serial)
+        return [DialLine(agent.config.agent_id, agent.phone, agent.line_id),
+                LineChanged(agent.config.agent_id, LineState.DIALING)]
+
+    def line_up(self, agent_id: str, uniqueid: str, now: float) -> list[AcdEffect]:
+        """The agent pressed 1 and is in their conference: offers may join them. A line the
+        agent no longer wants (logged out, off persistent mode, a line replaced) is hung up."""
+        agent = self._agent(agent_id)
+        if not agent.persistent or agent.state is AgentState.LOGGED_OUT or uniqueid != agent.line_id:
+            return [HangUpLine(agent_id, uniqueid)]
+        if agent.line is LineState.UP:
+            return []
+        agent.line = LineState.UP
+        return [LineChanged(agent_id, LineState.UP), *self._set_reachable(agent, True, now)]
+
+    def line_down(self, agent_id: str, uniqueid: str, now: float, cause: int | None = None) -> list[AcdEffect]:
+        """The line hung up (the agent, the network, or never answered with 1): nothing is
+        offered to the agent until it is up again (their next ready dials it)."""
+        agent = self._agent(agent_id)
+        if uniqueid != agent.line_id:
+            return []
+        agent.line, agent.line_id = LineState.DOWN, ""
+        return [LineChanged(agent_id, LineState.DOWN, cause), *self._set_reachable(agent, False, now)]
+
+    def lines_found(self, live: dict[str, tuple[str, bool]], now: float) -> list[AcdEffect]:
+        """After a (re)connect or a restart: the lines Asterisk lists (agent -> its channel, and
+        whether it is in the agent's conference). A line nobody wants is hung up; a persistent
+        agent whose line is not listed has none."""
+        effects: list[AcdEffect] = []
+        for agent_id, (uniqueid, bridged) in live.items():
+            agent = self.agents.get(agent_id)
+            if agent is None or not agent.persistent or agent.state is AgentState.LOGGED_OUT:
+                effects.append(HangUpLine(agent_id, uniqueid))
+            elif agent.line_id in ("", uniqueid):  # this life's own line, or the last life's
+                agent.line_id = uniqueid
+                if bridged:
+                    effects += self.line_up(agent_id, uniqueid, now)
+                else:
+                    agent.line = LineState.DIALING
+            else:
+                effects.append(HangUpLine(agent_id, uniqueid))  # an older line than the one dialed now
+        for agent in self.agents.values():
+            if agent.persistent and agent.line_id and agent.config.agent_id not in live:
+                effects += self.line_down(agent.config.agent_id, agent.line_id, now)
+        return effects
+
+    def _set_reachable(self, agent: LiveAgent, reachable: bool, now: float) -> list[AcdEffect]:
+        if agent.reachable == reachable:
+            return []
+        agent.reachable, agent.reachable_since = reachable, now
+        changed: list[AcdEffect] = [AgentReachable(agent.config.agent_id, reachable, now)]
+        return changed + self.dispatch(now) if reachable else changed
 
     def pause(self, agent_id: str, reason: PauseReason, now: float) -> list[AcdEffect]:
         return [self._move(self._agent(agent_id), "pause", now, reason.value)]
@@ -222,8 +303,9 @@ class Acd:
     def logout(self, agent_id: str, now: float) -> list[AcdEffect]:
         agent = self._agent(agent_id)
         changed = self._move(agent, "logout", now)
-        agent.phone, agent.reachable = "", agent.softphone_reachable
-        return [changed]
+        line = [HangUpLine(agent_id, agent.line_id)] if agent.line_id else []
+        self._on_phone(agent, "")
+        return [changed, *line]
 
     def agent_outbound(self, agent_id: str, now: float, call_id: str = "", desk: str = "") -> list[AcdEffect]:
         """The agent's phone is on a call the ACD did not offer: they dialed out, or Asterisk
@@ -259,18 +341,16 @@ class Acd:
         a waiting call at once."""
         agent = self._agent(agent_id)
         agent.softphone_reachable = reachable
-        if agent.reachable == reachable or agent.phone:  # contacts tell nothing of an ordinary phone
+        if agent.phone:  # contacts tell nothing of an ordinary phone
             return []
-        agent.reachable, agent.reachable_since = reachable, now
-        changed: list[AcdEffect] = [AgentReachable(agent_id, reachable, now)]
-        return changed + self.dispatch(now) if reachable else changed
+        return self._set_reachable(agent, reachable, now)
 
     # ---- sessions across restarts ----
     def session(self, agent_id: str, now: float, wall: float) -> AgentSession:
         agent = self._agent(agent_id)
         until = wall + (agent.wrap_up_until - now) if agent.state is AgentState.WRAP_UP else 0.0
         return AgentSession(agent_id, agent.state.value, agent.reason, wall + (agent.since - now),
-                            agent.desk or "", agent.call_id or "", until, agent.phone)
+                            agent.desk or "", agent.call_id or "", until, agent.phone, agent.persistent)
 
     def restore(self, sessions: list[AgentSession], now: float, wall: float) -> list[AcdEffect]:
         """Agents as the store kept them, at start (before the first resync, which reconciles
@@ -292,7 +372,8 @@ class Acd:
             agent.state, agent.reason, agent.since, agent.idle_since = state, kept.reason, since, since
             agent.call_id = kept.call_id or None
             agent.desk = kept.desk if kept.desk in self.policies else None  # a desk since removed: none
-            self._on_phone(agent, kept.phone if state is not AgentState.LOGGED_OUT and _phone_number(kept.phone) else "")
+            phone = kept.phone if state is not AgentState.LOGGED_OUT and _phone_number(kept.phone) else ""
+            self._on_phone(agent, phone, kept.persistent)  # a line is down until the resync lists it
             agent.history.append((since, state, kept.reason))
             effects.append(AgentChanged(kept.agent_id, state, kept.reason, since))
             if state is AgentState.WRAP_UP:

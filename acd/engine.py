@@ -28,9 +28,10 @@ from acd.desks import AcdConfig, device_prefix
 from acd.figures import DeskFigures
 from acd.handover import (AGENT_NOT_READY, NO_AGENT_READY, SAME_DESK, SELF_TRANSFER, UNKNOWN_AGENT, UNKNOWN_DESK,
                           UNKNOWN_TARGET_AGENT,
-                          AgentKeys, CallLegs, Handover, HandoverChanged, HandoverError, HandoverPlan, Handovers, Kind,
-                          MoveLegs, handover_disposition)
+                          AgentKeys, CallLegs, Handover, HandoverChanged, HandoverError, HandoverPlan, Handovers,
+                          HangUpLeg, Kind, MoveLegs, handover_disposition)
 from acd.kpis import HOTLINE, DayFigures, ServiceFigures
+from acd.lines import line_agent
 from acd.records import CALLBACK_AFTER_LOST_CONNECTION, CallRecord
 from acd.reachability import Contacts, pjsip_endpoint
 from acd.security import BlockView, FloodGuard, UnblockAddress
@@ -66,6 +67,7 @@ class AgentRequest:
     reply: asyncio.Future[Any]
     reason: str = ""
     phone: str = ""  # login: on an ordinary phone with this number
+    persistent: bool = False  # login: on one line to that phone for the shift (acd.lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,7 @@ class AgentView:
     call_id: str | None
     reachable: bool = True  # its phone can be rung (PJSIP contacts); not: offered no call
     poor_quality: str = ""  # what RTCP said was wrong with their last call's audio
+    line: str = ""  # a persistent line's state (acd.lines: down, dialing, up); "" when not on one
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,10 +219,11 @@ class Engine:
         self._idle.clear()
         self._inbox.put_nowait(fact)
 
-    async def request(self, op: str, agent_id: str, reason: str = "", phone: str = "") -> Any:
+    async def request(self, op: str, agent_id: str, reason: str = "", phone: str = "",
+                      persistent: bool = False) -> Any:
         """An agent request answered by the engine task (raises its stable errors)."""
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.submit(AgentRequest(op, agent_id, reply, reason, phone))
+        self.submit(AgentRequest(op, agent_id, reply, reason, phone, persistent))
         return await reply
 
     async def after_agent(self, linkedid: str) -> str:
@@ -286,7 +290,8 @@ class Engine:
 
     def agents(self) -> tuple[AgentView, ...]:
         return tuple(AgentView(a.config.agent_id, a.config.name, a.state.value, a.reason, a.since,
-                               a.call_id, a.reachable, a.poor_quality) for a in self.acd.agents.values())
+                               a.call_id, a.reachable, a.poor_quality, a.line.value if a.persistent else "")
+                     for a in self.acd.agents.values())
 
     def blocks(self) -> tuple[BlockView, ...]:
         """The addresses the flood guard blocks now, oldest first (kept in memory only: after a
@@ -383,9 +388,15 @@ class Engine:
         return out + [SaveAgentSession(self.acd.session(agent_id, now, wall)) for agent_id in changed]
 
     def _apply_fact(self, fact: ev.EngineEvent, now: float, wall: float) -> list[Any]:
+        lines = self._line_fact(fact, now)
+        if lines is not None:
+            return lines
+        line_effects: list[Any] = []
+        if isinstance(fact, ev.ChannelsSnapshot):
+            fact, line_effects = self._lines_listed(fact, now)
         # The ACD first, so that a call ending in this very step is recorded with what the ACD
         # made of it (abandoned in the queue, while ringing …).
-        acd_effects: list[Any] = self._acd_apply(fact, now, wall)
+        acd_effects: list[Any] = line_effects + self._acd_apply(fact, now, wall)
         at = getattr(fact, "at", None) or datetime.now(timezone.utc)
         effects: list[Any] = []
         for effect in acd_effects:
@@ -685,7 +696,7 @@ class Engine:
             if req.op == "pause":
                 effects: list[AcdEffect] = self.acd.pause(req.agent_id, PauseReason(req.reason or "break"), now)
             elif req.op == "login":
-                effects = self.acd.login(req.agent_id, now, req.phone)
+                effects = self.acd.login(req.agent_id, now, req.phone, req.persistent)
                 self._devices[req.agent_id] = device_prefix(self.acd.device(req.agent_id))
             elif req.op in ("ready", "logout"):
                 effects = getattr(self.acd, req.op)(req.agent_id, now)
@@ -1020,6 +1031,67 @@ class Engine:
                     call.linkedid, agent_id, fact.cause, fact.cause_text,
                     "will be called back ahead" if call_back else "goes back to the head", call.desk)
         return self.acd.pause(agent_id, PauseReason.CONNECTION_LOST, now)
+
+    # ---- persistent lines (acd/lines.py): the line's channel is nobody's call ----
+    def _line_fact(self, fact: ev.EngineEvent, now: float) -> list[Any] | None:
+        """A fact about an agent's persistent line, or None. In their conference (BridgeEnter)
+        the line is up; hung up, it is down, and a citizen on it is not left with nobody."""
+        uniqueid = getattr(fact, "uniqueid", "")
+        agent_id = line_agent(uniqueid) if isinstance(uniqueid, str) else None
+        if agent_id is None:
+            return None
+        if agent_id not in self.acd.agents:
+            return []
+        if isinstance(fact, ev.BridgeEntered):
+            return self.acd.line_up(agent_id, uniqueid, now)
+        if isinstance(fact, ev.ChannelHungUp):
+            ended = self._line_gone_mid_call(agent_id, fact, now)
+            effects = self.acd.line_down(agent_id, uniqueid, now, fact.cause)
+            if effects:
+                log.info("%s's persistent line is down (cause %s %s)", agent_id, fact.cause, fact.cause_text)
+            return ended + effects
+        return []
+
+    def _lines_listed(self, snap: ev.ChannelsSnapshot, now: float) -> tuple[ev.ChannelsSnapshot, list[Any]]:
+        """A resync's lines go to the ACD (found again after a restart, or gone); the rest of
+        the snapshot goes on without them."""
+        found: dict[str, tuple[str, bool]] = {}
+        others = []
+        for channel in snap.channels:
+            agent_id = line_agent(channel.uniqueid)
+            if agent_id is None:
+                others.append(channel)
+            else:
+                found[agent_id] = (channel.uniqueid, bool(channel.bridge_id))
+        effects: list[Any] = list(self.acd.lines_found(found, now))
+        # an agent on a citizen's call whose line is gone: the citizen is not left with nobody
+        for agent in self.acd.agents.values():
+            if agent.persistent and agent.config.agent_id not in found and agent.state is AgentState.ON_CALL:
+                leg = self._joining_leg(agent.config.agent_id)
+                if leg is not None:
+                    effects.append(HangUpLeg(leg.linkedid, leg.name, "the agent's persistent line is gone", 41))
+        return replace(snap, channels=tuple(others)), effects
+
+    def _joining_leg(self, agent_id: str) -> Any:
+        """The citizen's side of the Local channel that joins them to the agent's conference."""
+        prefix = self._devices.get(agent_id, "\0")
+        return next((c for c in self.calls.channels.values() if c.name.startswith(prefix) and c.name.endswith(";1")),
+                    None)
+
+    def _line_gone_mid_call(self, agent_id: str, fact: ev.ChannelHungUp, now: float) -> list[Any]:
+        """The line hung up while the agent talked to a citizen: the citizen's leg to the
+        conference is ended with the line's cause, so the citizen is treated as for any agent's
+        leg (the network's cause: the apology and the head of the queue, or the callback; the
+        agent's own hang-up: the survey)."""
+        agent = self.acd.agents[agent_id]
+        leg = self._joining_leg(agent_id) if agent.persistent and agent.line_id == fact.uniqueid else None
+        if leg is None or agent.state is not AgentState.ON_CALL:
+            return []
+        ended = self.acd.agent_call_ended(agent_id, now)
+        as_leg = replace(fact, uniqueid=leg.uniqueid, linkedid=leg.linkedid)
+        lost = self._connection_lost(agent_id, as_leg, now)
+        cause = fact.cause if fact.cause is not None else 16
+        return [*ended, *lost, HangUpLeg(leg.linkedid, leg.name, "the agent's persistent line hung up", cause)]
 
     def _head_of_queue(self, desk: str, queued_at: float) -> float:
         """A queue time (monotonic) ahead of `queued_at` and of every call waiting at the desk,

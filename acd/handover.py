@@ -94,6 +94,7 @@ class HangUpLeg:
     call_id: str
     channel: str
     why: str
+    cause: int = 16  # the Q.850 cause the leg ends with (a persistent line's, when it went)
 
 
 @dataclass(frozen=True, slots=True)

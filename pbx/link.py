@@ -29,6 +29,7 @@ HEARTBEATS_IN_FLIGHT = 10  # unanswered heartbeats before the beat pauses (the k
 TALKING_CONTEXTS = ("hotline-connect", "hotline-fallback")  # a citizen bridged here talks to an agent
 # how Asterisk answers an action on a channel that no longer exists (Redirect, Setvar)
 CHANNEL_GONE = ("channel does not exist", "no such channel")
+LINE_RING_SECONDS = 45  # a persistent line rings the agent's phone this long (then it is down)
 
 
 def caller_gone(exc: Exception) -> bool:
@@ -240,12 +241,33 @@ class AmiLink:
             log.warning("call %s: could not move %s: %s", move.call_id,
                         ", ".join(f"{c} to {ctx}" for c, ctx, _ in move.moves), exc)
 
+    def dial_line(self, line: Any, dial: str, callerid: str) -> None:
+        """An agent's persistent line: ring their phone through the trunk (`dial`, the number
+        plan's Dial string for it) into [hotline-seat-line], the channel named as the ACD chose.
+        Not sent (the link is down, Asterisk refused): the line is down, as for a hang-up."""
+        self._spawn(self._dial_line(line, dial, callerid))
+
+    async def _dial_line(self, line: Any, dial: str, callerid: str) -> None:
+        try:
+            await self.client.send_action("Originate", {
+                "Channel": dial, "Context": "hotline-seat-line", "Exten": line.agent_id, "Priority": "1",
+                "ChannelId": line.uniqueid, "CallerID": f'"12345 坐席专线" <{callerid}>',
+                "Timeout": str(LINE_RING_SECONDS * 1000), "Async": "true"})
+        except Exception as exc:
+            log.warning("persistent line of %s not dialed: %s", line.agent_id, exc)
+            self._inbox.submit(ev.ChannelHungUp(self._now(), line.uniqueid, line.uniqueid, None,
+                                                f"line not dialed: {exc}"))
+
+    def hang_up_line(self, line: Any) -> None:
+        self._spawn(self._act("Hangup", {"Channel": line.uniqueid, "Cause": "16"},
+                              f"hang-up of {line.agent_id}'s persistent line"))
+
     def hang_up_leg(self, leg: Any) -> None:
         self._spawn(self._hang_up_leg(leg))
 
     async def _hang_up_leg(self, leg: Any) -> None:
         try:
-            await self.client.send_action("Hangup", {"Channel": leg.channel, "Cause": "16"})
+            await self.client.send_action("Hangup", {"Channel": leg.channel, "Cause": str(leg.cause)})
         except Exception as exc:
             log.warning("call %s: could not hang up %s (%s): %s", leg.call_id, leg.channel, leg.why, exc)
 

@@ -40,13 +40,14 @@ class AgentSessionStore:
         rows = [{"agent_id": s.agent_id, "state": s.state, "reason": s.reason, "since": _when(s.since),
                  "desk": s.desk, "call_id": s.call_id,
                  "wrap_up_until": _when(s.wrap_up_until) if s.wrap_up_until else None, "updated_at": now,
-                 "phone": s.phone}
+                 "phone": s.phone, "persistent": s.persistent}
                 for s in latest.values()]
         statement = self._insert(agent_sessions)
         statement = statement.on_conflict_do_update(
             index_elements=["agent_id"],
             set_={c: statement.excluded[c] for c in ("state", "reason", "since", "desk", "call_id",
-                                                      "wrap_up_until", "updated_at", "phone")})
+                                                      "wrap_up_until", "updated_at", "phone",
+                                                      "persistent")})
         async with self.engine.begin() as conn:
             await conn.execute(statement, rows)
 
@@ -54,4 +55,4 @@ class AgentSessionStore:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(agent_sessions).order_by(agent_sessions.c.agent_id))
             return [AgentSession(r.agent_id, r.state, r.reason, _epoch(r.since), r.desk, r.call_id,
-                                 _epoch(r.wrap_up_until), r.phone) for r in rows]
+                                 _epoch(r.wrap_up_until), r.phone, bool(r.persistent)) for r in rows]

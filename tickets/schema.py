@@ -163,6 +163,8 @@ agent_sessions = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # revision 0011: the ordinary phone an agent is logged in on (their own number: the API never shows it)
     Column("phone", String(20), nullable=False, server_default=""),
+    # revision 0012: on a persistent line to that phone (acd/lines.py)
+    Column("persistent", Boolean, nullable=False, server_default=false()),
 )
 
 # Supervision (revision 0009, acd/supervision.py): every monitoring session (who monitored whom,

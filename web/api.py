@@ -30,7 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
-from acd.acd import BAD_PHONE, UNKNOWN_AGENT, AcdError
+from acd.acd import BAD_PHONE, LINE_NEEDS_PHONE, UNKNOWN_AGENT, AcdError
 from acd.engine import Engine
 from acd.kpis import ServiceFigures, local_day_bounds
 from acd.privacy import mask_number
@@ -99,10 +99,12 @@ async def agent_call(request: web.Request, path: AgentPath) -> web.Response:
 async def agent_op(request: web.Request, path: AgentOpPath, body: PauseBody | None) -> web.Response:
     reason = (body or PauseBody()).reason if path.op == "pause" else ""
     phone = ((body or PauseBody()).phone or "") if path.op == "login" else ""
+    persistent = (body or PauseBody()).persistent and path.op == "login"
     try:
-        state = await request.app[ENGINE].request(path.op, path.agent_id, reason, phone)
+        state = await request.app[ENGINE].request(path.op, path.agent_id, reason, phone, persistent)
     except AcdError as exc:
-        return _error({UNKNOWN_AGENT: 404, BAD_PHONE: 400}.get(exc.code, 409), exc.code, str(exc))
+        return _error({UNKNOWN_AGENT: 404, BAD_PHONE: 400, LINE_NEEDS_PHONE: 400}.get(exc.code, 409),
+                      exc.code, str(exc))
     except IllegalTransition as exc:
         return _error(409, "illegal-transition", str(exc))
     return reply({"agent": path.agent_id, "state": state}, AgentState)

@@ -183,10 +183,12 @@ class HandoverView(Answer):
 
 class PauseBody(Request):
     """`reason` for pause; `phone` for login: the agent works from an ordinary phone with this
-    number (offers ring it through the trunk and wait for the agent's key 1)."""
+    number (offers ring it through the trunk and wait for the agent's key 1); `persistent` with
+    it: the phone is dialed once, the agent presses 1 once and stays on the line between calls."""
 
     reason: Literal[PAUSE_REASONS] = "break"  # type: ignore[valid-type]
     phone: str | None = Field(None, pattern=r"^[0-9]{3,20}$")
+    persistent: bool = False
 
 
 class AgentView(Answer):
@@ -201,6 +203,8 @@ class AgentView(Answer):
                                               "offered no call until the phone is back")
     poor_quality: str = Field("", description="what RTCP said was wrong with the agent's last call "
                                               "(jitter, loss, round trip beyond their limits); empty when fine")
+    line: str = Field("", description="an agent on a persistent line: down (offered nothing; ready dials it "
+                                      "again), dialing (until they press 1) or up; empty when not on one")
 
 
 class AgentState(Answer):
