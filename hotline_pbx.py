@@ -98,8 +98,7 @@ class Controller:
                                   effect, config.acd.ring_timeout, config.dialplan.outbound_callerid),
                               MoveLegs: lambda effect: self.ami.move_legs(effect),
                               HangUpLeg: lambda effect: self.ami.hang_up_leg(effect),
-                              DialLine: lambda effect: self.ami.dial_line(
-                                  effect, config.dialplan.outbound(effect.phone), config.dialplan.outbound_callerid),
+                              DialLine: lambda effect: self.ami.dial_line(effect, config.dialplan.outbound_callerid),
                               HangUpLine: lambda effect: self.ami.hang_up_line(effect),
                               HandoverChanged: notify,
                               NoteHandover: lambda effect: self._spawn(self._note_handover(effect), "handover-note"),
@@ -540,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", required=True, help="file to write (e.g. tests/fixtures/ami/calls.raw)")
     rec.add_argument("--scenario", default="calls", choices=("calls", "ringing-fallback", "bridge", "threeway",
                                                              "supervise", "atxfer", "reachability",
-                                                             "lost-connection"),
+                                                             "lost-connection", "persistent-line"),
                      help="calls: greeting, greeting hang-up, seat to seat; ringing-fallback: a hang-up while "
                           "the agent rings, a caller answered in the fallback queue; bridge: a citizen "
                           "bridged by AMI to another agent's consult call (the linkedid moves); threeway: a "
@@ -549,7 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "transfer (SIP REFER with Replaces) on a seat let to for the scene; reachability: a home "
                           "seat's phone that vanishes (unreachable) and comes back while a citizen waits; "
                           "lost-connection: a home seat's network goes mid-call, the citizen is answered "
-                          "by the next agent")
+                          "by the next agent; persistent-line: an agent on one line to their mobile for the "
+                          "shift takes two citizens, the carrier drops the line mid-call")
     box.set_defaults(func=cmd_sandbox)
 
     demo = sub.add_parser("demo", help="sandbox + controller + simulated citizens calling 12345")

@@ -317,6 +317,12 @@ class LiveCalls:
         if leg is not None and uniqueid != call.first_uniqueid:  # type: ignore[union-attr]
             leg.role, leg.who = role, who
 
+    def drop_leg(self, uniqueid: str) -> None:
+        """A channel that is nobody on the call (the far half of a Local channel): no leg."""
+        call = self._call_of(uniqueid)
+        if call is not None and uniqueid != call.first_uniqueid:
+            call.legs.pop(uniqueid, None)
+
     def mark_leg_ended(self, uniqueid: str, why: str) -> None:
         """Why a leg ended, when it was not hung up (the record says what happened)."""
         call = self._call_of(uniqueid)

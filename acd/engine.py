@@ -31,7 +31,7 @@ from acd.handover import (AGENT_NOT_READY, NO_AGENT_READY, SAME_DESK, SELF_TRANS
                           AgentKeys, CallLegs, Handover, HandoverChanged, HandoverError, HandoverPlan, Handovers,
                           HangUpLeg, Kind, MoveLegs, handover_disposition)
 from acd.kpis import HOTLINE, DayFigures, ServiceFigures
-from acd.lines import line_agent
+from acd.lines import FAR_SUFFIX, line_agent
 from acd.records import CALLBACK_AFTER_LOST_CONNECTION, CallRecord
 from acd.reachability import Contacts, pjsip_endpoint
 from acd.security import BlockView, FloodGuard, UnblockAddress
@@ -190,6 +190,7 @@ class Engine:
         self._devices = {a.agent_id: device_prefix(a.device) for a in self.acd.config.agents}
         self.contacts = Contacts()
         self._lost: dict[str, str] = {}  # linkedid -> the agent whose connection went mid-call
+        self._line_legs: dict[str, str] = {}  # uniqueid -> the agent: the trunk legs of persistent lines
         self._after_agent: dict[str, list[asyncio.Future[str]]] = {}
         self._phones: dict[str, list[str]] = {}  # PJSIP endpoint -> the agents it rings
         for a in self.acd.config.agents:
@@ -278,6 +279,8 @@ class Engine:
         restart; the first resync reconciles them with what Asterisk shows."""
         for effect in self.acd.restore(sessions, self._clock(), self._wall()):
             self._carry_out(effect)
+        # an agent on an ordinary phone or a persistent line: their calls' channels are named so
+        self._devices.update({a: device_prefix(self.acd.device(a)) for a in self.acd.agents})
 
     def stop(self) -> None:
         self._inbox.put_nowait(None)
@@ -574,7 +577,9 @@ class Engine:
             channels = fact.channels
         for channel in channels:
             agent_id = self._agent_of_channel(channel.channel)
-            if agent_id is not None:
+            if agent_id is not None and channel.channel.startswith("Local/") and channel.channel.endswith(";2"):
+                self.calls.drop_leg(channel.uniqueid)  # the far half of an agent's Local device: nobody
+            elif agent_id is not None:
                 self.calls.name_leg(channel.uniqueid, "agent", agent_id)
 
     def _handover_fact(self, fact: ev.EngineEvent, wall: float) -> list[Any]:
@@ -1032,16 +1037,31 @@ class Engine:
                     "will be called back ahead" if call_back else "goes back to the head", call.desk)
         return self.acd.pause(agent_id, PauseReason.CONNECTION_LOST, now)
 
-    # ---- persistent lines (acd/lines.py): the line's channel is nobody's call ----
+    # ---- persistent lines (acd/lines.py): the line's channels are nobody's call ----
+    def _line_owner(self, fact: ev.EngineEvent) -> str | None:
+        """The agent whose line a fact is about (its halves by their names, the trunk leg its far
+        half dials by its linkedid), or None: not a line's."""
+        uniqueid = getattr(fact, "uniqueid", "")
+        if not isinstance(uniqueid, str):
+            return None
+        owner = line_agent(uniqueid) or self._line_legs.get(uniqueid)
+        if owner is None and isinstance(fact, ev.ChannelCreated):
+            owner = line_agent(fact.linkedid)
+            if owner is not None:
+                self._line_legs[uniqueid] = owner
+        return owner
+
     def _line_fact(self, fact: ev.EngineEvent, now: float) -> list[Any] | None:
         """A fact about an agent's persistent line, or None. In their conference (BridgeEnter)
         the line is up; hung up, it is down, and a citizen on it is not left with nobody."""
-        uniqueid = getattr(fact, "uniqueid", "")
-        agent_id = line_agent(uniqueid) if isinstance(uniqueid, str) else None
+        agent_id = self._line_owner(fact)
         if agent_id is None:
             return None
-        if agent_id not in self.acd.agents:
-            return []
+        uniqueid = getattr(fact, "uniqueid", "")
+        if isinstance(fact, ev.ChannelHungUp):
+            self._line_legs.pop(uniqueid, None)
+        if agent_id not in self.acd.agents or line_agent(uniqueid) is None or uniqueid.endswith(FAR_SUFFIX):
+            return []  # the far half and the trunk leg: the near half tells the rest
         if isinstance(fact, ev.BridgeEntered):
             return self.acd.line_up(agent_id, uniqueid, now)
         if isinstance(fact, ev.ChannelHungUp):
@@ -1058,11 +1078,16 @@ class Engine:
         found: dict[str, tuple[str, bool]] = {}
         others = []
         for channel in snap.channels:
-            agent_id = line_agent(channel.uniqueid)
-            if agent_id is None:
+            owner = line_agent(channel.uniqueid) or self._line_legs.get(channel.uniqueid)
+            if owner is None and line_agent(channel.linkedid) and self._agent_of_channel(channel.channel) is None:
+                owner = line_agent(channel.linkedid)  # the trunk leg of a line (a citizen's leg to it is not)
+                self._line_legs[channel.uniqueid] = owner  # type: ignore[assignment]
+            if owner is None:
                 others.append(channel)
-            else:
-                found[agent_id] = (channel.uniqueid, bool(channel.bridge_id))
+            elif line_agent(channel.uniqueid) and not channel.uniqueid.endswith(FAR_SUFFIX):
+                found[owner] = (channel.uniqueid, bool(channel.bridge_id))
+        listed = {c.uniqueid for c in snap.channels}
+        self._line_legs = {u: a for u, a in self._line_legs.items() if u in listed}
         effects: list[Any] = list(self.acd.lines_found(found, now))
         # an agent on a citizen's call whose line is gone: the citizen is not left with nobody
         for agent in self.acd.agents.values():

@@ -54,7 +54,7 @@ async def citizen_call(phone: BaresipPhone, hang_up_after: float | None = None,
 
 
 SCENARIOS = ("calls", "ringing-fallback", "bridge", "threeway", "supervise", "atxfer", "reachability",
-             "lost-connection")
+             "lost-connection", "persistent-line")
 
 
 @contextlib.asynccontextmanager
@@ -105,6 +105,9 @@ async def record_ami(controller_factory: ControllerFactory, config: Config, out:
         return
     if scenario == "lost-connection":
         await _record_lost_connection(controller_factory, config, out)
+        return
+    if scenario == "persistent-line":
+        await _record_persistent_line(controller_factory, config, out)
         return
     async with _recording(controller_factory, config, out) as (_, bank, recorder, password):
         seat_a = await bank.add(PhoneSpec("agent1001", "agent1001", password=password))
@@ -396,6 +399,89 @@ async def _record_lost_connection(controller_factory: ControllerFactory, config:
         await citizen.hangup()
         await hall.wait_event("CALL_CLOSED", timeout=10)
         await asyncio.sleep(0.5)
+
+
+MOBILE = "13900001111"  # agent1006's own mobile, behind the sandbox's trunk
+
+
+async def _until_agent(controller: Any, agent_id: str, what: str, test: Callable[[Any], bool],
+                       timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not test(next(a for a in controller.engine.agents() if a.agent_id == agent_id)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{agent_id} never {what}")
+        await asyncio.sleep(0.05)
+
+
+async def carrier_drops(controller: Any, agent_id: str, cause: int) -> None:
+    """The carrier ends an agent's persistent line with a Q.850 cause (as its BYE's Reason
+    header would): an AMI Hangup of the trunk leg the line dialed, as the lab's AMI user."""
+    line = controller.engine.acd.agents[agent_id].line_id
+    ami = controller.config.asterisk
+    async with ami_session(ami.ami_host, ami.ami_port, sandbox.LAB_AMI_USER, ami.ami_secret(),
+                           purpose="carrier") as lab:
+        _, channels = await lab.send_list_action("CoreShowChannels")
+        [trunk] = [c.get("Channel") for c in channels
+                   if c.get("Linkedid") == line and str(c.get("Channel", "")).startswith("PJSIP/")]
+        await lab.send_action("Hangup", {"Channel": trunk, "Cause": str(cause)})
+
+
+async def _record_persistent_line(controller_factory: ControllerFactory, config: Config, out: Path) -> None:
+    """agent1006 on a persistent line to their mobile (a baresip behind the sandbox's trunk):
+    login dials the mobile, which answers and keys 1; the agent goes ready; a citizen calls
+    12345 and is put through at once; they talk; the agent keys * (the citizen's call ends, the
+    citizen hangs up in the survey); a second citizen is put through; mid-call the carrier ends
+    the mobile's call with cause 38 (network out of order: an AMI Hangup with that cause, as a
+    carrier's BYE with a Q.850 reason does); the second citizen hears the apology and waits;
+    agent1002 goes ready and answers; the citizen hangs up."""
+    paths = sandbox.SandboxPaths()
+    async with _recording(controller_factory, config, out) as (controller, bank, recorder, password):
+        mobile = await bank.add(PhoneSpec("mobile", MOBILE))
+        sandbox.carrier_put(paths, MOBILE, mobile.spec.sip_port)
+        try:
+            hall = await bank.add(PhoneSpec("agent1002", "agent1002", password=password, auto_answer=True))
+            first = await bank.add(PhoneSpec("citizen-1", CITIZENS[6][0], CITIZENS[6][1]))
+            second = await bank.add(PhoneSpec("citizen-2", CITIZENS[7][0], CITIZENS[7][1]))
+            await controller.ami.client.wait_connected(10)
+            for citizen in (first, second):
+                await controller.engine.do_not_call(citizen.spec.user)
+            await controller.engine.request("login", "agent1002")
+            await recorder.start()
+            await _mark(controller, "login agent1006 persistent")
+            await controller.engine.request("login", "agent1006", phone=MOBILE, persistent=True)
+            await mobile.wait_event("CALL_INCOMING", timeout=20)
+            await mobile.answer()
+            await mobile.wait_event("CALL_ESTABLISHED", timeout=10)
+            await asyncio.sleep(1.0)  # the prompt begins
+            await mobile.send_dtmf("1")
+            await _until_agent(controller, "agent1006", "had a line", lambda a: a.line == "up")
+            await _mark(controller, "ready agent1006")
+            await controller.engine.request("ready", "agent1006")
+            await first.dial("12345")
+            await _until_agent(controller, "agent1006", "took the first citizen", lambda a: a.state == "on_call", 40)
+            await asyncio.sleep(1.5)  # they talk
+            await mobile.send_dtmf("*")  # the agent ends the citizen's call; the line stays
+            await _until_agent(controller, "agent1006", "ended the call", lambda a: a.state == "wrap_up")
+            await asyncio.sleep(1.0)  # the survey's question
+            await first.hangup()
+            await first.wait_event("CALL_CLOSED", timeout=10)
+            await _until_agent(controller, "agent1006", "was ready again", lambda a: a.state == "ready", 30)
+            await second.dial("12345")
+            await _until_agent(controller, "agent1006", "took the second citizen", lambda a: a.state == "on_call", 40)
+            await asyncio.sleep(1.5)
+            await _mark(controller, "the carrier drops agent1006's mobile")
+            await carrier_drops(controller, "agent1006", 38)
+            await _until_agent(controller, "agent1006", "lost the line", lambda a: a.line == "down")
+            await asyncio.sleep(4.0)  # the apology
+            await _mark(controller, "ready agent1002")
+            await controller.engine.request("ready", "agent1002")
+            await hall.wait_event("CALL_ESTABLISHED", timeout=30)
+            await asyncio.sleep(1.0)
+            await second.hangup()
+            await hall.wait_event("CALL_CLOSED", timeout=10)
+            await asyncio.sleep(0.5)
+        finally:
+            sandbox.carrier_forget(paths, MOBILE)
 
 
 async def _record_supervise(controller_factory: ControllerFactory, config: Config, out: Path) -> None:

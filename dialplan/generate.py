@@ -63,7 +63,14 @@ def render(plan: DialPlan, source: str) -> str:
               "[hotline-seat-phone]",
               f"exten => _X.,1,Set(CALLERID(num)={plan.outbound_callerid})",
               f" same => n,Dial({plan.outbound()},${{GLOBAL(HOTLINE_RING_TIMEOUT)}},U(hotline-seat-accept))",
-              " same => n,Hangup()"]
+              " same => n,Hangup()", "",
+              "; A persistent line (acd/lines.py): the far half of the controller's Local channel dials",
+              "; the agent's phone; this half ends with the cause the trunk leg ended with ([hotline-line-cause]",
+              "; hands it over), so the controller tells a network's end from the agent's hang-up.",
+              "[hotline-seat-line-dial]",
+              f"exten => _X.,1,Set(CALLERID(num)={plan.outbound_callerid})",
+              f" same => n,Dial({plan.outbound()},45,gb(hotline-line-cause^s^1(${{CHANNEL}})))",
+              " same => n,Hangup(${IF($[0${SHARED(HOTLINE_LINE_CAUSE)} > 0]?${SHARED(HOTLINE_LINE_CAUSE)}:16)})"]
     lines += ["", "; Callbacks: citizens are dialed through the trunk showing the hotline number.",
               "[hotline-outbound]",
               f"exten => _X.,1,Set(CALLERID(num)={plan.outbound_callerid})",

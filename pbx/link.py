@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from acd import events as ev
+from acd.lines import LINE_CONTEXT, far_half, line_device
 from hotline_config import AsteriskConfig
 from pbx.ami_client import AmiActionFailed, AmiClient
 from pbx.journal import clear_journal, read_journal
@@ -241,18 +242,19 @@ class AmiLink:
             log.warning("call %s: could not move %s: %s", move.call_id,
                         ", ".join(f"{c} to {ctx}" for c, ctx, _ in move.moves), exc)
 
-    def dial_line(self, line: Any, dial: str, callerid: str) -> None:
-        """An agent's persistent line: ring their phone through the trunk (`dial`, the number
-        plan's Dial string for it) into [hotline-seat-line], the channel named as the ACD chose.
-        Not sent (the link is down, Asterisk refused): the line is down, as for a hang-up."""
-        self._spawn(self._dial_line(line, dial, callerid))
+    def dial_line(self, line: Any, callerid: str) -> None:
+        """An agent's persistent line: ring their phone through the trunk (a Local channel into
+        [hotline-seat-line-dial]) and, once answered, run [hotline-seat-line] on the near half,
+        named as the ACD chose. Not sent (the link is down, Asterisk refused): the line is down,
+        as for a hang-up."""
+        self._spawn(self._dial_line(line, callerid))
 
-    async def _dial_line(self, line: Any, dial: str, callerid: str) -> None:
+    async def _dial_line(self, line: Any, callerid: str) -> None:
         try:
             await self.client.send_action("Originate", {
-                "Channel": dial, "Context": "hotline-seat-line", "Exten": line.agent_id, "Priority": "1",
-                "ChannelId": line.uniqueid, "CallerID": f'"12345 坐席专线" <{callerid}>',
-                "Timeout": str(LINE_RING_SECONDS * 1000), "Async": "true"})
+                "Channel": line_device(line.phone), "Context": LINE_CONTEXT, "Exten": line.agent_id,
+                "Priority": "1", "ChannelId": line.uniqueid, "OtherChannelId": far_half(line.uniqueid),
+                "CallerID": f'"12345" <{callerid}>', "Timeout": str(LINE_RING_SECONDS * 1000), "Async": "true"})
         except Exception as exc:
             log.warning("persistent line of %s not dialed: %s", line.agent_id, exc)
             self._inbox.submit(ev.ChannelHungUp(self._now(), line.uniqueid, line.uniqueid, None,

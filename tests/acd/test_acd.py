@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acd.acd import (BAD_PHONE, QUEUE_FULL, UNKNOWN_AGENT, Acd, AcdError, AgentReachable, CallAbandoned,
+from acd.acd import (BAD_PHONE, LINE_NEEDS_PHONE, QUEUE_FULL, UNKNOWN_AGENT, Acd, AcdError, AgentReachable, CallAbandoned,
                      CallAnswered, OfferCall, SetTimer)
 from acd.desks import AcdConfig, AgentConfig, Desk
+from acd.lines import DialLine, HangUpLine, LineState, line_agent
 from acd.routing import OverflowStep, Priority
 from acd.states import AgentState, IllegalTransition, PauseReason
 
@@ -275,6 +276,68 @@ def test_a_restart_keeps_ringing_the_ordinary_phone_an_agent_is_logged_in_on(sta
         assert later.device("a1") == "Local/13900001111@hotline-seat-phone/n"
     later.restore([replace(session, phone="not-a-number")], 0, 1_010.0)  # a row tampered with
     assert later.device("a1") == "PJSIP/agent1001"
+
+
+def dialed(effects) -> list[str]:
+    return [e.uniqueid for e in effects if isinstance(e, DialLine)]
+
+
+def test_an_agent_on_a_persistent_line_is_offered_calls_only_while_the_line_is_up() -> None:
+    """The line is dialed at login; until the agent pressed 1 (the line in their conference)
+    nobody is put through; then every offer joins them there, with no dial of its own; the line
+    gone, nothing is offered until their next ready dials it again."""
+    acd = Acd(CONFIG)
+    with pytest.raises(AcdError) as refused:
+        acd.login("a1", 0, persistent=True)
+    assert refused.value.code == LINE_NEEDS_PHONE and acd.agents["a1"].state is AgentState.LOGGED_OUT
+    [line] = dialed(acd.login("a1", 1, phone="13900001111", persistent=True))
+    assert line_agent(line) == "a1" and acd.agents["a1"].line is LineState.DIALING
+    assert dialed(acd.ready("a1", 2)) == []  # dialing already: not twice
+    assert offers(acd.enqueue("c1", "ch1", "general", Priority.NORMAL, 3)) == []  # no 1 pressed yet
+    up = acd.line_up("a1", line, 4)
+    [offer] = [e for e in up if isinstance(e, OfferCall)]
+    assert (offer.call_id, offer.device) == ("c1", "Local/a1@hotline-seat-join/n")
+    assert AgentReachable("a1", True, 4) in up
+    acd.offer_answered("c1", 5)
+    assert dialed(acd.agent_call_ended("a1", 6)) == []  # the line stays for the next call
+    assert acd.line_down("a1", "hotline-line-a1-1", 7) == []  # not this line: nothing changes
+    down = acd.line_down("a1", line, 8, cause=38)
+    assert AgentReachable("a1", False, 8) in down and acd.agents["a1"].line is LineState.DOWN
+    acd.timer(("wrap_up", "a1", acd.agents["a1"].wrap_up_generation), 11)  # wrap-up over: ready
+    assert acd.agents["a1"].state is AgentState.READY
+    assert offers(acd.enqueue("c2", "ch2", "general", Priority.NORMAL, 12)) == []  # ready, but no line
+    [again] = dialed(acd.pause("a1", PauseReason.BREAK, 13) + acd.ready("a1", 14))
+    assert again != line  # a new channel name: the old line may linger in Asterisk a moment
+    assert offers(acd.line_up("a1", again, 15)) == [("c2", "a1")]
+
+
+def test_a_persistent_line_nobody_wants_is_hung_up() -> None:
+    acd = Acd(CONFIG)
+    [line] = dialed(acd.login("a1", 1, phone="13900001111", persistent=True))
+    assert acd.logout("a1", 2)[-1] == HangUpLine("a1", line)  # logged out while it rang
+    assert acd.line_up("a1", line, 3) == [HangUpLine("a1", line)]  # ... and answered after
+    assert acd.device("a1") == "PJSIP/agent1001" and acd.agents["a1"].line is LineState.DOWN
+    [second] = dialed(acd.login("a1", 4, phone="13900001111", persistent=True))
+    assert acd.line_up("a1", line, 5) == [HangUpLine("a1", line)]  # an older line than the one now ringing
+    assert acd.agents["a1"].line is LineState.DIALING and second != line
+
+
+def test_after_a_restart_the_resync_finds_a_persistent_line_again() -> None:
+    hall = Acd(CONFIG)
+    [line] = dialed(hall.login("a1", 1, phone="13900001111", persistent=True))
+    hall.line_up("a1", line, 2)
+    hall.ready("a1", 3)
+    later = Acd(CONFIG)
+    later.restore([hall.session("a1", 4, 1_000.0)], 0, 1_010.0)
+    assert later.agents["a1"].reachable is False  # until Asterisk lists the line
+    assert later.device("a1") == "Local/a1@hotline-seat-join/n"
+    later.enqueue("c1", "ch1", "general", Priority.NORMAL, 1)
+    stray = "hotline-line-a2-7"  # a2 is logged out: a line of theirs is nobody's
+    found = later.lines_found({"a1": (line, True), "a2": (stray, False)}, 2)
+    assert HangUpLine("a2", stray) in found and offers(found) == [("c1", "a1")]
+    # Asterisk restarted meanwhile: no line listed, none there
+    gone = later.lines_found({}, 3)
+    assert AgentReachable("a1", False, 3) in gone and later.agents["a1"].line is LineState.DOWN
 
 
 @pytest.mark.parametrize(("phone", "accepted"), [("110", True), ("1" * 20, True), ("12", False), ("1" * 21, False)])

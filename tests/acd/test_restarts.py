@@ -11,6 +11,7 @@ from acd import events as ev
 from acd.acd import OFFER_GRACE, AgentChanged, AgentSession, OfferCall
 from acd.commands import SaveAgentSession, WriteCallRecord
 from acd.engine import CHANNEL_WAIT, OFFER_RETRY_AFTER, OFFERS_HELD, Engine
+from acd.handover import HangUpLeg
 from acd.desks import AgentConfig, Desk
 from acd.records import Disposition
 from callback.book import CallbackBook, call_id_of
@@ -389,4 +390,45 @@ async def test_an_offer_not_sent_sends_the_agent_to_the_back_of_the_idle_line() 
     assert hall.offers()[-1] == ("C2", "a2")  # a1 went to the back of the line
     record = hall.records()["C1"]
     assert (record.queue_wait, record.left_in) == (3.0, "queue")  # queued at 1 s, gone at 4 s, never rung
+    await hall.close()
+
+
+async def test_a_persistent_line_survives_a_controller_restart_and_its_loss_while_away_costs_no_citizen() -> None:
+    """agent a1 talks to a citizen over their persistent line when the controller is killed.
+    Restarted, the first resync lists the line (in a1's conference) and its trunk leg: a1 is on
+    their line again, and neither channel becomes a call. Then the line goes while the
+    controller is away again: the next resync finds the citizen's leg to the conference with no
+    line behind it and ends it with a network's cause, so the citizen is not left with music
+    and nobody (the survey step's apology and the head of the queue follow)."""
+    first = Controller()
+    await first.engine.request("login", "a1", phone="13900001111", persistent=True)
+    line = first.engine.acd.agents["a1"].line_id
+    first.engine.submit(ev.BridgeEntered(at(1), "seat-a1", line, line, "base"))
+    await first.engine.request("ready", "a1")
+    kept = first.sessions()
+    await first.close()
+    assert [(s.agent_id, s.phone, s.persistent) for s in kept] == [("a1", "13900001111", True)]
+
+    cut: list[HangUpLeg] = []
+    hall = Controller(3.0, wait_for_link=True, handlers={HangUpLeg: cut.append})
+    hall.engine.restore_agents(kept)
+    talking = (channel("C1", "PJSIP/carrier-C1", "hotline-connect", "B1", desk="general"),
+               channel("C1-j1", "Local/a1@hotline-seat-join-0001;1", "hotline-seat-join", "B1", linkedid="C1"),
+               channel("C1-j2", "Local/a1@hotline-seat-join-0001;2", "hotline-seat-join", "seat-a1", linkedid="C1"))
+    line_channels = (channel(line, "Local/13900001111@hotline-seat-line-dial-0000;1", "hotline-seat-line", "seat-a1"),
+                     channel(f"{line}-far", "Local/13900001111@hotline-seat-line-dial-0000;2",
+                             "hotline-seat-line-dial", "B0", linkedid=line),
+                     channel("T0", "PJSIP/carrier-T0", "from-trunk", "B0", linkedid=line))
+    hall.engine.submit(snapshot(4, *talking, *line_channels))
+    await hall.engine.drained()
+    a1 = next(a for a in hall.engine.agents() if a.agent_id == "a1")
+    assert (a1.state, a1.call_id, a1.line, a1.reachable) == ("on_call", "C1", "up", True)
+    assert [v.linkedid for v in hall.engine.snapshot()] == ["C1"]  # the line is nobody's call
+    hall.engine.submit(ev.AmiLinkDown(at(5), "connection lost"))
+    hall.engine.submit(ev.AmiLinkUp(at(6)))
+    hall.engine.submit(snapshot(6, *talking))  # the line went while we were blind
+    await hall.engine.drained()
+    assert [(c.call_id, c.channel, c.cause) for c in cut] == [("C1", "Local/a1@hotline-seat-join-0001;1", 41)]
+    a1 = next(a for a in hall.engine.agents() if a.agent_id == "a1")
+    assert (a1.line, a1.reachable) == ("down", False)
     await hall.close()
