@@ -191,6 +191,8 @@ class Engine:
         self.contacts = Contacts()
         self._lost: dict[str, str] = {}  # linkedid -> the agent whose connection went mid-call
         self._line_legs: dict[str, str] = {}  # uniqueid -> the agent: the trunk legs of persistent lines
+        self._trunk_causes: dict[str, tuple[int | None, str]] = {}  # agent -> how their line's trunk leg ended
+        self._line_gone: dict[str, ev.ChannelHungUp] = {}  # agent -> a line ended mid-call, its trunk leg not yet
         self._after_agent: dict[str, list[asyncio.Future[str]]] = {}
         self._phones: dict[str, list[str]] = {}  # PJSIP endpoint -> the agents it rings
         for a in self.acd.config.agents:
@@ -1058,19 +1060,30 @@ class Engine:
         if agent_id is None:
             return None
         uniqueid = getattr(fact, "uniqueid", "")
-        if isinstance(fact, ev.ChannelHungUp):
-            self._line_legs.pop(uniqueid, None)
-        if agent_id not in self.acd.agents or line_agent(uniqueid) is None or uniqueid.endswith(FAR_SUFFIX):
-            return []  # the far half and the trunk leg: the near half tells the rest
-        if isinstance(fact, ev.BridgeEntered):
+        near = line_agent(uniqueid) is not None and not uniqueid.endswith(FAR_SUFFIX)
+        if agent_id not in self.acd.agents:
+            return []
+        if isinstance(fact, ev.BridgeEntered) and near:
             return self.acd.line_up(agent_id, uniqueid, now)
-        if isinstance(fact, ev.ChannelHungUp):
-            ended = self._line_gone_mid_call(agent_id, fact, now)
-            effects = self.acd.line_down(agent_id, uniqueid, now, fact.cause)
-            if effects:
-                log.info("%s's persistent line is down (cause %s %s)", agent_id, fact.cause, fact.cause_text)
-            return ended + effects
-        return []
+        if not isinstance(fact, ev.ChannelHungUp) or not (near or uniqueid in self._line_legs):
+            return []  # the far half: the near half and the trunk leg tell the rest
+        if not near:  # the trunk leg: its cause is the line's (Local's halves may say 16)
+            del self._line_legs[uniqueid]
+            self._trunk_causes[agent_id] = (fact.cause, fact.cause_text)
+            pending = self._line_gone.pop(agent_id, None)
+            if pending is None or agent_id in self._line_legs.values():
+                return []
+            return self._line_gone_mid_call(agent_id, replace(pending, cause=fact.cause, cause_text=fact.cause_text),
+                                            now)
+        cause, text = self._trunk_causes.pop(agent_id, (fact.cause, fact.cause_text))
+        effects = self.acd.line_down(agent_id, uniqueid, now, cause)
+        if not effects:
+            return []
+        log.info("%s's persistent line is down (cause %s %s)", agent_id, cause, text)
+        if agent_id in self._line_legs.values():  # the trunk leg's end, with the real cause, comes next
+            self._line_gone[agent_id] = fact
+            return effects
+        return self._line_gone_mid_call(agent_id, replace(fact, cause=cause, cause_text=text), now) + effects
 
     def _lines_listed(self, snap: ev.ChannelsSnapshot, now: float) -> tuple[ev.ChannelsSnapshot, list[Any]]:
         """A resync's lines go to the ACD (found again after a restart, or gone); the rest of
@@ -1103,19 +1116,17 @@ class Engine:
         return next((c for c in self.calls.channels.values() if c.name.startswith(prefix) and c.name.endswith(";1")),
                     None)
 
-    def _line_gone_mid_call(self, agent_id: str, fact: ev.ChannelHungUp, now: float) -> list[Any]:
+    def _line_gone_mid_call(self, agent_id: str, gone: ev.ChannelHungUp, now: float) -> list[Any]:
         """The line hung up while the agent talked to a citizen: the citizen's leg to the
         conference is ended with the line's cause, so the citizen is treated as for any agent's
         leg (the network's cause: the apology and the head of the queue, or the callback; the
-        agent's own hang-up: the survey)."""
-        agent = self.acd.agents[agent_id]
-        leg = self._joining_leg(agent_id) if agent.persistent and agent.line_id == fact.uniqueid else None
-        if leg is None or agent.state is not AgentState.ON_CALL:
+        agent's own hang-up: the survey). `gone` is the line's end, with the trunk leg's cause."""
+        leg = self._joining_leg(agent_id)
+        if leg is None or self.acd.agents[agent_id].state is not AgentState.ON_CALL:
             return []
         ended = self.acd.agent_call_ended(agent_id, now)
-        as_leg = replace(fact, uniqueid=leg.uniqueid, linkedid=leg.linkedid)
-        lost = self._connection_lost(agent_id, as_leg, now)
-        cause = fact.cause if fact.cause is not None else 16
+        lost = self._connection_lost(agent_id, replace(gone, uniqueid=leg.uniqueid, linkedid=leg.linkedid), now)
+        cause = gone.cause if gone.cause is not None else 16
         return [*ended, *lost, HangUpLeg(leg.linkedid, leg.name, "the agent's persistent line hung up", cause)]
 
     def _head_of_queue(self, desk: str, queued_at: float) -> float:

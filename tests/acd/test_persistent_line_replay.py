@@ -8,12 +8,19 @@ hears the apology, waits, and agent1002 answers.
 What the agent and the citizens must see: the mobile is dialed once for the shift, not per call;
 nobody is put through before the agent pressed 1; the line is nobody's call (no record of it);
 a line the network drops mid-call never costs the citizen their call.
+
+Asterisk reports the end of a line in any order: the trunk leg's Hangup (with the carrier's
+cause) before or after the Local channel's two halves, and the halves carry that cause only
+sometimes (16 otherwise). Two more recordings of the same scene, cut after the line's end,
+hold the other orders seen on the sandbox; in each the citizen's leg must end with the network's
+cause.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import pytest
 from collections.abc import Callable
 
 import hotline_config
@@ -30,6 +37,7 @@ from pbx.translate import translate
 from tests.acd.recordings import event_at, recorded
 
 RECORDING = "persistent_line.raw"
+DROPS = ("persistent_line.raw", "persistent_line_drop_trunk_first.raw", "persistent_line_drop_halves_16.raw")
 MOBILE = "13900001111"
 
 
@@ -94,7 +102,10 @@ async def test_an_agent_on_a_persistent_line_is_dialed_once_and_a_dropped_line_c
         await engine.drained()
         if isinstance(fact, ev.BridgeEntered) and fact.uniqueid == line:  # the agent pressed 1
             assert (agent(engine, "agent1006").line, agent(engine, "agent1006").reachable) == ("up", True)
-        if isinstance(fact, ev.ChannelHungUp) and fact.uniqueid == line:  # the carrier dropped it
+        if isinstance(fact, ev.ChannelHungUp) and fact.uniqueid == line:  # the line's near half
+            assert (agent(engine, "agent1006").line, agent(engine, "agent1006").reachable) == ("down", False)
+        if isinstance(fact, ev.ChannelHungUp) and fact.linkedid == line and not fact.uniqueid.startswith(line):
+            # the last of the line: its trunk leg, ended by the carrier (its cause is the line's)
             one = agent(engine, "agent1006")
             assert (one.state, one.reason, one.line, one.reachable) == ("paused", "connection_lost", "down", False)
             [cut] = [e for e in seen if isinstance(e, HangUpLeg)]
@@ -127,3 +138,49 @@ async def test_an_agent_on_a_persistent_line_is_dialed_once_and_a_dropped_line_c
     assert (second.disposition, second.agent) == (Disposition.ANSWERED, "agent1006")
     assert [(leg.role, leg.who, leg.ended) for leg in second.legs] == [
         ("citizen", "", ""), ("agent", "agent1006", "connection_lost"), ("agent", "agent1002", "")]
+
+
+@pytest.mark.parametrize("recording", DROPS)
+async def test_a_line_the_carrier_drops_mid_call_hands_the_citizen_back_in_whatever_order_asterisk_says_so(
+        recording: str) -> None:
+    acd_config = hotline_config.load(SANDBOX_CONFIG, env={}).acd
+    cut: list[HangUpLeg] = []
+    engine = Engine({HangUpLeg: cut.append}, acd=acd_config)
+    runner = asyncio.create_task(engine.run())
+    events = recorded(recording)
+    recorded_line = next(e.get("Uniqueid") for e in events
+                         if e.name == "Newchannel" and e.get("Uniqueid").startswith("hotline-line-"))
+    line, queued, dropped = "", set(), False
+    for event in events:
+        mark = event.get("Mark") if event.name == "UserEvent" else ""
+        if mark == "login agent1006 persistent":
+            await engine.request("login", "agent1006", phone=MOBILE, persistent=True)
+            line = engine.acd.agents["agent1006"].line_id
+        elif mark == "ready agent1006":
+            await engine.request("ready", "agent1006")
+        elif mark.startswith("the carrier drops"):
+            dropped = True
+        elif mark == "ready agent1002":
+            break
+        if line:
+            event = renamed(event, recorded_line, line)
+        if event.name == "MusicOnHoldStart" and event.get("Linkedid") not in queued:
+            if queued:
+                await until(lambda: agent(engine, "agent1006").state == "ready", "agent1006 ready again")
+            queued.add(event.get("Linkedid"))
+            engine.submit(ev.CallQueued(event_at(event), event.get("Uniqueid"), event.get("Linkedid"),
+                                        event.get("Channel"), acd_config.numbers["12345"]))
+        at = event_at(event)
+        fact = translate(event, lambda: at)
+        if fact is not None:
+            engine.submit(fact)
+        await engine.drained()
+        if dropped and not cut:
+            # until the last of the line's channels has told its end, the citizen is left alone
+            assert agent(engine, "agent1006").state == "on_call"
+    engine.stop()
+    await runner
+    [leg] = cut
+    assert leg.channel.startswith("Local/agent1006@hotline-seat-join-") and leg.cause == 38
+    one = agent(engine, "agent1006")
+    assert (one.state, one.reason, one.line, one.reachable) == ("paused", "connection_lost", "down", False)

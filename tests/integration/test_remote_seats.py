@@ -130,3 +130,82 @@ async def test_an_agent_on_an_ordinary_phone_takes_a_citizen_only_after_pressing
             assert record.disposition is Disposition.ANSWERED and record.agent == "agent1006"
         finally:
             sandbox.carrier_forget(sandbox_paths, "13900001111")
+
+
+async def test_an_agent_on_a_persistent_line_presses_1_once_and_takes_citizen_after_citizen_on_it(
+        acd_config: Config, phones: PhoneBank, sip_password: str, sandbox_paths: sandbox.SandboxPaths) -> None:
+    """agent1006 logs in on a persistent line to their mobile (a baresip behind the trunk). The
+    first time the mobile is answered and no key is pressed (a voicemail would do so): no line,
+    and the citizen calling meanwhile is put through to nobody. Ready dials it again; the agent
+    presses 1; the waiting citizen is put through at once and the two hear each other; * ends
+    that citizen's call while the line stays; the next citizen is put through on the same line,
+    with no ring; then the carrier drops the mobile mid-call (cause 38, as its BYE's Q.850 reason
+    would say) and that citizen is not lost: agent1002 answers them."""
+    from acd.lines import DialLine
+    from devtools.scenarios import carrier_drops
+
+    async with running(acd_config) as ctl:
+        mobile = await phones.add(PhoneSpec("mobile", "13900001111", tone_hz=HALL_HZ, keep_audio=True))
+        sandbox.carrier_put(sandbox_paths, "13900001111", mobile.spec.sip_port)
+        try:
+            hall = await phones.add(PhoneSpec("agent1002", "agent1002", password=sip_password, auto_answer=True,
+                                              tone_hz=HOME_HZ))
+            first = await phones.add(PhoneSpec("citizen", "13800138015", "钱七", tone_hz=CITIZEN_HZ, keep_audio=True))
+            second = await phones.add(PhoneSpec("citizen2", "13800138016", "孙八", tone_hz=CITIZEN_HZ,
+                                                keep_audio=True))
+            for citizen in (first, second):
+                await ctl.engine.do_not_call(citizen.spec.user)
+            lines: list[DialLine] = []
+            offers: list[OfferCall] = []
+            ctl.engine.observe(DialLine, lines.append)
+            ctl.engine.observe(OfferCall, offers.append)
+            await ctl.engine.request("login", "agent1002")
+            await ctl.engine.request("login", "agent1006", phone="13900001111", persistent=True)
+            await ctl.engine.request("ready", "agent1006")
+            await mobile.wait_event("CALL_INCOMING", timeout=20)
+            await first.dial("12345")
+            await mobile.answer()  # answered, no key pressed
+            await mobile.wait_event("CALL_CLOSED", timeout=30)  # the prompt twice, then the line is refused
+            await wait_until(lambda: agent_view(ctl, "agent1006").line == "down", what="no line without the 1")
+            assert offers == [] and ctl.engine.acd.queue  # the citizen waits, offered to nobody
+            await ctl.engine.request("pause", "agent1006", "break")
+            await ctl.engine.request("ready", "agent1006")  # dials the line again
+            await mobile.wait_event("CALL_INCOMING", timeout=20)
+            await mobile.answer()
+            await mobile.wait_event("CALL_ESTABLISHED", timeout=10)
+            await mobile.send_dtmf("1")
+            await wait_until(lambda: agent_view(ctl, "agent1006").state == "on_call", timeout=15,
+                             what="the waiting citizen put through once the agent pressed 1")
+            since = time.monotonic()
+            await hears(first, since, 0.5, HALL_HZ)
+            await hears(mobile, since, 0.5, CITIZEN_HZ)
+            await mobile.send_dtmf("*")  # the agent ends this citizen's call
+            await wait_until(lambda: agent_view(ctl, "agent1006").state == "wrap_up", timeout=10,
+                             what="the citizen's call ended by the agent's *")
+            await first.hangup()  # in the survey
+            await wait_until(lambda: agent_view(ctl, "agent1006").state == "ready", timeout=20,
+                             what="agent1006 ready again after the wrap-up")
+            assert agent_view(ctl, "agent1006").line == "up"  # the line stayed
+            await second.dial("12345")
+            await wait_until(lambda: agent_view(ctl, "agent1006").state == "on_call", timeout=40,
+                             what="the second citizen put through on the same line")
+            await hears(second, time.monotonic(), 0.5, HALL_HZ)
+            assert len(lines) == 2  # the refused line and the line of the shift: none per call
+            await carrier_drops(ctl, "agent1006", 38)
+            await wait_until(lambda: agent_view(ctl, "agent1006").reason == "connection_lost", timeout=15,
+                             what="agent1006 paused: their line went")
+            await ctl.engine.request("ready", "agent1002")
+            await hall.wait_event("CALL_ESTABLISHED", timeout=30)
+            await hears(second, time.monotonic(), 0.5, HOME_HZ)
+            await second.hangup()
+            await wait_until(lambda: ctl.engine.snapshot() == (), what="the calls to end")
+            await ctl.writer.flush()
+            [one] = await ctl.store.by_caller("13800138015")
+            [two] = await ctl.store.by_caller("13800138016")
+            assert (one.disposition, one.agent) == (Disposition.ANSWERED, "agent1006")
+            assert (two.disposition, two.agent) == (Disposition.ANSWERED, "agent1006")
+            assert [(leg.who, leg.ended) for leg in two.legs if leg.role == "agent"] == [
+                ("agent1006", "connection_lost"), ("agent1002", "")]
+            assert [o.device for o in offers] == ["Local/agent1006@hotline-seat-join/n"] * 2 + ["PJSIP/agent1002"]
+        finally:
+            sandbox.carrier_forget(sandbox_paths, "13900001111")
