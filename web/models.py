@@ -14,7 +14,8 @@ import re
 from datetime import date, datetime, timezone
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationInfo,
+                      field_validator)
 
 from acd.states import PauseReason
 from tickets.workflow import ORDER_TRANSITIONS, FollowUpResult, OrderState
@@ -188,7 +189,7 @@ class PauseBody(Request):
 
     reason: Literal[PAUSE_REASONS] = "break"  # type: ignore[valid-type]
     phone: str | None = Field(None, pattern=r"^[0-9]{3,20}$")
-    persistent: bool = False
+    persistent: StrictBool = False
 
 
 class AgentView(Answer):

@@ -619,3 +619,14 @@ async def test_a_login_on_an_ordinary_phone_with_a_number_that_is_not_one(server
     await attempt(server, "POST", f"/api/agents/{AGENT_ID}/login", role="agent", headers=JSON,
                   body=json_bytes({"phone": phone}), statuses={400}, codes=frozenset({"validation-failed"}))
     assert [(a.agent_id, a.state) for a in server.served.engine.agents()] == before
+
+
+@pytest.mark.parametrize("body", [{"persistent": True}, {"persistent": "yes", "phone": "13900001111"}],
+                         ids=["no-phone", "not-a-boolean"])
+async def test_a_persistent_line_needs_an_ordinary_phone_and_a_yes_or_no(server: ServedInThread, body: Any) -> None:
+    assert server.served is not None
+    before = [(a.agent_id, a.state, a.line) for a in server.served.engine.agents()]
+    code = "persistent-line-needs-phone" if "phone" not in body else "validation-failed"
+    await attempt(server, "POST", f"/api/agents/{AGENT_ID}/login", role="agent", headers=JSON,
+                  body=json_bytes(body), statuses={400}, codes=frozenset({code}))
+    assert [(a.agent_id, a.state, a.line) for a in server.served.engine.agents()] == before
