@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from acd.acd import (BAD_PHONE, LINE_NEEDS_PHONE, QUEUE_FULL, UNKNOWN_AGENT, Acd, AcdError, AgentReachable, CallAbandoned,
-                     CallAnswered, OfferCall, SetTimer)
+from acd.acd import (BAD_PHONE, LINE_NEEDS_PHONE, QUEUE_FULL, UNKNOWN_AGENT, Acd, AcdError, AgentChanged, AgentReachable,
+                     CallAbandoned, CallAnswered, OfferCall, SetTimer)
 from acd.desks import AcdConfig, AgentConfig, Desk
-from acd.lines import DialLine, HangUpLine, LineState, line_agent
+from acd.lines import DialLine, HangUpLine, LineChanged, LineState, line_agent
 from acd.routing import OverflowStep, Priority
 from acd.states import AgentState, IllegalTransition, PauseReason
 
@@ -306,9 +306,22 @@ def test_an_agent_on_a_persistent_line_is_offered_calls_only_while_the_line_is_u
     acd.timer(("wrap_up", "a1", acd.agents["a1"].wrap_up_generation), 11)  # wrap-up over: ready
     assert acd.agents["a1"].state is AgentState.READY
     assert offers(acd.enqueue("c2", "ch2", "general", Priority.NORMAL, 12)) == []  # ready, but no line
+    assert acd.lines_found({}, 12) == []  # down is down: no second word of it
     [again] = dialed(acd.pause("a1", PauseReason.BREAK, 13) + acd.ready("a1", 14))
     assert again != line  # a new channel name: the old line may linger in Asterisk a moment
-    assert offers(acd.line_up("a1", again, 15)) == [("c2", "a1")]
+    assert acd.line_down("a1", again, 14) != []  # refused at once (no 1 pressed) ...
+    [third] = dialed(acd.pause("a1", PauseReason.BREAK, 14) + acd.ready("a1", 14))
+    assert third not in (line, again)  # ... and dialed again in the same millisecond: still a new name
+    assert offers(acd.line_up("a1", third, 15)) == [("c2", "a1")]
+
+
+def test_a_softphone_or_ordinary_phone_agent_has_no_line_to_hang_up() -> None:
+    acd = Acd(CONFIG)
+    acd.login("a1", 0, phone="13900001111")
+    acd.login("a2", 0)
+    assert [type(e) for e in acd.logout("a1", 1) + acd.logout("a2", 1)] == [AgentChanged, AgentChanged]
+    acd.login("a1", 2)  # on the softphone now: a line of an earlier persistent login is nobody's
+    assert acd.line_up("a1", "hotline-line-a1-5", 3) == [HangUpLine("a1", "hotline-line-a1-5")]
 
 
 def test_a_persistent_line_nobody_wants_is_hung_up() -> None:
@@ -333,11 +346,17 @@ def test_after_a_restart_the_resync_finds_a_persistent_line_again() -> None:
     assert later.device("a1") == "Local/a1@hotline-seat-join/n"
     later.enqueue("c1", "ch1", "general", Priority.NORMAL, 1)
     stray = "hotline-line-a2-7"  # a2 is logged out: a line of theirs is nobody's
-    found = later.lines_found({"a1": (line, True), "a2": (stray, False)}, 2)
+    later.login("a3", 1, phone="13900002222", persistent=True)
+    ringing = later.agents["a3"].line_id
+    found = later.lines_found({"a1": (line, True), "a2": (stray, False), "a3": (ringing, False)}, 2)
     assert HangUpLine("a2", stray) in found and offers(found) == [("c1", "a1")]
-    # Asterisk restarted meanwhile: no line listed, none there
+    assert (later.agents["a3"].line, later.agents["a3"].line_id) == (LineState.DIALING, ringing)  # not yet a 1
+    # Asterisk restarted meanwhile: no line listed, none there (both agents told)
     gone = later.lines_found({}, 3)
-    assert AgentReachable("a1", False, 3) in gone and later.agents["a1"].line is LineState.DOWN
+    assert [e for e in gone if isinstance(e, AgentReachable)] == [AgentReachable("a1", False, 3)]
+    assert [(e.agent_id, e.state) for e in gone if isinstance(e, LineChanged)] == [
+        ("a1", LineState.DOWN), ("a3", LineState.DOWN)]
+    assert later.agents["a1"].line is LineState.DOWN and later.agents["a3"].line_id == ""
 
 
 @pytest.mark.parametrize(("phone", "accepted"), [("110", True), ("1" * 20, True), ("12", False), ("1" * 21, False)])

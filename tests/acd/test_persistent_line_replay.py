@@ -127,7 +127,8 @@ async def test_an_agent_on_a_persistent_line_is_dialed_once_and_a_dropped_line_c
     # reachable only from the key press; unreachable from the drop
     assert [(r.agent_id, r.reachable) for r in seen if isinstance(r, AgentReachable)] == [
         ("agent1006", True), ("agent1006", False)]
-    assert [c.state for c in seen if isinstance(c, LineChanged)] == [LineState.DIALING, LineState.UP, LineState.DOWN]
+    assert [(c.agent_id, c.state, c.cause) for c in seen if isinstance(c, LineChanged)] == [
+        ("agent1006", LineState.DIALING, None), ("agent1006", LineState.UP, None), ("agent1006", LineState.DOWN, 38)]
     # the line is nobody's call: one record per citizen, none for it
     records = {e.record.linkedid: e.record for e in seen if isinstance(e, WriteCallRecord)}
     assert set(records) == set(citizens)
