@@ -81,10 +81,8 @@ class Controller:
                                        journal=Path(config.store.journal) if config.store.journal else None)
         from events.notifier import Notifier
 
-        notify = notify or Notifier()
+        self.notifier = Notifier()
         self.engine = Engine({WriteCallRecord: lambda effect: self.writer.submit(effect.record),
-                              CallArrived: notify, CallEnded: notify, CallAnswered: notify,
-                              AgentChanged: notify,
                               OfferCall: lambda effect: self.ami.offer(effect),
                               QueueRefused: lambda effect: self.ami.refuse(effect),
                               SaveCallback: self.callback_saver.submit,
@@ -100,7 +98,6 @@ class Controller:
                               HangUpLeg: lambda effect: self.ami.hang_up_leg(effect),
                               DialLine: lambda effect: self.ami.dial_line(effect, config.dialplan.outbound_callerid),
                               HangUpLine: lambda effect: self.ami.hang_up_line(effect),
-                              HandoverChanged: notify,
                               NoteHandover: lambda effect: self._spawn(self._note_handover(effect), "handover-note"),
                               BlockAddress: lambda effect: self._firewall(self.firewall.block(effect.address, effect.seconds)),
                               UnblockAddress: lambda effect: self._firewall(self.firewall.unblock(effect.address))},
@@ -113,6 +110,10 @@ class Controller:
                                               config.security.block_for, config.security.allowed()),
                              callbacks=CallbackFlow(book, business_hours=lambda epoch: config.callbacks.in_business_hours(
                                  epoch, zone)))
+        for kind in self.notifier.kinds:  # the fact stream out (events/): observed, never waited for
+            self.engine.observe(kind, self.notifier)
+            if notify is not None:
+                self.engine.observe(kind, notify)
         self.firewall = NftFirewall()
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
                            live=lambda: {call.linkedid for call in self.engine.snapshot()},
@@ -216,6 +217,8 @@ class Controller:
             add_routes(app, self.orders, self.config.orders, self.store)
             from web.supervision import add_supervision
             add_supervision(app, self.supervision_store, self.ami.phone_registered, self.config.supervisors)
+            from events.websocket import add_events
+            add_events(app, self.notifier.stream, self.engine)
             self._http = web.AppRunner(app, access_log=None)
             await self._http.setup()
             await web.TCPSite(self._http, self.config.http.bind, self.config.http.port).start()

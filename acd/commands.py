@@ -27,6 +27,15 @@ class CallArrived:
 
 
 @dataclass(frozen=True, slots=True)
+class CallWaiting:
+    """Notification: a caller joined a desk's queue (the ACD took them; an offer may follow at once)."""
+
+    linkedid: str
+    desk: str
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
 class CallEnded:
     """Notification: a call left the live model (for supervisors' views and metrics)."""
 

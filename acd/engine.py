@@ -23,7 +23,7 @@ from acd import supervision as sv
 from acd.acd import (UNKNOWN_AGENT, Acd, AcdEffect, AcdError, AgentChanged, AgentSession, CallAbandoned, CallAnswered,
                      OfferCall, QueueRefused, SetTimer)
 from acd.calls import CallView, LiveCalls
-from acd.commands import CallEnded, Effect, SaveAgentSession, WriteCallRecord
+from acd.commands import CallEnded, CallWaiting, Effect, SaveAgentSession, WriteCallRecord
 from acd.desks import AcdConfig, device_prefix
 from acd.figures import DeskFigures
 from acd.handover import (AGENT_NOT_READY, NO_AGENT_READY, SAME_DESK, SELF_TRANSFER, UNKNOWN_AGENT, UNKNOWN_DESK,
@@ -870,8 +870,9 @@ class Engine:
                 if fact.queued_epoch is not None:  # keep the place it had before a restart
                     queued_at = now - max(0.0, wall - fact.queued_epoch)
                 try:
-                    return acd.enqueue(fact.linkedid, fact.channel, fact.desk, Priority(fact.priority),
-                                       now, queued_at=queued_at, preferred_agent=fact.preferred_agent)
+                    offered = acd.enqueue(fact.linkedid, fact.channel, fact.desk, Priority(fact.priority),
+                                          now, queued_at=queued_at, preferred_agent=fact.preferred_agent)
+                    return [CallWaiting(fact.linkedid, fact.desk, int(fact.priority)), *offered]
                 except AcdError as exc:
                     log.warning("could not queue call %s for desk %s: %s", fact.linkedid, fact.desk, exc)
                     del self._caller_channel[fact.linkedid]

@@ -166,6 +166,7 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/agents/{agent_id}/handover"): OWN,
     ("POST", "/api/agents/{agent_id}/handover/{step}"): OWN,
     ("GET", "/api/desks"): AGENT,
+    ("GET", "/api/events"): AGENT,  # the live events websocket: filtered by role (events/websocket.py)
     ("GET", "/api/calls"): SUPERVISOR,
     ("GET", "/api/callbacks"): SUPERVISOR,
     ("GET", "/api/callbacks/figures"): SUPERVISOR,

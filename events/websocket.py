@@ -1,0 +1,129 @@
+"""The live events websocket (issue 17): `GET /api/events` on the controller's HTTP server.
+
+Authenticated as the API is (a bearer token; the route is open to agents and supervisors) and
+filtered by role: a supervisor gets every fact, an agent only those of their own seat and calls
+(never another agent's call). Callers' numbers are masked as in the API.
+
+On connect the server sends one `snapshot` (what is live now: agents, calls, desks; `stream`
+and `seq` name the point it stands for), then each fact as an `event` with its sequence number.
+A client that lost its socket reconnects with `?stream=<stream>&since=<seq>` and gets exactly the
+facts after `seq` (a `resumed` message first), or a fresh snapshot if those are no longer kept
+or the controller restarted since (another `stream`). A client that falls too far behind is
+closed with code 1013 and reason `too-slow`: it reconnects and resumes; the engine never waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from acd.privacy import mask_number
+from events.stream import EventFact, EventStream, Subscription
+from web.access import GRANT, Grant, Role
+from web.routes import error
+
+log = logging.getLogger("events.websocket")
+
+ROUTE = "/api/events"
+BAD_RESUME = "bad-resume"  # since/stream that are not a sequence number and a stream name
+NOT_A_WEBSOCKET = "websocket-required"
+TRY_AGAIN_LATER = 1013  # RFC 6455's close code for a client cut off for being too slow
+
+
+def visible(fact: EventFact, grant: Grant | None) -> bool:
+    """A supervisor (or an app without access control) sees everything; an agent their own seat."""
+    return grant is None or grant.role is Role.SUPERVISOR or fact.agent_id == grant.name
+
+
+def wire(fact: EventFact) -> dict[str, Any]:
+    data = dict(fact.data)
+    if data.get("number"):
+        data["number"] = mask_number(str(data["number"]))
+    return {"type": "event", "seq": fact.seq, "kind": fact.kind, "at": fact.at, "agent": fact.agent_id,
+            "linkedid": fact.linkedid, "data": data}
+
+
+def snapshot(engine: Any, grant: Grant | None) -> dict[str, Any]:
+    """What is live now, as the grant may see it."""
+    agents = [asdict(a) for a in engine.agents()]
+    calls = [{"linkedid": c.linkedid, "state": c.state, "caller": mask_number(c.caller_number),
+              "dialed": c.dialed_number, "desk": c.desk, "arrived_at": c.arrived_at.timestamp(),
+              "answered_at": c.answered_at.timestamp() if c.answered_at else None} for c in engine.snapshot()]
+    if grant is not None and grant.role is not Role.SUPERVISOR:
+        own = [a for a in agents if a["agent_id"] == grant.name]
+        mine = {a["call_id"] for a in own if a["call_id"]}
+        return {"agents": own, "calls": [c for c in calls if c["linkedid"] in mine], "desks": {}}
+    return {"agents": agents, "calls": calls, "desks": engine.desk_figures()}
+
+
+def add_events(app: web.Application, stream: EventStream, engine: Any) -> None:
+    """Serve the websocket on `app` (web/access.py's rules open it to both roles)."""
+    stream_name = stream.name
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        grant = request.get(GRANT)
+        since, named = request.query.get("since"), request.query.get("stream", "")
+        if since is not None and not (since.isascii() and since.isdigit() and len(since) <= 18):
+            return _refuse(BAD_RESUME, "since must be the sequence number of the last event received")
+        socket = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
+        if not socket.can_prepare(request).ok:
+            return _refuse(NOT_A_WEBSOCKET, "connect with a websocket (Upgrade: websocket)")
+        await socket.prepare(request)
+        # subscribed before the snapshot is read, in one step of the loop: no fact falls between
+        subscription = stream.subscribe()
+        backlog = stream.since(int(since)) if since is not None and named == stream_name else None
+        try:
+            if backlog is None:
+                first: dict[str, Any] = {"type": "snapshot", "stream": stream_name, "seq": stream.seq,
+                                         **snapshot(engine, grant)}
+                last = stream.seq
+            else:
+                first = {"type": "resumed", "stream": stream_name, "seq": int(since or 0)}
+                last = backlog[-1].seq if backlog else int(since or 0)
+            await socket.send_str(json.dumps(first, ensure_ascii=False, default=str))
+            for fact in backlog or ():
+                if visible(fact, grant):
+                    await socket.send_str(json.dumps(wire(fact), ensure_ascii=False))
+            await _forward(socket, subscription, grant, last)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            subscription.close()
+            if not socket.closed:
+                await socket.close()
+        return socket
+
+    app.router.add_get(ROUTE, events)
+
+
+async def _forward(socket: web.WebSocketResponse, subscription: Subscription, grant: Grant | None,
+                   last: int) -> None:
+    """Facts to the client until either side ends; a client's own messages are read (the
+    heartbeat's pongs, a close) and otherwise ignored."""
+
+    async def read() -> None:
+        async for message in socket:
+            if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+        subscription.close()
+
+    reader = asyncio.create_task(read())
+    try:
+        async for fact in subscription:
+            if fact.seq > last and visible(fact, grant):
+                await socket.send_str(json.dumps(wire(fact), ensure_ascii=False))
+        if subscription.cut:
+            log.warning("events: a %s client fell %s behind and was cut off (it may resume)",
+                        grant.role.value if grant else "test", "too far")
+            await socket.close(code=TRY_AGAIN_LATER, message=subscription.cut.encode())
+    finally:
+        reader.cancel()
+
+
+def _refuse(code: str, detail: str) -> web.Response:
+    return error(400, code, detail)
