@@ -114,6 +114,10 @@ class Controller:
             self.engine.observe(kind, self.notifier)
             if notify is not None:
                 self.engine.observe(kind, notify)
+        from events.metrics import Metrics
+
+        self.metrics = Metrics(self.engine, self.notifier.stream, self._health)
+        self.engine.step_observer = self.metrics.step.observe
         self.firewall = NftFirewall()
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
                            live=lambda: {call.linkedid for call in self.engine.snapshot()},
@@ -202,6 +206,8 @@ class Controller:
         self._spawn(self.ami.sweep_journal_forever(self.config.asterisk.journal_sweep), "journal-sweep")
         self._spawn(self.store.analyze_daily(), "store-statistics")
         self._spawn(self.ami.heartbeat(), "heartbeat")
+        self._spawn(self.metrics.probe_lag(), "event-loop-lag")
+        self._spawn(self.notifier.desk_beat(self._desk_figures), "desk-figures")
         if self.config.http.port:
             from web.access import TokenFile
             from web.api import make_app
@@ -219,12 +225,28 @@ class Controller:
             add_supervision(app, self.supervision_store, self.ami.phone_registered, self.config.supervisors)
             from events.websocket import add_events
             add_events(app, self.notifier.stream, self.engine)
+            self.metrics.serve(app)
             self._http = web.AppRunner(app, access_log=None)
             await self._http.setup()
             await web.TCPSite(self._http, self.config.http.bind, self.config.http.port).start()
         log.info("controller running: FastAGI %s:%d, AMI %s:%d, store %s", self.config.agi.bind,
                  self.config.agi.port, self.config.asterisk.ami_host, self.config.asterisk.ami_port,
                  self.config.store.url.split("://")[0])
+
+    def _health(self) -> dict[str, float]:
+        """The controller's health for /metrics."""
+        loop = asyncio.get_running_loop()
+        answered = self.ami.heartbeat_answered
+        journal = Path(self.config.store.journal) if self.config.store.journal else None
+        return {"ami_connected": float(self.ami.client.connected),
+                "heartbeat_age_seconds": round(loop.time() - answered, 3) if answered else float("nan"),
+                "engine_inbox_depth": float(self.engine.inbox_depth), "store_backlog": float(self.writer.pending),
+                "journal_bytes": float(journal.stat().st_size) if journal is not None and journal.exists() else 0.0}
+
+    def _desk_figures(self) -> dict[str, dict[str, Any]]:
+        """Who waits now at each desk and its agents by state (today's counts are in /api/desks)."""
+        return {desk: {**figures, "longest_wait": round(figures["longest_wait"])}
+                for desk, figures in self.engine.live_figures().items()}
 
     async def stop(self) -> None:
         if self._http is not None:

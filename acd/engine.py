@@ -209,6 +209,7 @@ class Engine:
         self._queued: dict[str, Queued] = {}  # queued linkedid -> when it joined, its class
         self._timers: set[asyncio.TimerHandle] = set()
         self.processed = 0
+        self.step_observer: Callable[[float], None] | None = None  # each step's seconds (the metrics)
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -289,6 +290,10 @@ class Engine:
         for handle in self._timers:
             handle.cancel()
 
+    @property
+    def inbox_depth(self) -> int:
+        return self._inbox.qsize()
+
     # ---- reading (copies, never the engine's objects) ----
     def snapshot(self) -> tuple[CallView, ...]:
         return self.calls.views()
@@ -323,6 +328,10 @@ class Engine:
             return False
         return self._clock() - queued.call.queued_at >= after
 
+    def live_figures(self) -> dict[str, dict[str, Any]]:
+        """Per desk, now: who waits, the longest wait, agents by state."""
+        return self.figures.snapshot(self._clock(), self.acd)
+
     def desk_figures(self) -> dict[str, dict[str, Any]]:
         """Per desk and for the whole hotline (acd.kpis.HOTLINE): today's figures as the
         records count them (the calls in talk now included), and who waits now."""
@@ -346,6 +355,7 @@ class Engine:
             message = await self._inbox.get()
             if message is None:
                 return
+            started = time.perf_counter()
             try:
                 effects = self._apply(message)
             except Exception:  # a bug must not stop the hotline: log the fact, keep going
@@ -354,6 +364,8 @@ class Engine:
             self.processed += 1
             for effect in effects:
                 self._carry_out(effect)
+            if self.step_observer is not None:
+                self.step_observer(time.perf_counter() - started)
             if self._inbox.empty():
                 self._idle.set()
 

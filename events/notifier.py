@@ -6,6 +6,7 @@ websocket, MQTT and the metrics read. Publishing never waits.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -121,3 +122,13 @@ class Notifier:
     # ---- desks (the composition root publishes them on a beat: figures change with every call) ----
     def desk_figures(self, desk: str, figures: dict[str, Any]) -> None:
         self.stream.publish(self._wall(), "desk.figures", data={"desk": desk, **figures})
+
+    async def desk_beat(self, figures: Callable[[], dict[str, dict[str, Any]]], every: float = 1.0) -> None:
+        """Publish each desk's figures when they changed, at most every `every` seconds."""
+        last: dict[str, dict[str, Any]] = {}
+        while True:
+            for desk, now in figures().items():
+                if last.get(desk) != now:
+                    last[desk] = now
+                    self.desk_figures(desk, now)
+            await asyncio.sleep(every)

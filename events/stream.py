@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger("events.stream")
 
 RING_KEPT = 20_000  # facts kept for resuming (a busy hall's few minutes)
 QUEUE_DEPTH = 2_000  # facts a subscriber may be behind before it is cut off
@@ -84,6 +87,7 @@ class EventStream:
         self.seq = 0
         self._ring: deque[EventFact] = deque(maxlen=ring)
         self._subscribers: list[Subscription] = []
+        self._listeners: list[Callable[[EventFact], None]] = []  # in-process and quick: the metrics
         self._depth = depth
         self.cut_off = 0  # subscribers cut off for being too slow, since start
 
@@ -92,11 +96,20 @@ class EventStream:
         self.seq += 1
         fact = EventFact(self.seq, at, kind, agent_id, linkedid, dict(data or {}))
         self._ring.append(fact)
+        for listener in self._listeners:
+            try:
+                listener(fact)
+            except Exception:  # a listener's bug must not stop the stream
+                log.exception("event listener failed on %s", kind)
         for subscriber in list(self._subscribers):
             if not subscriber.offer(fact):
                 self._subscribers.remove(subscriber)
                 self.cut_off += 1
         return fact
+
+    def listen(self, listener: Callable[[EventFact], None]) -> None:
+        """Call `listener` with every fact as it is published (it must be quick: counters)."""
+        self._listeners.append(listener)
 
     def subscribe(self, depth: int | None = None) -> Subscription:
         subscription = Subscription(self, depth or self._depth)

@@ -77,6 +77,7 @@ class AmiLink:
         self._heartbeat_sent = 0.0
         self.heartbeat_gap_max = 0.0  # seconds between two heartbeats sent (the beat itself)
         self.heartbeat_rtt_max = 0.0  # seconds until Asterisk's answer to one was read
+        self.heartbeat_answered = 0.0  # loop time Asterisk last took one (0: never)
         self.ring_timeout = ring_timeout
         self.threeway_ring_timeout = threeway_ring_timeout
         self.client = AmiClient(
@@ -350,7 +351,8 @@ class AmiLink:
     async def _beat(self, sent: float) -> None:
         try:
             await self._beat_now(self.client)
-            self.heartbeat_rtt_max = max(self.heartbeat_rtt_max, asyncio.get_running_loop().time() - sent)
+            self.heartbeat_answered = asyncio.get_running_loop().time()
+            self.heartbeat_rtt_max = max(self.heartbeat_rtt_max, self.heartbeat_answered - sent)
         except Exception as exc:
             log.warning("heartbeat not delivered: %s", exc)
         finally:

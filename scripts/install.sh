@@ -13,6 +13,7 @@ APT_PACKAGES=(
   espeak-ng                          # Mandarin prompts (ivr)
   postgresql                         # the store's production database (tests start a cluster)
   nftables                           # NAT in the home-seat tests' network namespaces
+  mosquitto mosquitto-clients        # the MQTT broker the live events go to (tests start their own)
   procps psmisc iproute2 ca-certificates
 )
 

@@ -10,6 +10,7 @@ never waits for it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from aiohttp.test_utils import TestServer
 from acd import events as ev
 from acd.desks import AcdConfig, AgentConfig, Desk
 from acd.engine import Engine
+from events.metrics import Metrics
 from events.notifier import Notifier
 from events.stream import EventStream
 from events.websocket import add_events
@@ -35,7 +37,8 @@ CONFIG = AcdConfig(desks=(Desk("general", "综合", "general", wrap_up=0),),
 class Hotline:
     """An engine, its notifier and the HTTP app serving the websocket, with three tokens."""
 
-    def __init__(self, tmp: Path, stream: EventStream | None = None) -> None:
+    def __init__(self, tmp: Path, stream: EventStream | None = None,
+                 health: Callable[[], dict[str, float]] | None = None) -> None:
         self.notifier = Notifier(stream)
         self.engine = Engine({}, acd=CONFIG)
         for kind in self.notifier.kinds:
@@ -45,6 +48,10 @@ class Hotline:
                        (("boss", Role.SUPERVISOR), ("a1", Role.AGENT), ("a2", Role.AGENT))}
         app = make_app(self.engine, tokens=TokenFile(path))
         add_events(app, self.notifier.stream, self.engine)
+        if health is not None:  # /metrics too (tests/events/test_metrics.py)
+            self.metrics = Metrics(self.engine, self.notifier.stream, health)
+            self.engine.step_observer = self.metrics.step.observe
+            self.metrics.serve(app)
         self.server = TestServer(app, host="127.0.0.1", port=0)
 
     async def __aenter__(self) -> Hotline:
@@ -70,11 +77,15 @@ class Hotline:
         self.engine.submit(ev.CallQueued(at(t), uid, uid, f"PJSIP/carrier-{uid}", "general"))
         await self.engine.drained()
         offered = self.engine.acd.queue[uid].offered_to
-        self.engine.submit(ev.DialEnded(at(t + 1), uid, uid, f"PJSIP/agent100{offered[-1]}-{uid}", "ANSWER"))
+        leg = f"PJSIP/agent100{offered[-1]}-{uid}"
+        self.engine.submit(ev.ChannelCreated(at(t), f"{uid}-a", uid, leg, 0, "", "", "s", "from-agents"))
+        self.engine.submit(ev.DialEnded(at(t + 1), uid, uid, leg, "ANSWER"))
         await self.engine.drained()
 
     async def hang_up(self, uid: str, t: float) -> None:
-        self.engine.submit(ev.ChannelHungUp(at(t), uid, uid, 16, "Normal Clearing"))
+        """The citizen hangs up (and the agent's leg with them, if they had one)."""
+        for channel in (uid, f"{uid}-a"):
+            self.engine.submit(ev.ChannelHungUp(at(t), channel, uid, 16, "Normal Clearing"))
         await self.engine.drained()
 
 
