@@ -126,6 +126,32 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class EventsConfig:
+    """Live events out (events/, issue 17). With no `mqtt_host` they go to the websocket only;
+    with one, to its MQTT broker too, under hotline/<site>/... (README: the topics)."""
+
+    mqtt_host: str = ""  # e.g. "127.0.0.1"; "" no broker
+    mqtt_port: int = 1883
+    mqtt_user: str = ""
+    mqtt_password_file: str = ""  # 0600, outside any checkout; or HOTLINE_MQTT_PASSWORD
+    site: str = "hotline"  # the topics' second level: one broker may serve several centres
+    personal_data: bool = False  # callers' numbers on call topics; off: masked, as on the websocket
+    reconnect_max: float = 30.0  # seconds between reconnect attempts, at most
+
+    def mqtt_password(self) -> str | None:
+        secret = os.environ.get("HOTLINE_MQTT_PASSWORD")
+        if secret:
+            return secret
+        if not self.mqtt_password_file:
+            return None
+        try:
+            return Path(self.mqtt_password_file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the MQTT password from {self.mqtt_password_file}: "
+                              f"{exc.strerror}; set HOTLINE_MQTT_PASSWORD or mqtt_password_file") from None
+
+
+@dataclass(frozen=True, slots=True)
 class SeatsConfig:
     """The seats' SIP phones (seats/, issue 16): which PJSIP endpoints are generated from the
     roster (`hotline_pbx.py seats apply`), which of them are home seats (TLS and SRTP), where
@@ -170,6 +196,7 @@ class Config:
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     seats: SeatsConfig = field(default_factory=SeatsConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
     acd: AcdConfig = field(default_factory=AcdConfig)
     orders: Catalog = DEFAULT_CATALOG
     dialplan: DialPlan = field(default_factory=DialPlan)
@@ -181,7 +208,7 @@ class Config:
 _SECTIONS: dict[str, type[Any]] = {"city": CityConfig, "asterisk": AsteriskConfig, "agi": AgiConfig,
                                    "store": StoreConfig, "http": HttpConfig, "log": LogConfig,
                                    "callbacks": CallbacksConfig, "security": SecurityConfig,
-                                   "seats": SeatsConfig}
+                                   "seats": SeatsConfig, "events": EventsConfig}
 
 
 def _coerce(section: str, key: str, value: Any, kind: Any, where: str) -> Any:

@@ -117,6 +117,15 @@ class Controller:
         from events.metrics import Metrics
 
         self.metrics = Metrics(self.engine, self.notifier.stream, self._health)
+        self.mqtt: Any = None  # with [events] mqtt_host: the fact stream to that broker too
+        if config.events.mqtt_host:
+            from events.mqtt import MqttPublisher
+
+            self.mqtt = MqttPublisher(self.notifier.stream, config.events.mqtt_host, config.events.mqtt_port,
+                                      site=config.events.site, username=config.events.mqtt_user,
+                                      password=config.events.mqtt_password(),
+                                      personal_data=config.events.personal_data,
+                                      reconnect_max=config.events.reconnect_max)
         self.engine.step_observer = self.metrics.step.observe
         self.firewall = NftFirewall()
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
@@ -207,6 +216,8 @@ class Controller:
         self._spawn(self.store.analyze_daily(), "store-statistics")
         self._spawn(self.ami.heartbeat(), "heartbeat")
         self._spawn(self.metrics.probe_lag(), "event-loop-lag")
+        if self.mqtt is not None:
+            self._spawn(self.mqtt.run(), "mqtt")
         self._spawn(self.notifier.desk_beat(self._desk_figures), "desk-figures")
         if self.config.http.port:
             from web.access import TokenFile
@@ -241,7 +252,8 @@ class Controller:
         return {"ami_connected": float(self.ami.client.connected),
                 "heartbeat_age_seconds": round(loop.time() - answered, 3) if answered else float("nan"),
                 "engine_inbox_depth": float(self.engine.inbox_depth), "store_backlog": float(self.writer.pending),
-                "journal_bytes": float(journal.stat().st_size) if journal is not None and journal.exists() else 0.0}
+                "journal_bytes": float(journal.stat().st_size) if journal is not None and journal.exists() else 0.0,
+                **({"mqtt_connected": float(self.mqtt.connected)} if self.mqtt is not None else {})}
 
     def _desk_figures(self) -> dict[str, dict[str, Any]]:
         """Who waits now at each desk and its agents by state (today's counts are in /api/desks)."""

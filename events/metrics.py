@@ -66,6 +66,7 @@ HEALTH_HELP = {
     "store_backlog": "call records submitted but not yet in the database",
     "journal_bytes": "size of the call-record journal kept while the database is away",
     "events_subscribers": "websocket and MQTT consumers of the fact stream",
+    "mqtt_connected": "1 while the MQTT broker ([events] mqtt_host) takes the events",
     "events_cut_off": "consumers cut off for being too slow, since start",
 }
 
