@@ -252,7 +252,7 @@ class Acd:
         """The agent pressed 1 and is in their conference: offers may join them. A line the
         agent no longer wants (logged out, off persistent mode, a line replaced) is hung up."""
         agent = self._agent(agent_id)
-        if not agent.persistent or agent.state is AgentState.LOGGED_OUT or uniqueid != agent.line_id:
+        if not agent.persistent or uniqueid != agent.line_id:  # logged out, no agent is persistent
             return [HangUpLine(agent_id, uniqueid)]
         if agent.line is LineState.UP:
             return []
@@ -275,7 +275,7 @@ class Acd:
         effects: list[AcdEffect] = []
         for agent_id, (uniqueid, bridged) in live.items():
             agent = self.agents.get(agent_id)
-            if agent is None or not agent.persistent or agent.state is AgentState.LOGGED_OUT:
+            if agent is None or not agent.persistent:
                 effects.append(HangUpLine(agent_id, uniqueid))
             elif agent.line_id in ("", uniqueid):  # this life's own line, or the last life's
                 agent.line_id = uniqueid

@@ -348,8 +348,8 @@ def test_after_a_restart_the_resync_finds_a_persistent_line_again() -> None:
     stray = "hotline-line-a2-7"  # a2 is logged out: a line of theirs is nobody's
     later.login("a3", 1, phone="13900002222", persistent=True)
     ringing = later.agents["a3"].line_id
-    found = later.lines_found({"a1": (line, True), "a2": (stray, False), "a3": (ringing, False)}, 2)
-    assert HangUpLine("a2", stray) in found and offers(found) == [("c1", "a1")]
+    found = later.lines_found({"a2": (stray, False), "a1": (line, True), "a3": (ringing, False)}, 2)
+    assert found[0] == HangUpLine("a2", stray) and offers(found) == [("c1", "a1")]
     assert (later.agents["a3"].line, later.agents["a3"].line_id) == (LineState.DIALING, ringing)  # not yet a 1
     # Asterisk restarted meanwhile: no line listed, none there (both agents told)
     gone = later.lines_found({}, 3)
@@ -357,6 +357,10 @@ def test_after_a_restart_the_resync_finds_a_persistent_line_again() -> None:
     assert [(e.agent_id, e.state) for e in gone if isinstance(e, LineChanged)] == [
         ("a1", LineState.DOWN), ("a3", LineState.DOWN)]
     assert later.agents["a1"].line is LineState.DOWN and later.agents["a3"].line_id == ""
+    [now_ringing] = dialed(later.ready("a3", 4))
+    older = "hotline-line-a3-1"  # one Asterisk still lists from before: not the line being dialed
+    assert later.lines_found({"a3": (older, True)}, 5) == [HangUpLine("a3", older)]
+    assert (later.agents["a3"].line, later.agents["a3"].line_id) == (LineState.DIALING, now_ringing)
 
 
 @pytest.mark.parametrize(("phone", "accepted"), [("110", True), ("1" * 20, True), ("12", False), ("1" * 21, False)])
