@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from acd.acd import (BAD_PHONE, LINE_NEEDS_PHONE, QUEUE_FULL, UNKNOWN_AGENT, Acd, AcdError, AgentChanged, AgentReachable,
                      CallAbandoned, CallAnswered, OfferCall, SetTimer)
 from acd.desks import AcdConfig, AgentConfig, Desk
-from acd.lines import DialLine, HangUpLine, LineChanged, LineState, line_agent
+from acd.lines import DialLine, HangUpLine, LineChanged, LineState, far_half, line_agent
 from acd.routing import OverflowStep, Priority
 from acd.states import AgentState, IllegalTransition, PauseReason
 
@@ -375,3 +375,16 @@ def test_an_ordinary_phones_number_is_three_to_twenty_digits(phone: str, accepte
         with pytest.raises(AcdError) as refused:
             acd.login("a1", 0, phone=phone)
         assert (refused.value.code, str(refused.value).endswith(phone)) == (BAD_PHONE, True)
+
+
+@pytest.mark.parametrize(("uniqueid", "agent"), [
+    ("hotline-line-a1-66787872", "a1"), ("hotline-line-a1-66787872-far", "a1"),
+    ("hotline-line-agent-1006-5", "agent-1006"),  # an agent id with a dash
+    ("hotline-line-a1-x", None), ("hotline-line--5", None), ("hotline-line-a1", None),
+    ("hotline-pbx-1796304487.2", None)])
+def test_a_lines_channels_are_known_by_their_names(uniqueid: str, agent: str | None) -> None:
+    assert line_agent(uniqueid) == agent
+
+
+def test_the_far_half_of_a_line_is_named_after_it() -> None:
+    assert far_half("hotline-line-a1-7") == "hotline-line-a1-7-far" and line_agent(far_half("hotline-line-a1-7")) == "a1"
