@@ -69,6 +69,13 @@ class Controller:
         self.callback_saver = CallbackSaver(self.callback_store)
         self.agent_sessions = AgentSessionStore(self.store.engine)
         self.session_saver = SaveLoop(self.agent_sessions.save, "agents' sessions", lambda effect: effect.session)
+        from acd.history import Transition
+        from tickets.agent_history import AgentHistoryStore
+
+        self.agent_history = AgentHistoryStore(self.store.engine)
+        self.history_saver = SaveLoop(self.agent_history.save, "agents' history",
+                                      lambda fact: (fact.agent_id, Transition(fact.data["since"], fact.data["state"],
+                                                                             fact.data["reason"])))
         self.supervision_store = SupervisionStore(self.store.engine)
         self.supervision_saver = SaveLoop(self.supervision_store.save_sessions, "monitoring sessions",
                                           lambda effect: effect.record)
@@ -117,6 +124,8 @@ class Controller:
         from events.metrics import Metrics
 
         self.metrics = Metrics(self.engine, self.notifier.stream, self._health)
+        # every agent state change to the store (the day's per-agent figures); memory keeps the current one
+        self.notifier.stream.listen(lambda fact: self.history_saver.submit(fact) if fact.kind == "agent.state" else None)
         self.mqtt: Any = None  # with [events] mqtt_host: the fact stream to that broker too
         if config.events.mqtt_host:
             from events.mqtt import MqttPublisher
@@ -207,6 +216,7 @@ class Controller:
         self.engine.restore_records(await self.store.arrived_between(*local_day_bounds(today, self.engine.today.zone)))
         self._spawn(self.callback_saver.run(), "callback-saves")
         self._spawn(self.session_saver.run(), "agent-session-saves")
+        self._spawn(self.history_saver.run(), "agent-history-saves")
         self._spawn(self.supervision_saver.run(), "monitoring-session-saves")
         self._spawn(self.audit_saver.run(), "audit-saves")
         self._spawn(self.engine.run(), "engine")
@@ -230,7 +240,8 @@ class Controller:
                     log.error("API: %s", tokens.error)
                 log.warning("API: no tokens in %s, every request will be refused; make one with "
                             "`hotline_pbx.py api-token add --role supervisor --name NAME`", tokens.path)
-            app = make_app(self.engine, self.orders, self.callback_store, tokens, records=self.store)
+            app = make_app(self.engine, self.orders, self.callback_store, tokens, records=self.store,
+                           history=self.agent_history)
             add_routes(app, self.orders, self.config.orders, self.store)
             from web.supervision import add_supervision
             add_supervision(app, self.supervision_store, self.ami.phone_registered, self.config.supervisors)
@@ -267,7 +278,8 @@ class Controller:
         await self.ami.close()
         await self.engine.drained()
         self.engine.stop()
-        for saver in (self.callback_saver, self.session_saver, self.supervision_saver, self.audit_saver):  # the store may be away: not forever
+        for saver in (self.callback_saver, self.session_saver, self.history_saver, self.supervision_saver,
+                      self.audit_saver):  # the store may be away: not forever
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(saver.flush(), 5.0)
         await self.writer.close(timeout=5.0)  # what the database did not take stays in the journal

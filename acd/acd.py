@@ -18,8 +18,7 @@ never ahead of a live caller of its class who waited longer.
 from __future__ import annotations
 
 import heapq
-from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from acd.desks import AcdConfig, AgentConfig, external_device
 from acd.errors import StableError
@@ -138,11 +137,6 @@ class LiveAgent:
     persistent: bool = False
     line: LineState = LineState.DOWN
     line_id: str = ""  # the line's channel (its uniqueid), while dialing or up
-    # the recent transitions (the agent history of the events issue goes to the store)
-    history: deque[tuple[float, AgentState, str]] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))
-
-
-HISTORY_KEPT = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +191,6 @@ class Acd:
         if state is AgentState.READY and agent.state is not AgentState.READY:
             agent.idle_since = now
         agent.state, agent.reason, agent.since = state, reason, now
-        agent.history.append((now, state, reason))
         return AgentChanged(agent.config.agent_id, state, reason, now)
 
     def login(self, agent_id: str, now: float, phone: str = "", persistent: bool = False) -> list[AcdEffect]:
@@ -374,7 +367,6 @@ class Acd:
             agent.desk = kept.desk if kept.desk in self.policies else None  # a desk since removed: none
             phone = kept.phone if state is not AgentState.LOGGED_OUT and _phone_number(kept.phone) else ""
             self._on_phone(agent, phone, kept.persistent)  # a line is down until the resync lists it
-            agent.history.append((since, state, kept.reason))
             effects.append(AgentChanged(kept.agent_id, state, kept.reason, since))
             if state is AgentState.WRAP_UP:
                 agent.wrap_up_generation += 1

@@ -848,7 +848,6 @@ class Engine:
         text = sv.forced_reason(kind, by)  # the agent's state says who forced it
         agent = self.acd.agents[agent_id]
         agent.reason = text
-        agent.history[-1] = (*agent.history[-1][:2], text)
         return [replace(e, reason=text) if isinstance(e, AgentChanged) and e.agent_id == agent_id else e
                 for e in effects]
 

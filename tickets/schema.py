@@ -167,6 +167,17 @@ agent_sessions = Table(
     Column("persistent", Boolean, nullable=False, server_default=false()),
 )
 
+# Agents' state history (revision 0013, acd/history.py): every transition, for the day's figures.
+# The key makes a transition restored at a restart (same agent, time and state) one row.
+agent_history = Table(
+    "agent_history",
+    metadata,
+    Column("agent_id", String(64), primary_key=True),
+    Column("at", DateTime(timezone=True), primary_key=True),
+    Column("state", String(16), primary_key=True),
+    Column("reason", String(64), nullable=False),
+)
+
 # Supervision (revision 0009, acd/supervision.py): every monitoring session (who monitored whom,
 # which call, when, in which modes, how long) and the supervisors' audit (forced pause or
 # logout, emergency hang-up: who, what, target, reason, when).

@@ -160,6 +160,7 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/openapi.json"): PUBLIC,
     ("GET", "/api/agents"): AGENT,
     ("GET", "/api/agents/{agent_id}/call"): OWN,
+    ("GET", "/api/agents/{agent_id}/day"): OWN,
     ("POST", "/api/agents/{agent_id}/{op}"): OWN,
     ("POST", "/api/agents/{agent_id}/threeway"): OWN,
     ("POST", "/api/agents/{agent_id}/transfer"): OWN,

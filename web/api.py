@@ -36,11 +36,12 @@ from acd.kpis import ServiceFigures, local_day_bounds
 from acd.privacy import mask_number
 from acd.states import IllegalTransition
 from callback.store import CallbackStore
+from tickets.agent_history import AgentHistoryStore
 from tickets.orders import WorkOrderStore
 from tickets.scope import Viewer, ViewerRole
 from tickets.store import CallRecordStore
 from web.access import GRANT, Role, TokenFile, decide
-from web.models import (AgentCall, AgentOpPath, AgentPath, AgentState, AgentView, CallbackEntryView,
+from web.models import (AgentCall, AgentDay, AgentOpPath, AgentPath, AgentState, AgentView, CallbackEntryView,
                         CallbackFigures, CallbackFiguresQuery, DayFigures, DayQuery, DeskToday, Document,
                         DoNotCallAdded, DoNotCallBody, DoNotCallEntry, DoNotCallRemoved, LiveCall, NumberBody, NumberPath,
                         HandoverStepPath, HandoverView, PauseBody, ThreeWayBody, TransferBody)
@@ -56,6 +57,7 @@ ENGINE = web.AppKey("engine", Engine)
 WORK_ORDERS = web.AppKey("work_orders", WorkOrderStore)
 CALLBACK_STORE = web.AppKey("callback_store", CallbackStore)
 CALL_RECORDS = web.AppKey("call_records", CallRecordStore)
+AGENT_HISTORY = web.AppKey("agent_history", AgentHistoryStore)
 SERVED = web.AppKey("served", list[Operation])  # every operation served, for the OpenAPI document
 UNKNOWN_OPERATION = "unknown-operation"
 NO_STORE = "no-store"
@@ -263,6 +265,24 @@ async def day_figures(request: web.Request, query: DayQuery) -> web.Response:
     return reply({"day": query.day.isoformat(), "timezone": engine.today.zone.key, "desks": figures}, DayFigures)
 
 
+@route("GET", "/api/agents/{agent_id}/day", "an agent's local day from their state history: logged in, ready, "
+       "on calls, wrap-up, paused per reason, occupancy", Answer(200, "the day's figures", AgentDay), errors=(404,))
+async def agent_day_figures(request: web.Request, path: AgentPath, query: DayQuery) -> web.Response:
+    from acd.history import agent_day
+
+    engine = request.app[ENGINE]
+    history = request.app.get(AGENT_HISTORY)
+    if not any(a.agent_id == path.agent_id for a in engine.agents()):
+        return _error(404, UNKNOWN_AGENT, path.agent_id)
+    if history is None:
+        return _error(404, NO_STORE, "an agent's day needs the store")
+    start, end = (t.timestamp() for t in local_day_bounds(query.day, engine.today.zone))
+    transitions = await history.between(path.agent_id, start, end)
+    figures = agent_day(transitions, start, min(end, time.time()))
+    return reply({"agent": path.agent_id, "day": query.day.isoformat(), "timezone": engine.today.zone.key,
+                  **figures}, AgentDay)
+
+
 @route("GET", "/api/callbacks/figures", "live (or that day's) lost-call rate, callbacks due, outcomes, success",
        Answer(200, "the figures", CallbackFigures), errors=(404,))
 async def callback_figures(request: web.Request, query: CallbackFiguresQuery) -> web.Response:
@@ -376,7 +396,8 @@ def guard(tokens: TokenFile) -> Any:
 
 def make_app(engine: Engine, orders: WorkOrderStore | None = None,
              callback_store: CallbackStore | None = None, tokens: TokenFile | None = None,
-             records: CallRecordStore | None = None, read_timeout: float = BODY_TIMEOUT_SECONDS) -> web.Application:
+             records: CallRecordStore | None = None, read_timeout: float = BODY_TIMEOUT_SECONDS,
+             history: AgentHistoryStore | None = None) -> web.Application:
     """`tokens` None serves without access control: for handler tests only; the controller
     always passes its token file. web/orders.py's `add_routes` adds the work-order routes; the
     OpenAPI document covers whatever is served when it is first asked for. A request body that
@@ -391,6 +412,8 @@ def make_app(engine: Engine, orders: WorkOrderStore | None = None,
         app[CALLBACK_STORE] = callback_store
     if records is not None:
         app[CALL_RECORDS] = records
+    if history is not None:
+        app[AGENT_HISTORY] = history
     app[SERVED] = route.add_to(app)
     app[DOCUMENT] = []
     return app

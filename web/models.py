@@ -275,6 +275,21 @@ class DayQuery(Query):
     day: Day = Field(description="a local day of the city, YYYY-MM-DD")
 
 
+class AgentDay(Answer):
+    """An agent's local day from their state history (acd/history.py), in seconds."""
+
+    agent: str
+    day: str
+    timezone: str
+    logged_in: float
+    ready: float
+    offered: float
+    on_call: float
+    wrap_up: float
+    paused: dict[str, float] = Field(description="seconds paused, per reason")
+    occupancy: float | None = Field(description="(offered + on call + wrap-up) / (that + ready); none without such time")
+
+
 class DayFigures(Answer):
     day: str
     timezone: str
