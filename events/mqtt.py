@@ -76,6 +76,9 @@ class MqttPublisher:
         return []
 
     def _keep_latest(self, fact: EventFact) -> None:
+        """In the engine's step (a listener): only the retained topics' facts are encoded here."""
+        if fact.kind not in STATE_TOPICS and fact.kind != "desk.figures":
+            return
         for topic, payload, retained in self.messages(fact):
             if retained:
                 self.latest[topic] = payload

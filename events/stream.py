@@ -1,7 +1,7 @@
 """The fact stream (issue 17): every fact the notifier publishes gets the next sequence number,
 is kept in a bounded ring (so a client that reconnects resumes from its last number without
-loss or duplicates) and is offered to every subscriber without waiting. A subscriber that
-cannot keep up is cut off, never waited for: the engine must not slow down because a
+loss or duplicates), and every subscriber reads it from there at its own pace. A subscriber
+that cannot keep up is cut off, never waited for: the engine must not slow down because a
 wallboard's network is slow or a consumer died. Pure asyncio, no I/O: the websocket and MQTT
 edges read subscriptions.
 """
@@ -19,7 +19,7 @@ from typing import Any
 log = logging.getLogger("events.stream")
 
 RING_KEPT = 20_000  # facts kept for resuming (a busy hall's few minutes)
-QUEUE_DEPTH = 2_000  # facts a subscriber may be behind before it is cut off
+QUEUE_DEPTH = 5_000  # facts a subscriber may be behind before it is cut off
 TOO_SLOW = "too-slow"  # why a subscriber was cut off (the websocket's close reason)
 
 
@@ -38,81 +38,98 @@ class EventFact:
 
 
 class Subscription:
-    """A consumer's view of the stream: an async iterator of facts, ended when the consumer
-    closes it or when it fell too far behind (`cut` then says why)."""
+    """A consumer's view of the stream: an async iterator of facts, read from the stream's ring
+    at the consumer's own pace, ended when the consumer closes it or when it fell more than
+    `depth` facts behind (`cut` then says why)."""
 
     def __init__(self, stream: EventStream, depth: int) -> None:
         self._stream = stream
-        self._queue: asyncio.Queue[EventFact | None] = asyncio.Queue(depth)
-        self.cut: str = ""
+        self._depth = depth
+        self.next = stream.seq + 1  # the sequence number of the next fact it reads
+        self._ready = asyncio.Event()
+        self.cut = ""
+        self.closed = False
 
-    def offer(self, fact: EventFact) -> bool:
-        """Never blocks: False (and cut off) when the consumer is too far behind."""
-        try:
-            self._queue.put_nowait(fact)
-            return True
-        except asyncio.QueueFull:
-            self.cut = TOO_SLOW
-            self._end()
-            return False
-
-    def _end(self) -> None:
-        """Wake the consumer with the end (room is made: a full queue cannot take it)."""
-        while True:
-            try:
-                self._queue.put_nowait(None)
-                return
-            except asyncio.QueueFull:
-                self._queue.get_nowait()
+    def wake(self) -> None:
+        self._ready.set()
 
     def close(self) -> None:
+        self.closed = True
         self._stream.unsubscribe(self)
-        self._end()
+        self._ready.set()
 
     @property
     def behind(self) -> int:
-        return self._queue.qsize()
+        return self._stream.seq - self.next + 1
+
+    def _cut(self) -> None:
+        self.cut = TOO_SLOW
+        self.close()
 
     async def __aiter__(self) -> AsyncIterator[EventFact]:
-        while True:
-            fact = await self._queue.get()
-            if fact is None:
+        while not self.closed:
+            if self.next > self._stream.seq:
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            fact = self._stream.at(self.next)
+            if fact is None:  # no longer kept: it fell behind the ring itself
+                self._cut()
                 return
+            self.next += 1
             yield fact
 
 
 class EventStream:
+    """Publishing costs the same whatever the number of consumers: the fact goes into the ring,
+    and the consumers are woken once the engine's step is over (one callback for all the facts
+    of the step); that wake-up also cuts off those too far behind."""
+
     def __init__(self, ring: int = RING_KEPT, depth: int = QUEUE_DEPTH) -> None:
         self.name = secrets.token_hex(6)  # this life's stream: sequence numbers of another do not resume
         self.seq = 0
-        self._ring: deque[EventFact] = deque(maxlen=ring)
+        self._size = ring
+        self._ring: list[EventFact | None] = [None] * ring
         self._subscribers: list[Subscription] = []
         self._listeners: list[Callable[[EventFact], None]] = []  # in-process and quick: the metrics
-        self._depth = depth
+        self._depth = min(depth, ring)
+        self._waking = False
         self.cut_off = 0  # subscribers cut off for being too slow, since start
 
     def publish(self, at: float, kind: str, agent_id: str = "", linkedid: str = "",
                 data: Mapping[str, Any] | None = None) -> EventFact:
         self.seq += 1
         fact = EventFact(self.seq, at, kind, agent_id, linkedid, dict(data or {}))
-        self._ring.append(fact)
+        self._ring[self.seq % self._size] = fact
         for listener in self._listeners:
             try:
                 listener(fact)
             except Exception:  # a listener's bug must not stop the stream
                 log.exception("event listener failed on %s", kind)
-        for subscriber in list(self._subscribers):
-            if not subscriber.offer(fact):
-                self._subscribers.remove(subscriber)
-                self.cut_off += 1
+        if self._subscribers and not self._waking:
+            self._waking = True
+            asyncio.get_running_loop().call_soon(self._wake)
         return fact
+
+    def _wake(self) -> None:
+        self._waking = False
+        for subscriber in list(self._subscribers):
+            if subscriber.behind > subscriber._depth:
+                subscriber._cut()
+                self.cut_off += 1
+            else:
+                subscriber.wake()
+
+    def at(self, seq: int) -> EventFact | None:
+        fact = self._ring[seq % self._size]
+        return fact if fact is not None and fact.seq == seq else None
 
     def listen(self, listener: Callable[[EventFact], None]) -> None:
         """Call `listener` with every fact as it is published (it must be quick: counters)."""
         self._listeners.append(listener)
 
     def subscribe(self, depth: int | None = None) -> Subscription:
-        subscription = Subscription(self, depth or self._depth)
+        subscription = Subscription(self, min(depth or self._depth, self._size))
         self._subscribers.append(subscription)
         return subscription
 
@@ -123,12 +140,10 @@ class EventStream:
     def since(self, seq: int) -> list[EventFact] | None:
         """The facts after `seq`, or None when some of them are no longer kept (or `seq` is
         from another life of the controller): the client needs a fresh snapshot."""
-        if seq > self.seq:
+        if seq > self.seq or seq < 0:
             return None
-        oldest = self._ring[0].seq if self._ring else self.seq + 1
-        if seq + 1 < oldest:
-            return None
-        return [f for f in self._ring if f.seq > seq]
+        facts = [self.at(n) for n in range(seq + 1, self.seq + 1)]
+        return None if any(f is None for f in facts) else [f for f in facts if f is not None]
 
     @property
     def subscribers(self) -> int:

@@ -164,6 +164,10 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, str]]:
         return True
 
     add_supervision(app, SupervisionStore(store.engine), registered, ())
+    from events.stream import EventStream
+    from events.websocket import add_events
+
+    add_events(app, EventStream(), engine)  # as the controller adds it (hotline_pbx.py)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client, path
     await store.close()
