@@ -367,10 +367,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
         token = add_token(config.http.tokens, Role.SUPERVISOR, "demo")
         print(f"demo: the API while the demo runs: curl -H 'Authorization: Bearer {token}' "
               f"http://127.0.0.1:{config.http.port}/api/desks", flush=True)
+    broker = None
+    if not config.events.mqtt_host:  # the demo shows the events on a broker of its own
+        import dataclasses
+        import tempfile
+
+        from devtools.broker import Mosquitto
+
+        if Mosquitto.available():
+            broker = Mosquitto(Path(tempfile.mkdtemp(prefix="hotline-demo-mqtt-")))
+            broker.start()
+            config = dataclasses.replace(config, events=dataclasses.replace(
+                config.events, mqtt_host="127.0.0.1", mqtt_port=broker.port, site="demo"))
+    if config.events.mqtt_host:
+        print(f"demo: the live events on MQTT: mosquitto_sub -h {config.events.mqtt_host} "
+              f"-p {config.events.mqtt_port} -t 'hotline/#' -v", flush=True)
+    if config.http.port:
+        print(f"demo: the live events on the websocket: ws://127.0.0.1:{config.http.port}/api/events "
+              f"(the same token); Prometheus: http://127.0.0.1:{config.http.port}/metrics", flush=True)
     paths = sandbox.SandboxPaths()
     sandbox.build_root(paths)
     sandbox.start(paths)
-    _run(demo(Controller, config, calls=args.calls, citizens=args.citizens))
+    try:
+        _run(demo(Controller, config, calls=args.calls, citizens=args.citizens))
+    finally:
+        if broker is not None:
+            broker.stop()
     if not args.keep_running:
         sandbox.stop(paths)
     return 0
