@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from dataclasses import asdict
 from typing import Any
 
@@ -61,9 +62,27 @@ def snapshot(engine: Any, grant: Grant | None) -> dict[str, Any]:
     return {"agents": agents, "calls": calls, "desks": engine.desk_figures()}
 
 
+class Encoded:
+    """Each fact encoded once for every client (the wire form is the same for every role: only
+    which facts a client gets differs), the last `kept` of them."""
+
+    def __init__(self, kept: int = 8192) -> None:
+        self._texts: OrderedDict[int, str] = OrderedDict()
+        self._kept = kept
+
+    def __call__(self, fact: EventFact) -> str:
+        text = self._texts.get(fact.seq)
+        if text is None:
+            text = self._texts[fact.seq] = json.dumps(wire(fact), ensure_ascii=False)
+            if len(self._texts) > self._kept:
+                self._texts.popitem(last=False)
+        return text
+
+
 def add_events(app: web.Application, stream: EventStream, engine: Any) -> None:
     """Serve the websocket on `app` (web/access.py's rules open it to both roles)."""
     stream_name = stream.name
+    encoded = Encoded()
 
     async def events(request: web.Request) -> web.StreamResponse:
         grant = request.get(GRANT)
@@ -88,8 +107,8 @@ def add_events(app: web.Application, stream: EventStream, engine: Any) -> None:
             await socket.send_str(json.dumps(first, ensure_ascii=False, default=str))
             for fact in backlog or ():
                 if visible(fact, grant):
-                    await socket.send_str(json.dumps(wire(fact), ensure_ascii=False))
-            await _forward(socket, subscription, grant, last)
+                    await socket.send_str(encoded(fact))
+            await _forward(socket, subscription, grant, last, encoded)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -102,7 +121,7 @@ def add_events(app: web.Application, stream: EventStream, engine: Any) -> None:
 
 
 async def _forward(socket: web.WebSocketResponse, subscription: Subscription, grant: Grant | None,
-                   last: int) -> None:
+                   last: int, encoded: Encoded) -> None:
     """Facts to the client until either side ends; a client's own messages are read (the
     heartbeat's pongs, a close) and otherwise ignored."""
 
@@ -116,7 +135,7 @@ async def _forward(socket: web.WebSocketResponse, subscription: Subscription, gr
     try:
         async for fact in subscription:
             if fact.seq > last and visible(fact, grant):
-                await socket.send_str(json.dumps(wire(fact), ensure_ascii=False))
+                await socket.send_str(encoded(fact))
         if subscription.cut:
             log.warning("events: a %s client fell %s behind and was cut off (it may resume)",
                         grant.role.value if grant else "test", "too far")
