@@ -135,10 +135,10 @@ async def run_once(args: argparse.Namespace, attach: bool) -> dict[str, float]:
         elapsed = await storm(engine, args.calls, args.in_flight)
         facts = notifier.stream.seq - published_before
         if attach:  # until the clients have what was sent (or a second passes with nothing new)
-            last, quiet = -1, time.perf_counter()
+            last, quiet = (-1, -1), time.perf_counter()
             while time.perf_counter() - quiet < 1.0:
-                if received[0] != last:
-                    last, quiet = received[0], time.perf_counter()
+                if (received[0], mqtt_received[0]) != last:
+                    last, quiet = (received[0], mqtt_received[0]), time.perf_counter()
                 await asyncio.sleep(0.05)
             delivered_in = time.perf_counter() - quiet + elapsed
         ordered = sorted(steps)

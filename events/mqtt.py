@@ -22,6 +22,7 @@ import asyncio
 import json
 import logging
 import re
+from collections import deque
 from typing import Any
 
 import aiomqtt
@@ -34,6 +35,7 @@ log = logging.getLogger("events.mqtt")
 STATE_TOPICS = {"agent.state": "state", "agent.reachable": "reachable", "agent.line": "line"}
 QOS = 1
 KEEPALIVE = 10  # seconds: a broker gone without a word is noticed within about 1.5 of these
+IN_FLIGHT = 100  # publishes awaiting the broker's PUBACK at once
 DEPTH = 50_000  # facts the publisher may be behind (a broker that is slow, not gone)
 _UNSAFE = re.compile(r"[+#/\x00]")  # an MQTT topic level may not hold these
 
@@ -113,24 +115,43 @@ class MqttPublisher:
             backoff = min(backoff * 2, self._reconnect_max)
 
     async def _forward(self, client: aiomqtt.Client, subscription: Subscription, missed: list[EventFact]) -> None:
-        # the state as it is now first (a broker restarted without persistence has lost it),
-        # then what was missed, in order (it ends with the same state), then the facts as they come
-        for topic, payload in list(self.latest.items()):
-            await client.publish(topic, payload, qos=QOS, retain=True)
-        for fact in missed:
-            await self._publish(client, fact)
-        async for fact in subscription:
-            if fact.seq > self._sent:
-                await self._publish(client, fact)
-        if subscription.cut:
-            log.warning("MQTT: the broker took events too slowly; catching up from the stream")
+        """The state as it is now first (a broker restarted without persistence has lost it),
+        then what was missed, in order (it ends with the same state), then the facts as they
+        come. Publishes are pipelined: up to IN_FLIGHT await the broker's acknowledgement at
+        once (sent in order; awaiting each PUBACK in turn caps the rate at one per round trip).
+        A fact counts as taken once its messages and all before them are acknowledged."""
+        window: deque[tuple[int, asyncio.Future[None] | None]] = deque()
 
-    async def _publish(self, client: aiomqtt.Client, fact: EventFact) -> None:
-        for topic, payload, retained in self.messages(fact):
-            await client.publish(topic, payload, qos=QOS, retain=retained)
-            self.published += 1
-        self._sent = fact.seq
+        async def settle(keep: int) -> None:
+            while len(window) > keep:
+                seq, acknowledged = window.popleft()
+                if acknowledged is not None:
+                    await acknowledged
+                self._sent = max(self._sent, seq)
 
+        def send(fact: EventFact) -> None:
+            for topic, payload, retained in self.messages(fact):
+                window.append((0, asyncio.ensure_future(client.publish(topic, payload, qos=QOS, retain=retained))))
+                self.published += 1
+            window.append((fact.seq, None))
+
+        try:
+            for topic, payload in list(self.latest.items()):
+                window.append((0, asyncio.ensure_future(client.publish(topic, payload, qos=QOS, retain=True))))
+            for fact in missed:
+                send(fact)
+                await settle(IN_FLIGHT)
+            async for fact in subscription:
+                if fact.seq > self._sent:
+                    send(fact)
+                    await settle(IN_FLIGHT if subscription.behind else 0)
+            await settle(0)
+            if subscription.cut:
+                log.warning("MQTT: the broker took events too slowly; catching up from the stream")
+        finally:
+            for _, acknowledged in window:
+                if acknowledged is not None:
+                    acknowledged.cancel()
 
 async def _until_disconnected(client: aiomqtt.Client) -> None:
     """Returns (raising MqttError) when the broker goes: the client reads nothing it subscribed to,
