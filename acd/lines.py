@@ -3,7 +3,7 @@
 The controller dials the agent's phone through the trunk once (AMI Originate of a Local channel
 whose far half dials the number, [hotline-seat-line-dial], generated with the number plan, and
 whose near half, named `line_uniqueid`, runs [hotline-seat-line]); the agent presses 1 and waits in
-a conference of their own (ConfBridge `seat-<agent>`) with music. Each citizen offered to them
+a conference of their own (ConfBridge `seat-<agent>`). Each citizen offered to them
 joins that conference through a Local channel ([hotline-seat-join]): no dial per call, and no
 key per call. The line is the channel the controller named; the facts about it, its far half and
 the trunk leg that half dials never reach the call model (it is nobody's call: citizens come and
