@@ -102,7 +102,6 @@ async def test_a_sandbox_call_is_seen_live_over_mqtt_the_websocket_and_metrics(
             [(_, state, retained)] = [m for m in late if m[0] == "hotline/sandbox/agents/agent1001/state"]
             assert retained and state["state"] == "on_call"
 
-            await asyncio.sleep(1.0)  # a moment of talk
             await citizen.hangup()
             await wait_until(lambda: ctl.engine.snapshot() == (), what="the call to end")
             async with http.ws_connect(f"{url}/api/events?stream={snapshot['stream']}&since={last}",
