@@ -9,9 +9,8 @@ edges read subscriptions.
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections import deque
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
