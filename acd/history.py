@@ -49,4 +49,5 @@ def _count(step: Transition, begin: float, until: float, spent: dict[str, float]
         return
     spent[step.state] = spent.get(step.state, 0.0) + (until - begin)
     if step.state == "paused":
-        paused[step.reason or "break"] = paused.get(step.reason or "break", 0.0) + (until - begin)
+        reason = step.reason or "break"  # a pause with no reason given is a break
+        paused[reason] = paused.get(reason, 0.0) + (until - begin)

@@ -41,3 +41,11 @@ def test_today_counts_until_now_and_an_agent_never_in_has_no_occupancy() -> None
     assert (day["logged_in"], day["ready"], day["occupancy"]) == (900.0, 900.0, 0.0)
     assert agent_day([], start, now)["occupancy"] is None
     assert agent_day([Transition(local(8, day=1), "logged_out")], start, now)["logged_in"] == 0.0
+
+
+def test_states_never_entered_count_nothing_and_a_pause_without_a_reason_is_a_break() -> None:
+    start, _ = (t.timestamp() for t in local_day_bounds(date(2026, 12, 2), CITY))
+    day = agent_day([Transition(local(9), "ready"), Transition(local(10), "paused", ""),
+                     Transition(local(10, 30), "ready")], start, local(11))
+    assert {k: day[k] for k in ("offered", "on_call", "wrap_up")} == {"offered": 0.0, "on_call": 0.0, "wrap_up": 0.0}
+    assert (day["ready"], day["paused"], day["logged_in"]) == (5400.0, {"break": 1800.0}, 7200.0)
