@@ -41,10 +41,10 @@ class Subscription:
     at the consumer's own pace, ended when the consumer closes it or when it fell more than
     `depth` facts behind (`cut` then says why)."""
 
-    def __init__(self, stream: EventStream, depth: int) -> None:
+    def __init__(self, stream: EventStream, depth: int, after: int | None = None) -> None:
         self._stream = stream
         self._depth = depth
-        self.next = stream.seq + 1  # the sequence number of the next fact it reads
+        self.next = (stream.seq if after is None else after) + 1  # the sequence number of the next fact it reads
         self._ready = asyncio.Event()
         self.cut = ""
         self.closed = False
@@ -56,6 +56,24 @@ class Subscription:
         self.closed = True
         self._stream.unsubscribe(self)
         self._ready.set()
+
+    def take(self, limit: int) -> list[EventFact]:
+        """Up to `limit` facts that are there now, without waiting (a batch for the hub)."""
+        facts: list[EventFact] = []
+        while len(facts) < limit and self.next <= self._stream.seq and not self.closed:
+            fact = self._stream.at(self.next)
+            if fact is None:
+                self._cut()
+                break
+            facts.append(fact)
+            self.next += 1
+        return facts
+
+    async def wait(self) -> None:
+        """Until there is a fact to read or the subscription ended."""
+        while not self.closed and self.next > self._stream.seq:
+            self._ready.clear()
+            await self._ready.wait()
 
     @property
     def behind(self) -> int:
@@ -84,8 +102,8 @@ class EventStream:
     and the consumers are woken once the engine's step is over (one callback for all the facts
     of the step); that wake-up also cuts off those too far behind."""
 
-    def __init__(self, ring: int = RING_KEPT, depth: int = QUEUE_DEPTH) -> None:
-        self.name = secrets.token_hex(6)  # this life's stream: sequence numbers of another do not resume
+    def __init__(self, ring: int = RING_KEPT, depth: int = QUEUE_DEPTH, name: str = "") -> None:
+        self.name = name or secrets.token_hex(6)  # this life's stream: sequence numbers of another do not resume
         self.seq = 0
         self._size = ring
         self._ring: list[EventFact | None] = [None] * ring
@@ -97,18 +115,25 @@ class EventStream:
 
     def publish(self, at: float, kind: str, agent_id: str = "", linkedid: str = "",
                 data: Mapping[str, Any] | None = None) -> EventFact:
-        self.seq += 1
-        fact = EventFact(self.seq, at, kind, agent_id, linkedid, dict(data or {}))
+        fact = EventFact(self.seq + 1, at, kind, agent_id, linkedid, dict(data or {}))
+        self.put(fact)
+        return fact
+
+    def put(self, fact: EventFact) -> None:
+        """A fact numbered already (the hub's copy of the controller's stream): the next one, or
+        any for a stream that has none yet (the hub starts with what the controller still keeps)."""
+        if self.seq and fact.seq != self.seq + 1:
+            raise ValueError(f"fact {fact.seq} after {self.seq}: the stream takes facts in order")
+        self.seq = fact.seq
         self._ring[self.seq % self._size] = fact
         for listener in self._listeners:
             try:
                 listener(fact)
             except Exception:  # a listener's bug must not stop the stream
-                log.exception("event listener failed on %s", kind)
+                log.exception("event listener failed on %s", fact.kind)
         if self._subscribers and not self._waking:
             self._waking = True
             asyncio.get_running_loop().call_soon(self._wake)
-        return fact
 
     def _wake(self) -> None:
         self._waking = False
@@ -127,8 +152,9 @@ class EventStream:
         """Call `listener` with every fact as it is published (it must be quick: counters)."""
         self._listeners.append(listener)
 
-    def subscribe(self, depth: int | None = None) -> Subscription:
-        subscription = Subscription(self, min(depth or self._depth, self._size))
+    def subscribe(self, depth: int | None = None, after: int | None = None) -> Subscription:
+        """Facts from `after` + 1 (default: from the next one published)."""
+        subscription = Subscription(self, min(depth or self._depth, self._size), after)
         self._subscribers.append(subscription)
         return subscription
 
@@ -143,6 +169,11 @@ class EventStream:
             return None
         facts = [self.at(n) for n in range(seq + 1, self.seq + 1)]
         return None if any(f is None for f in facts) else [f for f in facts if f is not None]
+
+    @property
+    def size(self) -> int:
+        """Facts the ring keeps."""
+        return self._size
 
     @property
     def subscribers(self) -> int:

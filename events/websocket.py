@@ -34,6 +34,7 @@ ROUTE = "/api/events"
 BAD_RESUME = "bad-resume"  # since/stream that are not a sequence number and a stream name
 NOT_A_WEBSOCKET = "websocket-required"
 TRY_AGAIN_LATER = 1013  # RFC 6455's close code for a client cut off for being too slow
+RESYNC = "resync"  # the close reason for a client whose resume point the hub lost: reconnect without it
 
 
 def visible(fact: EventFact, grant: Grant | None) -> bool:
@@ -79,9 +80,20 @@ class Encoded:
         return text
 
 
-def add_events(app: web.Application, stream: EventStream, engine: Any) -> None:
-    """Serve the websocket on `app` (web/access.py's rules open it to both roles)."""
-    stream_name = stream.name
+def opening(stream: EventStream, engine: Any, grant: Grant | None, since: str | None,
+            named: str) -> tuple[str, int]:
+    """The first message for a client and the sequence number it stands for: a resume when the
+    stream still holds every fact after `since` (of this life), else a snapshot of now."""
+    if since is not None and named == stream.name and stream.since(int(since)) is not None:
+        return json.dumps({"type": "resumed", "stream": stream.name, "seq": int(since)}), int(since)
+    first = {"type": "snapshot", "stream": stream.name, "seq": stream.seq, **snapshot(engine, grant)}
+    return json.dumps(first, ensure_ascii=False, default=str), stream.seq
+
+
+def add_events(app: web.Application, stream: EventStream, engine: Any, hub: Any = None) -> None:
+    """Serve the websocket on `app` (web/access.py's rules open it to both roles). With `hub`
+    (events/hub.py's link) the controller checks the request and writes the first message, and
+    the hub process serves the socket from then on."""
     encoded = Encoded()
 
     async def events(request: web.Request) -> web.StreamResponse:
@@ -89,35 +101,42 @@ def add_events(app: web.Application, stream: EventStream, engine: Any) -> None:
         since, named = request.query.get("since"), request.query.get("stream", "")
         if since is not None and not (since.isascii() and since.isdigit() and len(since) <= 18):
             return _refuse(BAD_RESUME, "since must be the sequence number of the last event received")
-        socket = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
-        if not socket.can_prepare(request).ok:
+        if not web.WebSocketResponse().can_prepare(request).ok:
             return _refuse(NOT_A_WEBSOCKET, "connect with a websocket (Upgrade: websocket)")
-        await socket.prepare(request)
-        # subscribed before the snapshot is read, in one step of the loop: no fact falls between
-        subscription = stream.subscribe()
-        backlog = stream.since(int(since)) if since is not None and named == stream_name else None
-        try:
-            if backlog is None:
-                first: dict[str, Any] = {"type": "snapshot", "stream": stream_name, "seq": stream.seq,
-                                         **snapshot(engine, grant)}
-                last = stream.seq
-            else:
-                first = {"type": "resumed", "stream": stream_name, "seq": int(since or 0)}
-                last = backlog[-1].seq if backlog else int(since or 0)
-            await socket.send_str(json.dumps(first, ensure_ascii=False, default=str))
-            for fact in backlog or ():
-                if visible(fact, grant):
-                    await socket.send_str(encoded(fact))
-            await _forward(socket, subscription, grant, last, encoded)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            subscription.close()
-            if not socket.closed:
-                await socket.close()
-        return socket
+        first, after = opening(stream, engine, grant, since, named)
+        if hub is not None:
+            return await hub.hand_over(request, first, after, grant)
+        return await serve(request, stream, encoded, grant, first, after)
 
     app.router.add_get(ROUTE, events)
+
+
+async def serve(request: web.Request, stream: EventStream, encoded: Encoded, grant: Grant | None, first: str,
+                after: int) -> web.WebSocketResponse:
+    """The upgrade, the first message, then every visible fact after `after`, in order, until
+    either side ends or the client falls too far behind."""
+    socket = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
+    await socket.prepare(request)
+    # the facts still to send: those the stream has (a backlog, sent whole) and those it will get
+    backlog = stream.since(after) if after < stream.seq else []
+    subscription = stream.subscribe(after=max(after, stream.seq))
+    try:
+        if backlog is None:  # the hub no longer holds what the controller does: start afresh
+            log.error("events: a client resuming after %d, which this stream no longer holds", after)
+            await socket.close(code=TRY_AGAIN_LATER, message=RESYNC.encode())
+            return socket
+        await socket.send_str(first)
+        for fact in backlog:
+            if visible(fact, grant):
+                await socket.send_str(encoded(fact))
+        await _forward(socket, subscription, grant, after, encoded)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        subscription.close()
+        if not socket.closed:
+            await socket.close()
+    return socket
 
 
 async def _forward(socket: web.WebSocketResponse, subscription: Subscription, grant: Grant | None,
