@@ -137,6 +137,7 @@ class EventsConfig:
     site: str = "hotline"  # the topics' second level: one broker may serve several centres
     personal_data: bool = False  # callers' numbers on call topics; off: masked, as on the websocket
     reconnect_max: float = 30.0  # seconds between reconnect attempts, at most
+    hub: bool = True  # the websocket clients and MQTT served by the events hub, a process of its own
 
     def mqtt_password(self) -> str | None:
         secret = os.environ.get("HOTLINE_MQTT_PASSWORD")

@@ -126,15 +126,22 @@ class Controller:
         self.metrics = Metrics(self.engine, self.notifier.stream, self._health)
         # every agent state change to the store (the day's per-agent figures); memory keeps the current one
         self.notifier.stream.listen(lambda fact: self.history_saver.submit(fact) if fact.kind == "agent.state" else None)
-        self.mqtt: Any = None  # with [events] mqtt_host: the fact stream to that broker too
-        if config.events.mqtt_host:
+        # with [events] mqtt_host the fact stream goes to that broker too; with [events] hub (the
+        # default) the websocket clients and MQTT are served by the events hub's process
+        mqtt = ({"host": config.events.mqtt_host, "port": config.events.mqtt_port, "site": config.events.site,
+                 "username": config.events.mqtt_user, "password": config.events.mqtt_password(),
+                 "personal_data": config.events.personal_data, "reconnect_max": config.events.reconnect_max}
+                if config.events.mqtt_host else None)
+        self.mqtt: Any = None
+        self.hub: Any = None
+        if config.events.hub:
+            from events.hub import HubLink
+
+            self.hub = HubLink(self.notifier.stream, mqtt)
+        elif mqtt is not None:
             from events.mqtt import MqttPublisher
 
-            self.mqtt = MqttPublisher(self.notifier.stream, config.events.mqtt_host, config.events.mqtt_port,
-                                      site=config.events.site, username=config.events.mqtt_user,
-                                      password=config.events.mqtt_password(),
-                                      personal_data=config.events.personal_data,
-                                      reconnect_max=config.events.reconnect_max)
+            self.mqtt = MqttPublisher(self.notifier.stream, **mqtt)
         self.engine.step_observer = self.metrics.step.observe
         self.firewall = NftFirewall()
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
@@ -228,6 +235,12 @@ class Controller:
         self._spawn(self.metrics.probe_lag(), "event-loop-lag")
         if self.mqtt is not None:
             self._spawn(self.mqtt.run(), "mqtt")
+        if self.hub is not None:
+            self._spawn(self.hub.run(), "events-hub")
+            try:  # before the API opens: a websocket client asking meanwhile would get 503
+                await asyncio.wait_for(self.hub.ready.wait(), 10.0)
+            except TimeoutError:
+                log.warning("events hub: not started within 10 s; /api/events answers 503 until it is")
         self._spawn(self.notifier.desk_beat(self._desk_figures), "desk-figures")
         if self.config.http.port:
             from web.access import TokenFile
@@ -246,7 +259,7 @@ class Controller:
             from web.supervision import add_supervision
             add_supervision(app, self.supervision_store, self.ami.phone_registered, self.config.supervisors)
             from events.websocket import add_events
-            add_events(app, self.notifier.stream, self.engine)
+            add_events(app, self.notifier.stream, self.engine, hub=self.hub)
             self.metrics.serve(app)
             self._http = web.AppRunner(app, access_log=None)
             await self._http.setup()
@@ -264,7 +277,8 @@ class Controller:
                 "heartbeat_age_seconds": round(loop.time() - answered, 3) if answered else float("nan"),
                 "engine_inbox_depth": float(self.engine.inbox_depth), "store_backlog": float(self.writer.pending),
                 "journal_bytes": float(journal.stat().st_size) if journal is not None and journal.exists() else 0.0,
-                **({"mqtt_connected": float(self.mqtt.connected)} if self.mqtt is not None else {})}
+                **({"mqtt_connected": float(self.mqtt.connected)} if self.mqtt is not None else {}),
+                **(self.hub.health() if self.hub is not None else {})}
 
     def _desk_figures(self) -> dict[str, dict[str, Any]]:
         """Who waits now at each desk and its agents by state (today's counts are in /api/desks)."""
@@ -274,6 +288,8 @@ class Controller:
     async def stop(self) -> None:
         if self._http is not None:
             await self._http.cleanup()
+        if self.hub is not None:
+            await self.hub.stop()
         await self.agi.close()
         await self.ami.close()
         await self.engine.drained()

@@ -34,7 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from events.frames import CLIENT, CONFIG, FACTS, FIGURES, Decoder, Frame, FrameError, encode
-from events.stream import RING_KEPT, EventFact, EventStream
+from events.stream import QUEUE_DEPTH, RING_KEPT, EventFact, EventStream
 from events.websocket import ROUTE, Encoded, serve
 from web.access import Grant, Role
 from web.routes import error
@@ -191,7 +191,8 @@ class HubLink:
         channel = self._channel = Channel(ours)
         # every fact the controller still keeps, then each new one: the hub resumes what it can
         subscription = self.stream.subscribe(depth=self.stream.size, after=max(0, self.stream.seq - self.stream.size))
-        channel.send(encode(CONFIG, {"stream": self.stream.name, "ring": self.stream.size, "mqtt": self._mqtt}))
+        channel.send(encode(CONFIG, {"stream": self.stream.name, "ring": self.stream.size, "depth": self.stream.depth,
+                                    "mqtt": self._mqtt}))
         tasks = [asyncio.create_task(self._feed(channel, subscription)),
                  asyncio.create_task(self._read(channel)), asyncio.create_task(self._process.wait())]
         self.ready.set()
@@ -235,11 +236,20 @@ class HubLink:
             process.kill()
             await process.wait()
 
+    def health(self) -> dict[str, float]:
+        """The hub's figures for /metrics (its clients, its MQTT link) and the link's own."""
+        figures = {"events_hub_up": float(self._channel is not None), "events_hub_restarts": float(self.restarts),
+                   "events_subscribers": self.figures.get("subscribers", 0.0),
+                   "events_cut_off": self.figures.get("cut_off", 0.0)}
+        if self._mqtt is not None:
+            figures["mqtt_connected"] = self.figures.get("mqtt_connected", 0.0) if self._channel is not None else 0.0
+        return figures
+
     async def hand_over(self, request: web.Request, first: str, after: int, grant: Grant | None) -> web.StreamResponse:
         """The client's connection to the hub, as it is (the upgrade not answered yet)."""
         channel, transport = self._channel, request.transport
         raw = transport.get_extra_info("socket") if transport is not None else None
-        if channel is None or channel.closed or raw is None:
+        if channel is None or channel.closed or transport is None or raw is None:
             return error(503, HUB_DOWN, "the live events are starting again; reconnect in a moment")
         transport.pause_reading()  # what the client sends from now on is the hub's to read
         head = "".join([f"{request.method} {request.raw_path} HTTP/{request.version.major}.{request.version.minor}\r\n",
@@ -263,7 +273,8 @@ class HubLink:
 class Hub:
     def __init__(self, channel: Channel, config: dict[str, Any]) -> None:
         self.channel = channel
-        self.stream = EventStream(ring=int(config.get("ring") or RING_KEPT), name=str(config["stream"]))
+        self.stream = EventStream(ring=int(config.get("ring") or RING_KEPT), depth=int(config.get("depth") or QUEUE_DEPTH),
+                                  name=str(config["stream"]))
         self.encoded = Encoded()
         self._clients: dict[Any, dict[str, Any]] = {}  # transport -> what the controller said of its client
         self.mqtt: Any = None
@@ -285,8 +296,10 @@ class Hub:
     async def _take_client(self, frame: Frame) -> None:
         assert frame.fd is not None
         sock = socket.socket(fileno=frame.fd)
+        server = self.runner.server
+        assert server is not None  # set up in run()
         try:
-            transport, protocol = await asyncio.get_running_loop().connect_accepted_socket(self.runner.server, sock)
+            transport, protocol = await asyncio.get_running_loop().connect_accepted_socket(server, sock)
         except OSError as exc:
             log.warning("events hub: a client's socket could not be taken: %s", exc)
             sock.close()
@@ -297,7 +310,8 @@ class Hub:
     def _report(self) -> None:
         self.channel.send(encode(FIGURES, {
             "subscribers": self.stream.subscribers, "cut_off": self.stream.cut_off,
-            **({"mqtt_connected": int(self.mqtt.connected), "mqtt_published": self.mqtt.published}
+            **({"mqtt_connected": int(self.mqtt.connected), "mqtt_published": self.mqtt.published,
+                "mqtt_reconnects": self.mqtt.reconnects}
                if self.mqtt is not None else {})}))
 
     async def run(self, frames: AsyncIterator[Frame]) -> None:

@@ -68,6 +68,8 @@ HEALTH_HELP = {
     "events_subscribers": "websocket and MQTT consumers of the fact stream",
     "mqtt_connected": "1 while the MQTT broker ([events] mqtt_host) takes the events",
     "events_cut_off": "consumers cut off for being too slow, since start",
+    "events_hub_up": "1 while the events hub process ([events] hub) serves the websocket and MQTT",
+    "events_hub_restarts": "times the events hub was started again since the controller started",
 }
 
 
@@ -87,8 +89,9 @@ class Metrics:
                               buckets=STEP_BUCKETS, registry=self.registry)
         self.lag = Histogram("hotline_event_loop_lag_seconds", "how late the event loop ran a timer",
                              buckets=LAG_BUCKETS, registry=self.registry)
-        self.registry.register(LiveState(engine, lambda: {**health(), "events_subscribers": stream.subscribers,
-                                                          "events_cut_off": stream.cut_off}))
+        # the stream's own consumers, unless the health says otherwise (the events hub's clients)
+        self.registry.register(LiveState(engine, lambda: {"events_subscribers": stream.subscribers,
+                                                          "events_cut_off": stream.cut_off, **health()}))
         stream.listen(self.count)
 
     def count(self, fact: EventFact) -> None:

@@ -171,6 +171,11 @@ class EventStream:
         return None if any(f is None for f in facts) else [f for f in facts if f is not None]
 
     @property
+    def depth(self) -> int:
+        """Facts a subscriber may be behind before it is cut off."""
+        return self._depth
+
+    @property
     def size(self) -> int:
         """Facts the ring keeps."""
         return self._size

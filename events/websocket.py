@@ -105,7 +105,8 @@ def add_events(app: web.Application, stream: EventStream, engine: Any, hub: Any 
             return _refuse(NOT_A_WEBSOCKET, "connect with a websocket (Upgrade: websocket)")
         first, after = opening(stream, engine, grant, since, named)
         if hub is not None:
-            return await hub.hand_over(request, first, after, grant)
+            handed: web.StreamResponse = await hub.hand_over(request, first, after, grant)
+            return handed
         return await serve(request, stream, encoded, grant, first, after)
 
     app.router.add_get(ROUTE, events)

@@ -1,5 +1,7 @@
 """The live events websocket, as a wallboard or an agent's desk sees it: a real engine driven
-through its inbox, the controller's HTTP app with its token file, a real websocket client.
+through its inbox, the controller's HTTP app with its token file, a real websocket client. Every
+promise holds both ways the controller serves it: from its own process (`[events] hub = false`)
+and through the events hub's process (the default), which the client cannot tell apart.
 
 Promises: a snapshot on connect, then every fact in order; a client that reconnects with its
 last sequence number gets each fact exactly once; an agent's socket never carries another
@@ -22,10 +24,12 @@ from acd import events as ev
 from acd.desks import AcdConfig, AgentConfig, Desk
 from acd.engine import Engine
 from events.metrics import Metrics
+from events.hub import HubLink
 from events.notifier import Notifier
 from events.stream import EventStream
 from events.websocket import add_events
 from tests.acd.test_engine_promises import at
+from tests.waiting import wait_until
 from web.access import Role, TokenFile, add_token
 from web.api import make_app
 
@@ -34,11 +38,17 @@ CONFIG = AcdConfig(desks=(Desk("general", "综合", "general", wrap_up=0),),
                            AgentConfig("a2", "乙", "PJSIP/agent1002", "1002", "1", {"general": 1})))
 
 
+@pytest.fixture(params=["inline", "hub"])
+def fanout(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 class Hotline:
-    """An engine, its notifier and the HTTP app serving the websocket, with three tokens."""
+    """An engine, its notifier and the HTTP app serving the websocket, with three tokens; with
+    `hub`, the events hub's process serves the clients."""
 
     def __init__(self, tmp: Path, stream: EventStream | None = None,
-                 health: Callable[[], dict[str, float]] | None = None) -> None:
+                 health: Callable[[], dict[str, float]] | None = None, hub: bool = False) -> None:
         self.notifier = Notifier(stream)
         self.engine = Engine({}, acd=CONFIG)
         for kind in self.notifier.kinds:
@@ -47,7 +57,8 @@ class Hotline:
         self.tokens = {name: add_token(path, role, name) for name, role in
                        (("boss", Role.SUPERVISOR), ("a1", Role.AGENT), ("a2", Role.AGENT))}
         app = make_app(self.engine, tokens=TokenFile(path))
-        add_events(app, self.notifier.stream, self.engine)
+        self.link = HubLink(self.notifier.stream) if hub else None
+        add_events(app, self.notifier.stream, self.engine, hub=self.link)
         if health is not None:  # /metrics too (tests/events/test_metrics.py)
             self.metrics = Metrics(self.engine, self.notifier.stream, health)
             self.engine.step_observer = self.metrics.step.observe
@@ -56,6 +67,9 @@ class Hotline:
 
     async def __aenter__(self) -> Hotline:
         self.task = asyncio.create_task(self.engine.run())
+        if self.link is not None:
+            self.hub_task = asyncio.create_task(self.link.run())
+            await asyncio.wait_for(self.link.ready.wait(), 10)
         await self.server.start_server()
         self.http = aiohttp.ClientSession()
         return self
@@ -63,8 +77,17 @@ class Hotline:
     async def __aexit__(self, *exc: object) -> None:
         await self.http.close()
         await self.server.close()
+        if self.link is not None:
+            await self.link.stop()
+            await self.hub_task
         self.engine.stop()
         await self.task
+
+    def cut_off(self) -> tuple[int, int]:
+        """Clients cut off for being slow, and clients now: the hub's figures when it serves them."""
+        if self.link is not None:
+            return int(self.link.figures.get("cut_off", 0)), int(self.link.figures.get("subscribers", 0))
+        return self.notifier.stream.cut_off, self.notifier.stream.subscribers
 
     def connect(self, who: str, **query: Any) -> Any:
         return self.http.ws_connect(self.server.make_url("/api/events").with_query(query),
@@ -97,8 +120,9 @@ async def receive(socket: Any, until: str, timeout: float = 5.0) -> list[dict[st
     return got
 
 
-async def test_a_supervisor_gets_the_snapshot_then_each_fact_in_order_and_resumes_without_loss(tmp_path: Path) -> None:
-    async with Hotline(tmp_path) as hotline:
+async def test_a_supervisor_gets_the_snapshot_then_each_fact_in_order_and_resumes_without_loss(
+        tmp_path: Path, fanout: str) -> None:
+    async with Hotline(tmp_path, hub=fanout == "hub") as hotline:
         await hotline.engine.request("login", "a1")
         async with hotline.connect("boss") as socket:
             first = await socket.receive_json()
@@ -129,8 +153,8 @@ async def test_a_supervisor_gets_the_snapshot_then_each_fact_in_order_and_resume
             assert (await socket.receive_json())["type"] == "snapshot"
 
 
-async def test_an_agents_socket_never_carries_another_agents_call(tmp_path: Path) -> None:
-    async with Hotline(tmp_path) as hotline:
+async def test_an_agents_socket_never_carries_another_agents_call(tmp_path: Path, fanout: str) -> None:
+    async with Hotline(tmp_path, hub=fanout == "hub") as hotline:
         for agent_id in ("a1", "a2"):
             await hotline.engine.request("login", agent_id)
         async with hotline.connect("a2") as mine:
@@ -148,8 +172,9 @@ async def test_an_agents_socket_never_carries_another_agents_call(tmp_path: Path
             assert [m["kind"] for m in seen] == ["agent.state", "agent.state", "call.offered", "agent.state", "call.answered"]
 
 
-async def test_a_client_too_slow_to_read_is_cut_off_and_the_engine_does_not_wait(tmp_path: Path) -> None:
-    async with Hotline(tmp_path, EventStream(depth=5)) as hotline:
+async def test_a_client_too_slow_to_read_is_cut_off_and_the_engine_does_not_wait(tmp_path: Path,
+                                                                                  fanout: str) -> None:
+    async with Hotline(tmp_path, EventStream(depth=5), hub=fanout == "hub") as hotline:
         await hotline.engine.request("login", "a1")
         async with hotline.connect("boss") as socket:
             await socket.receive_json()  # the snapshot; then it stops reading
@@ -158,9 +183,9 @@ async def test_a_client_too_slow_to_read_is_cut_off_and_the_engine_does_not_wait
                 stream.publish(float(n), "desk.figures", data={"desk": "general", "pad": "x" * 1000})
                 if n % 100 == 0:
                     await asyncio.sleep(0)  # the socket's task runs between the engine's steps
-                if stream.cut_off:
+                if hotline.cut_off()[0]:
                     break
-            assert (stream.cut_off, stream.subscribers) == (1, 0)  # cut off, not waited for
+            await wait_until(lambda: hotline.cut_off() == (1, 0), what="the slow client cut off")  # not waited for
             await hotline.engine.request("ready", "a1")  # the engine goes on
             while (message := await socket.receive(timeout=5)).type is aiohttp.WSMsgType.TEXT:
                 pass  # what was sent before the cut
@@ -170,8 +195,8 @@ async def test_a_client_too_slow_to_read_is_cut_off_and_the_engine_does_not_wait
 @pytest.mark.parametrize(("who", "query", "status"), [(None, {}, 401), ("boss", {"since": "-1"}, 400),
                                                       ("boss", {"since": "x"}, 400)])
 async def test_a_bad_connect_is_refused_with_a_stable_answer(tmp_path: Path, who: str | None, query: dict[str, str],
-                                                             status: int) -> None:
-    async with Hotline(tmp_path) as hotline:
+                                                             status: int, fanout: str) -> None:
+    async with Hotline(tmp_path, hub=fanout == "hub") as hotline:
         headers = {"Authorization": f"Bearer {hotline.tokens[who]}"} if who else {}
         async with hotline.http.get(hotline.server.make_url("/api/events").with_query(query), headers=headers) as got:
             assert got.status == status

@@ -24,6 +24,7 @@ from hotline_config import Config
 from hotline_pbx import SANDBOX_CONFIG, Controller
 from devtools import sandbox
 from devtools.phones import BaresipPhone, PhoneBank, PhoneSpec, heard_tone
+from tests.waiting import wait_until  # noqa: F401  (the integration tests import it from here)
 from web.access import Role, add_token
 
 pytestmark = pytest.mark.integration
@@ -127,14 +128,6 @@ def sip_password(sandbox_paths: sandbox.SandboxPaths) -> str:
 async def agent(bank: PhoneBank, number: int, password: str, auto_answer: bool = True):  # type: ignore[no-untyped-def]
     name = f"agent{number}"
     return await bank.add(PhoneSpec(name, name, password=password, auto_answer=auto_answer))
-
-
-async def wait_until(predicate: Callable[[], bool], *, timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def asterisk_channels(paths: sandbox.SandboxPaths) -> set[str]:

@@ -68,7 +68,8 @@ async def test_a_sandbox_call_is_seen_live_over_mqtt_the_websocket_and_metrics(
             ready = asyncio.Event()
             tasks.append(asyncio.create_task(collect(broker.port, early, ready)))
             await ready.wait()
-            await wait_until(lambda: ctl.mqtt.connected, what="the controller's MQTT link")
+            assert ctl.hub is not None  # the default: the events hub serves MQTT and the websocket
+            await wait_until(lambda: ctl.hub.figures.get("mqtt_connected"), what="the events hub's MQTT link")
             await phones.add(PhoneSpec("agent1001", "agent1001", password=sip_password, auto_answer=True))
             citizen = await phones.add(PhoneSpec("citizen", "13800138021", "周九"))
             await ctl.engine.do_not_call("13800138021")
@@ -91,8 +92,8 @@ async def test_a_sandbox_call_is_seen_live_over_mqtt_the_websocket_and_metrics(
                              what="the answer over MQTT")
             broker.stop()  # and the broker restarts without persistence, mid-call
             broker.start()
-            await wait_until(lambda: ctl.mqtt.connected and ctl.mqtt.reconnects >= 1, timeout=20,
-                             what="the controller's MQTT link back")
+            await wait_until(lambda: ctl.hub.figures.get("mqtt_connected") and ctl.hub.figures.get("mqtt_reconnects"),
+                             timeout=20, what="the events hub's MQTT link back")
             late: list[tuple[str, dict[str, Any], bool]] = []
             ready = asyncio.Event()
             tasks.append(asyncio.create_task(collect(broker.port, late, ready)))
@@ -141,6 +142,7 @@ async def test_a_sandbox_call_is_seen_live_over_mqtt_the_websocket_and_metrics(
             assert figures[("hotline_calls_answered_total", desk)] == 1
             assert figures[("hotline_talk_seconds_sum", desk)] == record.talk_time
             assert figures[("hotline_ami_connected", ())] == 1 and figures[("hotline_mqtt_connected", ())] == 1
+            assert figures[("hotline_events_hub_up", ())] == 1 and figures[("hotline_events_hub_restarts", ())] == 0
     finally:
         for task in tasks:
             task.cancel()
