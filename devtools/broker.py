@@ -21,7 +21,7 @@ def free_port() -> int:
 
 
 class Mosquitto:
-    def __init__(self, workdir: Path, *, persistence: bool = False, port: int = 0) -> None:
+    def __init__(self, workdir: Path, *, persistence: bool = False, port: int = 0, settings: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.log = workdir / "mosquitto.log"
@@ -33,6 +33,7 @@ class Mosquitto:
                  f"log_dest file {self.log}", "log_type error", "log_type warning", "log_type notice"]
         if persistence:
             lines += [f"persistence_location {workdir}/", "autosave_interval 1"]
+        lines += settings  # e.g. the bench's queue for a slow subscriber
         self.conf.write_text("\n".join(lines) + "\n")
         self._proc: subprocess.Popen[bytes] | None = None
 
