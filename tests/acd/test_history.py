@@ -49,3 +49,11 @@ def test_states_never_entered_count_nothing_and_a_pause_without_a_reason_is_a_br
                      Transition(local(10, 30), "ready")], start, local(11))
     assert {k: day[k] for k in ("offered", "on_call", "wrap_up")} == {"offered": 0.0, "on_call": 0.0, "wrap_up": 0.0}
     assert (day["ready"], day["paused"], day["logged_in"]) == (5400.0, {"break": 1800.0}, 7200.0)
+
+
+def test_an_agent_still_paused_at_the_days_end_has_the_pause_counted_up_to_midnight() -> None:
+    start, end = (t.timestamp() for t in local_day_bounds(date(2026, 12, 2), CITY))
+    # paused for training at 23:00 local and never back that day: an hour of training, not more
+    day = agent_day([Transition(local(22), "ready"), Transition(local(23), "paused", "training"),
+                     Transition(local(1, day=3), "ready")], start, end)
+    assert (day["ready"], day["paused"], day["logged_in"]) == (3600.0, {"training": 3600.0}, 7200.0)

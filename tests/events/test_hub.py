@@ -86,3 +86,22 @@ async def test_the_hub_ends_by_itself_when_the_controller_goes(tmp_path: Path) -
         assert link._channel is not None
         link._channel.close()  # the controller's end of the socket, as when the controller dies
         assert await asyncio.wait_for(process.wait(), 10) == 0  # it ended, it was not killed
+
+
+def test_the_hand_over_works_on_uvloop_the_loop_the_controller_runs_on(tmp_path: Path) -> None:
+    """uvloop's transports are not asyncio's (its socket is a stand-in): the controller's half of
+    the hand-over must work there too."""
+    import uvloop
+
+    async def scenario() -> list[str]:
+        async with Hotline(tmp_path, hub=True) as hotline:
+            await hotline.engine.request("login", "a1")
+            async with hotline.connect("boss") as socket:
+                first = await socket.receive_json()
+                await hotline.engine.request("ready", "a1")
+                got = await receive(socket, "agent.state")
+            async with hotline.connect("boss", stream=first["stream"], since=first["seq"]) as again:
+                back = [(await again.receive_json())["type"], (await again.receive_json())["kind"]]
+            return [first["type"], got[-1]["kind"], *back]
+
+    assert uvloop.run(scenario()) == ["snapshot", "agent.state", "resumed", "agent.state"]
