@@ -55,3 +55,10 @@ def test_a_descriptor_for_a_frame_that_never_completed_is_handed_back_to_close()
     frame = encode(CLIENT, {"after": 1})
     assert list(decoder.feed(frame[:3], [9])) == []
     assert decoder.leftover_fds() == [9]
+
+
+def test_chinese_text_travels_as_utf8_not_escapes() -> None:
+    wire = encode(FACTS, [{"data": {"desk": "综合"}}])
+    assert "综合".encode() in wire and b"\\u" not in wire
+    [frame] = list(Decoder().feed(wire))
+    assert frame.body == [{"data": {"desk": "综合"}}] and frame.fd is None

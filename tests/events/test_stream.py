@@ -87,3 +87,47 @@ def test_the_hubs_copy_takes_the_controllers_numbers_in_order_only() -> None:
         hub.put(facts[5])
     with pytest.raises(ValueError, match="in order"):
         hub.put(facts[-1])
+
+
+async def test_a_fact_carries_what_was_published_and_every_listener_sees_it_even_after_one_fails() -> None:
+    stream = EventStream()
+    heard: list[EventFact] = []
+
+    def broken(fact: EventFact) -> None:
+        raise RuntimeError("a listener's bug")
+
+    stream.listen(broken)
+    stream.listen(heard.append)
+    data = {"desk": "general", "number": "13800138000"}
+    fact = stream.publish(1796304310.25, "call.arrived", "a1", "L1", data)
+    data["desk"] = "changed later"  # the caller's dict is not the fact's
+    assert (fact.seq, fact.at, fact.kind, fact.agent_id, fact.linkedid) == (1, 1796304310.25, "call.arrived", "a1", "L1")
+    assert fact.data == {"desk": "general", "number": "13800138000"}
+    assert heard == [fact] and stream.at(1) is fact
+    reader = stream.subscribe(after=0)
+    got = await asyncio.wait_for(anext(aiter(reader)), 1)  # there already: read without another publish
+    assert got is fact
+
+
+def test_take_gives_at_most_the_batch_asked_and_a_new_client_resumes_from_nothing_received() -> None:
+    stream = EventStream()
+    for n in range(5):
+        stream.publish(float(n), "x")
+    reader = stream.subscribe(after=0)
+    assert [f.seq for f in reader.take(2)] == [1, 2]
+    assert [f.seq for f in reader.take(2)] == [3, 4]
+    assert [f.seq for f in stream.since(0) or []] == [1, 2, 3, 4, 5]  # since=0: it has had nothing yet
+
+
+async def test_every_client_cut_off_is_counted() -> None:
+    stream = EventStream(ring=100, depth=2)
+    slow = [stream.subscribe() for _ in range(3)]
+    for n in range(3):
+        stream.publish(float(n), "x")
+    await asyncio.sleep(0)
+    assert stream.cut_off == 3 and all(s.cut == TOO_SLOW for s in slow)
+    late = stream.subscribe()
+    for n in range(3):
+        stream.publish(float(n), "x")
+    await asyncio.sleep(0)
+    assert stream.cut_off == 4 and late.closed
