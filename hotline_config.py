@@ -89,6 +89,10 @@ class HttpConfig:
     bind: str = "127.0.0.1"
     port: int = 8345  # 0: do not serve the API
     tokens: str = "/etc/hotline-pbx/api-tokens"  # SHA-256 of bearer tokens: `hotline_pbx.py api-token`
+    # the pages' sessions (web/login.py): cookies only over HTTPS (browsers count http://127.0.0.1 as secure)
+    secure_cookies: bool = True
+    idle_timeout: float = 1800.0  # seconds without a request before a page session ends
+    session_max: float = 43_200.0  # seconds after login a page session ends whatever happens
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -253,8 +254,16 @@ class Controller:
                     log.error("API: %s", tokens.error)
                 log.warning("API: no tokens in %s, every request will be refused; make one with "
                             "`hotline_pbx.py api-token add --role supervisor --name NAME`", tokens.path)
+            from tickets.users import UserStore
+            from web.login import SessionLimits
+            from web.pages import add_pages
+            from web.sessions import Sessions
+
+            sessions = Sessions(UserStore(self.store.engine), limits=SessionLimits(self.config.http.idle_timeout,
+                                                                                    self.config.http.session_max))
             app = make_app(self.engine, self.orders, self.callback_store, tokens, records=self.store,
-                           history=self.agent_history)
+                           history=self.agent_history, sessions=sessions)
+            add_pages(app, sessions, secure_cookies=self.config.http.secure_cookies)
             add_routes(app, self.orders, self.config.orders, self.store)
             from web.supervision import add_supervision
             add_supervision(app, self.supervision_store, self.ami.phone_registered, self.config.supervisors)
@@ -520,6 +529,60 @@ def cmd_records(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise ConfigError("the two passwords differ; nothing changed")
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    """The pages' accounts in the store (web/login.py hashes the passwords with argon2id)."""
+    from tickets.deadlines import local_time
+    from tickets.store import CallRecordStore
+    from tickets.users import UserError, UserStore
+    from web.login import hash_password
+
+    config = hotline_config.load(args.config)
+    zone = config.city.zone()
+
+    async def run() -> int:
+        store = CallRecordStore(config.store.url)
+        await store.open()  # the schema at its newest revision
+        users = UserStore(store.engine)
+        now = time.time()
+        try:
+            if args.action == "add":
+                user = await users.add(args.name, args.role, hash_password(_new_password(args.password_stdin)),
+                                       args.display, now)
+                print(f"users: {user.name} ({user.role}) added")
+            elif args.action == "password":
+                await users.set_password(args.name, hash_password(_new_password(args.password_stdin)), now)
+                print(f"users: {args.name}'s password set; their sessions ended")
+            elif args.action in ("disable", "enable"):
+                await users.set_disabled(args.name, args.action == "disable")
+                print(f"users: {args.name} {args.action}d")
+            elif args.action == "list":
+                for user in await users.all():
+                    print(f"{user.name:24} {user.role:10} {'disabled' if user.disabled else 'active':8} {user.display}")
+            else:
+                for entry in await users.audit_log(args.limit):
+                    when = local_time(datetime.fromtimestamp(entry.at, timezone.utc), zone)
+                    print(f"{when:%Y-%m-%d %H:%M:%S}  {entry.outcome:14} {entry.name:24} {entry.address}")
+        except (UserError, ValueError) as exc:
+            print(f"hotline_pbx: users: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await store.close()
+        return 0
+
+    return asyncio.run(run())
+
+
 def cmd_dialplan(args: argparse.Namespace) -> int:
     """Generate (or check) the number-plan part of the Asterisk dialplan from a config."""
     from dialplan.generate import FILENAME, render
@@ -684,6 +747,25 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("--name", required=True)
     token_sub.add_parser("list", parents=[which], help="names and roles (never the tokens)")
     token.set_defaults(func=cmd_api_token)
+
+    people = sub.add_parser("users", help="the pages' accounts: add | password | disable | enable | list | audit")
+    people_sub = people.add_subparsers(dest="action", required=True, metavar="ACTION")
+    store_of = argparse.ArgumentParser(add_help=False)
+    store_of.add_argument("--config", default=str(SANDBOX_CONFIG), help="its [store] holds the accounts")
+    new = people_sub.add_parser("add", parents=[store_of], help="an account for an agent, a supervisor or an admin")
+    new.add_argument("--name", required=True, help="the login name; for an agent, the agent id (agent1001)")
+    new.add_argument("--role", required=True, choices=("agent", "supervisor", "admin"))
+    new.add_argument("--display", default="", help="the name the pages show (张伟)")
+    new.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    word = people_sub.add_parser("password", parents=[store_of], help="set a new password (ends its sessions)")
+    word.add_argument("--name", required=True)
+    word.add_argument("--password-stdin", action="store_true")
+    for action, says in (("disable", "refuse its logins and end its sessions"), ("enable", "allow its logins again")):
+        people_sub.add_parser(action, parents=[store_of], help=says).add_argument("--name", required=True)
+    people_sub.add_parser("list", parents=[store_of], help="names, roles and whether disabled (never a hash)")
+    people_sub.add_parser("audit", parents=[store_of], help="the latest logins, failed logins and logouts") \
+        .add_argument("--limit", type=int, default=50)
+    people.set_defaults(func=cmd_users)
 
     seats = sub.add_parser("seats", help="agents' SIP seats from the roster: credentials | password | certs | apply")
     seats_sub = seats.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -14,6 +14,7 @@ APT_PACKAGES=(
   postgresql                         # the store's production database (tests start a cluster)
   nftables                           # NAT in the home-seat tests' network namespaces
   mosquitto mosquitto-clients        # the MQTT broker the live events go to (tests start their own)
+  chromium fonts-noto-cjk            # the pages tested in a real browser (Playwright drives it), Chinese glyphs
   procps psmisc iproute2 ca-certificates
 )
 

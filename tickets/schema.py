@@ -213,3 +213,41 @@ supervisor_audit = Table(
     Column("detail", Unicode(200), nullable=False),
     Index("ix_supervisor_audit_at", "at"),
 )
+
+# The pages' people (revision 0014, web/login.py): accounts with argon2id password hashes, their
+# browser sessions (a session's token is kept only as its SHA-256 digest) and every login,
+# failed login and logout.
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),  # agent | supervisor | admin
+    Column("display", Unicode(64), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("password_changed_at", DateTime(timezone=True), nullable=False),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_digest", String(64), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("address", String(45), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Index("ix_web_sessions_name", "name"),
+)
+
+login_audit = Table(
+    "login_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("name", String(64), nullable=False),  # as typed (cut to 64), for a failed login too
+    Column("address", String(45), nullable=False),
+    Column("outcome", String(24), nullable=False),  # login | wrong-password | unknown-user | disabled | throttled | logout | expired
+    Index("ix_login_audit_at", "at"),
+)

@@ -39,6 +39,7 @@ class Grant:
 
     name: str
     role: Role
+    admin: bool = False  # an admin account of the pages (web/sessions.py): a supervisor who manages accounts
 
 
 GRANT = web.RequestKey("grant", Grant)  # on each request: the holder of its token
@@ -155,6 +156,7 @@ PUBLIC = "public"
 AGENT = "agent"
 OWN = "own"
 SUPERVISOR = "supervisor"
+ADMIN = "admin"  # the pages' accounts (web/pages.py)
 
 RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/openapi.json"): PUBLIC,
@@ -199,6 +201,12 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/supervision/audit"): SUPERVISOR,
     ("GET", "/api/supervision/blocks"): SUPERVISOR,
     ("POST", "/api/supervision/blocks/{address}/lift"): SUPERVISOR,
+    # the pages' session and accounts (web/pages.py)
+    ("GET", "/api/session"): AGENT,
+    ("GET", "/api/users"): ADMIN,
+    ("POST", "/api/users"): ADMIN,
+    ("POST", "/api/users/{name}/{action}"): ADMIN,
+    ("GET", "/api/users/audit"): ADMIN,
 }
 
 
@@ -210,6 +218,8 @@ def decide(method: str, route: str, grant: Grant | None, agent_id: str | None = 
         return None
     if grant is None:
         return UNAUTHORIZED
+    if rule == ADMIN:
+        return None if grant.admin else FORBIDDEN
     if grant.role is Role.SUPERVISOR:
         return None
     if rule == AGENT or (rule == OWN and agent_id == grant.name):

@@ -41,6 +41,9 @@ from tickets.orders import WorkOrderStore
 from tickets.scope import Viewer, ViewerRole
 from tickets.store import CallRecordStore
 from web.access import GRANT, Role, TokenFile, decide
+from web.login import CSRF_FAILED, SESSION_COOKIE, same
+from web.pages import SESSION
+from web.sessions import grant_for
 from web.models import (AgentCall, AgentDay, AgentOpPath, AgentPath, AgentState, AgentView, CallbackEntryView,
                         CallbackFigures, CallbackFiguresQuery, DayFigures, DayQuery, DeskToday, Document,
                         DoNotCallAdded, DoNotCallBody, DoNotCallEntry, DoNotCallRemoved, LiveCall, NumberBody, NumberPath,
@@ -361,9 +364,12 @@ async def store_errors(request: web.Request, handler: Any) -> web.StreamResponse
         return _error(500, INTERNAL_ERROR, "the request failed; it is logged")
 
 
-def guard(tokens: TokenFile) -> Any:
-    """Middleware: every /api route answers 401 without a valid bearer token and 403 outside the
-    holder's role (web/access.py); the token's name is kept on the request as who acts."""
+def guard(tokens: TokenFile, sessions: Any = None) -> Any:
+    """Middleware: every /api route answers 401 without a valid bearer token (or, with
+    `sessions`, a page session's cookie) and 403 outside the holder's role (web/access.py); the
+    holder's name is kept on the request as who acts. A request the cookie authenticates must
+    carry the session's CSRF token (X-CSRF-Token) unless it only reads, and come from our own
+    origin if it says where it comes from."""
     reported: list[str | None] = [None]
 
     @web.middleware
@@ -378,6 +384,19 @@ def guard(tokens: TokenFile) -> Any:
                 log.error("API tokens file cannot be loaded: EVERY token is refused until it is fixed: %s",
                           tokens.error)
         grant = book.holder(request.headers.get("Authorization"))
+        if grant is None and sessions is not None and "Authorization" not in request.headers:
+            found = await sessions.current(request.cookies.get(SESSION_COOKIE), request.remote or "?")
+            if found is not None:
+                session, user = found
+                origin = request.headers.get("Origin")
+                if (origin is not None and origin != f"{request.scheme}://{request.host}") or (
+                        request.method not in ("GET", "HEAD", "OPTIONS")
+                        and not same(request.headers.get("X-CSRF-Token", ""), session.csrf)):
+                    log.warning("API %s %s refused for %s: %s", request.method, resource.canonical, user.name,
+                                CSRF_FAILED)
+                    return _error(403, CSRF_FAILED, "the session's CSRF token (X-CSRF-Token) is missing or wrong")
+                grant = grant_for(user)
+                request[SESSION] = session
         refusal = decide(request.method, resource.canonical, grant, request.match_info.get("agent_id"))
         if refusal is not None:
             log.warning("API %s %s refused for %s: %s", request.method, resource.canonical,
@@ -397,12 +416,12 @@ def guard(tokens: TokenFile) -> Any:
 def make_app(engine: Engine, orders: WorkOrderStore | None = None,
              callback_store: CallbackStore | None = None, tokens: TokenFile | None = None,
              records: CallRecordStore | None = None, read_timeout: float = BODY_TIMEOUT_SECONDS,
-             history: AgentHistoryStore | None = None) -> web.Application:
+             history: AgentHistoryStore | None = None, sessions: Any = None) -> web.Application:
     """`tokens` None serves without access control: for handler tests only; the controller
     always passes its token file. web/orders.py's `add_routes` adds the work-order routes; the
     OpenAPI document covers whatever is served when it is first asked for. A request body that
     has not arrived after `read_timeout` seconds answers 408."""
-    app = web.Application(middlewares=[store_errors] + ([guard(tokens)] if tokens is not None else []),
+    app = web.Application(middlewares=[store_errors] + ([guard(tokens, sessions)] if tokens is not None else []),
                           client_max_size=MAX_BODY)
     app[ENGINE] = engine
     app[READ_TIMEOUT] = read_timeout

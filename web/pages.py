@@ -1,0 +1,253 @@
+"""The pages' login, logout and home, and the accounts API (issue 18). The rules are
+web/login.py, the sessions web/sessions.py; the API middleware (web/api.py) takes the session
+cookie for /api requests (CSRF token required on every state-changing one).
+
+- `GET /login`: the form (with its own CSRF token, double-submitted: there is no session yet).
+- `POST /login`: name, password, csrf. 303 to `/` with the session cookie; 401 wrong name or
+  password (the same answer for both), 403 a disabled account or a missing CSRF token, 429 the
+  fifth wrong password within a minute. Every try is in the login audit.
+- `POST /logout`: csrf. Ends the session (audited); 303 to /login.
+- `GET /`: who is logged in and the pages their role opens.
+- `GET /api/session`: the session's name, role and CSRF token, for the pages' scripts.
+- `/api/users` (admins only): list, add, disable, enable, set a password; `/api/users/audit`.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+
+from tickets.users import ROLES, UserError
+from web.access import GRANT, NAME_PATTERN
+from web.login import (CSRF_FAILED, LOGIN_CSRF_COOKIE, LOGIN_FAILED, LOGIN_THROTTLED, SESSION_COOKIE, Outcome,
+                       hash_password, new_token, same)
+from web.routes import error
+from web.sessions import Sessions
+from web.text import LANG_COOKIE, language, text
+
+log = logging.getLogger("web.pages")
+
+SESSIONS = web.AppKey("sessions", Sessions)
+SESSION = web.RequestKey("session", object)  # the WebSession of a request the cookie authenticated
+SECURE_COOKIES = web.AppKey("secure_cookies", bool)
+PAGES_BY_ROLE = {"agent": ("desk",), "supervisor": ("console", "wallboard"), "admin": ("console", "wallboard", "admin")}
+HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+           "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+           "X-Content-Type-Options": "nosniff"}
+FORM_MAX = 4096  # bytes of a login form
+BAD_ACCOUNT = "bad-account"
+
+
+def address(request: web.Request) -> str:
+    return request.remote or "?"
+
+
+def _page(lang: str, body: str, status: int = 200) -> web.Response:
+    other = "en" if lang == "zh" else "zh"
+    document = (f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
+                f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+                f'<title>{html.escape(text(lang, "title"))}</title><link rel="stylesheet" href="/static/pages.css">'
+                f'</head><body><header><h1>{html.escape(text(lang, "title"))}</h1>'
+                f'<a class="lang" href="?lang={other}">{html.escape(text(lang, "lang.other"))}</a></header>'
+                f'<main>{body}</main></body></html>')
+    response = web.Response(text=document, content_type="text/html", status=status, headers=HEADERS)
+    response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite="Strict", path="/")
+    return response
+
+
+def _lang(request: web.Request) -> str:
+    return language(request.query.get("lang"), request.cookies.get(LANG_COOKIE))
+
+
+def _login_form(request: web.Request, message_key: str = "", status: int = 200) -> web.Response:
+    lang = _lang(request)
+    token = new_token()
+    message = f'<p class="error" role="alert">{html.escape(text(lang, message_key))}</p>' if message_key else ""
+    body = (f'<h2>{html.escape(text(lang, "login.heading"))}</h2>{message}'
+            f'<form method="post" action="/login" class="login">'
+            f'<input type="hidden" name="csrf" value="{token}">'
+            f'<label>{html.escape(text(lang, "login.name"))}<input name="name" autocomplete="username" required '
+            f'maxlength="64" autofocus></label>'
+            f'<label>{html.escape(text(lang, "login.password"))}<input name="password" type="password" '
+            f'autocomplete="current-password" required maxlength="256"></label>'
+            f'<button type="submit">{html.escape(text(lang, "login.submit"))}</button></form>')
+    response = _page(lang, body, status)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/login",
+                        secure=request.app[SECURE_COOKIES])
+    return response
+
+
+async def login_page(request: web.Request) -> web.Response:
+    return _login_form(request)
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    if request.content_length is not None and request.content_length > FORM_MAX:
+        return error(413, "too-large", "a login form is small")
+    form = await request.post()
+    name, password, csrf = (str(form.get(k, ""))[:256] for k in ("name", "password", "csrf"))
+    if not same(csrf, request.cookies.get(LOGIN_CSRF_COOKIE, "")):
+        log.warning("login form from %s without its CSRF token", address(request))
+        return _login_form(request, "login.csrf", 403)
+    result = await request.app[SESSIONS].login(name, password, address(request))
+    if result.outcome is Outcome.THROTTLED:
+        response = _login_form(request, "login.throttled", 429)
+        response.headers["Retry-After"] = str(int(request.app[SESSIONS].throttle.window))
+        response.headers["X-Error"] = LOGIN_THROTTLED
+        return response
+    if result.outcome is Outcome.DISABLED:
+        return _login_form(request, "login.disabled", 403)
+    if result.outcome is not Outcome.LOGIN:
+        response = _login_form(request, "login.failed", 401)
+        response.headers["X-Error"] = LOGIN_FAILED
+        return response
+    response = web.HTTPSeeOther("/")
+    response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="Strict", path="/",
+                        secure=request.app[SECURE_COOKIES])
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    raise response
+
+
+async def _session_of(request: web.Request) -> Any:
+    return await request.app[SESSIONS].current(request.cookies.get(SESSION_COOKIE), address(request))
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    found = await _session_of(request)
+    if found is None:
+        raise web.HTTPSeeOther("/login")
+    session, _user = found
+    form = await request.post()
+    if not same(str(form.get("csrf", "")) or request.headers.get("X-CSRF-Token", ""), session.csrf):
+        return error(403, CSRF_FAILED, "the form's CSRF token is missing or wrong")
+    await request.app[SESSIONS].logout(session, address(request))
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    found = await _session_of(request)
+    if found is None:
+        raise web.HTTPSeeOther("/login")
+    session, user = found
+    lang = _lang(request)
+    links = "".join(f'<li><a href="/{page}">{html.escape(text(lang, f"page.{page}"))}</a></li>'
+                    for page in PAGES_BY_ROLE[user.role])
+    body = (f'<h2>{html.escape(text(lang, "home.heading"))}</h2>'
+            f'<p class="who">{html.escape(text(lang, "home.who"))}: <strong>{html.escape(user.display or user.name)}'
+            f'</strong> ({html.escape(text(lang, f"role.{user.role}"))})</p><ul class="pages">{links}</ul>'
+            f'<form method="post" action="/logout"><input type="hidden" name="csrf" value="{session.csrf}">'
+            f'<button type="submit">{html.escape(text(lang, "home.logout"))}</button></form>')
+    return _page(lang, body)
+
+
+# ---- the API of the pages ----
+
+async def session_info(request: web.Request) -> web.Response:
+    grant = request[GRANT]
+    session = request.get(SESSION)
+    return web.json_response({"name": grant.name, "role": "admin" if grant.admin else grant.role.value,
+                              "csrf": getattr(session, "csrf", ""),
+                              "idle_timeout": request.app[SESSIONS].limits.idle})
+
+
+class NewUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: StrictStr = Field(pattern=NAME_PATTERN.pattern)
+    role: StrictStr
+    display: StrictStr = Field(default="", max_length=64)
+    password: StrictStr = Field(min_length=1, max_length=256)
+
+
+class NewPassword(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: StrictStr = Field(min_length=1, max_length=256)
+
+
+def _user_view(user: Any) -> dict[str, Any]:
+    return {"name": user.name, "role": user.role, "display": user.display, "disabled": user.disabled,
+            "created_at": user.created_at, "password_changed_at": user.password_changed_at}
+
+
+async def _json(request: web.Request, model: type[BaseModel]) -> Any:
+    try:
+        return model.model_validate_json(await request.read())
+    except ValidationError as exc:
+        raise _Refused(400, "validation-failed", "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                                          for e in exc.errors(include_url=False))) from None
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        self.answer = error(status, code, detail)
+
+
+async def users_list(request: web.Request) -> web.Response:
+    return web.json_response([_user_view(u) for u in await request.app[SESSIONS].store.all()])
+
+
+async def users_add(request: web.Request) -> web.Response:
+    sessions = request.app[SESSIONS]
+    try:
+        new = await _json(request, NewUser)
+        if new.role not in ROLES:
+            return error(400, BAD_ACCOUNT, f"role: one of {', '.join(ROLES)}")
+        user = await sessions.store.add(new.name, new.role, hash_password(new.password), new.display, sessions.now())
+    except _Refused as refused:
+        return refused.answer
+    except UserError as exc:
+        return error(409 if exc.code == "user-exists" else 400, exc.code, str(exc))
+    except ValueError as exc:  # a weak password
+        return error(400, str(exc).split(":")[0], str(exc))
+    log.info("account %s (%s) added by %s", user.name, user.role, request[GRANT].name)
+    return web.json_response(_user_view(user), status=201)
+
+
+async def users_action(request: web.Request) -> web.Response:
+    sessions, name, action = request.app[SESSIONS], request.match_info["name"], request.match_info["action"]
+    try:
+        if action == "password":
+            new = await _json(request, NewPassword)
+            await sessions.store.set_password(name, hash_password(new.password), sessions.now())
+        elif action in ("disable", "enable"):
+            if action == "disable" and name == request[GRANT].name:
+                return error(409, BAD_ACCOUNT, "an admin cannot disable their own account")
+            await sessions.store.set_disabled(name, action == "disable")
+        else:
+            return error(404, "unknown-action", "password, disable or enable")
+    except _Refused as refused:
+        return refused.answer
+    except UserError as exc:
+        return error(404, exc.code, str(exc))
+    except ValueError as exc:
+        return error(400, str(exc).split(":")[0], str(exc))
+    log.info("account %s: %s by %s", name, action, request[GRANT].name)
+    user = await sessions.store.get(name)
+    return web.json_response(_user_view(user))
+
+
+async def users_audit(request: web.Request) -> web.Response:
+    entries = await request.app[SESSIONS].store.audit_log()
+    return web.json_response([{"at": e.at, "name": e.name, "address": e.address, "outcome": e.outcome}
+                              for e in entries])
+
+
+def add_pages(app: web.Application, sessions: Sessions, *, secure_cookies: bool = True) -> None:
+    app[SESSIONS] = sessions
+    app[SECURE_COOKIES] = secure_cookies
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)
+    app.router.add_get("/", home)
+    app.router.add_get("/api/session", session_info)
+    app.router.add_get("/api/users", users_list)
+    app.router.add_post("/api/users", users_add)
+    app.router.add_get("/api/users/audit", users_audit)
+    app.router.add_post("/api/users/{name}/{action}", users_action)
+    app.router.add_static("/static/", Path(__file__).with_name("static"))
