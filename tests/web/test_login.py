@@ -15,76 +15,15 @@ real HTTP against the controller's app (a real engine, the store in SQLite):
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
-from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from acd.desks import AcdConfig, AgentConfig, Desk
-from acd.engine import Engine
+from tests.web.pages_site import PASSWORD, Site, client, site  # noqa: F401  (site: the fixture)
 from tickets.schema import users as users_table
-from tickets.store import CallRecordStore
-from tickets.users import UserStore
-from web.access import TokenFile
-from web.api import make_app
-from web.login import SESSION_COOKIE, SessionLimits, Throttle, hash_password
-from web.pages import add_pages
-from web.sessions import Sessions
-
-CONFIG = AcdConfig(desks=(Desk("general", "综合", "general"),),
-                   agents=(AgentConfig("agent1001", "甲", "PJSIP/agent1001", "1001", "1", {"general": 1}),))
-PASSWORD = "长城-correct-horse-1"
-
-
-@dataclass
-class Site:
-    server: TestServer
-    store: UserStore
-    clock: list[float]
-    throttle: Throttle
-
-    def url(self, path: str) -> str:
-        return str(self.server.make_url(path))
-
-
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    records = CallRecordStore(f"sqlite+aiosqlite:///{tmp_path}/hotline.db")
-    await records.open()
-    store = UserStore(records.engine)
-    clock = [1_796_300_000.0]
-    for name, role in (("agent1001", "agent"), ("zhang.wei", "supervisor"), ("root", "admin")):
-        await store.add(name, role, hash_password(PASSWORD), "", clock[0])
-    throttle = Throttle(clock=lambda: clock[0])
-    sessions = Sessions(store, limits=SessionLimits(idle=1800, absolute=43200), throttle=throttle,
-                        wall=lambda: clock[0])
-    engine = Engine({}, acd=CONFIG)
-    app = make_app(engine, tokens=TokenFile(str(tmp_path / "tokens")), sessions=sessions)
-    add_pages(app, sessions, secure_cookies=True)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
-    running = asyncio.create_task(engine.run())
-    try:
-        yield Site(server, store, clock, throttle)
-    finally:
-        await server.close()
-        engine.stop()
-        await running
-        await records.close()
-
-
-def client(site: Site) -> aiohttp.ClientSession:
-    # as a browser does, the client counts http://127.0.0.1 as a secure origin for Secure cookies
-    origin = str(site.server.make_url("/")).rstrip("/")
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=[origin]))
-
+from web.login import SESSION_COOKIE
 
 async def login(http: aiohttp.ClientSession, site: Site, name: str, password: str,
                 with_csrf: bool = True) -> aiohttp.ClientResponse:

@@ -1,0 +1,88 @@
+"""The login page in a real browser (headless Chromium), as the people at the hotline meet it:
+the form in Chinese; a supervisor logs in and out; the session cookie is out of the page's
+scripts' reach; a forged form without its CSRF token is refused; the fifth wrong password in a
+minute is throttled; an agent's browser asking for a supervisor's data is refused by the server,
+not only by what the page shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.web.browser import browser  # noqa: F401  (the fixture)
+from tests.web.pages_site import PASSWORD, Site, site  # noqa: F401
+
+
+async def _log_in(page: Any, site: Site, name: str, password: str) -> Any:
+    await page.goto(site.url("/login"))
+    await page.get_by_label("用户名").fill(name)
+    await page.get_by_label("密码").fill(password)
+    async with page.expect_navigation() as navigation:
+        await page.get_by_role("button", name="登录").click()
+    return await navigation.value
+
+
+async def test_a_supervisor_logs_in_and_out_and_the_cookie_is_out_of_scripts_reach(site: Site, browser: Any) -> None:
+    context = await browser.new_context()
+    page = await context.new_page()
+    await _log_in(page, site, "zhang.wei", PASSWORD)
+    assert page.url == site.url("/")
+    assert await page.get_by_role("link", name="值班长控制台").is_visible()
+    assert "hotline_session" not in await page.evaluate("document.cookie")  # HttpOnly
+    [cookie] = [c for c in await context.cookies() if c["name"] == "hotline_session"]
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
+    me = await page.evaluate("fetch('/api/session').then(r => r.json())")
+    assert (me["name"], me["role"]) == ("zhang.wei", "supervisor")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="退出登录").click()
+    assert page.url == site.url("/login")
+    assert await page.evaluate("fetch('/api/session').then(r => r.status)") == 401
+    await context.close()
+
+
+async def test_a_forged_login_form_without_its_csrf_token_is_refused(site: Site, browser: Any) -> None:
+    page = await browser.new_page()
+    await page.goto(site.url("/login"))
+    await page.evaluate("document.querySelector('input[name=csrf]').remove()")
+    await page.get_by_label("用户名").fill("zhang.wei")
+    await page.get_by_label("密码").fill(PASSWORD)
+    async with page.expect_navigation() as navigation:
+        await page.get_by_role("button", name="登录").click()
+    assert (await navigation.value).status == 403
+    assert await page.get_by_role("alert").inner_text() == "页面已过期，请重新登录。"
+    assert await page.evaluate("fetch('/api/session').then(r => r.status)") == 401
+
+
+async def test_the_fifth_wrong_password_in_a_minute_is_throttled(site: Site, browser: Any) -> None:
+    page = await browser.new_page()
+    for _ in range(4):
+        assert (await _log_in(page, site, "zhang.wei", "not-the-password")).status == 401
+        assert await page.get_by_role("alert").inner_text() == "用户名或密码错误。"
+    answer = await _log_in(page, site, "zhang.wei", PASSWORD)
+    assert answer.status == 429
+    assert await page.get_by_role("alert").inner_text() == "尝试次数过多，请一分钟后再试。"
+
+
+async def test_an_agents_browser_is_refused_a_supervisors_data_by_the_server(site: Site, browser: Any) -> None:
+    page = await browser.new_page()
+    await _log_in(page, site, "agent1001", PASSWORD)
+    assert not await page.get_by_role("link", name="值班长控制台").count()  # not shown ...
+    refused = await page.evaluate("fetch('/api/calls').then(r => r.json().then(b => [r.status, b.error]))")
+    assert refused == [403, "forbidden"]  # ... and refused when asked for anyway
+    csrf = (await page.evaluate("fetch('/api/session').then(r => r.json())"))["csrf"]
+    opted_out = await page.evaluate("""csrf => fetch('/api/callbacks/do-not-call', {method: 'POST',
+        headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
+        body: JSON.stringify({number: '13800138000'})}).then(r => r.status)""", csrf)
+    assert opted_out == 403  # a supervisor's change, with a valid CSRF token: still the wrong role
+    another = await page.evaluate("""csrf => fetch('/api/agents/agent1002/login', {method: 'POST',
+        headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf}, body: '{}'}).then(r => r.status)""", csrf)
+    assert another == 403  # another agent's seat
+
+
+async def test_the_page_is_chinese_first_and_english_on_request(site: Site, browser: Any) -> None:
+    page = await browser.new_page(locale="en-US")  # a machine set up in English still shows Chinese
+    await page.goto(site.url("/login"))
+    assert await page.locator("html").get_attribute("lang") == "zh-CN"
+    await page.get_by_role("link", name="English").click()
+    assert await page.get_by_role("button", name="Log in").is_visible()
+    await page.goto(site.url("/login"))  # the choice is kept
+    assert await page.get_by_label("User name").is_visible()
