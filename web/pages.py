@@ -9,6 +9,8 @@ cookie for /api requests (CSRF token required on every state-changing one).
 - `POST /logout`: csrf. Ends the session (audited); 303 to /login.
 - `GET /`: who is logged in and the pages their role opens.
 - `GET /api/session`: the session's name, role and CSRF token, for the pages' scripts.
+- `GET|POST /admin`: the accounts page (admins only): the list, a new account, disable or
+  enable, a new password; each form with the session's CSRF token.
 - `/api/users` (admins only): list, add, disable, enable, set a password; `/api/users/audit`.
 """
 
@@ -147,6 +149,104 @@ async def home(request: web.Request) -> web.StreamResponse:
     return _page(lang, body)
 
 
+async def _signed_in(request: web.Request, role: str) -> Any:
+    """The session and account of a page for `role` (admins open every page); no session: to
+    the login; another role: 403, refused here on the server, not only hidden."""
+    found = await _session_of(request)
+    if found is None:
+        raise web.HTTPSeeOther("/login")
+    _session, user = found
+    if user.role != role and user.role != "admin":
+        log.warning("page %s refused for %s (%s)", request.path, user.name, user.role)
+        lang = _lang(request)  # a page, not the API's JSON (the error middleware turns raised 4xx into JSON)
+        return _page(lang, f'<p class="error" role="alert">{html.escape(text(lang, "page.forbidden"))}</p>', 403)
+    return found
+
+
+ADMIN_ACTIONS = ("add", "disable", "enable", "password")
+
+
+async def admin_page(request: web.Request) -> web.Response:
+    signed = await _signed_in(request, "admin")
+    if isinstance(signed, web.Response):
+        return signed
+    session, me = signed
+    lang = _lang(request)
+    note = request.query.get("note", "")
+    said = f'<p class="note" role="status">{html.escape(text(lang, note))}</p>' if note in NOTES else ""
+    csrf = f'<input type="hidden" name="csrf" value="{session.csrf}">'
+    rows = []
+    for user in await request.app[SESSIONS].store.all():
+        toggle = "enable" if user.disabled else "disable"
+        button = ("" if user.name == me.name else
+                  f'<form method="post" action="/admin">{csrf}<input type="hidden" name="action" value="{toggle}">'
+                  f'<input type="hidden" name="name" value="{html.escape(user.name)}">'
+                  f'<button type="submit">{html.escape(text(lang, f"admin.{toggle}"))}</button></form>')
+        rows.append(f'<tr><td>{html.escape(user.name)}</td><td>{html.escape(user.display)}</td>'
+                    f'<td>{html.escape(text(lang, f"role.{user.role}"))}</td>'
+                    f'<td>{html.escape(text(lang, "admin.disabled" if user.disabled else "admin.active"))}</td>'
+                    f'<td>{button}</td></tr>')
+    roles = "".join(f'<option value="{r}">{html.escape(text(lang, f"role.{r}"))}</option>' for r in ROLES)
+    body = (f'<h2>{html.escape(text(lang, "page.admin"))}</h2>{said}'
+            f'<table class="users"><thead><tr><th>{html.escape(text(lang, "login.name"))}</th>'
+            f'<th>{html.escape(text(lang, "admin.display"))}</th><th>{html.escape(text(lang, "admin.role"))}</th>'
+            f'<th>{html.escape(text(lang, "admin.status"))}</th><th></th></tr></thead><tbody>{"".join(rows)}</tbody>'
+            f'</table><h3>{html.escape(text(lang, "admin.new"))}</h3>'
+            f'<form method="post" action="/admin" class="login">{csrf}<input type="hidden" name="action" value="add">'
+            f'<label>{html.escape(text(lang, "login.name"))}<input name="name" required maxlength="64"></label>'
+            f'<label>{html.escape(text(lang, "admin.display"))}<input name="display" maxlength="64"></label>'
+            f'<label>{html.escape(text(lang, "admin.role"))}<select name="role">{roles}</select></label>'
+            f'<label>{html.escape(text(lang, "login.password"))}<input name="password" type="password" required '
+            f'minlength="10" maxlength="256" autocomplete="new-password"></label>'
+            f'<button type="submit">{html.escape(text(lang, "admin.add"))}</button></form>'
+            f'<h3>{html.escape(text(lang, "admin.reset"))}</h3>'
+            f'<form method="post" action="/admin" class="login">{csrf}'
+            f'<input type="hidden" name="action" value="password">'
+            f'<label>{html.escape(text(lang, "login.name"))}<input name="name" required maxlength="64"></label>'
+            f'<label>{html.escape(text(lang, "admin.new_password"))}<input name="password" type="password" required '
+            f'minlength="10" maxlength="256" autocomplete="new-password"></label>'
+            f'<button type="submit">{html.escape(text(lang, "admin.set_password"))}</button></form>')
+    return _page(lang, body)
+
+
+NOTES = ("admin.done", "admin.exists", "admin.weak", "admin.unknown", "admin.bad", "admin.self")
+
+
+async def admin_post(request: web.Request) -> web.StreamResponse:
+    signed = await _signed_in(request, "admin")
+    if isinstance(signed, web.Response):
+        return signed
+    session, me = signed
+    if request.content_length is not None and request.content_length > FORM_MAX:
+        return error(413, "too-large", "an account form is small")
+    form = await request.post()
+    if not same(str(form.get("csrf", "")), session.csrf):
+        return error(403, CSRF_FAILED, "the form's CSRF token is missing or wrong")
+    action, name = str(form.get("action", "")), str(form.get("name", "")).strip()
+    sessions = request.app[SESSIONS]
+    note = "admin.done"
+    try:
+        if action not in ADMIN_ACTIONS or not NAME_PATTERN.fullmatch(name):
+            note = "admin.bad"
+        elif action == "add":
+            role = str(form.get("role", ""))
+            await sessions.store.add(name, role, hash_password(str(form.get("password", ""))[:256]),
+                                     str(form.get("display", ""))[:64], sessions.now())
+        elif action == "password":
+            await sessions.store.set_password(name, hash_password(str(form.get("password", ""))[:256]), sessions.now())
+        elif name == me.name:
+            note = "admin.self"
+        else:
+            await sessions.store.set_disabled(name, action == "disable")
+    except UserError as exc:
+        note = {"user-exists": "admin.exists", "unknown-user": "admin.unknown"}.get(exc.code, "admin.bad")
+    except ValueError:
+        note = "admin.weak"
+    if note == "admin.done":
+        log.info("account %s: %s by %s (admin page)", name, action, me.name)
+    raise web.HTTPSeeOther(f"/admin?note={note}")
+
+
 # ---- the API of the pages ----
 
 async def session_info(request: web.Request) -> web.Response:
@@ -245,6 +345,8 @@ def add_pages(app: web.Application, sessions: Sessions, *, secure_cookies: bool 
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
     app.router.add_get("/", home)
+    app.router.add_get("/admin", admin_page)
+    app.router.add_post("/admin", admin_post)
     app.router.add_get("/api/session", session_info)
     app.router.add_get("/api/users", users_list)
     app.router.add_post("/api/users", users_add)

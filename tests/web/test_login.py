@@ -163,6 +163,9 @@ async def test_admins_manage_accounts_and_supervisors_may_not(site: Site) -> Non
             assert got.status == 409  # not themselves
         async with admin.post(site.url("/api/users/ghost/disable"), headers=csrf) as got:
             assert (got.status, (await got.json())["error"]) == (404, "unknown-user")
+        async with admin.post(site.url("/admin"), data={"action": "add", "name": "forged", "role": "admin",
+                                                        "password": "long-enough-1"}, allow_redirects=False) as got:
+            assert (got.status, (await got.json())["error"]) == (403, "csrf-failed")  # the page's form without its token
         async with admin.get(site.url("/api/users")) as got:
             listed = {u["name"]: u for u in await got.json()}
         assert set(listed) == {"agent1001", "agent1002", "zhang.wei", "root"} and "password_hash" not in listed["root"]

@@ -86,3 +86,39 @@ async def test_the_page_is_chinese_first_and_english_on_request(site: Site, brow
     assert await page.get_by_role("button", name="Log in").is_visible()
     await page.goto(site.url("/login"))  # the choice is kept
     assert await page.get_by_label("User name").is_visible()
+
+
+async def test_an_admin_makes_and_disables_an_account_on_the_admin_page(site: Site, browser: Any) -> None:
+    admin = await browser.new_page()
+    await _log_in(admin, site, "root", PASSWORD)
+    await admin.get_by_role("link", name="用户管理").click()
+    new = admin.locator("form", has=admin.get_by_role("button", name="添加"))
+    await new.get_by_label("用户名").fill("agent1002")
+    await new.get_by_label("姓名").fill("李娜")
+    await new.get_by_label("角色").select_option("agent")
+    await new.get_by_label("密码").fill("li-na-password-1")
+    async with admin.expect_navigation():
+        await new.get_by_role("button", name="添加").click()
+    assert await admin.get_by_role("status").inner_text() == "已保存。"
+    row = admin.get_by_role("row", name="agent1002")
+    assert "李娜" in await row.inner_text() and "话务员" in await row.inner_text()
+
+    agent = await browser.new_page()
+    assert (await _log_in(agent, site, "agent1002", "li-na-password-1")).url == site.url("/")
+    async with admin.expect_navigation():
+        await row.get_by_role("button", name="停用").click()
+    assert "已停用" in await admin.get_by_role("row", name="agent1002").inner_text()
+    await agent.reload()
+    assert agent.url == site.url("/login")  # the disabled account's session ended
+    assert (await _log_in(agent, site, "agent1002", "li-na-password-1")).status == 403
+
+
+async def test_a_supervisor_is_refused_the_admin_page_by_the_server(site: Site, browser: Any) -> None:
+    page = await browser.new_page()
+    await _log_in(page, site, "zhang.wei", PASSWORD)
+    answer = await page.goto(site.url("/admin"))
+    assert answer.status == 403 and await page.get_by_role("alert").inner_text() == "您的角色无权打开此页面。"
+    posted = await page.evaluate("""() => fetch('/admin', {method: 'POST', body: new URLSearchParams(
+        {action: 'add', name: 'x1', role: 'admin', password: 'long-enough-1'})}).then(r => r.status)""")
+    assert posted == 403
+    assert [u.name for u in await site.store.all() if u.name == "x1"] == []
