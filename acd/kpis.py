@@ -163,6 +163,16 @@ def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return start, datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
 
 
+def hourly_offered(figures: ServiceFigures, records: Iterable[CallRecord], zone: ZoneInfo) -> list[int]:
+    """Offered calls (as the day's figures count them: short abandons and callbacks are not
+    offered) per local hour of arrival, 0 to 23, for the hotline (the wallboard's chart)."""
+    by_hour: list[list[CallRecord]] = [[] for _ in range(24)]
+    for record in records:
+        by_hour[record.arrived_at.astimezone(zone).hour].append(record)
+    return [int(ServiceFigures(figures.desk_of, figures.targets, figures.short_abandon).add_all(hour)
+                .figures().get(HOTLINE, {}).get("offered", 0)) for hour in by_hour]
+
+
 class DayFigures:
     """Today's records (the city's local day of arrival) for the live figures: filled from the
     store at start, then from every record the engine writes; a new local day starts empty."""

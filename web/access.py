@@ -174,6 +174,7 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/callbacks"): SUPERVISOR,
     ("GET", "/api/callbacks/figures"): SUPERVISOR,
     ("GET", "/api/figures"): SUPERVISOR,
+    ("GET", "/api/figures/hourly"): SUPERVISOR,
     ("GET", "/api/callbacks/do-not-call"): SUPERVISOR,
     ("POST", "/api/callbacks/do-not-call"): SUPERVISOR,
     ("DELETE", "/api/callbacks/do-not-call/{number}"): SUPERVISOR,

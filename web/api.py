@@ -25,14 +25,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from aiohttp import web
 
 from acd.acd import BAD_PHONE, LINE_NEEDS_PHONE, UNKNOWN_AGENT, AcdError
 from acd.engine import Engine
-from acd.kpis import ServiceFigures, local_day_bounds
+from acd.kpis import ServiceFigures, hourly_offered, local_day_bounds
 from acd.privacy import mask_number
 from acd.states import IllegalTransition
 from callback.store import CallbackStore
@@ -47,7 +47,8 @@ from web.sessions import grant_for
 from web.models import (AgentCall, AgentDay, AgentOpPath, AgentPath, AgentState, AgentView, CallbackEntryView,
                         CallbackFigures, CallbackFiguresQuery, DayFigures, DayQuery, DeskToday, Document,
                         DoNotCallAdded, DoNotCallBody, DoNotCallEntry, DoNotCallRemoved, LiveCall, NumberBody, NumberPath,
-                        HandoverStepPath, HandoverView, PauseBody, ThreeWayBody, TransferBody)
+                        HandoverStepPath, HandoverView, HourlyQuery, HourlyVolume, PauseBody, ThreeWayBody,
+                        TransferBody)
 from web.routes import BODY_TIMEOUT_SECONDS, MAX_BODY, READ_TIMEOUT, Answer, Operation, RouteTable, error, openapi, reply
 
 from acd.handover import (NO_DEPARTMENT_PHONE, NO_HANDOVER, NOT_EMERGENCY, SELF_TRANSFER, UNKNOWN_DEPARTMENT,
@@ -266,6 +267,28 @@ async def day_figures(request: web.Request, query: DayQuery) -> web.Response:
     kept = engine.today.records
     figures = ServiceFigures(kept.desk_of, kept.targets, kept.short_abandon).add_all(records).figures()
     return reply({"day": query.day.isoformat(), "timezone": engine.today.zone.key, "desks": figures}, DayFigures)
+
+
+@route("GET", "/api/figures/hourly", "offered calls per local hour, a day against the same weekday a week before "
+       "(the wallboard's chart)", Answer(200, "two days of 24 hours", HourlyVolume), errors=(404,))
+async def hourly_figures(request: web.Request, query: HourlyQuery) -> web.Response:
+    engine = request.app[ENGINE]
+    store = request.app.get(CALL_RECORDS)
+    if store is None:
+        return _error(404, NO_STORE, "figures per day need the store")
+    zone, kept = engine.today.zone, engine.today.records
+    today = datetime.now(zone).date()
+    day = query.day or today
+    compared = day - timedelta(days=7)
+
+    async def records_of(of: date) -> list[Any]:
+        if of == today:  # the engine's own: the store may not have the latest records yet
+            return list(kept.records.values())
+        return list(await store.arrived_between(*local_day_bounds(of, zone)))
+
+    return reply({"day": day.isoformat(), "compared_with": compared.isoformat(), "timezone": zone.key,
+                  "offered": hourly_offered(kept, await records_of(day), zone),
+                  "offered_compared": hourly_offered(kept, await records_of(compared), zone)}, HourlyVolume)
 
 
 @route("GET", "/api/agents/{agent_id}/day", "an agent's local day from their state history: logged in, ready, "

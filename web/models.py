@@ -296,6 +296,20 @@ class DayFigures(Answer):
     desks: dict[str, ServiceFiguresView]
 
 
+class HourlyQuery(Query):
+    day: Day | None = Field(None, description="a local day of the city, YYYY-MM-DD (default: today)")
+
+
+class HourlyVolume(Answer):
+    """Offered calls per local hour (0–23), the day and the same weekday a week before."""
+
+    day: str
+    compared_with: str
+    timezone: str
+    offered: list[int]
+    offered_compared: list[int]
+
+
 class LiveCall(Answer):
     linkedid: str
     state: str

@@ -17,6 +17,7 @@ cookie for /api requests (CSRF token required on every state-changing one).
 from __future__ import annotations
 
 import html
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ log = logging.getLogger("web.pages")
 SESSIONS = web.AppKey("sessions", Sessions)
 SESSION = web.RequestKey("session", object)  # the WebSession of a request the cookie authenticated
 SECURE_COOKIES = web.AppKey("secure_cookies", bool)
+DESK_LABELS = web.AppKey("desk_labels", dict[str, str])
 PAGES_BY_ROLE = {"agent": ("desk",), "supervisor": ("console", "wallboard"), "admin": ("console", "wallboard", "admin")}
 HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
            "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
@@ -49,12 +51,13 @@ def address(request: web.Request) -> str:
     return request.remote or "?"
 
 
-def _page(lang: str, body: str, status: int = 200) -> web.Response:
+def _page(lang: str, body: str, status: int = 200, wide: bool = False) -> web.Response:
     other = "en" if lang == "zh" else "zh"
+    body_class = ' class="wide"' if wide else ""
     document = (f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
                 f'<meta name="viewport" content="width=device-width, initial-scale=1">'
                 f'<title>{html.escape(text(lang, "title"))}</title><link rel="stylesheet" href="/static/pages.css">'
-                f'</head><body><header><h1>{html.escape(text(lang, "title"))}</h1>'
+                f'</head><body{body_class}><header><h1>{html.escape(text(lang, "title"))}</h1>'
                 f'<a class="lang" href="?lang={other}">{html.escape(text(lang, "lang.other"))}</a></header>'
                 f'<main>{body}</main></body></html>')
     response = web.Response(text=document, content_type="text/html", status=status, headers=HEADERS)
@@ -161,6 +164,29 @@ async def _signed_in(request: web.Request, role: str) -> Any:
         lang = _lang(request)  # a page, not the API's JSON (the error middleware turns raised 4xx into JSON)
         return _page(lang, f'<p class="error" role="alert">{html.escape(text(lang, "page.forbidden"))}</p>', 403)
     return found
+
+
+WALLBOARD_TEXT = ("wall.desk", "wall.waiting", "wall.longest", "wall.agents", "wall.in_target", "wall.answer_rate",
+                  "wall.abandoned", "wall.callbacks", "wall.hourly", "wall.today", "wall.last_week", "wall.offline",
+                  "wall.all", "state.ready", "state.on_call", "state.offered", "state.wrap_up", "state.paused")
+SERVICE_TARGET_PCT = 80.0  # a desk whose 15-s service level today is below this is shown in alarm colours
+
+
+async def wallboard(request: web.Request) -> web.Response:
+    """The hall's big screen: no interaction, live over the websocket (web/static/wallboard.js)."""
+    signed = await _signed_in(request, "supervisor")
+    if isinstance(signed, web.Response):
+        return signed
+    lang = _lang(request)
+    desks = request.app.get(DESK_LABELS, {})
+    setup = {"text": {k: text(lang, k) for k in WALLBOARD_TEXT}, "desks": desks, "target_pct": SERVICE_TARGET_PCT}
+    body = (f'<h2>{html.escape(text(lang, "page.wallboard"))}</h2>'
+            f'<p id="offline" class="error" role="alert" hidden>{html.escape(text(lang, "wall.offline"))}</p>'
+            f'<table id="desks" class="wall"></table><p id="callbacks" class="callbacks"></p>'
+            f'<h3>{html.escape(text(lang, "wall.hourly"))}</h3><div id="hourly"></div>'
+            f'<script type="application/json" id="setup">{html.escape(json.dumps(setup, ensure_ascii=False), quote=False)}'
+            f'</script><script src="/static/wallboard.js" defer></script>')
+    return _page(lang, body, wide=True)
 
 
 ADMIN_ACTIONS = ("add", "disable", "enable", "password")
@@ -338,14 +364,18 @@ async def users_audit(request: web.Request) -> web.Response:
                               for e in entries])
 
 
-def add_pages(app: web.Application, sessions: Sessions, *, secure_cookies: bool = True) -> None:
+def add_pages(app: web.Application, sessions: Sessions, *, secure_cookies: bool = True,
+              desks: dict[str, str] | None = None) -> None:
+    """`desks`: each desk's name and label (营商环境专席), for the wallboard."""
     app[SESSIONS] = sessions
+    app[DESK_LABELS] = dict(desks or {})
     app[SECURE_COOKIES] = secure_cookies
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
     app.router.add_get("/", home)
     app.router.add_get("/admin", admin_page)
+    app.router.add_get("/wallboard", wallboard)
     app.router.add_post("/admin", admin_post)
     app.router.add_get("/api/session", session_info)
     app.router.add_get("/api/users", users_list)
