@@ -264,7 +264,8 @@ class Controller:
             app = make_app(self.engine, self.orders, self.callback_store, tokens, records=self.store,
                            history=self.agent_history, sessions=sessions)
             add_pages(app, sessions, secure_cookies=self.config.http.secure_cookies,
-                      desks={desk.name: desk.label for desk in self.config.acd.desks})
+                      desks={desk.name: desk.label for desk in self.config.acd.desks},
+                      wrap_up={desk.name: desk.wrap_up for desk in self.config.acd.desks})
             add_routes(app, self.orders, self.config.orders, self.store)
             from web.supervision import add_supervision
             add_supervision(app, self.supervision_store, self.ami.phone_registered, self.config.supervisors)

@@ -39,6 +39,7 @@ SESSIONS = web.AppKey("sessions", Sessions)
 SESSION = web.RequestKey("session", object)  # the WebSession of a request the cookie authenticated
 SECURE_COOKIES = web.AppKey("secure_cookies", bool)
 DESK_LABELS = web.AppKey("desk_labels", dict[str, str])
+DESK_WRAP_UP = web.AppKey("desk_wrap_up", dict[str, float])
 PAGES_BY_ROLE = {"agent": ("desk",), "supervisor": ("console", "wallboard"), "admin": ("console", "wallboard", "admin")}
 HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
            "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
@@ -187,6 +188,33 @@ async def wallboard(request: web.Request) -> web.Response:
             f'<script type="application/json" id="setup">{html.escape(json.dumps(setup, ensure_ascii=False), quote=False)}'
             f'</script><script src="/static/wallboard.js" defer></script>')
     return _page(lang, body, wide=True)
+
+
+DESK_TEXT = ("desk.state", "desk.ready", "desk.pause", "desk.logout", "desk.login", "desk.reason", "desk.wrap_up_left",
+             "desk.caller", "desk.waited", "desk.desk", "desk.earlier", "desk.none", "desk.order", "desk.category",
+             "desk.content", "desk.direct", "desk.dispatch", "desk.department", "desk.save", "desk.saved",
+             "desk.threeway", "desk.handover", "desk.error", "desk.keys", "wall.offline",
+             "state.logged_out", "state.ready", "state.on_call", "state.offered", "state.wrap_up", "state.paused",
+             "reason.break", "reason.meal", "reason.training", "reason.meeting", "reason.after_call_work")
+
+
+async def desk(request: web.Request) -> web.Response:
+    """The agent's desk (web/static/desk.js): their state and its buttons, the screen pop when a
+    call is answered, the work order saved against the call, the three-way with 110/119/120/122."""
+    signed = await _signed_in(request, "agent")
+    if isinstance(signed, web.Response):
+        return signed
+    session, me = signed
+    lang = _lang(request)
+    setup = {"text": {k: text(lang, k) for k in DESK_TEXT}, "agent": me.name, "desks": request.app.get(DESK_LABELS, {}),
+             "wrap_up": request.app.get(DESK_WRAP_UP, {})}
+    body = (f'<h2>{html.escape(text(lang, "page.desk"))} · {html.escape(me.display or me.name)}</h2>'
+            f'<p id="offline" class="error" role="alert" hidden>{html.escape(text(lang, "wall.offline"))}</p>'
+            f'<section id="seat" aria-live="polite"></section><section id="pop" aria-live="assertive"></section>'
+            f'<p class="keys">{html.escape(text(lang, "desk.keys"))}</p>'
+            f'<script type="application/json" id="setup">{html.escape(json.dumps(setup, ensure_ascii=False), quote=False)}'
+            f'</script><script src="/static/desk.js" defer></script>')
+    return _page(lang, body)
 
 
 ADMIN_ACTIONS = ("add", "disable", "enable", "password")
@@ -365,10 +393,11 @@ async def users_audit(request: web.Request) -> web.Response:
 
 
 def add_pages(app: web.Application, sessions: Sessions, *, secure_cookies: bool = True,
-              desks: dict[str, str] | None = None) -> None:
-    """`desks`: each desk's name and label (营商环境专席), for the wallboard."""
+              desks: dict[str, str] | None = None, wrap_up: dict[str, float] | None = None) -> None:
+    """`desks`: each desk's name and label (营商环境专席); `wrap_up`: its seconds of after-call work."""
     app[SESSIONS] = sessions
     app[DESK_LABELS] = dict(desks or {})
+    app[DESK_WRAP_UP] = dict(wrap_up or {})
     app[SECURE_COOKIES] = secure_cookies
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login)
@@ -376,6 +405,7 @@ def add_pages(app: web.Application, sessions: Sessions, *, secure_cookies: bool 
     app.router.add_get("/", home)
     app.router.add_get("/admin", admin_page)
     app.router.add_get("/wallboard", wallboard)
+    app.router.add_get("/desk", desk)
     app.router.add_post("/admin", admin_post)
     app.router.add_get("/api/session", session_info)
     app.router.add_get("/api/users", users_list)
