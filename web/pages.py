@@ -217,6 +217,35 @@ async def desk(request: web.Request) -> web.Response:
     return _page(lang, body)
 
 
+CONSOLE_TEXT = ("console.agents", "console.calls", "console.agent", "console.state", "console.for", "console.phone",
+                "console.listen", "console.whisper", "console.barge", "console.force_pause", "console.force_logout",
+                "console.why", "console.unreachable", "console.callbacks", "console.do_not_call", "console.alerts",
+                "console.caller", "console.dialed", "console.since", "console.none", "console.started",
+                "console.blocked", "console.poor", "desk.error", "wall.offline",
+                "state.logged_out", "state.ready", "state.on_call", "state.offered", "state.wrap_up", "state.paused",
+                "reason.break", "reason.meal", "reason.training", "reason.meeting", "reason.after_call_work",
+                "reason.auto_no_answer", "reason.login", "reason.connection_lost")
+
+
+async def console(request: web.Request) -> web.Response:
+    """The supervisor's console (web/static/console.js): every agent and live call, monitoring
+    and forced steps, callbacks due, the do-not-call list, alerts."""
+    signed = await _signed_in(request, "supervisor")
+    if isinstance(signed, web.Response):
+        return signed
+    lang = _lang(request)
+    setup = {"text": {k: text(lang, k) for k in CONSOLE_TEXT}, "desks": request.app.get(DESK_LABELS, {})}
+    sections = "".join(f'<h3>{html.escape(text(lang, key))}</h3><div id="{name}"></div>' for key, name in (
+        ("console.alerts", "alerts"), ("console.agents", "agents"), ("console.calls", "calls"),
+        ("console.callbacks", "callbacks"), ("console.do_not_call", "do-not-call")))
+    body = (f'<h2>{html.escape(text(lang, "page.console"))}</h2>'
+            f'<p id="offline" class="error" role="alert" hidden>{html.escape(text(lang, "wall.offline"))}</p>'
+            f'<p id="note" role="status"></p>{sections}'
+            f'<script type="application/json" id="setup">{html.escape(json.dumps(setup, ensure_ascii=False), quote=False)}'
+            f'</script><script src="/static/console.js" defer></script>')
+    return _page(lang, body, wide=True)
+
+
 ADMIN_ACTIONS = ("add", "disable", "enable", "password")
 
 
@@ -406,6 +435,7 @@ def add_pages(app: web.Application, sessions: Sessions, *, secure_cookies: bool 
     app.router.add_get("/admin", admin_page)
     app.router.add_get("/wallboard", wallboard)
     app.router.add_get("/desk", desk)
+    app.router.add_get("/console", console)
     app.router.add_post("/admin", admin_post)
     app.router.add_get("/api/session", session_info)
     app.router.add_get("/api/users", users_list)

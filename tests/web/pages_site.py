@@ -14,16 +14,21 @@ from aiohttp.test_utils import TestServer
 
 from acd.desks import AcdConfig, AgentConfig, Desk
 from acd.engine import Engine
+from events.notifier import Notifier
+from events.websocket import add_events
+from tickets.supervision import SupervisionStore
 from tickets.store import CallRecordStore
 from tickets.users import UserStore
 from web.access import TokenFile
 from web.api import make_app
 from web.login import SessionLimits, Throttle, hash_password
 from web.pages import add_pages
+from web.supervision import add_supervision
 from web.sessions import Sessions
 
 CONFIG = AcdConfig(desks=(Desk("general", "综合", "general"),),
-                   agents=(AgentConfig("agent1001", "甲", "PJSIP/agent1001", "1001", "1", {"general": 1}),))
+                   agents=(AgentConfig("agent1001", "甲", "PJSIP/agent1001", "1001", "1", {"general": 1}),
+                           AgentConfig("agent1002", "乙", "PJSIP/agent1002", "1002", "1", {"general": 1})))
 PASSWORD = "长城-correct-horse-1"
 
 
@@ -33,6 +38,7 @@ class Site:
     store: UserStore
     clock: list[float]
     throttle: Throttle
+    engine: Engine
 
     def url(self, path: str) -> str:
         return str(self.server.make_url(path))
@@ -50,13 +56,22 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     sessions = Sessions(store, limits=SessionLimits(idle=1800, absolute=43200), throttle=throttle,
                         wall=lambda: clock[0])
     engine = Engine({}, acd=CONFIG)
+    notifier = Notifier()
+    for kind in notifier.kinds:
+        engine.observe(kind, notifier)
     app = make_app(engine, tokens=TokenFile(str(tmp_path / "tokens")), sessions=sessions)
-    add_pages(app, sessions, secure_cookies=True)
+    add_pages(app, sessions, secure_cookies=True, desks={"general": "综合"})
+
+    async def registered(device: str) -> bool:
+        return True
+
+    add_supervision(app, SupervisionStore(records.engine), registered, ())
+    add_events(app, notifier.stream, engine)  # in-process (tests/events/test_hub.py tries the hub)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     running = asyncio.create_task(engine.run())
     try:
-        yield Site(server, store, clock, throttle)
+        yield Site(server, store, clock, throttle, engine)
     finally:
         await server.close()
         engine.stop()

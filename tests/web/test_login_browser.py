@@ -122,3 +122,31 @@ async def test_a_supervisor_is_refused_the_admin_page_by_the_server(site: Site, 
         {action: 'add', name: 'x1', role: 'admin', password: 'long-enough-1'})}).then(r => r.status)""")
     assert posted == 403
     assert [u.name for u in await site.store.all() if u.name == "x1"] == []
+
+
+async def test_the_console_shows_every_agent_live_and_a_forced_pause_needs_a_reason(site: Site, browser: Any) -> None:
+    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+    await _log_in(page, site, "zhang.wei", PASSWORD)
+    await page.get_by_role("link", name="值班长控制台").click()
+    row = page.locator("#agents tr[data-agent=agent1001]")
+    await row.locator("td.state", has_text="未签入").wait_for()
+    await site.engine.request("login", "agent1001")  # on the seat's own phone, elsewhere
+    await site.engine.request("ready", "agent1001")
+    await row.locator("td.state", has_text="空闲").wait_for(timeout=5000)  # live, no reload
+    await row.get_by_role("button", name="强制小休").click()
+    assert await page.get_by_role("alert").inner_text() == "请填写原因"
+    assert site.engine.acd.agents["agent1001"].state.value == "ready"  # nothing without a reason
+    await row.locator("input.why").fill("临时会议")
+    await row.get_by_role("button", name="强制小休").click()
+    await row.locator("td.state", has_text="小休").wait_for(timeout=5000)
+    agent = site.engine.acd.agents["agent1001"]
+    assert agent.state.value == "paused" and "forced: zhang.wei" in agent.reason
+
+
+async def test_an_agent_cannot_open_the_console_or_the_wallboard(site: Site, browser: Any) -> None:
+    page = await browser.new_page()
+    await _log_in(page, site, "agent1001", PASSWORD)
+    for path in ("/console", "/wallboard", "/admin"):
+        answer = await page.goto(site.url(path))
+        assert answer.status == 403, path
+        assert await page.get_by_role("alert").inner_text() == "您的角色无权打开此页面。"
