@@ -153,6 +153,7 @@ class CallView:
     bridges: tuple[str, ...]
     desk: str = ""
     open_order: str = ""  # the caller's open work order, found on arrival
+    callback: bool = False  # a callback to caller_number (the agent's leg came first)
 
 
 class LiveCalls:
@@ -178,7 +179,7 @@ class LiveCalls:
                 arrived_at=c.arrived_at, answered_at=c.answered_at,
                 channels=tuple(sorted(ch.name for ch in c.channels.values())),
                 bridges=tuple(sorted({ch.bridge_id for ch in c.channels.values() if ch.bridge_id})),
-                desk=c.desk, open_order=c.open_order)
+                desk=c.desk, open_order=c.open_order, callback=bool(c.callback_of))
             for c in self.calls.values())
 
     # ---- writing ----

@@ -94,10 +94,16 @@ async def agent_call(request: web.Request, path: AgentPath) -> web.Response:
             open_orders = list(await orders.open_for_caller(call.caller_number, viewer=viewer_of(request)))
         except Exception as exc:  # the store is away: the call is shown all the same
             log.warning("open orders for %s not read: %s", mask_number(call.caller_number), type(exc).__name__)
+    losses: list[dict[str, Any]] = []
+    book = getattr(engine.callbacks, "book", None)
+    if call.callback and book is not None:  # the agent calls a citizen back: the calls they lost
+        entry = next((e for e in book.open_entries() if e.number == call.caller_number), None)
+        losses = [{"linkedid": loss.linkedid, "reason": loss.reason, "waited": loss.waited, "at": loss.at}
+                  for loss in (entry.losses if entry is not None else ())]
     return reply({"agent": agent_id, "state": agent.state, "call": {
         "linkedid": call.linkedid, "caller_number": call.caller_number, "caller_name": call.caller_name,
         "dialed": call.dialed_number, "desk": call.desk, "arrived_at": call.arrived_at,
-        "repeat_of": call.open_order or None, "open_orders": open_orders}}, AgentCall)
+        "repeat_of": call.open_order or None, "open_orders": open_orders, "callback_losses": losses}}, AgentCall)
 
 
 @route("POST", "/api/agents/{agent_id}/{op}", "log in, ready, pause (with a reason) or log out",

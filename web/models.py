@@ -234,6 +234,8 @@ class AgentCallInfo(Answer):
     arrived_at: datetime
     repeat_of: str | None
     open_orders: list[OpenOrderView]
+    callback_losses: list[LostCallView] = Field(default_factory=list, description="a callback: the citizen's lost "
+                                                "calls it answers (呼损回拨), oldest first; empty otherwise")
 
 
 class AgentCall(Answer):

@@ -193,7 +193,10 @@ async def wallboard(request: web.Request) -> web.Response:
 DESK_TEXT = ("desk.state", "desk.ready", "desk.pause", "desk.logout", "desk.login", "desk.reason", "desk.wrap_up_left",
              "desk.caller", "desk.waited", "desk.desk", "desk.earlier", "desk.none", "desk.order", "desk.category",
              "desk.content", "desk.direct", "desk.dispatch", "desk.department", "desk.save", "desk.saved",
-             "desk.threeway", "desk.handover", "desk.error", "desk.keys", "wall.offline",
+             "desk.threeway", "desk.handover", "desk.error", "desk.keys", "wall.offline", "desk.transfer",
+             "desk.callback", "desk.step.join", "desk.step.complete", "desk.step.leave", "desk.step.cancel",
+             "loss.abandoned_ivr", "loss.abandoned_queue", "loss.abandoned_ringing", "loss.queue_full",
+             "loss.after_hours", "loss.connection_lost",
              "state.logged_out", "state.ready", "state.on_call", "state.offered", "state.wrap_up", "state.paused",
              "reason.break", "reason.meal", "reason.training", "reason.meeting", "reason.after_call_work")
 

@@ -16,17 +16,20 @@ from acd.desks import AcdConfig, AgentConfig, Desk
 from acd.engine import Engine
 from events.notifier import Notifier
 from events.websocket import add_events
+from tickets.catalog import DEFAULT_CATALOG
+from tickets.orders import WorkOrderStore
 from tickets.supervision import SupervisionStore
 from tickets.store import CallRecordStore
 from tickets.users import UserStore
 from web.access import TokenFile
 from web.api import make_app
 from web.login import SessionLimits, Throttle, hash_password
+from web.orders import add_routes
 from web.pages import add_pages
 from web.supervision import add_supervision
 from web.sessions import Sessions
 
-CONFIG = AcdConfig(desks=(Desk("general", "综合", "general"),),
+CONFIG = AcdConfig(desks=(Desk("general", "综合", "general"), Desk("market", "市场监管", "market")),
                    agents=(AgentConfig("agent1001", "甲", "PJSIP/agent1001", "1001", "1", {"general": 1}),
                            AgentConfig("agent1002", "乙", "PJSIP/agent1002", "1002", "1", {"general": 1})))
 PASSWORD = "长城-correct-horse-1"
@@ -60,12 +63,13 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     for kind in notifier.kinds:
         engine.observe(kind, notifier)
     app = make_app(engine, tokens=TokenFile(str(tmp_path / "tokens")), sessions=sessions)
-    add_pages(app, sessions, secure_cookies=True, desks={"general": "综合"})
+    add_pages(app, sessions, secure_cookies=True, desks={"general": "综合", "market": "市场监管"})
 
     async def registered(device: str) -> bool:
         return True
 
     add_supervision(app, SupervisionStore(records.engine), registered, ())
+    add_routes(app, WorkOrderStore(records.engine, "3301", DEFAULT_CATALOG.deadlines), DEFAULT_CATALOG, records)
     add_events(app, notifier.stream, engine)  # in-process (tests/events/test_hub.py tries the hub)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()

@@ -150,3 +150,31 @@ async def test_an_agent_cannot_open_the_console_or_the_wallboard(site: Site, bro
         answer = await page.goto(site.url(path))
         assert answer.status == 403, path
         assert await page.get_by_role("alert").inner_text() == "您的角色无权打开此页面。"
+
+
+async def test_the_desk_pops_the_call_and_its_transfer_button_hands_the_citizen_to_another_desk(
+        site: Site, browser: Any) -> None:
+    from acd import events as ev
+    from tests.acd.test_engine_promises import at
+
+    page = await browser.new_page(viewport={"width": 1366, "height": 768})
+    await _log_in(page, site, "agent1001", PASSWORD)
+    await page.goto(site.url("/desk"))
+    await page.get_by_role("button", name="签入").click()
+    await page.get_by_role("button", name="就绪 (F2)").click()
+    await page.locator("#state[data-state=ready]").wait_for()
+    engine = site.engine
+    engine.submit(ev.ChannelCreated(at(1), "C1", "C1", "PJSIP/carrier-C1", 6, "13800138077", "", "12345", "from-trunk"))
+    engine.submit(ev.CallQueued(at(1), "C1", "C1", "PJSIP/carrier-C1", "general"))
+    await engine.drained()
+    engine.submit(ev.ChannelCreated(at(1), "C1-a", "C1", "PJSIP/agent1001-C1", 0, "", "", "s", "from-agents"))
+    engine.submit(ev.DialEnded(at(2), "C1", "C1", "PJSIP/agent1001-C1", "ANSWER"))
+    await engine.drained()
+    await page.locator("#state[data-state=on_call]").wait_for()
+    await page.locator("#number", has_text="*******8077").wait_for()
+    assert not await page.locator("#transfer button[data-desk=general]").count()  # not to its own desk
+    await page.locator("#transfer button[data-desk=market]").click()
+    await page.locator("#note", has_text="market").wait_for()
+    assert engine.handover_of("agent1001")["target"] == "market"
+    width = await page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+    assert width[0] <= width[1]  # fits a 1366-wide agent screen

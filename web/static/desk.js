@@ -108,13 +108,25 @@ async function pop(linkedid) {
     el("button", { type: "submit", id: "save", text: T["desk.save"] }));
   const threeway = el("p", { id: "threeway" }, `${T["desk.threeway"]}: `,
     ...EMERGENCY.map((n) => el("button", { type: "button", "data-target": n, text: n,
-      onclick: () => api("POST", `/api/agents/${ME}/threeway`, { kind: "emergency", target: n }) })));
+      onclick: () => api("POST", `/api/agents/${ME}/threeway`, { kind: "emergency", target: n }) })),
+    ...catalog.departments.filter((d) => d.three_way).map((d) => el("button", {
+      type: "button", "data-target": d.code, text: d.name,
+      onclick: () => api("POST", `/api/agents/${ME}/threeway`, { kind: "department", target: d.code, private: true }) })));
+  const steps = el("p", { id: "steps" }, ...["join", "complete", "leave", "cancel"].map((step) => el("button", {
+    type: "button", "data-step": step, text: T[`desk.step.${step}`],
+    onclick: () => api("POST", `/api/agents/${ME}/handover/${step}`, {}) })));
+  const transfer = el("p", { id: "transfer" }, `${T["desk.transfer"]}: `,
+    ...Object.entries(setup.desks).filter(([name]) => name !== call.desk).map(([name, label]) => el("button", {
+      type: "button", "data-desk": name, text: label,
+      onclick: () => api("POST", `/api/agents/${ME}/transfer`, { kind: "desk", target: name, warm: false }) })));
+  const losses = call.callback_losses.length ? [el("h3", { text: T["desk.callback"] }), el("ul", { id: "losses" },
+    ...call.callback_losses.map((l) => el("li", { text: `${new Date(l.at * 1000).toLocaleString()} · ${T["desk.waited"]} ${Math.round(l.waited)} s · ${T[`loss.${l.reason}`] || l.reason}` })))] : [];
   document.getElementById("pop").replaceChildren(
     el("dl", { id: "caller" },
        el("dt", { text: T["desk.caller"] }), el("dd", { id: "number", text: masked(call.caller_number) }),
        el("dt", { text: T["desk.desk"] }), el("dd", { text: setup.desks[call.desk] || call.desk }),
        el("dt", { text: T["desk.waited"] }), el("dd", { id: "waited", text: `${waited} s` })),
-    el("h3", { text: T["desk.earlier"] }), earlier, threeway, form);
+    ...losses, el("h3", { text: T["desk.earlier"] }), earlier, threeway, steps, transfer, form);
   content.focus();
 }
 
