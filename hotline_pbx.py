@@ -416,7 +416,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sandbox.build_root(paths)
     sandbox.start(paths)
     try:
-        _run(demo(Controller, config, calls=args.calls, citizens=args.citizens))
+        _run(demo(Controller, config, calls=args.calls, citizens=args.citizens,
+                  screenshots=Path(args.screenshots) if args.screenshots else None))
     finally:
         if broker is not None:
             broker.stop()
@@ -710,6 +711,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--citizens", type=int, default=3, help="how many citizen phones")
     demo.add_argument("--keep-running", action="store_true", help="leave the sandbox up afterwards")
     demo.add_argument("-v", "--verbose", action="store_true", help="show the controller's own log too")
+    demo.add_argument("--screenshots", default="", metavar="DIR",
+                      help="save the wallboard, console and desk pages as PNGs in DIR while calls flow")
     demo.set_defaults(func=cmd_demo)
 
     plan = sub.add_parser("dialplan", help="generate the number plan's Asterisk dialplan from a config")

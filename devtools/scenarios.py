@@ -533,8 +533,30 @@ def _greeting_seconds() -> float:
         return 8.0
 
 
+async def _page_accounts(controller: Any, config: Config) -> tuple[tuple[str, str], tuple[str, str]]:
+    """A supervisor's and the first agent's page accounts, with fresh passwords each run
+    (printed: the demo is for looking at)."""
+    import secrets
+
+    from tickets.users import UserStore
+    from web.login import hash_password
+
+    users = UserStore(controller.store.engine)
+    accounts = (("demo-supervisor", "supervisor", "值班长"), (config.acd.agents[0].agent_id, "agent",
+                                                            config.acd.agents[0].name))
+    made = []
+    for name, role, display in accounts:
+        password = secrets.token_urlsafe(12)
+        if await users.get(name) is None:
+            await users.add(name, role, hash_password(password), display, time.time())
+        else:
+            await users.set_password(name, hash_password(password), time.time())
+        made.append((name, password))
+    return made[0], made[1]
+
+
 async def demo(controller_factory: ControllerFactory, config: Config, *, calls: int,
-               citizens: int) -> None:
+               citizens: int, screenshots: Path | None = None) -> None:
     """Auto-answering agents of several desks log in; citizens call 12345, 12315 and the
     enterprise line, overlapping; the ACD routes each call to a skilled agent, and every call
     ends as a record, listed at the end with the desks' live figures."""
@@ -557,6 +579,17 @@ async def demo(controller_factory: ControllerFactory, config: Config, *, calls: 
 
     controller = controller_factory(config, notify=show)
     await controller.start()
+    pictures = None
+    if config.http.port:
+        supervisor, agent = await _page_accounts(controller, config)
+        url = f"http://127.0.0.1:{config.http.port}"
+        _say(f"demo: the pages: {url}/login as {supervisor[0]} / {supervisor[1]} (wallboard, console) "
+             f"or {agent[0]} / {agent[1]} (the desk)")
+        if screenshots is not None:
+            from devtools.screenshots import take
+
+            busy = lambda: any(a.state == "on_call" for a in controller.engine.agents())  # noqa: E731
+            pictures = asyncio.create_task(take(url, screenshots, supervisor, agent, busy, _say))
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hotline-demo-") as tmp:
         bank = PhoneBank(Path(tmp) / "phones")
@@ -600,6 +633,8 @@ async def demo(controller_factory: ControllerFactory, config: Config, *, calls: 
                     await asyncio.sleep(rng.uniform(0.2, 1.0))
 
             await asyncio.gather(*(citizen_loop(p) for p in phones))
+            if pictures is not None:
+                await pictures  # its errors end the demo: a screenshot asked for and not made is a failure
             await asyncio.sleep(1.0)
         finally:
             await bank.close()
