@@ -186,7 +186,7 @@ async def wallboard(request: web.Request) -> web.Response:
             f'<table id="desks" class="wall"></table><p id="callbacks" class="callbacks"></p>'
             f'<h3>{html.escape(text(lang, "wall.hourly"))}</h3><div id="hourly"></div>'
             f'<script type="application/json" id="setup">{html.escape(json.dumps(setup, ensure_ascii=False), quote=False)}'
-            f'</script><script src="/static/wallboard.js" defer></script>')
+            f'</script><script src="/static/live.js" defer></script><script src="/static/wallboard.js" defer></script>')
     return _page(lang, body, wide=True)
 
 
@@ -216,7 +216,7 @@ async def desk(request: web.Request) -> web.Response:
             f'<section id="seat" aria-live="polite"></section><section id="pop" aria-live="assertive"></section>'
             f'<p class="keys">{html.escape(text(lang, "desk.keys"))}</p>'
             f'<script type="application/json" id="setup">{html.escape(json.dumps(setup, ensure_ascii=False), quote=False)}'
-            f'</script><script src="/static/desk.js" defer></script>')
+            f'</script><script src="/static/live.js" defer></script><script src="/static/desk.js" defer></script>')
     return _page(lang, body)
 
 
@@ -245,7 +245,7 @@ async def console(request: web.Request) -> web.Response:
             f'<p id="offline" class="error" role="alert" hidden>{html.escape(text(lang, "wall.offline"))}</p>'
             f'<p id="note" role="status"></p>{sections}'
             f'<script type="application/json" id="setup">{html.escape(json.dumps(setup, ensure_ascii=False), quote=False)}'
-            f'</script><script src="/static/console.js" defer></script>')
+            f'</script><script src="/static/live.js" defer></script><script src="/static/console.js" defer></script>')
     return _page(lang, body, wide=True)
 
 

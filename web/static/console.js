@@ -9,16 +9,7 @@ const T = setup.text;
 let csrf = "";
 let agents = [];
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
+const el = hotline.el;
 
 function say(text, alert = false) {
   const note = document.getElementById("note");
@@ -118,27 +109,16 @@ function refreshSoon() {
   if (timer === null) timer = setTimeout(() => { timer = null; refresh(); }, 300);
 }
 
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-  const socket = new WebSocket(`${scheme}${location.host}/api/events`);
-  socket.onopen = () => { document.getElementById("offline").hidden = true; };
-  socket.onmessage = (message) => {
-    const m = JSON.parse(message.data);
-    if (m.type === "snapshot" || (m.type === "event" && (m.kind.startsWith("agent.") || m.kind.startsWith("call.")))) {
-      refreshSoon();
-    }
-  };
-  socket.onclose = () => { document.getElementById("offline").hidden = false; setTimeout(connect, 1000); };
-}
-
 setInterval(() => {
   for (const cell of document.querySelectorAll("td.for")) cell.textContent = since(Number(cell.dataset.since));
 }, 1000);
 setInterval(refreshLists, 10000);
 
 (async () => {
-  csrf = (await (await fetch("/api/session")).json()).csrf;
+  csrf = await hotline.csrf();
   await refresh();
   refreshLists();
-  connect();
+  hotline.live((m) => {  // a snapshot or a resume after a lost socket: read everything again
+    if (m.type !== "event" || m.kind.startsWith("agent.") || m.kind.startsWith("call.")) refreshSoon();
+  });
 })();

@@ -12,21 +12,10 @@ let csrf = "";
 let seat = { state: "logged_out", reason: "", since: 0 };
 let wrapUpUntil = 0;
 let catalog = null;
-let stream = "";
-let seq = 0;
 let popped = "";
 let deskOfCall = "";
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
+const el = hotline.el;
 
 function masked(number) {
   return number && number.length > 4 ? "*".repeat(number.length - 4) + number.slice(-4) : (number || "");
@@ -156,27 +145,17 @@ function onEvent(m) {
   }
 }
 
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-  const resume = stream ? `?stream=${encodeURIComponent(stream)}&since=${seq}` : "";
-  const socket = new WebSocket(`${scheme}${location.host}/api/events${resume}`);
-  socket.onopen = () => { document.getElementById("offline").hidden = true; };
-  socket.onmessage = (message) => {
-    const m = JSON.parse(message.data);
-    if (m.type === "snapshot") {
-      stream = m.stream; seq = m.seq;
-      const mine = (m.agents || []).find((a) => a.agent_id === ME);
-      if (mine) {
-        seat = { state: mine.state, reason: mine.reason, since: mine.since };
-        if (mine.call_id && mine.state === "on_call") pop(mine.call_id);
-      }
-      renderSeat();
-    } else if (m.type === "event") {
-      seq = m.seq;
-      onEvent(m);
+function onMessage(m) {
+  if (m.type === "snapshot") {
+    const mine = (m.agents || []).find((a) => a.agent_id === ME);
+    if (mine) {
+      seat = { state: mine.state, reason: mine.reason, since: mine.since };
+      if (mine.call_id && mine.state === "on_call") pop(mine.call_id);
     }
-  };
-  socket.onclose = () => { document.getElementById("offline").hidden = false; setTimeout(connect, 1000); };
+    renderSeat();
+  } else if (m.type === "event") {
+    onEvent(m);
+  }
 }
 
 document.addEventListener("keydown", (e) => {
@@ -190,7 +169,7 @@ document.addEventListener("keydown", (e) => {
 });
 
 (async () => {
-  csrf = (await (await fetch("/api/session")).json()).csrf;
+  csrf = await hotline.csrf();
   renderSeat();
-  connect();
+  hotline.live(onMessage);
 })();

@@ -9,8 +9,6 @@ const T = setup.text;
 const HOTLINE = "all";
 const STATES = ["ready", "on_call", "offered", "wrap_up", "paused"];
 let desks = {};
-let stream = "";
-let seq = 0;
 let dueCallbacks = null;
 
 function later(action, ms) {
@@ -118,38 +116,23 @@ async function refreshHourly() {
 const countsSoon = later(refreshCounts, 300);
 const hourlySoon = later(refreshHourly, 5000);
 
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-  const resume = stream ? `?stream=${encodeURIComponent(stream)}&since=${seq}` : "";
-  const socket = new WebSocket(`${scheme}${location.host}/api/events${resume}`);
-  socket.onopen = () => { document.getElementById("offline").hidden = true; };
-  socket.onmessage = (message) => {
-    const m = JSON.parse(message.data);
-    if (m.type === "snapshot") {
-      stream = m.stream;
-      seq = m.seq;
-      desks = m.desks || {};
-      render();
-      countsSoon();
-      return;
-    }
-    if (m.type !== "event") return;
-    seq = m.seq;
-    if (m.kind === "desk.figures") {
-      desks[m.data.desk] = { ...(desks[m.data.desk] || {}), ...m.data };
-      render();
-    } else if (m.kind.startsWith("call.")) {
-      countsSoon();
-      if (m.kind === "call.ended" || m.kind === "call.arrived") hourlySoon();
-    }
-  };
-  socket.onclose = () => {
-    document.getElementById("offline").hidden = false;
-    setTimeout(connect, 1000);
-  };
+function onMessage(m) {
+  if (m.type === "snapshot") {
+    desks = m.desks || {};
+    render();
+    countsSoon();
+  } else if (m.type === "resumed") {
+    countsSoon();
+  } else if (m.kind === "desk.figures") {
+    desks[m.data.desk] = { ...(desks[m.data.desk] || {}), ...m.data };
+    render();
+  } else if (m.kind.startsWith("call.")) {
+    countsSoon();
+    if (m.kind === "call.ended" || m.kind === "call.arrived") hourlySoon();
+  }
 }
 
 render();
 refreshHourly();
 setInterval(refreshHourly, 60000);
-connect();
+hotline.live(onMessage);
