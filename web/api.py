@@ -343,6 +343,11 @@ def current_call(engine: Engine, agent_id: str) -> Any:
     agent = next((a for a in engine.agents() if a.agent_id == agent_id), None)
     if agent is None or not agent.call_id:
         return None
+    book = getattr(engine.callbacks, "book", None)
+    if agent.call_id.startswith("callback:") and book is not None:  # a callback is named by its entry
+        entry = next((e for e in book.open_entries() if f"callback:{e.entry_id}" == agent.call_id), None)
+        return next((c for c in engine.snapshot() if entry is not None and c.callback
+                     and c.caller_number == entry.number), None)
     return next((c for c in engine.snapshot() if c.linkedid == agent.call_id), None)
 
 

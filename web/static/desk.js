@@ -69,12 +69,11 @@ function tick() {
 }
 setInterval(tick, 1000);
 
-async function pop(linkedid) {
-  if (popped === linkedid) return;
-  popped = linkedid;
+async function pop() {
   const { data } = await api("GET", `/api/agents/${ME}/call`);
   const call = data && data.call;
-  if (!call) return;
+  if (!call || popped === call.linkedid) return;
+  popped = call.linkedid;
   deskOfCall = call.desk;
   catalog = catalog || (await api("GET", "/api/catalog")).data;
   const waited = Math.round(Number(call.waited ?? (Date.now() / 1000 - Date.parse(call.arrived_at) / 1000)));
@@ -134,10 +133,11 @@ async function save(call, form) {
 function onEvent(m) {
   if (m.kind === "agent.state" && m.agent === ME) {
     seat = { state: m.data.state, reason: m.data.reason, since: m.data.since };
+    if (m.data.state === "on_call") pop();  // an answered call, or a callback (no call.answered for it)
     if (m.data.state === "wrap_up") wrapUpUntil = Number(m.data.since) + Number(setup.wrap_up[deskOfCall] || 0);
     renderSeat();
   } else if (m.kind === "call.answered" && m.agent === ME) {
-    pop(m.linkedid);
+    pop();
   } else if (m.kind === "call.handover" && m.agent === ME) {
     const box = document.getElementById("threeway");
     if (box) box.dataset.stage = m.data.stage;
@@ -150,7 +150,7 @@ function onMessage(m) {
     const mine = (m.agents || []).find((a) => a.agent_id === ME);
     if (mine) {
       seat = { state: mine.state, reason: mine.reason, since: mine.since };
-      if (mine.call_id && mine.state === "on_call") pop(mine.call_id);
+      if (mine.call_id && mine.state === "on_call") pop();
     }
     renderSeat();
   } else if (m.type === "event") {
