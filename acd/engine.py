@@ -298,7 +298,16 @@ class Engine:
     def snapshot(self) -> tuple[CallView, ...]:
         return self.calls.views()
 
+    def wall_time(self, monotonic: float) -> float:
+        """An instant of the engine's monotonic clock as epoch seconds (what readers are shown)."""
+        return round(self._wall() - (self._clock() - monotonic), 3)
+
+    def agent_views(self) -> tuple[AgentView, ...]:
+        """The agents as readers see them: `since` in epoch seconds."""
+        return tuple(dataclasses.replace(a, since=self.wall_time(a.since)) for a in self.agents())
+
     def agents(self) -> tuple[AgentView, ...]:
+        """`since` on the engine's monotonic clock."""
         return tuple(AgentView(a.config.agent_id, a.config.name, a.state.value, a.reason, a.since,
                                a.call_id, a.reachable, a.poor_quality, a.line.value if a.persistent else "")
                      for a in self.acd.agents.values())

@@ -597,8 +597,12 @@ async def demo(controller_factory: ControllerFactory, config: Config, *, calls: 
             password = sandbox.sip_secret(sandbox.SandboxPaths())
             for agent in config.acd.agents:
                 await bank.add(PhoneSpec(agent.agent_id, agent.agent_id, password=password, auto_answer=True))
-                await controller.engine.request("login", agent.agent_id)
-                await controller.engine.request("ready", agent.agent_id)
+                # a demo run before may have left the seat logged in (sessions survive a restart)
+                state = {a.agent_id: a.state for a in controller.engine.agents()}[agent.agent_id]
+                if state == "logged_out":
+                    await controller.engine.request("login", agent.agent_id)
+                if state != "ready":
+                    await controller.engine.request("ready", agent.agent_id)
                 skills = ", ".join(f"{k} {v}" for k, v in agent.skills.items())
                 _say(f"agent {agent.name} ({agent.agent_id}: {skills}) logged in, auto-answering")
             # citizens answer callbacks; the sandbox's carrier directory tells Asterisk where they are

@@ -47,11 +47,11 @@ async def take(url: str, out: Path, supervisor: tuple[str, str], agent: tuple[st
                     await page.goto(f"{url}/console")  # type: ignore[attr-defined]
                     await page.wait_for_selector("#agents tr[data-agent]")  # type: ignore[attr-defined]
                 path = out / f"{name}.png"
-                await page.screenshot(path=str(path))  # type: ignore[attr-defined]
+                await page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
                 taken.append(path)
             await desk.wait_for_selector("#caller", timeout=60_000)  # type: ignore[attr-defined]
             path = out / "desk.png"
-            await desk.screenshot(path=str(path))  # type: ignore[attr-defined]
+            await desk.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
             taken.append(path)
         finally:
             await browser.close()

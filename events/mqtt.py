@@ -31,6 +31,9 @@ from acd.privacy import mask_number
 from events.stream import EventFact, EventStream, Subscription
 
 log = logging.getLogger("events.mqtt")
+# paho (under aiomqtt, logger "mqtt") warns of every publish pending beyond its first few: this
+# publisher pipelines up to IN_FLIGHT on purpose, and says itself when the broker is slow or gone
+logging.getLogger("mqtt").setLevel(logging.ERROR)
 
 STATE_TOPICS = {"agent.state": "state", "agent.reachable": "reachable", "agent.line": "line"}
 QOS = 1

@@ -52,7 +52,7 @@ def wire(fact: EventFact) -> dict[str, Any]:
 
 def snapshot(engine: Any, grant: Grant | None) -> dict[str, Any]:
     """What is live now, as the grant may see it."""
-    agents = [asdict(a) for a in engine.agents()]
+    agents = [asdict(a) for a in engine.agent_views()]
     calls = [{"linkedid": c.linkedid, "state": c.state, "caller": mask_number(c.caller_number),
               "dialed": c.dialed_number, "desk": c.desk, "arrived_at": c.arrived_at.timestamp(),
               "answered_at": c.answered_at.timestamp() if c.answered_at else None} for c in engine.snapshot()]

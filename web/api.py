@@ -71,7 +71,7 @@ _error = error
 
 @route("GET", "/api/agents", "agents and their states", Answer(200, "every agent", list[AgentView]))
 async def list_agents(request: web.Request) -> web.Response:
-    return reply(request.app[ENGINE].agents(), list[AgentView])
+    return reply(request.app[ENGINE].agent_views(), list[AgentView])
 
 
 @route("GET", "/api/agents/{agent_id}/call", "the agent's current call and the caller's open orders",

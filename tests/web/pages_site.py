@@ -62,7 +62,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     notifier = Notifier()
     for kind in notifier.kinds:
         engine.observe(kind, notifier)
-    app = make_app(engine, tokens=TokenFile(str(tmp_path / "tokens")), sessions=sessions)
+    app = make_app(engine, tokens=TokenFile(str(tmp_path / "tokens")), sessions=sessions, records=records)
     add_pages(app, sessions, secure_cookies=True, desks={"general": "综合", "market": "市场监管"})
 
     async def registered(device: str) -> bool:

@@ -133,6 +133,7 @@ async def test_the_console_shows_every_agent_live_and_a_forced_pause_needs_a_rea
     await site.engine.request("login", "agent1001")  # on the seat's own phone, elsewhere
     await site.engine.request("ready", "agent1001")
     await row.locator("td.state", has_text="空闲").wait_for(timeout=5000)  # live, no reload
+    assert (await row.locator("td.for").inner_text()).startswith("0:")  # seconds in the state, not since boot
     await row.get_by_role("button", name="强制小休").click()
     assert await page.get_by_role("alert").inner_text() == "请填写原因"
     assert site.engine.acd.agents["agent1001"].state.value == "ready"  # nothing without a reason
@@ -178,3 +179,16 @@ async def test_the_desk_pops_the_call_and_its_transfer_button_hands_the_citizen_
     assert engine.handover_of("agent1001")["target"] == "market"
     width = await page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
     assert width[0] <= width[1]  # fits a 1366-wide agent screen
+
+
+async def test_the_wallboard_draws_the_hourly_chart_of_today_against_last_week(site: Site, browser: Any) -> None:
+    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+    messages: list[str] = []
+    page.on("console", lambda m: messages.append(m.text))
+    await _log_in(page, site, "zhang.wei", PASSWORD)
+    await page.goto(site.url("/wallboard"))
+    await page.locator("#hourly svg").wait_for(timeout=10_000)
+    assert await page.locator("#hourly rect.today").count() == 24, messages
+    assert await page.locator("#hourly rect.last-week").count() == 24
+    width = await page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+    assert width[0] <= width[1]  # fits the wall screen
