@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestServer
 
 from acd.desks import AcdConfig, AgentConfig, Desk
 from acd.engine import Engine
+from acd.supervision import OriginateSpy, SupervisorConfig
 from events.notifier import Notifier
 from events.websocket import add_events
 from tickets.catalog import DEFAULT_CATALOG
@@ -32,6 +33,7 @@ from web.sessions import Sessions
 CONFIG = AcdConfig(desks=(Desk("general", "综合", "general"), Desk("market", "市场监管", "market")),
                    agents=(AgentConfig("agent1001", "甲", "PJSIP/agent1001", "1001", "1", {"general": 1}),
                            AgentConfig("agent1002", "乙", "PJSIP/agent1002", "1002", "1", {"general": 1})))
+SUPERVISORS = (SupervisorConfig("zhang.wei", "张伟", "PJSIP/super2001"),)
 PASSWORD = "长城-correct-horse-1"
 
 
@@ -42,6 +44,7 @@ class Site:
     clock: list[float]
     throttle: Throttle
     engine: Engine
+    spies: list[object]
 
     def url(self, path: str) -> str:
         return str(self.server.make_url(path))
@@ -58,7 +61,8 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     throttle = Throttle(clock=lambda: clock[0])
     sessions = Sessions(store, limits=SessionLimits(idle=1800, absolute=43200), throttle=throttle,
                         wall=lambda: clock[0])
-    engine = Engine({}, acd=CONFIG)
+    spies: list[object] = []  # the supervisor's phone rung to spy (AMI's part is tests/integration's)
+    engine = Engine({OriginateSpy: spies.append}, acd=CONFIG, supervisors=SUPERVISORS)
     notifier = Notifier()
     for kind in notifier.kinds:
         engine.observe(kind, notifier)
@@ -68,14 +72,14 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     async def registered(device: str) -> bool:
         return True
 
-    add_supervision(app, SupervisionStore(records.engine), registered, ())
+    add_supervision(app, SupervisionStore(records.engine), registered, SUPERVISORS)
     add_routes(app, WorkOrderStore(records.engine, "3301", DEFAULT_CATALOG.deadlines), DEFAULT_CATALOG, records)
     add_events(app, notifier.stream, engine)  # in-process (tests/events/test_hub.py tries the hub)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     running = asyncio.create_task(engine.run())
     try:
-        yield Site(server, store, clock, throttle, engine)
+        yield Site(server, store, clock, throttle, engine, spies)
     finally:
         await server.close()
         engine.stop()

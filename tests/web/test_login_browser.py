@@ -192,3 +192,30 @@ async def test_the_wallboard_draws_the_hourly_chart_of_today_against_last_week(s
     assert await page.locator("#hourly rect.last-week").count() == 24
     width = await page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
     assert width[0] <= width[1]  # fits the wall screen
+
+
+async def test_the_console_listen_button_rings_the_supervisors_phone_to_spy_on_the_agents_call(
+        site: Site, browser: Any) -> None:
+    from acd import events as ev
+    from tests.acd.test_engine_promises import at
+
+    engine = site.engine
+    await engine.request("login", "agent1001")
+    await engine.request("ready", "agent1001")
+    engine.submit(ev.ChannelCreated(at(1), "C1", "C1", "PJSIP/carrier-C1", 6, "13800138077", "", "12345", "from-trunk"))
+    engine.submit(ev.CallQueued(at(1), "C1", "C1", "PJSIP/carrier-C1", "general"))
+    await engine.drained()
+    engine.submit(ev.ChannelCreated(at(1), "C1-a", "C1", "PJSIP/agent1001-C1", 0, "", "", "s", "from-agents"))
+    engine.submit(ev.DialEnded(at(2), "C1", "C1", "PJSIP/agent1001-C1", "ANSWER"))
+    await engine.drained()
+    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+    await _log_in(page, site, "zhang.wei", PASSWORD)
+    await page.goto(site.url("/console"))
+    row = page.locator("#agents tr[data-agent=agent1001]")
+    assert not await page.locator("#agents tr[data-agent=agent1002] button[data-mode]").count()  # no call, no spying
+    await row.get_by_role("button", name="监听").click()
+    await page.locator("#note", has_text="已呼叫您的话机").wait_for(timeout=5000)
+    [spy] = site.spies
+    assert (spy.device, str(getattr(spy.mode, "value", spy.mode)), spy.target_channel) == (
+        "PJSIP/super2001", "listen", "PJSIP/agent1001-C1")
+    assert "13800138077" not in await page.content()  # the live call's number is masked
