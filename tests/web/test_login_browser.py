@@ -12,6 +12,20 @@ from tests.web.browser import browser  # noqa: F401  (the fixture)
 from tests.web.pages_site import PASSWORD, Site, site  # noqa: F401
 
 
+async def _citizen_answered_by_agent1001(engine: Any) -> None:
+    """A citizen (13800138077) queues at the general desk and ready agent1001 answers, as the
+    engine's inbox gets it from Asterisk."""
+    from acd import events as ev
+    from tests.acd.test_engine_promises import at
+
+    engine.submit(ev.ChannelCreated(at(1), "C1", "C1", "PJSIP/carrier-C1", 6, "13800138077", "", "12345", "from-trunk"))
+    engine.submit(ev.CallQueued(at(1), "C1", "C1", "PJSIP/carrier-C1", "general"))
+    await engine.drained()
+    engine.submit(ev.ChannelCreated(at(1), "C1-a", "C1", "PJSIP/agent1001-C1", 0, "", "", "s", "from-agents"))
+    engine.submit(ev.DialEnded(at(2), "C1", "C1", "PJSIP/agent1001-C1", "ANSWER"))
+    await engine.drained()
+
+
 async def _log_in(page: Any, site: Site, name: str, password: str) -> Any:
     await page.goto(site.url("/login"))
     await page.get_by_label("用户名").fill(name)
@@ -155,9 +169,6 @@ async def test_an_agent_cannot_open_the_console_or_the_wallboard(site: Site, bro
 
 async def test_the_desk_pops_the_call_and_its_transfer_button_hands_the_citizen_to_another_desk(
         site: Site, browser: Any) -> None:
-    from acd import events as ev
-    from tests.acd.test_engine_promises import at
-
     page = await browser.new_page(viewport={"width": 1366, "height": 768})
     await _log_in(page, site, "agent1001", PASSWORD)
     await page.goto(site.url("/desk"))
@@ -165,12 +176,7 @@ async def test_the_desk_pops_the_call_and_its_transfer_button_hands_the_citizen_
     await page.get_by_role("button", name="就绪 (F2)").click()
     await page.locator("#state[data-state=ready]").wait_for()
     engine = site.engine
-    engine.submit(ev.ChannelCreated(at(1), "C1", "C1", "PJSIP/carrier-C1", 6, "13800138077", "", "12345", "from-trunk"))
-    engine.submit(ev.CallQueued(at(1), "C1", "C1", "PJSIP/carrier-C1", "general"))
-    await engine.drained()
-    engine.submit(ev.ChannelCreated(at(1), "C1-a", "C1", "PJSIP/agent1001-C1", 0, "", "", "s", "from-agents"))
-    engine.submit(ev.DialEnded(at(2), "C1", "C1", "PJSIP/agent1001-C1", "ANSWER"))
-    await engine.drained()
+    await _citizen_answered_by_agent1001(engine)
     await page.locator("#state[data-state=on_call]").wait_for()
     await page.locator("#number", has_text="*******8077").wait_for()
     assert not await page.locator("#transfer button[data-desk=general]").count()  # not to its own desk
@@ -196,18 +202,10 @@ async def test_the_wallboard_draws_the_hourly_chart_of_today_against_last_week(s
 
 async def test_the_console_listen_button_rings_the_supervisors_phone_to_spy_on_the_agents_call(
         site: Site, browser: Any) -> None:
-    from acd import events as ev
-    from tests.acd.test_engine_promises import at
-
     engine = site.engine
     await engine.request("login", "agent1001")
     await engine.request("ready", "agent1001")
-    engine.submit(ev.ChannelCreated(at(1), "C1", "C1", "PJSIP/carrier-C1", 6, "13800138077", "", "12345", "from-trunk"))
-    engine.submit(ev.CallQueued(at(1), "C1", "C1", "PJSIP/carrier-C1", "general"))
-    await engine.drained()
-    engine.submit(ev.ChannelCreated(at(1), "C1-a", "C1", "PJSIP/agent1001-C1", 0, "", "", "s", "from-agents"))
-    engine.submit(ev.DialEnded(at(2), "C1", "C1", "PJSIP/agent1001-C1", "ANSWER"))
-    await engine.drained()
+    await _citizen_answered_by_agent1001(engine)
     page = await browser.new_page(viewport={"width": 1920, "height": 1080})
     await _log_in(page, site, "zhang.wei", PASSWORD)
     await page.goto(site.url("/console"))
