@@ -147,3 +147,17 @@ def test_each_desk_has_its_own_target_and_a_call_lost_in_the_greeting_counts_for
     figures = ServiceFigures(lambda d: NUMBERS.get(d, "general"), {"market": 20.0}).add_all(calls).figures()
     assert (figures["market"]["answered_in_target"], figures["general"]["answered_in_target"]) == (1, 0)
     assert (figures["market"]["offered"], figures["market"]["lost_by"]["ivr"]) == (2, 1)
+
+
+def test_the_wallboards_hourly_chart_counts_offered_calls_by_the_citys_hour_of_arrival() -> None:
+    """Counted a second way: the offered calls of the day, hour by hour on the city's clock."""
+    from acd.kpis import hourly_offered
+
+    night = dataclasses.replace(record(30, D.ANSWERED, lasted=60, to_agent=5, desk="general"),
+                                arrived_at=datetime(2026, 11, 23, 0, 30, tzinfo=BEIJING).astimezone(timezone.utc))
+    records = [*DAY, night]
+    desk_of = lambda dialed: NUMBERS.get(dialed, "general")  # noqa: E731
+    hours = hourly_offered(ServiceFigures(desk_of), records, BEIJING)
+    assert len(hours) == 24 and sum(hours) == ServiceFigures(desk_of).add_all(records).figures()[HOTLINE]["offered"]
+    assert hours[0] == 1  # 00:30 local is 16:30 UTC the day before: the city's hour 0, not UTC's 16
+    assert hours[9] == sum(hours) - 1 and hours[16] == 0
