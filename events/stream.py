@@ -162,6 +162,11 @@ class EventStream:
         if subscription in self._subscribers:
             self._subscribers.remove(subscription)
 
+    def holds(self, seq: int) -> bool:
+        """Whether every fact after `seq` is still kept, without copying them (the ring holds
+        one unbroken run of numbers ending at the newest: its oldest one tells)."""
+        return 0 <= seq <= self.seq and (seq == self.seq or self.at(seq + 1) is not None)
+
     def since(self, seq: int) -> list[EventFact] | None:
         """The facts after `seq`, or None when some of them are no longer kept (or `seq` is
         from another life of the controller): the client needs a fresh snapshot."""

@@ -84,7 +84,7 @@ def opening(stream: EventStream, engine: Any, grant: Grant | None, since: str | 
             named: str) -> tuple[str, int]:
     """The first message for a client and the sequence number it stands for: a resume when the
     stream still holds every fact after `since` (of this life), else a snapshot of now."""
-    if since is not None and named == stream.name and stream.since(int(since)) is not None:
+    if since is not None and named == stream.name and stream.holds(int(since)):
         return json.dumps({"type": "resumed", "stream": stream.name, "seq": int(since)}), int(since)
     first = {"type": "snapshot", "stream": stream.name, "seq": stream.seq, **snapshot(engine, grant)}
     return json.dumps(first, ensure_ascii=False, default=str), stream.seq

@@ -74,6 +74,8 @@ def test_a_fact_no_longer_kept_is_not_resumed_but_said_so() -> None:
     assert stream.since(10) is None  # 11..15 are gone: a fresh snapshot, not a gap
     assert stream.since(26) is None and stream.since(-1) is None  # another life's numbers
     assert stream.at(15) is None and stream.at(16) is not None
+    assert [stream.holds(n) for n in (-1, 14, 15, 20, 25, 26)] == [False, False, True, True, True, False]
+    assert all(stream.holds(n) == (stream.since(n) is not None) for n in range(-2, 28))  # the same answer, no copy
 
 
 def test_the_hubs_copy_takes_the_controllers_numbers_in_order_only() -> None:
