@@ -173,6 +173,17 @@ WALLBOARD_TEXT = ("wall.desk", "wall.waiting", "wall.longest", "wall.agents", "w
 SERVICE_TARGET_PCT = 80.0  # a desk whose 15-s service level today is below this is shown in alarm colours
 
 
+def _live(lang: str, heading: str, content: str, setup: dict[str, Any], script: str, wide: bool = False) -> web.Response:
+    """A page its script keeps live: the heading, the banner shown while the websocket is down,
+    the page's own elements, its setup (texts, desks) as JSON data, web/static/live.js and its script."""
+    return _page(lang, f'<h2>{html.escape(heading)}</h2>'
+                       f'<p id="offline" class="error" role="alert" hidden>{html.escape(text(lang, "wall.offline"))}</p>'
+                       f'{content}<script type="application/json" id="setup">'
+                       f'{html.escape(json.dumps(setup, ensure_ascii=False), quote=False)}</script>'
+                       f'<script src="/static/live.js" defer></script><script src="/static/{script}" defer></script>',
+                 wide=wide)
+
+
 async def wallboard(request: web.Request) -> web.Response:
     """The hall's big screen: no interaction, live over the websocket (web/static/wallboard.js)."""
     signed = await _signed_in(request, "supervisor")
@@ -181,13 +192,9 @@ async def wallboard(request: web.Request) -> web.Response:
     lang = _lang(request)
     desks = request.app.get(DESK_LABELS, {})
     setup = {"text": {k: text(lang, k) for k in WALLBOARD_TEXT}, "desks": desks, "target_pct": SERVICE_TARGET_PCT}
-    body = (f'<h2>{html.escape(text(lang, "page.wallboard"))}</h2>'
-            f'<p id="offline" class="error" role="alert" hidden>{html.escape(text(lang, "wall.offline"))}</p>'
-            f'<table id="desks" class="wall"></table><p id="callbacks" class="callbacks"></p>'
-            f'<h3>{html.escape(text(lang, "wall.hourly"))}</h3><div id="hourly"></div>'
-            f'<script type="application/json" id="setup">{html.escape(json.dumps(setup, ensure_ascii=False), quote=False)}'
-            f'</script><script src="/static/live.js" defer></script><script src="/static/wallboard.js" defer></script>')
-    return _page(lang, body, wide=True)
+    content = (f'<table id="desks" class="wall"></table><p id="callbacks" class="callbacks"></p>'
+               f'<h3>{html.escape(text(lang, "wall.hourly"))}</h3><div id="hourly"></div>')
+    return _live(lang, text(lang, "page.wallboard"), content, setup, "wallboard.js", wide=True)
 
 
 DESK_TEXT = ("desk.state", "desk.ready", "desk.pause", "desk.logout", "desk.login", "desk.reason", "desk.wrap_up_left",
@@ -211,13 +218,9 @@ async def desk(request: web.Request) -> web.Response:
     lang = _lang(request)
     setup = {"text": {k: text(lang, k) for k in DESK_TEXT}, "agent": me.name, "desks": request.app.get(DESK_LABELS, {}),
              "wrap_up": request.app.get(DESK_WRAP_UP, {})}
-    body = (f'<h2>{html.escape(text(lang, "page.desk"))} · {html.escape(me.display or me.name)}</h2>'
-            f'<p id="offline" class="error" role="alert" hidden>{html.escape(text(lang, "wall.offline"))}</p>'
-            f'<section id="seat" aria-live="polite"></section><section id="pop" aria-live="assertive"></section>'
-            f'<p class="keys">{html.escape(text(lang, "desk.keys"))}</p>'
-            f'<script type="application/json" id="setup">{html.escape(json.dumps(setup, ensure_ascii=False), quote=False)}'
-            f'</script><script src="/static/live.js" defer></script><script src="/static/desk.js" defer></script>')
-    return _page(lang, body)
+    content = (f'<section id="seat" aria-live="polite"></section><section id="pop" aria-live="assertive"></section>'
+               f'<p class="keys">{html.escape(text(lang, "desk.keys"))}</p>')
+    return _live(lang, f'{text(lang, "page.desk")} · {me.display or me.name}', content, setup, "desk.js")
 
 
 CONSOLE_TEXT = ("console.agents", "console.calls", "console.agent", "console.state", "console.for", "console.phone",
@@ -241,12 +244,8 @@ async def console(request: web.Request) -> web.Response:
     sections = "".join(f'<h3>{html.escape(text(lang, key))}</h3><div id="{name}"></div>' for key, name in (
         ("console.alerts", "alerts"), ("console.agents", "agents"), ("console.calls", "calls"),
         ("console.callbacks", "callbacks"), ("console.do_not_call", "do-not-call")))
-    body = (f'<h2>{html.escape(text(lang, "page.console"))}</h2>'
-            f'<p id="offline" class="error" role="alert" hidden>{html.escape(text(lang, "wall.offline"))}</p>'
-            f'<p id="note" role="status"></p>{sections}'
-            f'<script type="application/json" id="setup">{html.escape(json.dumps(setup, ensure_ascii=False), quote=False)}'
-            f'</script><script src="/static/live.js" defer></script><script src="/static/console.js" defer></script>')
-    return _page(lang, body, wide=True)
+    return _live(lang, text(lang, "page.console"), f'<p id="note" role="status"></p>{sections}', setup, "console.js",
+                 wide=True)
 
 
 ADMIN_ACTIONS = ("add", "disable", "enable", "password")
