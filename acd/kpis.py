@@ -170,7 +170,7 @@ def hourly_offered(figures: ServiceFigures, records: Iterable[CallRecord], zone:
     for record in records:
         by_hour[record.arrived_at.astimezone(zone).hour].append(record)
     return [int(ServiceFigures(figures.desk_of, figures.targets, figures.short_abandon).add_all(hour)
-                .figures().get(HOTLINE, {}).get("offered", 0)) for hour in by_hour]
+                .figures()[HOTLINE]["offered"]) for hour in by_hour]  # the hotline's line is always there
 
 
 class DayFigures:

@@ -161,3 +161,6 @@ def test_the_wallboards_hourly_chart_counts_offered_calls_by_the_citys_hour_of_a
     assert len(hours) == 24 and sum(hours) == ServiceFigures(desk_of).add_all(records).figures()[HOTLINE]["offered"]
     assert hours[0] == 1  # 00:30 local is 16:30 UTC the day before: the city's hour 0, not UTC's 16
     assert hours[9] == sum(hours) - 1 and hours[16] == 0
+    strict = hourly_offered(ServiceFigures(desk_of, short_abandon=0.0), records, BEIJING)
+    assert strict[9] > hours[9]  # with no 秒挂 threshold the short hang-ups are offered too
+    assert sum(strict) == ServiceFigures(desk_of, short_abandon=0.0).add_all(records).figures()[HOTLINE]["offered"]
