@@ -21,6 +21,7 @@ from acd.desks import AcdConfig, AcdConfigError, parse_acd
 from acd.supervision import SupervisionError, SupervisorConfig, parse_supervisors
 from dialplan.plan import DialPlan, DialplanError, parse_dialplan
 from ivr.config import IntakeConfig, IntakeConfigError, parse_intake
+from recordings.config import RecordingsConfig, RecordingsConfigError, parse_recordings
 from tickets.catalog import DEFAULT_CATALOG, Catalog, CatalogError, parse_orders
 from tickets.deadlines import CITY_ZONE
 
@@ -206,6 +207,7 @@ class Config:
     orders: Catalog = DEFAULT_CATALOG
     dialplan: DialPlan = field(default_factory=DialPlan)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
+    recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
     source: str = "<defaults>"
     supervisors: tuple[SupervisorConfig, ...] = ()  # [[acd.supervisors]] (acd/supervision.py)
 
@@ -232,7 +234,7 @@ def _coerce(section: str, key: str, value: Any, kind: Any, where: str) -> Any:
 
 
 def _build(data: Mapping[str, Any], env: Mapping[str, str], where: str, text: str = "") -> Config:
-    unknown = set(data) - set(_SECTIONS) - {"acd", "orders", "dialplan", "intake"}
+    unknown = set(data) - set(_SECTIONS) - {"acd", "orders", "dialplan", "intake", "recordings"}
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}")
     sections: dict[str, Any] = {}
@@ -271,8 +273,12 @@ def _build(data: Mapping[str, Any], env: Mapping[str, str], where: str, text: st
         supervisors = parse_supervisors(data.get("acd", {}).get("supervisors", []), where)
     except SupervisionError as exc:
         raise ConfigError(str(exc)) from None
-    return Config(**sections, acd=acd, orders=orders, dialplan=plan, intake=intake, source=where,
-                  supervisors=supervisors)
+    try:
+        recordings = parse_recordings(data.get("recordings", {}), orders.category_codes(), where, env)
+    except RecordingsConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    return Config(**sections, acd=acd, orders=orders, dialplan=plan, intake=intake, recordings=recordings,
+                  source=where, supervisors=supervisors)
 
 
 def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:

@@ -148,7 +148,8 @@ class Controller:
         self.ami = AmiLink(config.asterisk, self.engine, settled=self._settled,
                            live=lambda: {call.linkedid for call in self.engine.snapshot()},
                            ring_timeout=config.acd.ring_timeout,
-                           threeway_ring_timeout=config.acd.threeway_ring_timeout)
+                           threeway_ring_timeout=config.acd.threeway_ring_timeout,
+                           record_notice=config.recordings.notice)
         self.agi_link = AgiLink(self.engine)
         self.agi = FastAgiServer(
             host=config.agi.bind, port=config.agi.port,
@@ -161,7 +162,8 @@ class Controller:
         self.agi.route("intake", make_intake(self.engine.submit, config.acd, config.intake,
                                              open_orders=self.orders.open_for_caller,
                                              link_repeat=self._link_repeat,
-                                             is_holiday=calendar.is_day_off, zone=zone))
+                                             is_holiday=calendar.is_day_off, zone=zone,
+                                             record_notice=config.recordings.notice))
         offer_after = config.intake.callback_offer_after
         self.agi.route("announce", make_announce(self.engine.queue_position, self.engine.submit,
                                                  lambda linkedid: self.engine.callback_due(linkedid, offer_after)))
@@ -171,6 +173,11 @@ class Controller:
                                              requeue_lost=self.engine.requeue_lost))
         self.agi.route("agent", make_agent_codes(self.engine.request, config.acd))
         self.agi.route("supervise", make_supervise(self.engine.supervise, config.acd))
+        from recordings.store import RecordingStore
+        from recordings.worker import Converter
+
+        self.recording_store = RecordingStore(self.store.engine)
+        self.converter = Converter(self.recording_store, config.recordings) if config.recordings.enabled else None
         self._http: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -243,6 +250,9 @@ class Controller:
             except TimeoutError:
                 log.warning("events hub: not started within 10 s; /api/events answers 503 until it is")
         self._spawn(self.notifier.desk_beat(self._desk_figures), "desk-figures")
+        if self.converter is not None:
+            self._spawn(self.converter.run(), "recordings")
+            self._spawn(self.converter.purge_daily(self.config.city.zone()), "recordings-retention")
         if self.config.http.port:
             from web.access import TokenFile
             from web.api import make_app
@@ -271,6 +281,8 @@ class Controller:
             add_supervision(app, self.supervision_store, self.ami.phone_registered, self.config.supervisors)
             from events.websocket import add_events
             add_events(app, self.notifier.stream, self.engine, hub=self.hub)
+            from web.recordings import add_recordings
+            add_recordings(app, self.recording_store, self.config.recordings, self.config.city.zone())
             self.metrics.serve(app)
             self._http = web.AppRunner(app, access_log=None)
             await self._http.setup()
@@ -289,7 +301,8 @@ class Controller:
                 "engine_inbox_depth": float(self.engine.inbox_depth), "store_backlog": float(self.writer.pending),
                 "journal_bytes": float(journal.stat().st_size) if journal is not None and journal.exists() else 0.0,
                 **({"mqtt_connected": float(self.mqtt.connected)} if self.mqtt is not None else {}),
-                **(self.hub.health() if self.hub is not None else {})}
+                **(self.hub.health() if self.hub is not None else {}),
+                **(self.converter.health() if self.converter is not None else {})}
 
     def _desk_figures(self) -> dict[str, dict[str, Any]]:
         """Who waits now at each desk and its agents by state (today's counts are in /api/desks)."""
@@ -305,6 +318,8 @@ class Controller:
         await self.ami.close()
         await self.engine.drained()
         self.engine.stop()
+        if self.converter is not None:  # an unfinished conversion is done again at the next start
+            await self.converter.close()
         for saver in (self.callback_saver, self.session_saver, self.history_saver, self.supervision_saver,
                       self.audit_saver):  # the store may be away: not forever
             with contextlib.suppress(TimeoutError):
@@ -532,6 +547,12 @@ def cmd_records(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recordings(args: argparse.Namespace) -> int:
+    from recordings.commands import run
+
+    return run(args, hotline_config.load(args.config))
+
+
 def _new_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -746,7 +767,7 @@ def build_parser() -> argparse.ArgumentParser:
     which = argparse.ArgumentParser(add_help=False)
     which.add_argument("--config", default=str(SANDBOX_CONFIG), help="its [http] tokens file is used")
     add = token_sub.add_parser("add", parents=[which], help="make a token (printed once) for an agent or a supervisor")
-    add.add_argument("--role", required=True, choices=("agent", "supervisor"))
+    add.add_argument("--role", required=True, choices=("agent", "supervisor", "inspector"))
     add.add_argument("--name", required=True, help="who acts with it; for an agent, the agent id (agent1001)")
     remove = token_sub.add_parser("remove", parents=[which], help="revoke a name's token")
     remove.add_argument("--name", required=True)
@@ -759,7 +780,7 @@ def build_parser() -> argparse.ArgumentParser:
     store_of.add_argument("--config", default=str(SANDBOX_CONFIG), help="its [store] holds the accounts")
     new = people_sub.add_parser("add", parents=[store_of], help="an account for an agent, a supervisor or an admin")
     new.add_argument("--name", required=True, help="the login name; for an agent, the agent id (agent1001)")
-    new.add_argument("--role", required=True, choices=("agent", "supervisor", "admin"))
+    new.add_argument("--role", required=True, choices=("agent", "supervisor", "inspector", "admin"))
     new.add_argument("--display", default="", help="the name the pages show (张伟)")
     new.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     word = people_sub.add_parser("password", parents=[store_of], help="set a new password (ends its sessions)")
@@ -789,6 +810,11 @@ def build_parser() -> argparse.ArgumentParser:
     seats_sub.add_parser("apply", parents=[site],
                          help="write pjsip_seats.conf from the roster and reload PJSIP over AMI (no restart)")
     seats.set_defaults(func=cmd_seats)
+
+    from recordings.commands import add_parser as add_recordings_parser
+
+    add_recordings_parser(sub, str(SANDBOX_CONFIG))
+    sub.choices["recordings"].set_defaults(func=cmd_recordings)
 
     records = sub.add_parser("records", help="list the newest call records in the store")
     records.add_argument("--config", default=str(SANDBOX_CONFIG))

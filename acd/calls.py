@@ -208,6 +208,10 @@ class LiveCalls:
                     call = self.calls.get(channel.linkedid)
                     if call is not None:
                         call.bridged = True
+                        if call.callback_of and call.agent_answered_at is None:
+                            # a callback's talk begins as the citizen is put through to the agent
+                            # (after the recording notice): its talk time, its recording's length
+                            call.agent_answered_at = fact.at
                 return moved
             case ev.BridgeLeft():
                 moved = self._follow_linkedid(fact.uniqueid, fact.linkedid, fact.at)

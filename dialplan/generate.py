@@ -74,8 +74,9 @@ def render(plan: DialPlan, source: str) -> str:
     lines += ["", "; Callbacks: citizens are dialed through the trunk showing the hotline number.",
               "[hotline-outbound]",
               f"exten => _X.,1,Set(CALLERID(num)={plan.outbound_callerid})",
-              "; F: when the agent hangs up first the citizen hears the survey, as on an inbound call",
+              "; F: when the agent hangs up first the citizen hears the survey, as on an inbound call;",
+              "; U: the citizen who answers hears that the call is recorded before the agent is put through",
               f" same => n,Dial({plan.outbound()},"
-              "${HOTLINE_OUTBOUND_RING},F(hotline-survey^s^1))",
+              "${HOTLINE_OUTBOUND_RING},F(hotline-survey^s^1)U(hotline-record-notice^s^1))",
               " same => n,Hangup()", ""]
     return "\n".join(lines)

@@ -70,6 +70,10 @@ HEALTH_HELP = {
     "events_cut_off": "consumers cut off for being too slow, since start",
     "events_hub_up": "1 while the events hub process ([events] hub) serves the websocket and MQTT",
     "events_hub_restarts": "times the events hub was started again since the controller started",
+    "recordings_converted": "call recordings converted and verified since start",
+    "recordings_failed": "call recordings given up after [recordings] max_attempts, since start (see the audit)",
+    "recordings_silent": "recordings converted since start that were quieter than [recordings] silence_floor",
+    "recordings_converting": "recordings being converted now",
 }
 
 

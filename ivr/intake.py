@@ -40,6 +40,7 @@ from recordings.naming import recording_name
 log = logging.getLogger("ivr.intake")
 
 GREETING = "hotline/greeting"
+RECORDED_NOTICE = "hotline/recorded-notice"
 # set when the flow ends a call itself; [hotline-intake] sends a caller who has neither this nor a
 # desk to the fallback queue (the controller went away mid-greeting)
 INTAKE_DONE = "HOTLINE_INTAKE_DONE"
@@ -79,9 +80,11 @@ def make_intake(submit: Callable[[EngineEvent], None], acd: AcdConfig, intake: I
                 link_repeat: LinkRepeat | None = None,
                 is_holiday: Callable[[date], bool] = lambda _: False,
                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                zone: tzinfo | None = None) -> Callable[[Any], Awaitable[None]]:
+                zone: tzinfo | None = None, record_notice: bool = False) -> Callable[[Any], Awaitable[None]]:
     """`is_holiday(day)`: the holiday plan applies on that (local) day; `zone`: the city's time
-    zone (default Asia/Shanghai); `clock`: now, aware (a naive one is taken as UTC)."""
+    zone (default Asia/Shanghai); `clock`: now, aware (a naive one is taken as UTC);
+    `record_notice`: a caller who will reach an agent hears after the greeting that the call is
+    recorded ([recordings] notice)."""
     settings = intake or IntakeConfig()
     city = zone or ZoneInfo("Asia/Shanghai")
     desk_names = [d.name for d in acd.desks]
@@ -118,6 +121,8 @@ def make_intake(submit: Callable[[EngineEvent], None], acd: AcdConfig, intake: I
         lookup = asyncio.ensure_future(newest_open_order(caller)) if dialed_desk is not None else None
         try:
             await agi.stream_file(greeting)
+            if record_notice and dialed_desk is not None:
+                await agi.stream_file(RECORDED_NOTICE)
             if dialed_desk is None or lookup is None:
                 await agi.set_variable(INTAKE_DONE, "1")  # finished on purpose: no fallback
                 await agi.hangup()

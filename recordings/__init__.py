@@ -1,1 +1,1 @@
-"""Recordings: naming now; post-processing, retention and access come with their issue."""
+"""Recordings (质检 and disputes run on them): naming, conversion off the event loop, retention, access."""

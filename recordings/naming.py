@@ -11,7 +11,25 @@ retention) makes them with tickets.files.open_private / private_folder."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path, PurePosixPath
 
 
 def recording_name(linkedid: str, queued_at: datetime) -> str:
     return f"{queued_at:%Y%m%d}/{linkedid}.wav"
+
+
+UNSAFE_NAME = "unsafe-recording-name"
+
+
+def converted_name(original: str, suffix: str) -> str:
+    """The converted file's name beside the original's: `<YYYYMMDD>/<linkedid><suffix>`."""
+    return str(PurePosixPath(original).with_suffix(suffix))
+
+
+def under(root: str | Path, name: str) -> Path:
+    """`name` (a recording's relative name, from a call record) as a path under `root`; a name
+    that would leave it (absolute, `..`) is refused: the names come from the PBX, not from us."""
+    relative = PurePosixPath(name)
+    if not name or relative.is_absolute() or ".." in relative.parts:
+        raise ValueError(f"{UNSAFE_NAME}: {name!r}")
+    return Path(root) / relative

@@ -10,6 +10,7 @@ APT_PACKAGES=(
   debootstrap                        # builds the sandbox root with Debian sid's Asterisk 22
   baresip-core                       # real SIP phones for tests and the demo
   sox                                # the phones' microphone WAV; prompt checks
+  ffmpeg                             # recordings: conversion to Opus (pydub drives it), decoding to verify
   espeak-ng                          # Mandarin prompts (ivr)
   postgresql                         # the store's production database (tests start a cluster)
   nftables                           # NAT in the home-seat tests' network namespaces

@@ -251,3 +251,69 @@ login_audit = Table(
     Column("outcome", String(24), nullable=False),  # login | wrong-password | unknown-user | disabled | throttled | logout | expired
     Index("ix_login_audit_at", "at"),
 )
+
+# Recordings (revision 0015, recordings/): one row per call's recording — its conversion and
+# checks, then its deletion when retention ends; the legal holds on work orders that keep their
+# calls' recordings; who heard what, when; and the audit of every deletion, hold and failure.
+recordings = Table(
+    "recordings",
+    metadata,
+    Column("linkedid", String(64), primary_key=True),
+    Column("original", Unicode(255), nullable=False),  # as MixMonitor named it, under [recordings] monitor_dir
+    Column("file", Unicode(255), nullable=False, server_default=""),  # the converted file, under store_dir
+    Column("state", String(16), nullable=False),  # pending | done | failed | deleted
+    Column("agent", String(64), nullable=False, server_default=""),
+    Column("ended_at", DateTime(timezone=True), nullable=False),  # the call's end: retention counts from it
+    Column("talk_time", Float, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_try_at", DateTime(timezone=True), nullable=True),
+    Column("error", Unicode(200), nullable=False, server_default=""),
+    Column("format", String(16), nullable=False, server_default=""),
+    Column("duration", Float, nullable=True),  # seconds, of the converted file as decoded
+    Column("loudness", Float, nullable=True),  # dBFS (RMS) of the whole recording
+    Column("silent", Boolean, nullable=False, server_default=false()),
+    Column("sha256", String(64), nullable=False, server_default=""),
+    Column("size", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("converted_at", DateTime(timezone=True), nullable=True),
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
+    Index("ix_recordings_state_next", "state", "next_try_at"),
+    Index("ix_recordings_ended", "ended_at"),
+    Index("ix_recordings_agent", "agent", "ended_at"),
+)
+
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("number", String(32), primary_key=True),  # the work order held
+    Column("held_at", DateTime(timezone=True), nullable=False),
+    Column("held_by", Unicode(64), nullable=False),
+    Column("reason", Unicode(200), nullable=False),
+)
+
+recording_access = Table(
+    "recording_access",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("linkedid", String(64), nullable=False),
+    Column("what", String(16), nullable=False),  # details | audio | download
+    Column("byte_range", String(64), nullable=False),  # the Range header asked for, "" for the whole file
+    Column("status", Integer, nullable=False),  # what was answered: 200, 206, 403, 404, 409 …
+    Index("ix_recording_access_at", "at"),
+    Index("ix_recording_access_linkedid", "linkedid", "at"),
+)
+
+recording_audit = Table(
+    "recording_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),  # a person, or "retention" / "converter"
+    Column("action", String(16), nullable=False),  # deleted | hold | release | failed | corrupt | retry
+    Column("target", String(64), nullable=False),  # the call's linkedid, or the order number held
+    Column("detail", Unicode(200), nullable=False),
+    Index("ix_recording_audit_at", "at"),
+)

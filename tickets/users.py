@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tickets.schema import login_audit, users, web_sessions
 
-ROLES = ("agent", "supervisor", "admin")
+ROLES = ("agent", "supervisor", "inspector", "admin")
 UNKNOWN_ROLE = "unknown-role"
 USER_EXISTS = "user-exists"
 UNKNOWN_USER = "unknown-user"

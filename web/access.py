@@ -31,6 +31,7 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 class Role(str, Enum):
     AGENT = "agent"
     SUPERVISOR = "supervisor"
+    INSPECTOR = "inspector"  # 质检员: hears any call's recording (web/recordings.py), nothing else
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,7 @@ class TokenBook:
             if not re.fullmatch(r"[0-9a-f]{64}", hexdigest):
                 raise TokenFileError(path, number, "the digest is not 64 hex digits")
             if role not in {r.value for r in Role}:
-                raise TokenFileError(path, number, f"role {role!r}: agent or supervisor")
+                raise TokenFileError(path, number, f"role {role!r}: agent, supervisor or inspector")
             if not NAME_PATTERN.fullmatch(name):
                 raise TokenFileError(path, number, f"name {name!r}: letters, digits, _ . @ -")
             if hexdigest in grants or name in names:
@@ -157,6 +158,8 @@ AGENT = "agent"
 OWN = "own"
 SUPERVISOR = "supervisor"
 ADMIN = "admin"  # the pages' accounts (web/pages.py)
+SIGNED_IN = "signed-in"  # any holder of a token or page session
+RECORDINGS = "recordings"  # supervisors and inspectors: any call's; agents: their own (web/recordings.py)
 
 RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/openapi.json"): PUBLIC,
@@ -203,11 +206,20 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/api/supervision/blocks"): SUPERVISOR,
     ("POST", "/api/supervision/blocks/{address}/lift"): SUPERVISOR,
     # the pages' session and accounts (web/pages.py)
-    ("GET", "/api/session"): AGENT,
+    ("GET", "/api/session"): SIGNED_IN,
     ("GET", "/api/users"): ADMIN,
     ("POST", "/api/users"): ADMIN,
     ("POST", "/api/users/{name}/{action}"): ADMIN,
     ("GET", "/api/users/audit"): ADMIN,
+    # recordings (web/recordings.py): the handlers keep an agent to the calls they took part in
+    ("GET", "/api/recordings"): RECORDINGS,
+    ("GET", "/api/recordings/{linkedid}"): RECORDINGS,
+    ("GET", "/api/recordings/{linkedid}/audio"): RECORDINGS,
+    ("GET", "/api/recordings/access"): SUPERVISOR,
+    ("GET", "/api/recordings/audit"): SUPERVISOR,
+    ("GET", "/api/recordings/holds"): SUPERVISOR,
+    ("POST", "/api/recordings/holds"): SUPERVISOR,
+    ("POST", "/api/recordings/holds/{number}/release"): SUPERVISOR,
 }
 
 
@@ -221,9 +233,13 @@ def decide(method: str, route: str, grant: Grant | None, agent_id: str | None = 
         return UNAUTHORIZED
     if rule == ADMIN:
         return None if grant.admin else FORBIDDEN
+    if rule == SIGNED_IN:
+        return None
+    if grant.role is Role.INSPECTOR:  # quality review: recordings only, no live calls, no orders
+        return None if rule == RECORDINGS else FORBIDDEN
     if grant.role is Role.SUPERVISOR:
         return None
-    if rule == AGENT or (rule == OWN and agent_id == grant.name):
+    if rule in (AGENT, RECORDINGS) or (rule == OWN and agent_id == grant.name):
         return None
     return FORBIDDEN
 

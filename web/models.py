@@ -738,3 +738,93 @@ class BlockedView(Answer):
     until: datetime
     failures: int
     accounts: list[str]
+
+
+# ---- recordings (web/recordings.py, issue 19) -------------------------------------------------
+RecordingState = Literal["pending", "done", "failed", "deleted"]
+
+
+class RecordingQuery(Query):
+    day: Day | None = Field(None, description="calls that ended on this local day of the city")
+    agent: Name | None = Field(None, description="the agent who answered (an agent sees only their own calls)")
+    order: OrderNumber | None = Field(None, description="calls linked to this work order")
+    state: RecordingState | None = None
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class RecordingPath(Path):
+    not_found = {"linkedid": "unknown-recording"}
+    linkedid: Linkedid
+
+
+class AudioQuery(Query):
+    download: bool = Field(False, description="true: as an attachment (Content-Disposition), for saving")
+
+
+class RecordingView(Answer):
+    linkedid: str
+    state: RecordingState
+    agent: str
+    ended_at: datetime
+    talk_time: float | None
+    format: str
+    duration: float | None = Field(description="seconds, as the converted file decodes")
+    loudness: float | None = Field(description="dBFS (RMS) of the whole call")
+    silent: bool = Field(description="quieter than [recordings] silence_floor: check the phones and MixMonitor")
+    sha256: str
+    size: int | None
+    attempts: int
+    error: str
+    converted_at: datetime | None
+    deleted_at: datetime | None
+    orders: list[str] = Field(default_factory=list, description="work orders the call is linked to")
+    audio: str = Field("", description="the audio's URL (range requests served) while the file is kept")
+
+
+class AccessQuery(Query):
+    linkedid: Linkedid | None = None
+    name: Name | None = None
+    limit: int = Field(200, ge=1, le=1000)
+
+
+class AccessView(Answer):
+    at: datetime
+    name: str
+    role: str
+    linkedid: str
+    what: str
+    byte_range: str
+    status: int
+
+
+class RecordingAuditQuery(Query):
+    limit: int = Field(200, ge=1, le=1000)
+
+
+class RecordingAuditView(Answer):
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: str
+
+
+class HoldBody(Request):
+    number: OrderNumber
+    reason: Annotated[Line(200), AfterValidator(_not_blank)]  # type: ignore[valid-type]
+
+
+class ReleaseBody(Request):
+    reason: Annotated[Line(200), AfterValidator(_not_blank)]  # type: ignore[valid-type]
+
+
+class HoldPath(Path):
+    not_found = {"number": "not-held"}
+    number: OrderNumber
+
+
+class HoldView(Answer):
+    number: str
+    held_at: datetime
+    held_by: str
+    reason: str

@@ -40,7 +40,8 @@ SESSION = web.RequestKey("session", object)  # the WebSession of a request the c
 SECURE_COOKIES = web.AppKey("secure_cookies", bool)
 DESK_LABELS = web.AppKey("desk_labels", dict[str, str])
 DESK_WRAP_UP = web.AppKey("desk_wrap_up", dict[str, float])
-PAGES_BY_ROLE = {"agent": ("desk",), "supervisor": ("console", "wallboard"), "admin": ("console", "wallboard", "admin")}
+PAGES_BY_ROLE = {"agent": ("desk",), "supervisor": ("console", "wallboard"), "inspector": (),
+                 "admin": ("console", "wallboard", "admin")}
 HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
            "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
            "X-Content-Type-Options": "nosniff"}

@@ -23,7 +23,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
 
-from web.access import AGENT, OWN, PUBLIC, RULES, SUPERVISOR
+from web.access import AGENT, OWN, PUBLIC, RECORDINGS, RULES, SIGNED_IN, SUPERVISOR
 from web.models import ErrorBody
 
 BAD_REQUEST = "bad-request"
@@ -35,7 +35,9 @@ BODY_TIMEOUT_SECONDS = 30.0  # a client that sends headers and then nothing hold
 MAX_BODY = 64 * 1024  # the largest body any operation takes (an order's content is 4000 characters)
 
 WHO = {PUBLIC: "Public: no token needed.", AGENT: "For agents and supervisors.",
-       OWN: "For the agent named in the path, and supervisors.", SUPERVISOR: "For supervisors only."}
+       OWN: "For the agent named in the path, and supervisors.", SUPERVISOR: "For supervisors only.",
+       SIGNED_IN: "For any holder of a token or page session.",
+       RECORDINGS: "For supervisors and quality inspectors (any call), and agents (calls they took part in)."}
 READ_TIMEOUT = web.AppKey("read_timeout", float)  # seconds a body may take to arrive
 VALIDATION_CONTEXT = web.AppKey("validation_context", dict[str, Any])  # e.g. the catalog, for codes
 Handler = Callable[..., Awaitable[web.StreamResponse]]

@@ -66,7 +66,10 @@ def config(tmp_path: Path, sandbox_paths: sandbox.SandboxPaths) -> Config:
                                      ping_interval=1.0, reconnect_max=0.5),
         store=dataclasses.replace(base.store, url=f"sqlite+aiosqlite:///{tmp_path}/calls.db",
                                   journal=str(tmp_path / "journal.jsonl")),
-        http=dataclasses.replace(base.http, port=0))
+        http=dataclasses.replace(base.http, port=0),
+        # MixMonitor writes into the sandbox root; each test's controller converts into its own folder
+        recordings=dataclasses.replace(base.recordings, monitor_dir=str(sandbox_paths.root / "var/spool/asterisk/monitor"),
+                                       store_dir=str(tmp_path / "recordings")))
 
 
 @pytest.fixture

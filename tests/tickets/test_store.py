@@ -16,7 +16,7 @@ from tickets.store import DEFAULT_URL, CallRecordStore
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 CST = timezone(timedelta(hours=8))
-HEAD = "0014"
+HEAD = "0015"
 
 
 def record(n: int, name: str = "张三丰", **changes: object) -> CallRecord:
