@@ -146,11 +146,23 @@ async def calls(store: CallRecordStore, monitor: Path, template: Path, count: in
     return len(rows)
 
 
-async def idle_run(seconds: float) -> dict[str, float]:
+def busy_between(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
+def percent(share: float | None) -> str:
+    return "?" if share is None else f"{share * 100:.0f} %"
+
+
+async def idle_run(seconds: float) -> tuple[dict[str, float], float | None]:
+    """(the lag, how busy the machine was meanwhile: anything else running spoils every figure)."""
     ticker = Ticker()
+    before = cpu_busy()
     ticker.start()
     await asyncio.sleep(seconds)
-    return lag_figures(await ticker.stop())
+    return lag_figures(await ticker.stop()), busy_between(before, cpu_busy())
 
 
 async def inline_run(template: Path, folder: Path, count: int, fmt: str, bitrate: str) -> tuple[dict[str, float], float]:
@@ -201,9 +213,7 @@ async def pool_run(store: RecordingStore, config: RecordingsConfig, count: int) 
     runner.cancel()
     await asyncio.gather(runner, return_exceptions=True)
     await converter.close()
-    machine = None
-    if cpu_before is not None and cpu_after is not None and cpu_after[1] > cpu_before[1]:
-        machine = (cpu_after[0] - cpu_before[0]) / (cpu_after[1] - cpu_before[1])
+    machine = busy_between(cpu_before, cpu_after)
     return {"elapsed": elapsed, "samples": samples, "figures": converter.figures, "first_done": first_done,
             "process_cpu": process_cpu, "machine": machine}
 
@@ -229,8 +239,12 @@ async def main(args: argparse.Namespace) -> int:
                   f"{wav_bytes / 1e6:.2f} MB each) to {args.format} {args.bitrate}; {args.workers} worker(s); "
                   f"{cpus} CPUs ({usable} usable); Python {sys.version.split()[0]}", flush=True)
 
-            idle = await idle_run(args.idle)
-            print(f"  idle loop (baseline), {args.idle:.0f} s:        {lag_line(idle)}", flush=True)
+            idle, idle_busy = await idle_run(args.idle)
+            print(f"  idle loop (baseline), {args.idle:.0f} s:        {lag_line(idle)}; machine CPU busy "
+                  f"{percent(idle_busy)}", flush=True)
+            if idle_busy is not None and idle_busy > 0.10:
+                print("  WARNING: something else keeps this machine busy: the figures below are not this "
+                      "machine's (load average " + ", ".join(f"{v:.1f}" for v in os.getloadavg()) + ")", flush=True)
             if args.inline:
                 on_loop, each = await inline_run(template, inline, args.inline, args.format, args.bitrate)
                 print(f"  {args.inline} converted ON the loop:           {lag_line(on_loop)}; "
@@ -254,7 +268,7 @@ async def main(args: argparse.Namespace) -> int:
                 print(f"      from 2 s on (the pool started): {lag_line(lag_figures(after_start))}")
             machine = run["machine"]
             print(f"      first conversion done after {run['first_done'] or 0:.2f} s; machine CPU busy "
-                  f"{'?' if machine is None else f'{machine * 100:.0f} %'}; the controller's process used "
+                  f"{percent(machine)}; the controller's process used "
                   f"{run['process_cpu']:.1f} s CPU ({run['process_cpu'] / elapsed * 100:.0f} % of one core)")
 
             broken = counts.get(DONE, 0) != args.count or bool(failed) or figures.silent  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ complaints longer); a call with none keeps `default_keep_days`.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,9 +90,11 @@ def parse_recordings(data: Mapping[str, Any], categories: Sequence[str], where: 
     for key in ("workers", "max_attempts", "default_keep_days"):
         if values.get(key, 1) < 1:
             raise RecordingsConfigError(where, f"{key} must be at least 1")
-    for key in ("retry_after", "settle", "poll"):
-        if values.get(key, 1.0) <= 0:
-            raise RecordingsConfigError(where, f"{key} must be positive")
+    for key in ("retry_after", "settle", "poll"):  # nan and inf pass `> 0` and fail later, in timedelta
+        if not math.isfinite(values.get(key, 1.0)) or values.get(key, 1.0) <= 0:
+            raise RecordingsConfigError(where, f"{key} must be a positive number of seconds")
+    if not math.isfinite(values.get("silence_floor", 0.0)):  # nan: no recording would ever be silent
+        raise RecordingsConfigError(where, "silence_floor must be a number of dBFS, e.g. -55")
     if not re.fullmatch(r"\d{1,4}k", str(values.get("bitrate", "24k"))):
         raise RecordingsConfigError(where, f"bitrate {values['bitrate']!r}: kbit/s as ffmpeg takes it, e.g. \"24k\"")
     if "keep_days" in given:

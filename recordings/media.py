@@ -9,10 +9,13 @@ renamed into place, so a reader (or a restart) never sees half a file.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import math
 import os
+import shutil
 import struct
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +23,9 @@ from recordings.config import FORMATS
 
 # stable error strings (the store's `error`, the API's, the logs')
 ORIGINAL_MISSING = "original-missing"
+ORIGINAL_UNREADABLE = "original-unreadable"  # there, but not ours to read (Asterisk's -U user, its mode)
 NOT_WAV = "not-wav"
+EMPTY = "empty-recording"  # a header and no sound: the call ended as the bridge began
 CONVERSION_FAILED = "conversion-failed"
 NOT_DECODABLE = "not-decodable"
 DURATION_MISMATCH = "duration-mismatch"
@@ -33,6 +38,11 @@ class MediaError(Exception):
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+
+    def __reduce__(self) -> tuple[type[MediaError], tuple[str, str]]:
+        """Raised in a worker process, it is pickled back whole (the default would call
+        MediaError(message) and break the pool)."""
+        return MediaError, (self.code, self.detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +70,17 @@ def wav_info(path: Path) -> WavInfo:
             size = os.fstat(f.fileno()).st_size
     except FileNotFoundError:
         raise MediaError(ORIGINAL_MISSING, str(path)) from None
+    except OSError as exc:
+        raise MediaError(ORIGINAL_UNREADABLE, f"{path}: {exc.strerror}") from None
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise MediaError(NOT_WAV, f"{path}: no RIFF/WAVE header")
+    try:
+        return _chunks(path, head, size)
+    except struct.error:  # a chunk cut short by the end of the file
+        raise MediaError(NOT_WAV, f"{path}: header cut short") from None
+
+
+def _chunks(path: Path, head: bytes, size: int) -> WavInfo:
     riff_size = struct.unpack_from("<I", head, 4)[0]
     offset, fmt = 12, None
     while offset + 8 <= len(head):
@@ -71,6 +90,8 @@ def wav_info(path: Path) -> WavInfo:
             bits = struct.unpack_from("<H", head, offset + 22)[0]
             if codec != 1 or bits not in (8, 16, 32):
                 raise MediaError(NOT_WAV, f"{path}: not linear PCM (format {codec}, {bits} bits)")
+            if not rate or not channels:
+                raise MediaError(NOT_WAV, f"{path}: {rate} Hz, {channels} channel(s)")
             fmt = (rate, channels, bits // 8)
         elif chunk == b"data":
             if fmt is None:
@@ -97,6 +118,9 @@ class Converted:
     size: int
 
 
+_SIGNED_BYTES = bytes((b + 128) & 0xFF for b in range(256))
+
+
 def _dbfs(value: float) -> float:
     return round(value, 2) if math.isfinite(value) else SILENCE
 
@@ -120,23 +144,38 @@ def convert(original: str, target: str, fmt: str = "opus", bitrate: str = "24k")
 
     source, out = Path(original), Path(target)
     info = wav_info(source)
+    if not info.data_size:
+        raise MediaError(EMPTY, f"{source}: no audio after the header")
     with source.open("rb") as f:
         f.seek(info.data_offset)
         pcm = f.read(info.data_size)
+    if info.width == 1:  # 8-bit WAV samples are unsigned; pydub's are signed
+        pcm = pcm.translate(_SIGNED_BYTES)
     audio = AudioSegment(data=pcm, sample_width=info.width, frame_rate=info.rate, channels=info.channels)
     muxer, codec, _ = FORMATS[fmt]
     private_folder(out.parent)
+    for stale in out.parent.glob(glob.escape(f".{out.name}.") + "*"):  # a worker killed mid-conversion left them
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink(missing_ok=True)
     partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as sink:
             parameters = ["-application", "voip"] if codec == "libopus" else []
-            try:
-                audio.export(sink, format=muxer, codec=codec, bitrate=None if fmt == "wav" else bitrate,
-                             parameters=parameters)
-            except CouldntEncodeError as exc:
-                raise MediaError(CONVERSION_FAILED, str(exc).strip().splitlines()[-1][:150]) from None
+            # pydub copies the audio to temporary files and leaves them when ffmpeg fails: they
+            # are made in a private folder beside the target, removed whatever happens
+            with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.convert-") as scratch:
+                before, tempfile.tempdir = tempfile.tempdir, scratch
+                try:
+                    audio.export(sink, format=muxer, codec=codec, bitrate=None if fmt == "wav" else bitrate,
+                                 parameters=parameters)
+                except CouldntEncodeError as exc:
+                    raise MediaError(CONVERSION_FAILED, str(exc).strip().splitlines()[-1][:150]) from None
+                finally:
+                    tempfile.tempdir = before
             sink.flush()
             os.fsync(sink.fileno())
         try:

@@ -28,8 +28,9 @@ def converted_name(original: str, suffix: str) -> str:
 
 def under(root: str | Path, name: str) -> Path:
     """`name` (a recording's relative name, from a call record) as a path under `root`; a name
-    that would leave it (absolute, `..`) is refused: the names come from the PBX, not from us."""
+    that would leave it (absolute, `..`) or be the folder itself (`.`) is refused: the names come
+    from the PBX, not from us."""
     relative = PurePosixPath(name)
-    if not name or relative.is_absolute() or ".." in relative.parts:
+    if not relative.parts or relative.is_absolute() or ".." in relative.parts:
         raise ValueError(f"{UNSAFE_NAME}: {name!r}")
     return Path(root) / relative

@@ -65,13 +65,17 @@ class Converter:
         self.config = config
         self._executor = executor
         self._own_executor = executor is None
-        self._now = now
+        self._clock = now
         self._mark = 0
         self._running: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.workers)
         self.figures = ConverterFigures()
+
+    def _now(self) -> datetime:
+        """The clock in UTC, whatever zone it reads in: the store keeps UTC (SQLite no zone at all)."""
+        return self._clock().astimezone(timezone.utc)
 
     @property
     def executor(self) -> Executor:
@@ -164,8 +168,8 @@ class Converter:
         try:
             done = await loop.run_in_executor(self.executor, media.convert, str(original), str(target),
                                               config.format, config.bitrate)
-        except media.MediaError as exc:
-            await self._failed(recording, str(exc))
+        except media.MediaError as exc:  # a header and no sound stays so: not tried again
+            await self._failed(recording, str(exc), final=exc.code == media.EMPTY)
             return
         except BrokenProcessPool:  # a worker died (OOM killer, a signal): a new pool, and again later
             log.error("recordings: a conversion worker died; the pool is started again")
@@ -173,6 +177,9 @@ class Converter:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = None
             await self._failed(recording, "worker-died")
+            return
+        except Exception as exc:  # anything else the conversion raised (ffmpeg missing, a full disk): an attempt
+            await self._failed(recording, f"{media.CONVERSION_FAILED}: {type(exc).__name__}: {exc}")
             return
         silent = done.loudness < config.silence_floor
         await self.store.converted(recording.linkedid, file=converted_name(recording.original, config.suffix),

@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from devtools import sandbox
 from devtools.phones import PhoneBank, PhoneSpec, tone_level
 from hotline_config import Config
 from recordings.store import DONE
-from tests.integration.conftest import running, wait_until
+from tests.integration.conftest import hears, running, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -124,7 +125,8 @@ async def test_a_callback_is_recorded_like_an_inbound_call(
 
     async with running(_config(acd_config)) as ctl:  # the citizen hears the notice before being put through
         number = "13890190002"
-        citizen = await phones.add(PhoneSpec("citizen", number, "冯八", auto_answer=True, tone_hz=CITIZEN_HZ))
+        citizen = await phones.add(PhoneSpec("citizen", number, "冯八", auto_answer=True, tone_hz=CITIZEN_HZ,
+                                             keep_audio=True))
         sandbox.cli(sandbox_paths, f"database put sandbox-carrier {number} 127.0.0.1:{citizen.spec.sip_port}")
         try:
             await citizen.dial("12345")
@@ -141,8 +143,8 @@ async def test_a_callback_is_recorded_like_an_inbound_call(
             await ctl.engine.request("ready", "agent1001")
             await agent.wait_event("CALL_ESTABLISHED", timeout=15)
             await citizen.wait_event("CALL_ESTABLISHED", timeout=30)
-            await wait_until(lambda: any(a.agent_id == "agent1001" and a.state == "on_call" for a in ctl.engine.agents()),
-                             what="agent1001 on the callback")
+            answered = time.monotonic()
+            await hears(citizen, answered, 0.1, AGENT_HZ, timeout=20)  # the notice, then the agent
             await asyncio.sleep(3.0)
             await citizen.hangup()
             records = await _ended(ctl, number)

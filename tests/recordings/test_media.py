@@ -212,6 +212,23 @@ def test_a_stale_partial_file_left_open_to_others_does_not_make_the_result_reada
     assert mode(Path(done.target)) == 0o600 and not stale.exists()
 
 
+def test_what_a_killed_worker_left_beside_the_target_is_cleared_by_the_next_conversion(tmp_path: Path) -> None:
+    target = tmp_path / "out/a.opus"
+    (tmp_path / "out/.a.opus.convert-k2j4").mkdir(parents=True)
+    (tmp_path / "out/.a.opus.convert-k2j4/tmpx").write_bytes(b"a copy of the voice")
+    (tmp_path / "out/.a.opus.99999.partial").write_bytes(b"half")
+    (tmp_path / "out/.b.opus.99999.partial").write_bytes(b"another call's, converting now")
+    media.convert(str(write_wav(tmp_path / "a.wav", tone(1.0))), str(target))
+    assert leftovers(tmp_path / "out") == [".b.opus.99999.partial", "a.opus"]
+
+
+def test_a_folder_where_the_wav_should_be_is_unreadable_not_missing(tmp_path: Path) -> None:
+    (tmp_path / "a.wav").mkdir()
+    with pytest.raises(media.MediaError) as raised:
+        media.wav_info(tmp_path / "a.wav")
+    assert raised.value.code == media.ORIGINAL_UNREADABLE
+
+
 def test_converting_again_replaces_the_file_whole(tmp_path: Path) -> None:
     original = write_wav(tmp_path / "a.wav", tone(2.0))
     first = media.convert(str(original), str(tmp_path / "a.opus"))

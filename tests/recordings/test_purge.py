@@ -187,3 +187,19 @@ async def test_progress_is_told_for_each_recording(world: World) -> None:
     told: list[tuple[int, int]] = []
     await purge(world.store, world.config, CITY, at_purge_time(29), progress=lambda n, total: told.append((n, total)))
     assert told == [(1, 3), (2, 3), (3, 3)]
+
+
+async def test_times_given_in_the_city_s_zone_are_the_same_instants_in_the_store(world: World) -> None:
+    """Whoever calls the store may hold a city-zone time (a purge at 03:30 China time): SQLite
+    keeps no zone, so the store must not keep the wall clock of another zone as if it were UTC."""
+    await world.recorded_call("c", LATE_EVENING, converted=False)
+    number = await world.order("c", "complaint", LATE_EVENING)
+    await world.store.hold(number, "chen.li", "x", LATE_EVENING)
+    [hold] = await world.store.holds()
+    assert hold.held_at == LATE_EVENING
+    asked = datetime(2026, 3, 2, 9, 0, tzinfo=CITY)  # 01:00 UTC
+    assert await world.store.retry(["c"], asked, "chen.li") == 1
+    assert [r.linkedid for r in await world.store.due(asked.astimezone(UTC), 10)] == ["c"]
+    row = await world.store.get("c")
+    assert row is not None and row.next_try_at == asked
+    assert [e.at for e in await world.store.audit(since=asked)] == [asked]

@@ -54,6 +54,10 @@ from web.orders import add_routes
 from web.supervision import add_supervision
 from acd.supervision import SupervisorConfig
 from tickets.supervision import SupervisionStore
+from recordings.config import RecordingsConfig
+from recordings.store import RecordingStore
+from web.recordings import add_recordings
+from zoneinfo import ZoneInfo
 
 T = TypeVar("T")
 
@@ -88,6 +92,11 @@ PATHS: dict[str, list[tuple[str, dict[str, Any]]]] = {
 }
 
 
+def recordings_config(tmp_path: Path) -> RecordingsConfig:
+    """Where the served API finds recordings: MixMonitor's folder and the converted files."""
+    return RecordingsConfig(monitor_dir=str(tmp_path / "monitor"), store_dir=str(tmp_path / "recordings"))
+
+
 class _Collect(logging.Handler):
     """Keeps every record logged while the server runs (any thread)."""
 
@@ -118,6 +127,7 @@ class Served:
     agent: str  # agent1001's bearer token
     seeded: dict[str, str]  # state -> the number of an order in that state
     logs: _Collect = field(repr=False, default_factory=_Collect)
+    recording_store: Any = None  # recordings.store.RecordingStore; its files under tmp_path/recordings
 
     @property
     def url(self) -> str:
@@ -217,12 +227,15 @@ async def serve_api(tmp_path: Path, **options: Any) -> AsyncIterator[Served]:
         app = _make_app(engine, orders, callback_store, TokenFile(path), records, options)
         add_routes(app, orders, DEFAULT_CATALOG, records)
         add_supervision(app, SupervisionStore(records.engine), phone_registered, SUPERVISORS)
+        recording_store = RecordingStore(records.engine)
+        add_recordings(app, recording_store, recordings_config(tmp_path), ZoneInfo("Asia/Shanghai"))
         runner = web.AppRunner(app, access_log=None)  # as the controller runs it
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         host, port = next((a[0], int(a[1])) for a in runner.addresses if isinstance(a, tuple))
-        yield Served(host, port, app, engine, records, orders, callback_store, supervisor, agent, seeded, logs)
+        yield Served(host, port, app, engine, records, orders, callback_store, supervisor, agent, seeded, logs,
+                     recording_store)
     finally:
         if runner is not None:
             await runner.cleanup()

@@ -173,6 +173,14 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, str]]:
     from web.sessions import Sessions
 
     add_pages(app, Sessions(UserStore(store.engine)))  # the pages and their API
+    from zoneinfo import ZoneInfo
+
+    from recordings.config import RecordingsConfig
+    from recordings.store import RecordingStore
+    from web.recordings import add_recordings
+
+    add_recordings(app, RecordingStore(store.engine), RecordingsConfig(monitor_dir=str(tmp_path / "monitor")),
+                   ZoneInfo("Asia/Shanghai"))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client, path
     await store.close()
