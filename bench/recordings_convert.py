@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 import wave
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -47,7 +48,7 @@ from recordings import media  # noqa: E402
 from recordings.config import FORMATS, RecordingsConfig  # noqa: E402
 from recordings.naming import converted_name, recording_name  # noqa: E402
 from recordings.store import DONE, FAILED, RecordingStore  # noqa: E402
-from recordings.worker import Converter  # noqa: E402
+from recordings.worker import Converter, ConverterFigures  # noqa: E402
 from tickets.schema import call_records  # noqa: E402
 from tickets.store import CallRecordStore  # noqa: E402
 
@@ -185,7 +186,17 @@ async def inline_run(template: Path, folder: Path, count: int, fmt: str, bitrate
     return lag_figures(await ticker.stop()), spent / count
 
 
-async def pool_run(store: RecordingStore, config: RecordingsConfig, count: int) -> dict[str, object]:
+@dataclass
+class PoolRun:
+    elapsed: float  # seconds from the Converter's start to the last conversion stored
+    samples: list[tuple[float, float]]  # the ticker's (at, lag)
+    figures: ConverterFigures
+    first_done: float | None  # seconds to the first conversion stored (the pool's start-up in it)
+    process_cpu: float  # CPU seconds of the controller's process (the loop and its threads)
+    machine: float | None  # how busy the whole machine was
+
+
+async def pool_run(store: RecordingStore, config: RecordingsConfig, count: int) -> PoolRun:
     """The Converter as the controller runs it, until `count` recordings are converted or failed
     (or nothing happens for two minutes)."""
     converter = Converter(store, config)
@@ -193,7 +204,7 @@ async def pool_run(store: RecordingStore, config: RecordingsConfig, count: int) 
     cpu_before, process_before = cpu_busy(), time.process_time()
     ticker.start()
     started = time.perf_counter()
-    first_done = None
+    first_done: float | None = None
     runner = asyncio.create_task(converter.run(), name="converter")
     progress, progressed = 0, time.perf_counter()
     while True:
@@ -214,8 +225,7 @@ async def pool_run(store: RecordingStore, config: RecordingsConfig, count: int) 
     await asyncio.gather(runner, return_exceptions=True)
     await converter.close()
     machine = busy_between(cpu_before, cpu_after)
-    return {"elapsed": elapsed, "samples": samples, "figures": converter.figures, "first_done": first_done,
-            "process_cpu": process_cpu, "machine": machine}
+    return PoolRun(elapsed, samples, converter.figures, first_done, process_cpu, machine)
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -255,29 +265,26 @@ async def main(args: argparse.Namespace) -> int:
             counts = await recordings.counts()
             failed = await recordings.listing(state=FAILED, limit=args.count)
             done = await recordings.listing(state=DONE, limit=args.count)
-            figures = run["figures"]
-            lag = lag_figures(run["samples"])  # type: ignore[arg-type]
-            elapsed: float = run["elapsed"]  # type: ignore[assignment]
+            figures, lag, elapsed = run.figures, lag_figures(run.samples), run.elapsed
             print(f"  {args.count} converted in the pool ({args.workers} workers):", flush=True)
             print(f"      {lag_line(lag)}; p99 ratio to idle {lag['p99'] / idle['p99']:.1f}x; "
                   f"target p99 <= {TARGET_P99 * MS:.0f} ms: {'met' if lag['p99'] <= TARGET_P99 else 'NOT met'}")
-            worst = sorted(run["samples"], key=lambda s: s[1], reverse=True)[:5]  # type: ignore[arg-type]
+            worst = sorted(run.samples, key=lambda s: s[1], reverse=True)[:5]
             print("      longest stalls: " + ", ".join(f"{lag_ms * MS:.0f} ms at {at:.1f} s" for at, lag_ms in worst))
-            after_start = [s for s in run["samples"] if s[0] >= 2.0]  # type: ignore[union-attr]
+            after_start = [s for s in run.samples if s[0] >= 2.0]
             if after_start:
                 print(f"      from 2 s on (the pool started): {lag_line(lag_figures(after_start))}")
-            machine = run["machine"]
-            print(f"      first conversion done after {run['first_done'] or 0:.2f} s; machine CPU busy "
-                  f"{percent(machine)}; the controller's process used "
-                  f"{run['process_cpu']:.1f} s CPU ({run['process_cpu'] / elapsed * 100:.0f} % of one core)")
+            print(f"      first conversion done after {run.first_done or 0:.2f} s; machine CPU busy "
+                  f"{percent(run.machine)}; the controller's process used {run.process_cpu:.1f} s CPU "
+                  f"({run.process_cpu / elapsed * 100:.0f} % of one core)")
 
-            broken = counts.get(DONE, 0) != args.count or bool(failed) or figures.silent  # type: ignore[attr-defined]
+            broken = counts.get(DONE, 0) != args.count or bool(failed) or bool(figures.silent)
             sizes = [r.size for r in done if r.size]
             left = sum(1 for r in done if (monitor / r.original).exists())
             wrong_length = [r.linkedid for r in done if r.duration is None or abs(r.duration - args.seconds) > 0.5]
             missing = [r.linkedid for r in done if not (converted / converted_name(r.original, config.suffix)).exists()]
             broken = broken or bool(left or wrong_length or missing)
-            print(f"      states {dict(sorted(counts.items()))}; silent {figures.silent}; "  # type: ignore[attr-defined]
+            print(f"      states {dict(sorted(counts.items()))}; silent {figures.silent}; "
                   f"originals left behind {left}; wrong length {len(wrong_length)}; converted file missing "
                   f"{len(missing)}")
             for recording in failed[:20]:

@@ -27,6 +27,12 @@ class RecordingStoreError(ValueError):
         self.code = code
 
 
+def _utc(value: datetime) -> datetime:
+    """Every time goes into a query in UTC: SQLite compares the stored text, which is UTC (a
+    local midnight given with its +08:00 would be compared as if it were UTC)."""
+    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 def _aware(value: datetime | None) -> datetime | None:
     return None if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
 
@@ -137,7 +143,7 @@ class RecordingStore:
         r = recordings.c
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(recordings).where(
-                r.state == PENDING, or_(r.next_try_at.is_(None), r.next_try_at <= now))
+                r.state == PENDING, or_(r.next_try_at.is_(None), r.next_try_at <= _utc(now)))
                 .order_by(r.next_try_at, r.linkedid).limit(limit))).all()
         return [_recording(row) for row in rows]
 
@@ -195,9 +201,9 @@ class RecordingStore:
         r = recordings.c
         query = select(recordings)
         if since is not None:
-            query = query.where(r.ended_at >= since)
+            query = query.where(r.ended_at >= _utc(since))
         if until is not None:
-            query = query.where(r.ended_at < until)
+            query = query.where(r.ended_at < _utc(until))
         if agent is not None:
             query = query.where(r.agent == agent)
         if state is not None:
@@ -234,7 +240,7 @@ class RecordingStore:
                  .select_from(recordings.outerjoin(order_calls, order_calls.c.linkedid == r.linkedid)
                               .outerjoin(work_orders, work_orders.c.number == order_calls.c.number)
                               .outerjoin(legal_holds, legal_holds.c.number == order_calls.c.number))
-                 .where(r.state != DELETED, r.ended_at < ended_before))
+                 .where(r.state != DELETED, r.ended_at < _utc(ended_before)))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         found: dict[str, dict[str, Any]] = {}
@@ -305,7 +311,7 @@ class RecordingStore:
         if name is not None:
             query = query.where(a.name == name)
         if since is not None:
-            query = query.where(a.at >= since)
+            query = query.where(a.at >= _utc(since))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query.order_by(a.at.desc(), a.id.desc()).limit(limit))).all()
         return [Access(_aware(r.at), r.name, r.role, r.linkedid, r.what, r.byte_range, r.status) for r in rows]  # type: ignore[arg-type]
@@ -314,7 +320,7 @@ class RecordingStore:
         a = recording_audit.c
         query = select(recording_audit)
         if since is not None:
-            query = query.where(a.at >= since)
+            query = query.where(a.at >= _utc(since))
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query.order_by(a.at.desc(), a.id.desc()).limit(limit))).all()
         return [AuditEntry(_aware(r.at), r.actor, r.action, r.target, r.detail) for r in rows]  # type: ignore[arg-type]

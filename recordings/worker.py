@@ -220,8 +220,8 @@ class Converter:
             await asyncio.sleep((at - now).total_seconds())
             try:
                 report = await purge(self.store, self.config, zone, self._now())
-                log.info("retention: %d recording(s) deleted, %d expired but on legal hold",
-                         len(report.deleted), len(report.held))
+                log.info("retention: %d recording(s) deleted, %d expired but on legal hold, %d whose files "
+                         "would not go", len(report.deleted), len(report.held), len(report.failed))
             except (SQLAlchemyError, OSError) as exc:
                 log.error("retention: not run today: %s", exc)
 

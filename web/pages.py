@@ -40,8 +40,8 @@ SESSION = web.RequestKey("session", object)  # the WebSession of a request the c
 SECURE_COOKIES = web.AppKey("secure_cookies", bool)
 DESK_LABELS = web.AppKey("desk_labels", dict[str, str])
 DESK_WRAP_UP = web.AppKey("desk_wrap_up", dict[str, float])
-PAGES_BY_ROLE = {"agent": ("desk",), "supervisor": ("console", "wallboard"), "inspector": (),
-                 "admin": ("console", "wallboard", "admin")}
+PAGES_BY_ROLE = {"agent": ("desk", "recordings"), "supervisor": ("console", "wallboard", "recordings"),
+                 "inspector": ("recordings",), "admin": ("console", "wallboard", "recordings", "admin")}
 HEADERS = {"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
            "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
            "X-Content-Type-Options": "nosniff"}
@@ -154,14 +154,14 @@ async def home(request: web.Request) -> web.StreamResponse:
     return _page(lang, body)
 
 
-async def _signed_in(request: web.Request, role: str) -> Any:
-    """The session and account of a page for `role` (admins open every page); no session: to
+async def _signed_in(request: web.Request, *roles: str) -> Any:
+    """The session and account of a page for `roles` (admins open every page); no session: to
     the login; another role: 403, refused here on the server, not only hidden."""
     found = await _session_of(request)
     if found is None:
         raise web.HTTPSeeOther("/login")
     _session, user = found
-    if user.role != role and user.role != "admin":
+    if user.role not in roles and user.role != "admin":
         log.warning("page %s refused for %s (%s)", request.path, user.name, user.role)
         lang = _lang(request)  # a page, not the API's JSON (the error middleware turns raised 4xx into JSON)
         return _page(lang, f'<p class="error" role="alert">{html.escape(text(lang, "page.forbidden"))}</p>', 403)
@@ -247,6 +247,37 @@ async def console(request: web.Request) -> web.Response:
         ("console.callbacks", "callbacks"), ("console.do_not_call", "do-not-call")))
     return _live(lang, text(lang, "page.console"), f'<p id="note" role="status"></p>{sections}', setup, "console.js",
                  wide=True)
+
+
+RECORDINGS_TEXT = ("rec.day", "rec.agent", "rec.show", "rec.ended", "rec.duration", "rec.loudness", "rec.state",
+                   "rec.orders", "rec.play", "rec.download", "rec.silent", "rec.none", "rec.all", "desk.error",
+                   "rec.state.pending", "rec.state.done", "rec.state.failed", "rec.state.deleted")
+
+
+async def recordings_page(request: web.Request) -> web.Response:
+    """Recordings (web/static/recordings.js, the API in web/recordings.py): a day's calls, each
+    played in the page (the browser asks for ranges as it seeks) or downloaded. Supervisors and
+    quality inspectors find any agent's calls; an agent only their own (the API decides)."""
+    signed = await _signed_in(request, "agent", "supervisor", "inspector")
+    if isinstance(signed, web.Response):
+        return signed
+    _session, me = signed
+    lang = _lang(request)
+    from web.recordings import CITY_ZONE
+
+    zone = request.app.get(CITY_ZONE)
+    setup = {"text": {k: text(lang, k) for k in RECORDINGS_TEXT}, "zone": zone.key if zone is not None else "Asia/Shanghai",
+             "any_agent": me.role != "agent"}
+    body = (f'<h2>{html.escape(text(lang, "page.recordings"))}</h2>'
+            f'<form id="find" class="find"><label>{html.escape(text(lang, "rec.day"))}<input type="date" name="day"></label>'
+            + (f'<label>{html.escape(text(lang, "rec.agent"))}<input name="agent" pattern="[A-Za-z0-9_.@-]{{1,64}}"></label>'
+               if me.role != "agent" else "")
+            + f'<button type="submit">{html.escape(text(lang, "rec.show"))}</button></form>'
+            f'<p id="note" role="status"></p><table id="recordings" class="recordings"></table>'
+            f'<audio id="player" controls preload="none"></audio>'
+            f'<script type="application/json" id="setup">{html.escape(json.dumps(setup, ensure_ascii=False), quote=False)}'
+            f'</script><script src="/static/live.js" defer></script><script src="/static/recordings.js" defer></script>')
+    return _page(lang, body, wide=True)
 
 
 ADMIN_ACTIONS = ("add", "disable", "enable", "password")
@@ -439,6 +470,7 @@ def add_pages(app: web.Application, sessions: Sessions, *, secure_cookies: bool 
     app.router.add_get("/wallboard", wallboard)
     app.router.add_get("/desk", desk)
     app.router.add_get("/console", console)
+    app.router.add_get("/recordings", recordings_page)
     app.router.add_post("/admin", admin_post)
     app.router.add_get("/api/session", session_info)
     app.router.add_get("/api/users", users_list)

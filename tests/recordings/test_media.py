@@ -235,3 +235,31 @@ def test_converting_again_replaces_the_file_whole(tmp_path: Path) -> None:
     again = media.convert(str(original), str(tmp_path / "a.opus"))
     assert again.sha256 == media.sha256_of(Path(again.target)) and first.duration == again.duration
     assert leftovers(tmp_path) == ["a.opus", "a.wav"]
+
+
+chunk = st.tuples(st.sampled_from([b"fmt ", b"data", b"LIST", b"fact", b"junk"]), st.binary(max_size=40),
+                  st.one_of(st.none(), st.integers(0, 2**32 - 1))).map(
+    lambda c: c[0] + struct.pack("<I", len(c[1]) if c[2] is None else c[2]) + c[1])
+fmt_chunk = st.tuples(st.integers(0, 3), st.integers(0, 3), st.sampled_from([0, 8000, 16000]),
+                      st.sampled_from([0, 8, 16, 24, 32])).map(
+    lambda f: b"fmt " + struct.pack("<IHHIIHH", 16, f[0], f[1], f[2], f[2] * f[1] * f[3] // 8, f[1] * f[3] // 8, f[3]))
+headers = st.one_of(
+    st.binary(max_size=64),
+    st.tuples(st.integers(0, 2**32 - 1), st.lists(st.one_of(chunk, fmt_chunk), max_size=4), st.binary(max_size=64)).map(
+        lambda h: b"RIFF" + struct.pack("<I", h[0]) + b"WAVE" + b"".join(h[1]) + h[2]))
+
+
+@settings(max_examples=300)
+@given(headers)
+def test_whatever_bytes_are_in_the_file_the_answer_is_a_sane_header_or_a_media_error(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "x.wav"
+        path.write_bytes(data)
+        try:
+            info = media.wav_info(path)
+        except media.MediaError as exc:
+            assert exc.code == media.NOT_WAV
+            return
+    assert info.rate > 0 and info.channels > 0 and info.width in (1, 2, 4)
+    assert info.data_size % (info.channels * info.width) == 0 and info.data_offset + info.data_size <= len(data)
+    assert info.seconds >= 0

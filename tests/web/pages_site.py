@@ -1,5 +1,5 @@
 """The pages' site for tests: the controller's HTTP app with a real engine, the store in SQLite,
-three accounts (agent1001, the supervisor zhang.wei, the admin root) and a clock the test moves."""
+four accounts (agent1001, the supervisor zhang.wei, the quality inspector qa.zhou, the admin root) and a clock the test moves."""
 
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ from web.login import SessionLimits, Throttle, hash_password
 from web.orders import add_routes
 from web.pages import add_pages
 from web.supervision import add_supervision
+from web.recordings import add_recordings
+from recordings.config import RecordingsConfig
+from recordings.store import RecordingStore
+from zoneinfo import ZoneInfo
 from web.sessions import Sessions
 
 CONFIG = AcdConfig(desks=(Desk("general", "综合", "general"), Desk("market", "市场监管", "market")),
@@ -45,6 +49,9 @@ class Site:
     throttle: Throttle
     engine: Engine
     spies: list[object]
+    records: CallRecordStore
+    recordings: RecordingStore
+    recordings_config: RecordingsConfig
 
     def url(self, path: str) -> str:
         return str(self.server.make_url(path))
@@ -56,7 +63,8 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     await records.open()
     store = UserStore(records.engine)
     clock = [1_796_300_000.0]
-    for name, role in (("agent1001", "agent"), ("zhang.wei", "supervisor"), ("root", "admin")):
+    for name, role in (("agent1001", "agent"), ("zhang.wei", "supervisor"), ("qa.zhou", "inspector"),
+                       ("root", "admin")):
         await store.add(name, role, hash_password(PASSWORD), "", clock[0])
     throttle = Throttle(clock=lambda: clock[0])
     sessions = Sessions(store, limits=SessionLimits(idle=1800, absolute=43200), throttle=throttle,
@@ -75,11 +83,14 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     add_supervision(app, SupervisionStore(records.engine), registered, SUPERVISORS)
     add_routes(app, WorkOrderStore(records.engine, "3301", DEFAULT_CATALOG.deadlines), DEFAULT_CATALOG, records)
     add_events(app, notifier.stream, engine)  # in-process (tests/events/test_hub.py tries the hub)
+    recordings = RecordingStore(records.engine)
+    recordings_config = RecordingsConfig(monitor_dir=str(tmp_path / "monitor"), store_dir=str(tmp_path / "recordings"))
+    add_recordings(app, recordings, recordings_config, ZoneInfo("Asia/Shanghai"))
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     running = asyncio.create_task(engine.run())
     try:
-        yield Site(server, store, clock, throttle, engine, spies)
+        yield Site(server, store, clock, throttle, engine, spies, records, recordings, recordings_config)
     finally:
         await server.close()
         engine.stop()

@@ -12,16 +12,14 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import aiohttp
 
 from acd.records import CallRecord, Disposition
-from recordings.media import convert
-from recordings.naming import converted_name
 from recordings.store import RecordingStore
+from tests.web.recorded import recorded
 from tests.web.served_api import AGENT_ID, SUPERVISOR_NAME, Served, recordings_config, serve_api
 from web.access import Role, add_token
 
@@ -30,27 +28,7 @@ INSPECTOR = "qa.zhou"
 
 
 async def _recorded(served: Served, tmp_path: Path, linkedid: str, agent: str, seconds: float = 3.0) -> Path:
-    """A call of `agent` whose recording went through the converter's steps: MixMonitor's WAV,
-    its call record, its row noted, converted, stored."""
-    config = recordings_config(tmp_path)
-    ended = datetime.now(timezone.utc) - timedelta(minutes=5)
-    name = f"{ended:%Y%m%d}/{linkedid}.wav"
-    wav = Path(config.monitor_dir) / name
-    wav.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(wav), "synth", str(seconds),
-                    "sine", "600", "vol", "0.1"], check=True)
-    await served.records.write_many([CallRecord(
-        linkedid, "13800009999", "市民", "12345", ended - timedelta(seconds=seconds + 10),
-        ended - timedelta(seconds=seconds + 10), ended, Disposition.ANSWERED, 16, recording=name, desk="general",
-        agent=agent, queue_wait=2.0, talk_time=seconds)])
-    store: RecordingStore = served.recording_store
-    await store.note_new_calls(0, datetime.now(timezone.utc))
-    target = Path(config.converted_dir) / converted_name(name, config.suffix)
-    done = convert(str(wav), str(target))
-    await store.converted(linkedid, file=converted_name(name, config.suffix), fmt="opus", duration=done.duration,
-                          loudness=done.loudness, silent=False, sha256=done.sha256, size=done.size,
-                          now=datetime.now(timezone.utc))
-    return target
+    return await recorded(served.records, served.recording_store, recordings_config(tmp_path), linkedid, agent, seconds)
 
 
 def _token(tmp_path: Path, role: Role, name: str) -> dict[str, str]:
