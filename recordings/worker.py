@@ -137,6 +137,10 @@ class Converter:
                     self.figures.in_flight -= 1
         except (SQLAlchemyError, OSError) as exc:  # the result is not stored: the row stays pending
             log.warning("recording of call %s: not stored (%s); it is tried again", recording.linkedid, exc)
+        except Exception as exc:  # a bug must not leave the row pending, retried unseen at every look
+            log.exception("recording of call %s: unexpected error", recording.linkedid)
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                await self._failed(recording, f"{type(exc).__name__}: {exc}")
         finally:
             self._running.discard(recording.linkedid)
             self._wake.set()

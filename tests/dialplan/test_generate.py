@@ -29,6 +29,8 @@ def test_every_number_and_prefix_reaches_the_intake_with_the_short_number() -> N
     assert "exten => 12315,1,Goto(hotline-intake,12315,1) ; desk market" in text
     # a three-way call's third party is dialed through the trunk, openly or after a consult
     assert "Dial(PJSIP/${EXTEN:1}@carrier,${GLOBAL(HOTLINE_THREEWAY_RING)},G(hotline-joined^s^1))" in text
+    # a called-back citizen hears that the call is recorded before the agent is put through
+    assert "F(hotline-survey^s^1)U(hotline-record-notice^s^1))" in text
     assert "exten => _pX.,1," in text and "Set(CALLERID(num)=12345)" in text
 
 

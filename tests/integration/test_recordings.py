@@ -190,3 +190,28 @@ def test_the_monitor_folder_is_the_one_asterisk_writes(sandbox_paths: sandbox.Sa
     spool = Path(acd_config.recordings.monitor_dir)
     assert spool.parent == sandbox_paths.root / "var/spool/asterisk", spool
     assert os.path.isdir(spool.parent)
+
+
+async def test_a_recording_left_by_a_stopped_controller_is_converted_by_the_next_one(
+        acd_config: Config, phones: PhoneBank, sip_password: str) -> None:
+    """The controller stops right after a call, before converting (here: with its converter
+    off); the next start finds the call's recording in the store and converts it."""
+    first = _config(acd_config, notice=False)
+    first = dataclasses.replace(first, recordings=dataclasses.replace(first.recordings, enabled=False))
+    async with running(first) as ctl:
+        agent = await phones.add(PhoneSpec("agent1001", "agent1001", password=sip_password, auto_answer=True,
+                                           tone_hz=AGENT_HZ))
+        citizen = await phones.add(PhoneSpec("citizen", "13800190004", "王五", tone_hz=CITIZEN_HZ))
+        await ctl.engine.request("login", "agent1001")
+        await ctl.engine.request("ready", "agent1001")
+        await citizen.dial("12345")
+        await agent.wait_event("CALL_ESTABLISHED", timeout=40)
+        await wait_until(lambda: any(a.agent_id == "agent1001" and a.state == "on_call" for a in ctl.engine.agents()),
+                         what="agent1001 on the call")
+        await asyncio.sleep(3.0)
+        await citizen.hangup()
+        [record] = await _ended(ctl, "13800190004")
+        assert await ctl.recording_store.get(record.linkedid) is None  # nothing converted meanwhile
+    async with running(_config(acd_config, notice=False)) as ctl:
+        await _check(ctl, record, CITIZEN_HZ, AGENT_HZ)
+        assert ctl.converter is not None and ctl.converter.health()["recordings_converted"] == 1.0

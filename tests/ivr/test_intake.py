@@ -32,7 +32,8 @@ class Order:
 
 
 async def run(lookup: Any, dialed: str = "12315", caller: str = "13800138000",
-              greeting_seconds: float = 0.0) -> tuple[list[str], list[CallQueued], list[tuple[str, str]]]:
+              greeting_seconds: float = 0.0, record_notice: bool = False,
+              acd: AcdConfig = CONFIG) -> tuple[list[str], list[CallQueued], list[tuple[str, str]]]:
     queued: list[Any] = []
     linked: list[tuple[str, str]] = []
 
@@ -40,7 +41,8 @@ async def run(lookup: Any, dialed: str = "12315", caller: str = "13800138000",
         linked.append((order, linkedid))
 
     server = FastAgiServer("127.0.0.1", 0)
-    server.route("intake", make_intake(queued.append, CONFIG, open_orders=lookup, link_repeat=link))
+    server.route("intake", make_intake(queued.append, acd, open_orders=lookup, link_repeat=link,
+                                       record_notice=record_notice))
     await server.start()
     try:
         said = await converse(server.bound_port, f"intake?dialed={dialed}", caller=caller,
@@ -62,6 +64,20 @@ async def test_a_repeat_caller_is_queued_with_the_newest_open_order_and_the_call
     assert fact.desk == "market" and fact.open_order == "0571-20261122-000009"
     assert linked == [("0571-20261122-000009", "pbx-1.1")]
     assert 'SET VARIABLE HOTLINE_OPEN_ORDER 0571-20261122-000009' in said
+
+
+async def test_a_caller_who_will_reach_an_agent_hears_the_call_is_recorded_after_the_greeting() -> None:
+    async def none(number: str) -> list[Order]:
+        return []
+
+    said, [_fact], _ = await run(none, record_notice=True)
+    played = [line for line in said if line.startswith("STREAM FILE")]
+    assert [p.split()[2] for p in played[:2]] == ["hotline/greeting", "hotline/recorded-notice"]
+    assert said.index(played[1]) < next(i for i, line in enumerate(said) if "HOTLINE_DESK" in line)
+    said, _, _ = await run(none, record_notice=False)  # [recordings] notice = false
+    assert not any("recorded-notice" in line for line in said)
+    bare, queued, _ = await run(none, record_notice=True, acd=AcdConfig())  # no desks: nobody records
+    assert queued == [] and not any("recorded-notice" in line for line in bare)
 
 
 async def test_a_failing_or_slow_lookup_never_holds_the_caller_back() -> None:

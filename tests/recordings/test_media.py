@@ -10,10 +10,13 @@ import pickle
 import stat
 import struct
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recordings import media
 from recordings.config import RecordingsConfig

@@ -47,9 +47,9 @@ class Clock:
 
 
 class Site:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, url: str | None = None) -> None:
         self.root = tmp_path
-        self.url = f"sqlite+aiosqlite:///{tmp_path}/db/hotline.db"
+        self.url = url or f"sqlite+aiosqlite:///{tmp_path}/db/hotline.db"
         self.records = CallRecordStore(self.url)
         self.store = RecordingStore(self.records.engine)
         self.clock = Clock(ENDED + timedelta(seconds=5))  # the converter looks just after the call
@@ -125,6 +125,25 @@ async def test_after_a_call_its_recording_is_converted_verified_hashed_and_the_o
                                   "recordings_converting": 0.0}
     await once(converter)  # looking again changes nothing
     assert await site.row("1772380000.1") == row and converter.figures.converted == 1
+
+
+async def test_on_either_database_the_recording_is_converted_and_its_times_are_the_call_s(
+        tmp_path: Path, store_url: str) -> None:
+    site = Site(tmp_path, store_url)
+    await site.records.open()
+    try:
+        await site.call("1772380000.20", tone(1.0))
+        await site.call("1772380000.21", tone(1.0), closed=False)
+        converter = site.converter()
+        await once(converter)
+        done, waiting = await site.row("1772380000.20"), await site.row("1772380000.21")
+        assert done.state == DONE and done.ended_at == ENDED and done.converted_at == site.clock()
+        assert waiting.state == PENDING and waiting.next_try_at == site.clock() + timedelta(seconds=0.05)
+        assert await site.store.next_due() == waiting.next_try_at
+    finally:
+        for converter in site.converters:
+            await converter.close()
+        await site.records.close()
 
 
 async def test_a_dead_line_is_flagged_silent_for_the_supervisor(site: Site, caplog: pytest.LogCaptureFixture) -> None:
@@ -339,6 +358,20 @@ async def wait_for_warnings(caplog: pytest.LogCaptureFixture, count: int) -> Non
     await wait_until(lambda: away() >= start + count, what=f"{count} looks at a store that is away")
 
 
+async def test_a_store_away_when_the_converter_starts_is_waited_for(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    await site.call("1772380004.5", tone(1.0))
+    await site.records.close()
+    (site.root / "db").rename(site.root / "db.away")
+    converter = site.converter()
+    with caplog.at_level(logging.WARNING, "recordings.worker"):
+        task = asyncio.create_task(converter.run())
+        await wait_for_warnings(caplog, 2)
+        assert not task.done()
+        (site.root / "db.away").rename(site.root / "db")
+        await wait_until(lambda: converter.figures.converted == 1, what="the recording once the store is there")
+    task.cancel()
+
+
 @pytest.mark.parametrize("away", ["engine disposed", "folder unmounted"])
 async def test_the_store_going_away_does_not_stop_the_converter_and_it_goes_on_once_it_is_back(
         site: Site, caplog: pytest.LogCaptureFixture, away: str) -> None:
@@ -364,7 +397,6 @@ async def test_a_store_whose_file_was_removed_does_not_stop_the_converter(
         site: Site, caplog: pytest.LogCaptureFixture) -> None:
     converter = site.converter()
     task = asyncio.create_task(converter.run())
-    await wait_until(lambda: converter._mark == 0 and not converter._tasks, what="the converter running")
     await site.records.close()
     for path in (site.root / "db").iterdir():
         path.unlink()  # the next connection finds an empty database: no tables
@@ -433,12 +465,15 @@ async def test_a_folder_where_the_wav_should_be_is_a_failed_attempt_not_a_silent
 
 
 async def test_woken_after_a_call_record_the_converter_looks_at_once(site: Site) -> None:
-    converter = site.converter(site.config(poll=3600.0))
+    converter = site.converter(site.config(poll=3600.0))  # without a wake it would look again in an hour
     task = asyncio.create_task(converter.run())
     try:
         await site.call("1772380007.1", tone(1.0))
+        await wait_until(lambda: converter.figures.converted == 1, what="the first look")
+        await converter.idle()
+        await site.call("1772380007.2", tone(1.0))
         converter.wake()
-        await wait_until(lambda: converter.figures.converted == 1, what="the woken converter")
+        await wait_until(lambda: converter.figures.converted == 2, what="the woken converter")
     finally:
         task.cancel()
 
