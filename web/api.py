@@ -49,7 +49,8 @@ from web.models import (AgentCall, AgentDay, AgentOpPath, AgentPath, AgentState,
                         DoNotCallAdded, DoNotCallBody, DoNotCallEntry, DoNotCallRemoved, LiveCall, NumberBody, NumberPath,
                         HandoverStepPath, HandoverView, HourlyQuery, HourlyVolume, PauseBody, ThreeWayBody,
                         TransferBody)
-from web.routes import BODY_TIMEOUT_SECONDS, MAX_BODY, READ_TIMEOUT, Answer, Operation, RouteTable, error, openapi, reply
+from web.routes import (BODY_TIMEOUT_SECONDS, MAX_BODY, READ_TIMEOUT, Answer, Handler, Operation, RouteTable, error,
+                        openapi, reply)
 
 from acd.handover import (NO_DEPARTMENT_PHONE, NO_HANDOVER, NOT_EMERGENCY, SELF_TRANSFER, UNKNOWN_DEPARTMENT,
                           UNKNOWN_TARGET_AGENT, HandoverError, Kind)
@@ -370,7 +371,7 @@ HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 413: "too-large", 400
 
 
 @web.middleware
-async def store_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+async def store_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The database went away: 503 with a stable code, one log line without the statement or
     its parameters (they hold callers' numbers and words); the controller keeps running.
     aiohttp's own refusals (no such route, method, body too large) answer in the same JSON
@@ -407,7 +408,7 @@ def guard(tokens: TokenFile, sessions: Any = None) -> Any:
     reported: list[str | None] = [None]
 
     @web.middleware
-    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         resource = request.match_info.route.resource
         if resource is None or not request.path.startswith("/api/"):
             return await handler(request)  # 404 and 405 are aiohttp's
@@ -480,5 +481,6 @@ async def openapi_document(request: web.Request) -> web.Response:
     """Written from the served operations when first asked for (after every route is added)."""
     cached = request.app[DOCUMENT]
     if not cached:
-        cached.append(json.dumps(openapi(request.app[SERVED]), ensure_ascii=False).encode())
+        served: list[Operation] = request.app[SERVED]
+        cached.append(json.dumps(openapi(served), ensure_ascii=False).encode())
     return web.Response(body=cached[0], content_type="application/json")
