@@ -79,10 +79,12 @@ async def _act(args: argparse.Namespace, config: Any, store: RecordingStore) -> 
         verb = "would delete" if args.dry_run else "deleted"
         print(f"recordings: {verb} {len(report.deleted)} recording(s) ({report.files} file(s)); "
               f"{len(report.held)} expired but on legal hold")
+        for linkedid in report.failed:
+            print(f"  not deleted (its file would not go; tried again next time): {linkedid}", file=sys.stderr)
         if args.dry_run:
             for linkedid in report.deleted:
                 print(f"  {linkedid}")
-        return 0
+        return 1 if report.failed else 0
     if args.action == "hold":
         await store.hold(args.order, args.by, args.reason, now)
         print(f"recordings: order {args.order} on legal hold")

@@ -3,7 +3,8 @@
 Retention is counted in whole days of the city's calendar from the day the call ended: a
 recording kept 180 days is deleted by the first purge after the 180th day. A call linked to
 work orders is kept as long as the longest of their request types (`keep_days` by category:
-complaints longer); a call with none keeps `default_keep_days`.
+complaints longer; a site's table is laid over the defaults, so naming one type keeps the
+others' periods); a call with none keeps `default_keep_days`.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def parse_recordings(data: Mapping[str, Any], categories: Sequence[str], where: 
                                                    f"(one of {', '.join(categories)})")
             if not isinstance(days, int) or isinstance(days, bool) or days < 1:
                 raise RecordingsConfigError(where, f"keep_days.{category} must be a whole number of days ≥ 1")
-        values["keep_days"] = dict(keep)
+        # over the defaults (those of request types the site has): naming one keeps the others'
+        values["keep_days"] = {**{c: d for c, d in RecordingsConfig().keep_days.items() if c in categories}, **keep}
     if "purge_at" in given:
         try:
             values["purge_at"] = time.fromisoformat(str(given["purge_at"]))

@@ -34,7 +34,7 @@ def _utc(value: datetime) -> datetime:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    return None if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return None if value is None else _utc(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +136,7 @@ class RecordingStore:
                 if exists is None:
                     await conn.execute(insert(recordings).values(
                         linkedid=row.linkedid, original=row.recording, state=PENDING, agent=row.agent or "",
-                        ended_at=row.ended_at, talk_time=row.talk_time, created_at=now, next_try_at=now))
+                        ended_at=row.ended_at, talk_time=row.talk_time, created_at=_utc(now), next_try_at=_utc(now)))
         return int(rows[-1].id) if rows else after
 
     async def due(self, now: datetime, limit: int) -> list[Recording]:
@@ -157,7 +157,7 @@ class RecordingStore:
         async with self.engine.begin() as conn:
             await conn.execute(update(recordings).where(recordings.c.linkedid == linkedid).values(
                 state=DONE, file=file, format=fmt, duration=duration, loudness=loudness, silent=silent,
-                sha256=sha256, size=size, converted_at=now, next_try_at=None, error="",
+                sha256=sha256, size=size, converted_at=_utc(now), next_try_at=None, error="",
                 attempts=recordings.c.attempts + 1))
             # the call record (and through it the work orders' linked calls) names the kept file
             await conn.execute(update(call_records).where(call_records.c.linkedid == linkedid).values(recording=file))
@@ -167,15 +167,16 @@ class RecordingStore:
         async with self.engine.begin() as conn:
             await conn.execute(update(recordings).where(recordings.c.linkedid == linkedid).values(
                 attempts=recordings.c.attempts + 1, error=error[:200],
-                state=PENDING if retry_at is not None else FAILED, next_try_at=retry_at))
+                state=PENDING if retry_at is not None else FAILED,
+                next_try_at=None if retry_at is None else _utc(retry_at)))
             if retry_at is None:
                 await conn.execute(insert(recording_audit).values(
-                    at=now, actor="converter", action="failed", target=linkedid, detail=error[:200]))
+                    at=_utc(now), actor="converter", action="failed", target=linkedid, detail=error[:200]))
 
     async def wait_longer(self, linkedid: str, retry_at: datetime) -> None:
         """Not an attempt: the WAV is still being written."""
         async with self.engine.begin() as conn:
-            await conn.execute(update(recordings).where(recordings.c.linkedid == linkedid).values(next_try_at=retry_at))
+            await conn.execute(update(recordings).where(recordings.c.linkedid == linkedid).values(next_try_at=_utc(retry_at)))
 
     async def retry(self, linkedids: Sequence[str] | None, now: datetime, actor: str) -> int:
         """Queue failed recordings again (all failed ones when `linkedids` is None)."""
@@ -185,9 +186,9 @@ class RecordingStore:
             ids: list[str] = list((await conn.execute(select(r.linkedid).where(where))).scalars().all())
             if ids:
                 await conn.execute(update(recordings).where(r.linkedid.in_(ids)).values(
-                    state=PENDING, attempts=0, next_try_at=now))
+                    state=PENDING, attempts=0, next_try_at=_utc(now)))
                 await conn.execute(insert(recording_audit), [
-                    {"at": now, "actor": actor, "action": "retry", "target": i, "detail": ""} for i in ids])
+                    {"at": _utc(now), "actor": actor, "action": "retry", "target": i, "detail": ""} for i in ids])
         return len(ids)
 
     # ---- reading --------------------------------------------------------------------------
@@ -255,9 +256,9 @@ class RecordingStore:
     async def deleted(self, linkedid: str, now: datetime, detail: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(update(recordings).where(recordings.c.linkedid == linkedid).values(
-                state=DELETED, deleted_at=now))
+                state=DELETED, deleted_at=_utc(now)))
             await conn.execute(insert(recording_audit).values(
-                at=now, actor="retention", action="deleted", target=linkedid, detail=detail[:200]))
+                at=_utc(now), actor="retention", action="deleted", target=linkedid, detail=detail[:200]))
 
     # ---- legal holds -------------------------------------------------------------------------
     async def hold(self, number: str, by: str, reason: str, now: datetime) -> Hold:
@@ -265,10 +266,10 @@ class RecordingStore:
             if await conn.scalar(select(work_orders.c.number).where(work_orders.c.number == number)) is None:
                 raise RecordingStoreError(UNKNOWN_ORDER, number)
             try:
-                await conn.execute(insert(legal_holds).values(number=number, held_at=now, held_by=by, reason=reason[:200]))
+                await conn.execute(insert(legal_holds).values(number=number, held_at=_utc(now), held_by=by, reason=reason[:200]))
             except IntegrityError:
                 raise RecordingStoreError(ALREADY_HELD, number) from None
-            await conn.execute(insert(recording_audit).values(at=now, actor=by, action="hold", target=number,
+            await conn.execute(insert(recording_audit).values(at=_utc(now), actor=by, action="hold", target=number,
                                                               detail=reason[:200]))
         return Hold(number, now, by, reason[:200])
 
@@ -277,7 +278,7 @@ class RecordingStore:
             gone = await conn.execute(delete(legal_holds).where(legal_holds.c.number == number))
             if not gone.rowcount:
                 raise RecordingStoreError(NOT_HELD, number)
-            await conn.execute(insert(recording_audit).values(at=now, actor=by, action="release", target=number,
+            await conn.execute(insert(recording_audit).values(at=_utc(now), actor=by, action="release", target=number,
                                                               detail=reason[:200]))
 
     async def holds(self) -> list[Hold]:
@@ -299,7 +300,7 @@ class RecordingStore:
     async def log_access(self, entry: Access) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(insert(recording_access).values(
-                at=entry.at, name=entry.name[:64], role=entry.role[:16], linkedid=entry.linkedid[:64],
+                at=_utc(entry.at), name=entry.name[:64], role=entry.role[:16], linkedid=entry.linkedid[:64],
                 what=entry.what, byte_range=entry.byte_range[:64], status=entry.status))
 
     async def accesses(self, *, linkedid: str | None = None, name: str | None = None,
@@ -327,7 +328,7 @@ class RecordingStore:
 
     async def note_corrupt(self, linkedid: str, detail: str, now: datetime) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(insert(recording_audit).values(at=now, actor="integrity", action="corrupt",
+            await conn.execute(insert(recording_audit).values(at=_utc(now), actor="integrity", action="corrupt",
                                                               target=linkedid, detail=detail[:200]))
 
 

@@ -215,18 +215,20 @@ class Converter:
                         error, retry_at)
 
     async def purge_daily(self, zone: ZoneInfo) -> None:
-        """Retention once a day at `purge_at`, city time."""
+        """Retention once a day at `purge_at`, city time: each run's time follows from the last
+        one's day, so a wake-up a hair early neither runs it twice nor skips a day."""
+        day = self._now().astimezone(zone).date()
+        if datetime.combine(day, self.config.purge_at, zone) <= self._now():
+            day += timedelta(days=1)
         while True:
-            now = self._now().astimezone(zone)
-            at = datetime.combine(now.date(), self.config.purge_at, zone)
-            if at <= now:
-                at = datetime.combine(now.date() + timedelta(days=1), self.config.purge_at, zone)
-            await asyncio.sleep((at - now).total_seconds())
+            at = datetime.combine(day, self.config.purge_at, zone)
+            await asyncio.sleep(max(0.0, (at - self._now()).total_seconds()))
+            day += timedelta(days=1)
             try:
                 report = await purge(self.store, self.config, zone, self._now())
                 log.info("retention: %d recording(s) deleted, %d expired but on legal hold, %d whose files "
                          "would not go", len(report.deleted), len(report.held), len(report.failed))
-            except (SQLAlchemyError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - tomorrow's run must not die with today's
                 log.error("retention: not run today: %s", exc)
 
     async def close(self) -> None:

@@ -40,7 +40,8 @@ purge_at = 04:15:00
 """).recordings
     assert (config.format, config.suffix, config.bitrate, config.workers) == ("mp3", ".mp3", "32k", 4)
     assert config.converted_dir == "/srv/recordings" and config.settle == 30.0
-    assert config.keep_days == {"consultation": 30, "complaint": 1095} and config.purge_at == time(4, 15)
+    # laid over the defaults: reports keep their 730 days although only two types were named
+    assert config.keep_days == {"consultation": 30, "complaint": 1095, "report": 730} and config.purge_at == time(4, 15)
     assert load(tmp_path, '[recordings]\npurge_at = "02:00"\n').recordings.purge_at == time(2, 0)
 
 

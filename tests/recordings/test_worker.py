@@ -295,10 +295,14 @@ async def test_many_calls_are_all_converted_never_more_at_once_than_there_are_wo
         await site.call(f"1772380001.{n}", tone(1.0 + n / 4))
     converter = site.converter(site.config(workers=2))
     seen: list[float] = []
+
+    def all_done() -> bool:
+        seen.append(converter.figures.in_flight)
+        return converter.figures.converted == 8
+
     task = asyncio.create_task(converter.run())
     try:
-        await wait_until(lambda: seen.append(converter.figures.in_flight) or converter.figures.converted == 8,
-                         timeout=60, what="eight conversions")
+        await wait_until(all_done, timeout=60, what="eight conversions")
     finally:
         task.cancel()
     assert max(seen) <= 2
