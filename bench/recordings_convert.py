@@ -16,7 +16,9 @@ again on the loop; its lag is how late it wakes (actual - intended). Three runs,
 
 Printed: conversions per minute, seconds in all, lag p50/p99/max during the conversions and the
 p99's ratio to the idle baseline's, whether the target is met, the mean compression (WAV bytes /
-converted bytes), the CPU count and how busy the machine was. At the end every row must be
+converted bytes), the CPU count and how the machine's CPU was spent (the pool is niced, so other
+work at normal priority shows apart: a run that shared the machine is flagged, its figures are
+not this machine's; on a VM, time stolen by the host is shown too). At the end every row must be
 `done` (converted, verified, hashed, the original deleted); failures are printed, and then no
 speed is reported for them.
 
@@ -55,6 +57,7 @@ from tickets.store import CallRecordStore  # noqa: E402
 RATE = 8000  # MixMonitor's WAV for a narrowband call: 8 kHz, 16-bit, mono
 TICK = 0.005  # seconds the ticker sleeps
 TARGET_P99 = 0.020  # seconds: issue 19
+OTHERS_LIMIT = 0.05  # of the machine's CPU used by other work, beyond which a run is not this machine's figure
 MS = 1000.0
 
 
@@ -118,14 +121,37 @@ def lag_line(figures: dict[str, float]) -> str:
             f"max {figures['max'] * MS:7.1f} ms  ({figures['n']} ticks)")
 
 
-def cpu_busy() -> tuple[int, int] | None:
-    """(busy, total) jiffies of the whole machine (Linux), or None."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return sum(fields) - idle, sum(fields)
+@dataclass(frozen=True)
+class CpuShares:
+    """Of all the machine's CPU time over a run (Linux's /proc/stat)."""
+
+    busy: float
+    others: float  # user time at normal priority not of this process: other work on the machine (the pool is niced)
+    steal: float  # taken by the hypervisor for other guests
+
+    def __str__(self) -> str:
+        return f"busy {self.busy * 100:.0f} %, others {self.others * 100:.0f} %, stolen {self.steal * 100:.1f} %"
+
+
+class CpuMeter:
+    def __init__(self) -> None:
+        self._fields, self._own = self._read(), os.times().user
+
+    @staticmethod
+    def _read() -> list[int] | None:
+        try:  # user nice system idle iowait irq softirq steal (guest time is in user already)
+            return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        except (OSError, ValueError):
+            return None
+
+    def shares(self) -> CpuShares | None:
+        after, before = self._read(), self._fields
+        if before is None or after is None or len(after) < 8 or sum(after) <= sum(before):
+            return None
+        delta = [a - b for a, b in zip(after, before)]
+        total = sum(delta)
+        own = (os.times().user - self._own) * os.sysconf("SC_CLK_TCK")
+        return CpuShares((total - delta[3] - delta[4]) / total, max(0.0, delta[0] - own) / total, delta[7] / total)
 
 
 async def calls(store: CallRecordStore, monitor: Path, template: Path, count: int, seconds: float) -> int:
@@ -147,23 +173,16 @@ async def calls(store: CallRecordStore, monitor: Path, template: Path, count: in
     return len(rows)
 
 
-def busy_between(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
-    if before is None or after is None or after[1] <= before[1]:
-        return None
-    return (after[0] - before[0]) / (after[1] - before[1])
+def disturbed(cpu: CpuShares | None) -> bool:
+    """Whether other work shared the machine: then no figure is this machine's."""
+    return cpu is not None and cpu.others > OTHERS_LIMIT
 
 
-def percent(share: float | None) -> str:
-    return "?" if share is None else f"{share * 100:.0f} %"
-
-
-async def idle_run(seconds: float) -> tuple[dict[str, float], float | None]:
-    """(the lag, how busy the machine was meanwhile: anything else running spoils every figure)."""
-    ticker = Ticker()
-    before = cpu_busy()
+async def idle_run(seconds: float) -> tuple[dict[str, float], CpuShares | None]:
+    ticker, cpu = Ticker(), CpuMeter()
     ticker.start()
     await asyncio.sleep(seconds)
-    return lag_figures(await ticker.stop()), busy_between(before, cpu_busy())
+    return lag_figures(await ticker.stop()), cpu.shares()
 
 
 async def inline_run(template: Path, folder: Path, count: int, fmt: str, bitrate: str) -> tuple[dict[str, float], float]:
@@ -193,7 +212,7 @@ class PoolRun:
     figures: ConverterFigures
     first_done: float | None  # seconds to the first conversion stored (the pool's start-up in it)
     process_cpu: float  # CPU seconds of the controller's process (the loop and its threads)
-    machine: float | None  # how busy the whole machine was
+    cpu: CpuShares | None  # the whole machine's
 
 
 async def pool_run(store: RecordingStore, config: RecordingsConfig, count: int) -> PoolRun:
@@ -201,7 +220,7 @@ async def pool_run(store: RecordingStore, config: RecordingsConfig, count: int) 
     (or nothing happens for two minutes)."""
     converter = Converter(store, config)
     ticker = Ticker()
-    cpu_before, process_before = cpu_busy(), time.process_time()
+    cpu, process_before = CpuMeter(), time.process_time()
     ticker.start()
     started = time.perf_counter()
     first_done: float | None = None
@@ -220,12 +239,11 @@ async def pool_run(store: RecordingStore, config: RecordingsConfig, count: int) 
     await converter.idle()
     elapsed = time.perf_counter() - started
     samples = await ticker.stop()
-    process_cpu, cpu_after = time.process_time() - process_before, cpu_busy()
+    process_cpu, shares = time.process_time() - process_before, cpu.shares()
     runner.cancel()
     await asyncio.gather(runner, return_exceptions=True)
     await converter.close()
-    machine = busy_between(cpu_before, cpu_after)
-    return PoolRun(elapsed, samples, converter.figures, first_done, process_cpu, machine)
+    return PoolRun(elapsed, samples, converter.figures, first_done, process_cpu, shares)
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -249,12 +267,9 @@ async def main(args: argparse.Namespace) -> int:
                   f"{wav_bytes / 1e6:.2f} MB each) to {args.format} {args.bitrate}; {args.workers} worker(s); "
                   f"{cpus} CPUs ({usable} usable); Python {sys.version.split()[0]}", flush=True)
 
-            idle, idle_busy = await idle_run(args.idle)
-            print(f"  idle loop (baseline), {args.idle:.0f} s:        {lag_line(idle)}; machine CPU busy "
-                  f"{percent(idle_busy)}", flush=True)
-            if idle_busy is not None and idle_busy > 0.10:
-                print("  WARNING: something else keeps this machine busy: the figures below are not this "
-                      "machine's (load average " + ", ".join(f"{v:.1f}" for v in os.getloadavg()) + ")", flush=True)
+            idle, idle_cpu = await idle_run(args.idle)
+            print(f"  idle loop (baseline), {args.idle:.0f} s:        {lag_line(idle)}; CPU {idle_cpu or '?'}",
+                  flush=True)
             if args.inline:
                 on_loop, each = await inline_run(template, inline, args.inline, args.format, args.bitrate)
                 print(f"  {args.inline} converted ON the loop:           {lag_line(on_loop)}; "
@@ -274,9 +289,9 @@ async def main(args: argparse.Namespace) -> int:
             after_start = [s for s in run.samples if s[0] >= 2.0]
             if after_start:
                 print(f"      from 2 s on (the pool started): {lag_line(lag_figures(after_start))}")
-            print(f"      first conversion done after {run.first_done or 0:.2f} s; machine CPU busy "
-                  f"{percent(run.machine)}; the controller's process used {run.process_cpu:.1f} s CPU "
-                  f"({run.process_cpu / elapsed * 100:.0f} % of one core)")
+            print(f"      first conversion done after {run.first_done or 0:.2f} s; CPU {run.cpu or '?'}; the "
+                  f"controller's process used {run.process_cpu:.1f} s CPU ({run.process_cpu / elapsed * 100:.0f} % "
+                  f"of one core)")
 
             broken = counts.get(DONE, 0) != args.count or bool(failed) or bool(figures.silent)
             sizes = [r.size for r in done if r.size]
@@ -300,6 +315,10 @@ async def main(args: argparse.Namespace) -> int:
                 print(f"      {per_minute / (60 / each):.2f}x the conversions on the loop (one core)")
             print(f"      compression: WAV {wav_bytes / 1e3:.0f} kB -> {mean_size / 1e3:.1f} kB mean, "
                   f"{wav_bytes / mean_size:.1f}x")
+            if disturbed(idle_cpu) or disturbed(run.cpu):
+                print(f"  WARNING: other work used more than {OTHERS_LIMIT * 100:.0f} % of the machine meanwhile "
+                      f"(load average {', '.join(f'{v:.1f}' for v in os.getloadavg())}): these figures are not "
+                      f"this machine's; run again when it is quiet")
             return 0
         finally:
             await store.close()

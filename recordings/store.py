@@ -153,14 +153,20 @@ class RecordingStore:
         return _aware(found)
 
     async def converted(self, linkedid: str, *, file: str, fmt: str, duration: float, loudness: float,
-                        silent: bool, sha256: str, size: int, now: datetime) -> None:
+                        silent: bool, sha256: str, size: int, now: datetime) -> bool:
+        """Store a verified conversion; False if the row is no longer pending (retention deleted
+        it meanwhile): the caller then removes the file it made."""
         async with self.engine.begin() as conn:
-            await conn.execute(update(recordings).where(recordings.c.linkedid == linkedid).values(
+            stored = await conn.execute(update(recordings).where(
+                recordings.c.linkedid == linkedid, recordings.c.state == PENDING).values(
                 state=DONE, file=file, format=fmt, duration=duration, loudness=loudness, silent=silent,
                 sha256=sha256, size=size, converted_at=_utc(now), next_try_at=None, error="",
                 attempts=recordings.c.attempts + 1))
+            if not stored.rowcount:
+                return False
             # the call record (and through it the work orders' linked calls) names the kept file
             await conn.execute(update(call_records).where(call_records.c.linkedid == linkedid).values(recording=file))
+        return True
 
     async def attempt_failed(self, linkedid: str, error: str, now: datetime, retry_at: datetime | None) -> None:
         """Count a failed attempt; `retry_at` None gives up (state failed, an audit entry)."""

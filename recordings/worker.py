@@ -186,9 +186,13 @@ class Converter:
             await self._failed(recording, f"{media.CONVERSION_FAILED}: {type(exc).__name__}: {exc}")
             return
         silent = done.loudness < config.silence_floor
-        await self.store.converted(recording.linkedid, file=converted_name(recording.original, config.suffix),
-                                   fmt=config.format, duration=done.duration, loudness=done.loudness,
-                                   silent=silent, sha256=done.sha256, size=done.size, now=self._now())
+        if not await self.store.converted(recording.linkedid, file=converted_name(recording.original, config.suffix),
+                                          fmt=config.format, duration=done.duration, loudness=done.loudness,
+                                          silent=silent, sha256=done.sha256, size=done.size, now=self._now()):
+            log.info("recording of call %s was deleted by retention while converting: the new file goes too",
+                     recording.linkedid)
+            await asyncio.to_thread(target.unlink, missing_ok=True)
+            return
         self.figures.converted += 1
         if silent:
             self.figures.silent += 1

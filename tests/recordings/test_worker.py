@@ -338,11 +338,11 @@ class StoreThatFailsOnce(RecordingStore):
 
     failures = 1
 
-    async def converted(self, linkedid: str, **result: Any) -> None:
+    async def converted(self, linkedid: str, **result: Any) -> bool:
         if self.failures:
             self.failures -= 1
             raise OperationalError("UPDATE recordings", {}, Exception("database is locked"))
-        await super().converted(linkedid, **result)
+        return await super().converted(linkedid, **result)
 
 
 async def test_the_original_stays_until_the_result_is_stored(site: Site) -> None:
@@ -489,3 +489,22 @@ async def test_a_busy_day_s_backlog_is_worked_through_past_one_batch(site: Site)
     for _ in range(3):
         await once(converter)
     assert (await site.row("1772380008.600")).state == DONE
+
+
+class StoreWhereRetentionWins(RecordingStore):
+    """Retention deletes the recording while its conversion runs (the daily job and the
+    converter work side by side)."""
+
+    async def converted(self, linkedid: str, **result: Any) -> bool:
+        await self.deleted(linkedid, result["now"], "kept 180 days")
+        return await super().converted(linkedid, **result)
+
+
+async def test_a_recording_retention_deleted_while_converting_stays_deleted_and_leaves_no_file(site: Site) -> None:
+    await site.call("1772380009.1", tone(2.0))
+    converter = site.converter(store=StoreWhereRetentionWins(site.records.engine))
+    await once(converter)
+    row = await site.row("1772380009.1")
+    assert row.state == "deleted" and row.file == "" and row.sha256 == ""
+    assert not site.converted("1772380009.1").exists()  # no voice kept past its time
+    assert converter.figures.converted == 0
