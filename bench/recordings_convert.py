@@ -185,7 +185,8 @@ async def idle_run(seconds: float) -> tuple[dict[str, float], CpuShares | None]:
     return lag_figures(await ticker.stop()), cpu.shares()
 
 
-async def inline_run(template: Path, folder: Path, count: int, fmt: str, bitrate: str) -> tuple[dict[str, float], float]:
+async def inline_run(template: Path, folder: Path, count: int, fmt: str,
+                     bitrate: str) -> tuple[dict[str, float], float]:
     """`count` conversions called on the loop itself, a quarter second of ticks between them:
     (the lag, seconds per conversion)."""
     originals = []

@@ -43,10 +43,18 @@ def utc_now() -> datetime:
 
 
 def make_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes at a lower priority (ffmpeg inherits it), started by a fork server: the
-    controller's threads are never forked."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
-                               initializer=media.lower_priority)
+    """Worker processes at a lower priority (ffmpeg inherits it), forked by a fork server (the
+    controller's threads are never forked) that has imported the conversion code once."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["recordings.media", "pydub"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=media.lower_priority)
+
+
+def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
+    """Every worker started now, in the calling thread: the first submit to a new pool blocks
+    its caller while the fork server starts and forks (35–90 ms measured: bench/recordings_convert.py)."""
+    for started in [pool.submit(os.getpid) for _ in range(workers)]:
+        started.result()
 
 
 @dataclass
@@ -87,7 +95,15 @@ class Converter:
         """Look now (a call record was written, a retry asked for)."""
         self._wake.set()
 
+    async def start(self) -> None:
+        """The pool's processes started off the event loop (also after a worker died)."""
+        if self._executor is None and self._own_executor:
+            pool = make_pool(self.config.workers)
+            await asyncio.to_thread(_start_workers, pool, self.config.workers)
+            self._executor = pool
+
     async def run(self) -> None:
+        await self.start()
         self._mark = await self._retrying(self.store.last_noted_call)
         while True:
             with contextlib.suppress(SQLAlchemyError, OSError):
@@ -108,7 +124,8 @@ class Converter:
         """Note new calls' recordings and start those due (as many as there are free workers)."""
         try:
             self._mark = await self.store.note_new_calls(self._mark, self._now())
-            free = self.config.workers * 2 - len(self._running)  # one waiting per worker keeps them busy
+            # up to one more per worker waits its turn (for a slot), so a worker never waits on the store
+            free = self.config.workers * 2 - len(self._running)
             if free <= 0:
                 return
             due = await self.store.due(self._now(), free + len(self._running))
@@ -169,16 +186,18 @@ class Converter:
             await self._failed(recording, f"{media.ORIGINAL_MISSING}: {recording.original}")
             return
         loop = asyncio.get_running_loop()
+        await self.start()
+        pool = self.executor
         try:
-            done = await loop.run_in_executor(self.executor, media.convert, str(original), str(target),
+            done = await loop.run_in_executor(pool, media.convert, str(original), str(target),
                                               config.format, config.bitrate)
         except media.MediaError as exc:  # a header and no sound stays so: not tried again
             await self._failed(recording, str(exc), final=exc.code == media.EMPTY)
             return
         except BrokenProcessPool:  # a worker died (OOM killer, a signal): a new pool, and again later
             log.error("recordings: a conversion worker died; the pool is started again")
-            if self._own_executor and self._executor is not None:
-                self._executor.shutdown(wait=False, cancel_futures=True)
+            if self._own_executor and self._executor is pool:  # not a new one another failure made
+                pool.shutdown(wait=False, cancel_futures=True)
                 self._executor = None
             await self._failed(recording, "worker-died")
             return
