@@ -149,7 +149,7 @@ class Controller:
                            live=lambda: {call.linkedid for call in self.engine.snapshot()},
                            ring_timeout=config.acd.ring_timeout,
                            threeway_ring_timeout=config.acd.threeway_ring_timeout,
-                           record_notice=config.recordings.notice)
+                           record_notice=config.recordings.notice, city_zone=config.city.time_zone)
         self.agi_link = AgiLink(self.engine)
         self.agi = FastAgiServer(
             host=config.agi.bind, port=config.agi.port,

@@ -141,7 +141,7 @@ def make_intake(submit: Callable[[EngineEvent], None], acd: AcdConfig, intake: I
         linkedid = (await agi.command("GET FULL VARIABLE ${CHANNEL(linkedid)}")).data or agi.env.uniqueid
         caller_name = await _full_caller_name(agi)
         queued = datetime.now(timezone.utc)
-        recording = recording_name(linkedid, queued)  # MixMonitor writes it once an agent answers
+        recording = recording_name(linkedid, now)  # the city's day of the call; MixMonitor writes it once an agent answers
         await agi.set_variable("HOTLINE_DESK", routing.desk)
         # kept on the channel so a restarted controller can re-adopt the caller in place
         await agi.set_variable("HOTLINE_QUEUED_AT", f"{queued.timestamp():.3f}")

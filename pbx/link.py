@@ -64,7 +64,8 @@ class AmiLink:
     def __init__(self, config: AsteriskConfig, inbox: Inbox, *,
                  settled: Callable[[], Awaitable[None]], live: Callable[[], set[str]],
                  now: Callable[[], datetime] = utcnow, ring_timeout: float = 15.0,
-                 threeway_ring_timeout: float = 30.0, record_notice: bool = True) -> None:
+                 threeway_ring_timeout: float = 30.0, record_notice: bool = True,
+                 city_zone: str = "Asia/Shanghai") -> None:
         self._inbox = inbox
         self._now = now
         self._settled = settled  # every submitted fact applied and every record stored
@@ -81,6 +82,7 @@ class AmiLink:
         self.ring_timeout = ring_timeout
         self.threeway_ring_timeout = threeway_ring_timeout
         self.record_notice = record_notice
+        self.city_zone = city_zone
         self.client = AmiClient(
             config.ami_host, config.ami_port, config.ami_user, config.ami_secret(),
             on_event=self._on_event, on_connected=self._on_connected,
@@ -108,10 +110,12 @@ class AmiLink:
             log.warning("heartbeat not set at connect: %s", exc)
         # [acd] ring_timeout times the agent's ring ([hotline-connect] reads the global), and
         # threeway_ring_timeout the third party's ([hotline-threeway]); [recordings] notice whether a
-        # called-back citizen hears that the call is recorded ([hotline-record-notice])
+        # called-back citizen hears that the call is recorded ([hotline-record-notice]); the city's
+        # zone dates the recordings' folders the dialplan names (recordings/naming.py)
         for variable, value in (("HOTLINE_RING_TIMEOUT", str(max(1, round(self.ring_timeout)))),
                                 ("HOTLINE_THREEWAY_RING", str(max(1, round(self.threeway_ring_timeout)))),
-                                ("HOTLINE_RECORD_NOTICE", "1" if self.record_notice else "0")):
+                                ("HOTLINE_RECORD_NOTICE", "1" if self.record_notice else "0"),
+                                ("HOTLINE_CITY_ZONE", self.city_zone)):
             try:
                 await client.send_action("Setvar", {"Variable": variable, "Value": value})
             except AmiActionFailed as exc:  # the resync matters more; the dialplan's default stays

@@ -15,6 +15,8 @@ from pathlib import Path, PurePosixPath
 
 
 def recording_name(linkedid: str, queued_at: datetime) -> str:
+    """`queued_at` on the city's clock: the folder is the city's day (the dialplan's own names
+    use STRFTIME in HOTLINE_CITY_ZONE, which the controller sets)."""
     return f"{queued_at:%Y%m%d}/{linkedid}.wav"
 
 

@@ -92,6 +92,25 @@ async def _check(ctl, record, *tones: int) -> Path:  # type: ignore[no-untyped-d
     return path
 
 
+def _city_day(ctl, record) -> str:  # type: ignore[no-untyped-def]
+    """The city's day of the call, as its recording's folder is named (not the UTC date)."""
+    return record.arrived_at.astimezone(ctl.config.city.zone()).strftime("%Y%m%d")
+
+
+async def _answered(ctl, phones: PhoneBank, password: str, number: str, name: str):  # type: ignore[no-untyped-def]
+    """agent1001 ready, the citizen `number` dials 12345 and agent1001 is on the call: (citizen, agent)."""
+    agent = await phones.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True, tone_hz=AGENT_HZ))
+    citizen = await phones.add(PhoneSpec("citizen", number, name, tone_hz=CITIZEN_HZ))
+    await ctl.engine.do_not_call(number)  # no callback of its own gets in the way
+    await ctl.engine.request("login", "agent1001")
+    await ctl.engine.request("ready", "agent1001")
+    await citizen.dial("12345")
+    await agent.wait_event("CALL_ESTABLISHED", timeout=40)
+    await wait_until(lambda: any(a.agent_id == "agent1001" and a.state == "on_call" for a in ctl.engine.agents()),
+                     what="agent1001 on the call")
+    return citizen, agent
+
+
 async def _ended(ctl, caller: str):  # type: ignore[no-untyped-def]
     await wait_until(lambda: ctl.engine.snapshot() == (), timeout=30, what="the call to end")
     await ctl.writer.flush()
@@ -99,24 +118,17 @@ async def _ended(ctl, caller: str):  # type: ignore[no-untyped-def]
 
 
 async def test_a_call_is_recorded_with_both_parties_heard_converted_and_checksummed(
-        acd_config: Config, phones: PhoneBank, sip_password: str) -> None:
+        acd_config: Config, phones: PhoneBank, sip_password: str, sandbox_paths: sandbox.SandboxPaths) -> None:
     async with running(_config(acd_config)) as ctl:
-        agent = await phones.add(PhoneSpec("agent1001", "agent1001", password=sip_password, auto_answer=True,
-                                           tone_hz=AGENT_HZ))
-        citizen = await phones.add(PhoneSpec("citizen", "13800190001", "张三", tone_hz=CITIZEN_HZ))
-        await ctl.engine.request("login", "agent1001")
-        await ctl.engine.request("ready", "agent1001")
-        await citizen.dial("12345")
-        await agent.wait_event("CALL_ESTABLISHED", timeout=40)
-        await wait_until(lambda: any(a.agent_id == "agent1001" and a.state == "on_call" for a in ctl.engine.agents()),
-                         what="agent1001 on the call")
+        shown = sandbox.cli(sandbox_paths, "dialplan show globals").replace(" ", "")
+        # the controller tells the dialplan to announce recording and the city's zone for its file names
+        assert "HOTLINE_RECORD_NOTICE=1" in shown and "HOTLINE_CITY_ZONE=Asia/Shanghai" in shown, shown
+        citizen, _ = await _answered(ctl, phones, sip_password, "13800190001", "张三")
         await asyncio.sleep(4.0)  # they talk (the length is what the recording is measured against)
         await citizen.hangup()
         [record] = await _ended(ctl, "13800190001")
         path = await _check(ctl, record, CITIZEN_HZ, AGENT_HZ)
-        assert path.parent.name == record.arrived_at.astimezone(ctl.config.city.zone()).strftime("%Y%m%d") or \
-            len(path.parent.name) == 8  # by date, then linkedid
-        assert path.stem == record.linkedid
+        assert (path.parent.name, path.stem) == (_city_day(ctl, record), record.linkedid)  # by date, then linkedid
 
 
 async def test_a_callback_is_recorded_like_an_inbound_call(
@@ -149,7 +161,8 @@ async def test_a_callback_is_recorded_like_an_inbound_call(
             await citizen.hangup()
             records = await _ended(ctl, number)
             [called] = [r for r in records if r.disposition is Disposition.CALLED_BACK]
-            await _check(ctl, called, CITIZEN_HZ, AGENT_HZ)
+            path = await _check(ctl, called, CITIZEN_HZ, AGENT_HZ)
+            assert path.parent.name == _city_day(ctl, called)  # the dialplan names it on the city's clock too
         finally:
             sandbox.cli(sandbox_paths, "database deltree sandbox-carrier")
 
@@ -157,19 +170,10 @@ async def test_a_callback_is_recorded_like_an_inbound_call(
 async def test_a_three_way_call_with_110_is_one_recording_with_every_party(
         acd_config: Config, phones: PhoneBank, sip_password: str, sandbox_paths: sandbox.SandboxPaths) -> None:
     async with running(_config(acd_config, notice=False)) as ctl:
-        agent = await phones.add(PhoneSpec("agent1001", "agent1001", password=sip_password, auto_answer=True,
-                                           tone_hz=AGENT_HZ))
         operator = await phones.add(PhoneSpec("trunk-party", "110", auto_answer=True, tone_hz=THIRD_HZ))
         sandbox.carrier_put(sandbox_paths, "110", operator.spec.sip_port)
-        citizen = await phones.add(PhoneSpec("citizen", "13800190003", "李四", tone_hz=CITIZEN_HZ))
         try:
-            await ctl.engine.do_not_call("13800190003")
-            await ctl.engine.request("login", "agent1001")
-            await ctl.engine.request("ready", "agent1001")
-            await citizen.dial("12345")
-            await agent.wait_event("CALL_ESTABLISHED", timeout=40)
-            await wait_until(lambda: any(a.agent_id == "agent1001" and a.state == "on_call" for a in ctl.engine.agents()),
-                             what="agent1001 on the call")
+            citizen, _ = await _answered(ctl, phones, sip_password, "13800190003", "李四")
             await asyncio.sleep(2.0)
             await ctl.engine.handover("threeway", "agent1001", target="110")
             await operator.wait_event("CALL_ESTABLISHED", timeout=20)
@@ -199,15 +203,7 @@ async def test_a_recording_left_by_a_stopped_controller_is_converted_by_the_next
     first = _config(acd_config, notice=False)
     first = dataclasses.replace(first, recordings=dataclasses.replace(first.recordings, enabled=False))
     async with running(first) as ctl:
-        agent = await phones.add(PhoneSpec("agent1001", "agent1001", password=sip_password, auto_answer=True,
-                                           tone_hz=AGENT_HZ))
-        citizen = await phones.add(PhoneSpec("citizen", "13800190004", "王五", tone_hz=CITIZEN_HZ))
-        await ctl.engine.request("login", "agent1001")
-        await ctl.engine.request("ready", "agent1001")
-        await citizen.dial("12345")
-        await agent.wait_event("CALL_ESTABLISHED", timeout=40)
-        await wait_until(lambda: any(a.agent_id == "agent1001" and a.state == "on_call" for a in ctl.engine.agents()),
-                         what="agent1001 on the call")
+        citizen, _ = await _answered(ctl, phones, sip_password, "13800190004", "王五")
         await asyncio.sleep(3.0)
         await citizen.hangup()
         [record] = await _ended(ctl, "13800190004")

@@ -80,6 +80,25 @@ async def test_a_caller_who_will_reach_an_agent_hears_the_call_is_recorded_after
     assert queued == [] and not any("recorded-notice" in line for line in bare)
 
 
+async def test_the_recording_is_filed_under_the_citys_day_not_the_utc_date() -> None:
+    """20:00 UTC on 4 December is 04:00 on the 5th in the city: the folder is 20261205."""
+    queued: list[Any] = []
+
+    async def none(number: str) -> list[Order]:
+        return []
+
+    server = FastAgiServer("127.0.0.1", 0)
+    server.route("intake", make_intake(queued.append, CONFIG, open_orders=none,
+                                       clock=lambda: datetime(2026, 12, 4, 20, 0, tzinfo=timezone.utc)))
+    await server.start()
+    try:
+        said = await converse(server.bound_port, "intake?dialed=12345")
+    finally:
+        await server.close()
+    assert "SET VARIABLE HOTLINE_RECORDING 20261205/pbx-1.1.wav" in said, said
+    assert queued[0].recording == "20261205/pbx-1.1.wav"
+
+
 async def test_a_failing_or_slow_lookup_never_holds_the_caller_back() -> None:
     async def broken(number: str) -> list[Order]:
         raise ConnectionError("database away")
