@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from acd.records import Disposition
 from hotline_pbx import Controller
@@ -47,10 +48,17 @@ async def test_given_ready_agents_then_a_12345_call_goes_to_the_best_skilled_and
     assert (record.desk, record.agent) == ("general", "agent1001")
     assert record.queue_wait is not None and 0 <= record.queue_wait < 5
     assert record.talk_time is not None and 0.3 < record.talk_time < 10
-    # the recording hook: MixMonitor wrote the file the record names
-    assert record.recording.endswith(f"/{record.linkedid}.wav")
-    spool = sandbox_paths.root / "var/spool/asterisk/monitor" / record.recording
-    await wait_until(lambda: spool.exists() and spool.stat().st_size > 44, what=f"{spool} written")
+    # the recording hook: MixMonitor wrote the file the record names, and the converter kept it
+    # (tests/integration/test_recordings.py listens to what is in it)
+    assert record.recording.endswith(f"/{record.linkedid}.wav") or record.recording.endswith(f"/{record.linkedid}.opus")
+
+    async def converted() -> bool:
+        found = await ctl.recording_store.get(record.linkedid)
+        return found is not None and found.state == "done"
+
+    await wait_until(converted, timeout=30, what="the call's recording converted")
+    kept = await ctl.recording_store.get(record.linkedid)
+    assert (Path(ctl.config.recordings.converted_dir) / kept.file).stat().st_size > 0
 
 
 async def test_given_12315_then_the_market_desk_expert_takes_it(acd_controller, phones, sip_password) -> None:
@@ -229,7 +237,9 @@ async def test_given_a_call_answered_by_an_agent_then_an_order_created_through_t
             order = await (await http.get(f"/api/orders/{number}")).json()
             record = await ctl.store.get(order["linkedid"])
             assert record is not None and record.caller_number == "13814140000"
-            assert record.recording.endswith(f"{record.linkedid}.wav") and not record.repeat_caller
+            # MixMonitor's WAV, or already the converted file (the converter renames it in the record)
+            assert record.recording.rsplit("/", 1)[-1] in (f"{record.linkedid}.wav", f"{record.linkedid}.opus")
+            assert not record.repeat_caller
             assert order["content"] == "小区停水两天了" and order["state"] == "new"
             assert order["taken_by"] == "agent1001"
 
@@ -249,4 +259,6 @@ async def test_given_a_call_answered_by_an_agent_then_an_order_created_through_t
         second = await ctl.store.get(again["calls"][1]["linkedid"])
         assert second is not None and second.repeat_caller and second.order_number == number
         assert second.agent == "agent1001" and second.disposition.value == "answered"
-        assert [c["recording"] for c in again["calls"]] == [record.recording, second.recording]
+        first = await ctl.store.get(record.linkedid)  # as the order was read (its file may have been converted since)
+        assert [c["recording"] for c in again["calls"]][0] in (record.recording, first.recording)
+        assert again["calls"][1]["recording"].rsplit("/", 1)[-1].startswith(second.linkedid)

@@ -168,7 +168,7 @@ async def test_admins_manage_accounts_and_supervisors_may_not(site: Site) -> Non
             assert (got.status, (await got.json())["error"]) == (403, "csrf-failed")  # the page's form without its token
         async with admin.get(site.url("/api/users")) as got:
             listed = {u["name"]: u for u in await got.json()}
-        assert set(listed) == {"agent1001", "agent1002", "zhang.wei", "root"} and "password_hash" not in listed["root"]
+        assert set(listed) == {"agent1001", "agent1002", "zhang.wei", "qa.zhou", "root"} and "password_hash" not in listed["root"]
     async with site.store.engine.connect() as conn:
         stored = (await conn.execute(select(users_table.c.password_hash)
                                      .where(users_table.c.name == "agent1002"))).scalar_one()
