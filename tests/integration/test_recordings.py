@@ -11,7 +11,6 @@ the same way: one file per call, the legs mixed.
 from __future__ import annotations
 
 import array
-import asyncio
 import dataclasses
 import hashlib
 import os
@@ -22,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from devtools import sandbox
-from devtools.phones import PhoneBank, PhoneSpec, tone_level
+from devtools.phones import BaresipPhone, PhoneBank, PhoneSpec, tone_level
 from hotline_config import Config
 from recordings.store import DONE
-from tests.integration.conftest import hears, running, wait_until
+from tests.integration.conftest import hears, heard_share, running, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -54,19 +53,22 @@ async def _converted(ctl, linkedid: str, timeout: float = 60.0):  # type: ignore
         found = await ctl.recording_store.get(linkedid)
         return found is not None and found.state == DONE
 
-    state: list[object] = []
-
-    async def look() -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            if await done():
-                return
-            await asyncio.sleep(0.2)
-        state.append(await ctl.recording_store.get(linkedid))
-
-    await look()
-    assert not state, f"the recording of {linkedid} was not converted within {timeout:.0f} s: {state[0]}"
+    try:
+        await wait_until(done, timeout=timeout, what=f"the recording of {linkedid} converted")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {await ctl.recording_store.get(linkedid)}") from None
     return await ctl.recording_store.get(linkedid)
+
+
+async def _talked(since: float, *hearing: tuple[BaresipPhone, tuple[int, ...]], seconds: float = 2.0) -> None:
+    """Each phone has heard the others' tones for `seconds` since `since` (monotonic): the call
+    has that much of every party to record. Waited for by ear, not slept: a loaded machine
+    only takes longer."""
+    def heard_enough() -> bool:
+        elapsed = time.monotonic() - since
+        return all(sum(heard_share(phone, hz, since) for hz in tones) * elapsed >= seconds for phone, tones in hearing)
+
+    await wait_until(heard_enough, timeout=30, what=f"every party heard for {seconds} s")
 
 
 async def _check(ctl, record, *tones: int) -> Path:  # type: ignore[no-untyped-def]
@@ -99,8 +101,9 @@ def _city_day(ctl, record) -> str:  # type: ignore[no-untyped-def]
 
 async def _answered(ctl, phones: PhoneBank, password: str, number: str, name: str):  # type: ignore[no-untyped-def]
     """agent1001 ready, the citizen `number` dials 12345 and agent1001 is on the call: (citizen, agent)."""
-    agent = await phones.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True, tone_hz=AGENT_HZ))
-    citizen = await phones.add(PhoneSpec("citizen", number, name, tone_hz=CITIZEN_HZ))
+    agent = await phones.add(PhoneSpec("agent1001", "agent1001", password=password, auto_answer=True, tone_hz=AGENT_HZ,
+                                       keep_audio=True))
+    citizen = await phones.add(PhoneSpec("citizen", number, name, tone_hz=CITIZEN_HZ, keep_audio=True))
     await ctl.engine.do_not_call(number)  # no callback of its own gets in the way
     await ctl.engine.request("login", "agent1001")
     await ctl.engine.request("ready", "agent1001")
@@ -123,8 +126,8 @@ async def test_a_call_is_recorded_with_both_parties_heard_converted_and_checksum
         shown = sandbox.cli(sandbox_paths, "dialplan show globals").replace(" ", "")
         # the controller tells the dialplan to announce recording and the city's zone for its file names
         assert "HOTLINE_RECORD_NOTICE=1" in shown and "HOTLINE_CITY_ZONE=Asia/Shanghai" in shown, shown
-        citizen, _ = await _answered(ctl, phones, sip_password, "13800190001", "张三")
-        await asyncio.sleep(4.0)  # they talk (the length is what the recording is measured against)
+        citizen, agent = await _answered(ctl, phones, sip_password, "13800190001", "张三")
+        await _talked(time.monotonic(), (citizen, (AGENT_HZ,)), (agent, (CITIZEN_HZ,)), seconds=3.0)
         await citizen.hangup()
         [record] = await _ended(ctl, "13800190001")
         path = await _check(ctl, record, CITIZEN_HZ, AGENT_HZ)
@@ -150,14 +153,14 @@ async def test_a_callback_is_recorded_like_an_inbound_call(
             await wait_until(lambda: any(e.open for e in ctl.engine.callbacks.book.entries.values()),
                              what="the callback entry")
             agent = await phones.add(PhoneSpec("agent1001", "agent1001", password=sip_password, auto_answer=True,
-                                               tone_hz=AGENT_HZ))
+                                               tone_hz=AGENT_HZ, keep_audio=True))
             await ctl.engine.request("login", "agent1001")
             await ctl.engine.request("ready", "agent1001")
             await agent.wait_event("CALL_ESTABLISHED", timeout=15)
             await citizen.wait_event("CALL_ESTABLISHED", timeout=30)
             answered = time.monotonic()
             await hears(citizen, answered, 0.1, AGENT_HZ, timeout=20)  # the notice, then the agent
-            await asyncio.sleep(3.0)
+            await _talked(time.monotonic(), (citizen, (AGENT_HZ,)), (agent, (CITIZEN_HZ,)))
             await citizen.hangup()
             records = await _ended(ctl, number)
             [called] = [r for r in records if r.disposition is Disposition.CALLED_BACK]
@@ -170,16 +173,18 @@ async def test_a_callback_is_recorded_like_an_inbound_call(
 async def test_a_three_way_call_with_110_is_one_recording_with_every_party(
         acd_config: Config, phones: PhoneBank, sip_password: str, sandbox_paths: sandbox.SandboxPaths) -> None:
     async with running(_config(acd_config, notice=False)) as ctl:
-        operator = await phones.add(PhoneSpec("trunk-party", "110", auto_answer=True, tone_hz=THIRD_HZ))
+        operator = await phones.add(PhoneSpec("trunk-party", "110", auto_answer=True, tone_hz=THIRD_HZ,
+                                              keep_audio=True))
         sandbox.carrier_put(sandbox_paths, "110", operator.spec.sip_port)
         try:
-            citizen, _ = await _answered(ctl, phones, sip_password, "13800190003", "李四")
-            await asyncio.sleep(2.0)
+            citizen, agent = await _answered(ctl, phones, sip_password, "13800190003", "李四")
+            await _talked(time.monotonic(), (citizen, (AGENT_HZ,)), (agent, (CITIZEN_HZ,)))
             await ctl.engine.handover("threeway", "agent1001", target="110")
             await operator.wait_event("CALL_ESTABLISHED", timeout=20)
             await wait_until(lambda: (ctl.engine.handover_of("agent1001") or {}).get("stage") == "joined",
                              what="the three-way joined")
-            await asyncio.sleep(3.0)  # the three talk
+            # the three talk: each hears the other two, mixed
+            await _talked(time.monotonic(), (citizen, (AGENT_HZ, THIRD_HZ)), (operator, (CITIZEN_HZ, AGENT_HZ)))
             await citizen.hangup()
             [record] = await _ended(ctl, "13800190003")
             path = await _check(ctl, record, CITIZEN_HZ, AGENT_HZ)
@@ -203,8 +208,8 @@ async def test_a_recording_left_by_a_stopped_controller_is_converted_by_the_next
     first = _config(acd_config, notice=False)
     first = dataclasses.replace(first, recordings=dataclasses.replace(first.recordings, enabled=False))
     async with running(first) as ctl:
-        citizen, _ = await _answered(ctl, phones, sip_password, "13800190004", "王五")
-        await asyncio.sleep(3.0)
+        citizen, agent = await _answered(ctl, phones, sip_password, "13800190004", "王五")
+        await _talked(time.monotonic(), (citizen, (AGENT_HZ,)), (agent, (CITIZEN_HZ,)))
         await citizen.hangup()
         [record] = await _ended(ctl, "13800190004")
         assert await ctl.recording_store.get(record.linkedid) is None  # nothing converted meanwhile
