@@ -129,14 +129,14 @@ class RecordingStore:
             rows = (await conn.execute(
                 select(c.id, c.linkedid, c.recording, c.agent, c.ended_at, c.talk_time)
                 .where(c.id > after).order_by(c.id).limit(limit))).all()
-            for row in rows:
-                if not row.recording:
-                    continue
-                exists = await conn.scalar(select(recordings.c.linkedid).where(recordings.c.linkedid == row.linkedid))
-                if exists is None:
-                    await conn.execute(insert(recordings).values(
-                        linkedid=row.linkedid, original=row.recording, state=PENDING, agent=row.agent or "",
-                        ended_at=row.ended_at, talk_time=row.talk_time, created_at=_utc(now), next_try_at=_utc(now)))
+            recorded = [row for row in rows if row.recording]
+            noted: set[str] = set((await conn.execute(select(recordings.c.linkedid).where(
+                recordings.c.linkedid.in_([row.linkedid for row in recorded])))).scalars()) if recorded else set()
+            new = [{"linkedid": row.linkedid, "original": row.recording, "state": PENDING, "agent": row.agent or "",
+                    "ended_at": row.ended_at, "talk_time": row.talk_time, "created_at": _utc(now),
+                    "next_try_at": _utc(now)} for row in recorded if row.linkedid not in noted]
+            if new:  # one statement for the batch, one look for those already noted
+                await conn.execute(insert(recordings), new)
         return int(rows[-1].id) if rows else after
 
     async def due(self, now: datetime, limit: int) -> list[Recording]:

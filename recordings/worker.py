@@ -85,11 +85,6 @@ class Converter:
         """The clock in UTC, whatever zone it reads in: the store keeps UTC (SQLite no zone at all)."""
         return self._clock().astimezone(timezone.utc)
 
-    @property
-    def executor(self) -> Executor:
-        if self._executor is None:
-            self._executor = make_pool(self.config.workers)
-        return self._executor
 
     def wake(self) -> None:
         """Look now (a call record was written, a retry asked for)."""
@@ -187,7 +182,8 @@ class Converter:
             return
         loop = asyncio.get_running_loop()
         await self.start()
-        pool = self.executor
+        pool = self._executor
+        assert pool is not None  # started above, or given
         try:
             done = await loop.run_in_executor(pool, media.convert, str(original), str(target),
                                               config.format, config.bitrate)

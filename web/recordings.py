@@ -23,6 +23,8 @@ recording-corrupt (409), unknown-order (404), already-held (409), not-held (404)
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import logging
 from collections import OrderedDict
@@ -33,6 +35,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from acd.kpis import local_day_bounds
+from acd.records import legs_from_json
 from recordings.config import RecordingsConfig
 from recordings.media import sha256_of
 from recordings.naming import under
@@ -75,39 +78,40 @@ def _hears_everything(grant: Grant) -> bool:
 
 
 async def _took_part(store: RecordingStore, recording: Recording, agent: str) -> bool:
+    """The agent answered the call or was one of its legs (a transfer, a three-way)."""
     if recording.agent == agent:
         return True
     answered, legs = await store.participants(recording.linkedid)
-    if answered == agent:
-        return True
-    try:
-        return any(leg.get("role") == "agent" and leg.get("who") == agent for leg in json.loads(legs or "[]"))
-    except (ValueError, AttributeError):
-        return False
+    return answered == agent or any(leg.role == "agent" and leg.who == agent
+                                    for leg in legs_from_json(json.loads(legs or "[]")))
 
 
-async def _log(request: web.Request, linkedid: str, what: str, status: int) -> None:
+def _access(request: web.Request, linkedid: str, what: str, status: int = 0) -> Access:
     grant = _grant(request)
-    entry = Access(_now(), grant.name, "admin" if grant.admin else grant.role.value, linkedid, what,
-                   request.headers.get("Range", "")[:64], status)
+    return Access(_now(), grant.name, "admin" if grant.admin else grant.role.value, linkedid, what,
+                  request.headers.get("Range", "")[:64], status)
+
+
+async def _log(request: web.Request, entry: Access) -> None:
     try:
         await request.app[RECORDING_STORE].log_access(entry)
-    except Exception as exc:  # the store is away: the log says it, the answer stands (store_errors answers 503)
-        log.error("recording access not logged (%s %s %s %d): %s", entry.name, linkedid, what, status, exc)
+    except Exception as exc:  # the store is away: logged here; the answer is store_errors' 503
+        log.error("recording access not logged (%s %s %s %d): %s", entry.name, entry.linkedid, entry.what,
+                  entry.status, exc)
         raise
+
+
+async def _logged(request: web.Request, linkedid: str, what: str, status: int) -> None:
+    """The access log line of an answer given here (the audio's own: _log_file_response)."""
+    await _log(request, _access(request, linkedid, what, status))
 
 
 async def _log_file_response(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: the audio's access line, with the status actually sent (200, 206, 416 …)."""
     pending = request.get(PENDING_ACCESS)
     if pending is not None:
-        grant = _grant(request)
-        entry = Access(pending.at, grant.name, pending.role, pending.linkedid, pending.what, pending.byte_range,
-                       response.status)
-        try:
-            await request.app[RECORDING_STORE].log_access(entry)
-        except Exception as exc:
-            log.error("recording access not logged (%s %s): %s", entry.name, entry.linkedid, exc)
+        with contextlib.suppress(Exception):  # _log said so; the file is already on its way
+            await _log(request, dataclasses.replace(pending, status=response.status))
 
 
 def _view(recording: Recording, orders: list[str]) -> dict[str, Any]:
@@ -122,10 +126,10 @@ async def _allowed(request: web.Request, linkedid: str, what: str) -> Recording 
     store, grant = request.app[RECORDING_STORE], _grant(request)
     recording = await store.get(linkedid)
     if recording is None:
-        await _log(request, linkedid, what, 404)
+        await _logged(request, linkedid, what, 404)
         return error(404, UNKNOWN_RECORDING, linkedid)
     if not _hears_everything(grant) and not await _took_part(store, recording, grant.name):
-        await _log(request, linkedid, what, 403)
+        await _logged(request, linkedid, what, 403)
         log.warning("recording of call %s refused to %s: not a call they took part in", linkedid, grant.name)
         return error(403, "forbidden", "an agent hears only the calls they took part in")
     return recording
@@ -150,7 +154,7 @@ async def recording_details(request: web.Request, path: RecordingPath) -> web.Re
     found = await _allowed(request, path.linkedid, "details")
     if isinstance(found, web.Response):
         return found
-    await _log(request, path.linkedid, "details", 200)
+    await _logged(request, path.linkedid, "details", 200)
     return reply(_view(found, await request.app[RECORDING_STORE].orders_of(path.linkedid)), RecordingView)
 
 
@@ -187,24 +191,22 @@ async def recording_audio(request: web.Request, path: RecordingPath, query: Audi
                FAILED: (409, RECORDING_FAILED, found.error or "the conversion failed")}.get(
         found.state, (409, NOT_READY, "being converted") if found.state != DONE else None)
     if refusal is not None:
-        await _log(request, path.linkedid, what, refusal[0])
+        await _logged(request, path.linkedid, what, refusal[0])
         return error(*refusal)
     config, store = request.app[RECORDINGS_CONFIG], request.app[RECORDING_STORE]
     file = under(config.converted_dir, found.file)
     verified = await _verified(request, found, file)
     if verified is None:
-        await _log(request, path.linkedid, what, 404)
+        await _logged(request, path.linkedid, what, 404)
         log.error("recording of call %s: the file %s is gone", path.linkedid, found.file)
         return error(404, RECORDING_MISSING, "the file is gone")
     if not verified:
-        await _log(request, path.linkedid, what, 409)
+        await _logged(request, path.linkedid, what, 409)
         await store.note_corrupt(path.linkedid, f"{found.file}: SHA-256 differs from the stored one", _now())
         log.error("recording of call %s: %s does not match its stored SHA-256 (changed or damaged on disk)",
                   path.linkedid, found.file)
         return error(409, RECORDING_CORRUPT, "the file does not match its checksum")
-    grant = _grant(request)
-    request[PENDING_ACCESS] = Access(_now(), grant.name, "admin" if grant.admin else grant.role.value,
-                                     path.linkedid, what, request.headers.get("Range", "")[:64], 0)
+    request[PENDING_ACCESS] = _access(request, path.linkedid, what)
     headers = {"Content-Type": MEDIA_TYPES.get(found.format, "application/octet-stream"),
                "Cache-Control": "private, no-store", "X-Content-SHA256": found.sha256}
     if query.download:

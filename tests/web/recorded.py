@@ -1,18 +1,19 @@
 """A call whose recording went through the converter's steps, for the API's and the pages'
-tests: MixMonitor's WAV (sox: a tone), its call record, its row noted, converted for real
-(recordings.media.convert, ffmpeg), the result stored."""
+tests: MixMonitor's WAV (a tone), its call record, its row noted, converted for real
+(recordings.media.convert, ffmpeg), the result stored. The WAV and the record are made as
+tests/recordings/ makes them."""
 
 from __future__ import annotations
 
-import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from acd.records import CallRecord, Disposition
 from recordings.config import RecordingsConfig
 from recordings.media import convert
 from recordings.naming import converted_name
 from recordings.store import RecordingStore
+from tests.recordings.sound import tone, write_wav
+from tests.recordings.world import call_record
 from tickets.store import CallRecordStore
 
 
@@ -21,18 +22,11 @@ async def recorded(records: CallRecordStore, store: RecordingStore, config: Reco
     """The converted file of a call `agent` answered; it ended five minutes ago."""
     ended = datetime.now(timezone.utc) - timedelta(minutes=5)
     name = f"{ended:%Y%m%d}/{linkedid}.wav"
-    wav = Path(config.monitor_dir) / name
-    wav.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(wav), "synth", str(seconds),
-                    "sine", "600", "vol", "0.1"], check=True)
-    await records.write_many([CallRecord(
-        linkedid, "13800009999", "市民", "12345", ended - timedelta(seconds=seconds + 10),
-        ended - timedelta(seconds=seconds + 10), ended, Disposition.ANSWERED, 16, recording=name, desk="general",
-        agent=agent, queue_wait=2.0, talk_time=seconds)])
+    wav = write_wav(Path(config.monitor_dir) / name, tone(seconds, hz=600.0))
+    await records.write_many([call_record(linkedid, ended, name, talk=seconds, agent=agent)])
     await store.note_new_calls(0, datetime.now(timezone.utc))
-    target = Path(config.converted_dir) / converted_name(name, config.suffix)
-    done = convert(str(wav), str(target))
-    await store.converted(linkedid, file=converted_name(name, config.suffix), fmt="opus", duration=done.duration,
-                          loudness=done.loudness, silent=False, sha256=done.sha256, size=done.size,
-                          now=datetime.now(timezone.utc))
-    return target
+    file = converted_name(name, config.suffix)
+    done = convert(str(wav), str(Path(config.converted_dir) / file))
+    await store.converted(linkedid, file=file, fmt="opus", duration=done.duration, loudness=done.loudness,
+                          silent=False, sha256=done.sha256, size=done.size, now=datetime.now(timezone.utc))
+    return Path(done.target)
