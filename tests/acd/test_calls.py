@@ -336,3 +336,44 @@ def test_given_a_channel_this_model_never_saw_entering_a_basic_bridge_then_the_o
     calls = _consult_beside_a_citizen()
     entered = ev.BridgeEntered(t(5), "br-2", "pbx-9.9", LINK, "basic")
     assert sorted(calls.linkedid_moves(entered)) == [("pbx-2.1", LINK), ("pbx-2.2", LINK)]
+
+
+def test_a_callbacks_talk_time_starts_when_the_citizen_is_put_through_after_the_notice() -> None:
+    """The agent's leg comes first (originated), the citizen is dialed, hears that the call is
+    recorded, then joins the agent's bridge: the talk — and the recording — begin there."""
+    calls = LiveCalls()
+    calls.apply(created("CB", 0, linkedid="CB", state=4, exten="13900001111", number="agent1001", name="王芳"))
+    calls.apply(ev.ChannelStateChanged(t(1), "CB", "CB", 6))
+    calls.apply(ev.CallbackDialed(t(2), "13900001111", "AGENT_ANSWERED", "CB", "20261122/CB.wav"))
+    calls.apply(created("CIT", 3, linkedid="CB", exten="13900001111", number="13900001111", name=""))
+    calls.apply(ev.BridgeEntered(t(10), "b1", "CB", "CB", "basic"))  # after the 3 s notice and the ring
+    calls.apply(ev.BridgeEntered(t(10.02), "b1", "CIT", "CB", "basic"))
+    calls.apply(ev.CallbackDialed(t(40), "13900001111", "ANSWER", "CB"))
+    calls.apply(hung_up("CIT", 40, linkedid="CB"))
+    [record] = records(calls.apply(hung_up("CB", 40, linkedid="CB")))
+    assert record.disposition is Disposition.CALLED_BACK and record.caller_number == "13900001111"
+    assert record.caller_name == ""  # the agent's leg came first: its name is not the citizen's
+    assert record.talk_time == 30.0 and record.recording == "20261122/CB.wav"
+
+
+def test_a_callback_the_citizen_does_not_answer_is_failed_with_no_talk() -> None:
+    calls = LiveCalls()
+    calls.apply(created("CB", 0, linkedid="CB", state=4, exten="13900001111", number="agent1001", name="王芳"))
+    calls.apply(ev.ChannelStateChanged(t(1), "CB", "CB", 6))
+    calls.apply(ev.CallbackDialed(t(2), "13900001111", "AGENT_ANSWERED", "CB", "20261122/CB.wav"))
+    calls.apply(ev.CallbackDialed(t(32), "13900001111", "NOANSWER", "CB"))
+    [record] = records(calls.apply(hung_up("CB", 32, linkedid="CB")))
+    assert record.disposition is Disposition.FAILED and record.talk_time is None
+
+
+def test_an_inbound_calls_bridge_before_the_acds_answer_leaves_the_answer_to_the_acd() -> None:
+    """Only a callback takes its talk from the bridge: an inbound call whose bridge event comes
+    before the ACD's answer still gets its agent, desk and talk time from the answer."""
+    calls = LiveCalls()
+    calls.apply(created(LINK, 0))
+    calls.apply(ev.ChannelStateChanged(t(0.2), LINK, LINK, 6))
+    calls.apply(ev.CallQueued(t(3), LINK, LINK, "PJSIP/x-pbx-1.1", "general"))
+    calls.apply(ev.BridgeEntered(t(9.9), "b1", LINK, LINK, "basic"))
+    calls.note(CallAnswered(LINK, "general", "agent1001", 7.0), t(10))
+    [record] = records(calls.apply(hung_up(LINK, 40)))
+    assert (record.agent, record.desk, record.talk_time) == ("agent1001", "general", 30.0)
